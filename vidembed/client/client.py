@@ -1,0 +1,149 @@
+"""``VidEmbed``: the client of the seed's interface (``client.embed.tasks``), embedded or over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from vidembed.client.transport import LocalTransport, Transport
+from vidembed.client.types import (
+    EmbeddingResponse,
+    MediaEmbeddingTask,
+    TaskListPage,
+    TasksCreateResponse,
+    TasksRetrieveResponse,
+    TasksStatusResponse,
+)
+from vidembed.service.config import Settings
+
+FINAL_STATUSES = ("ready", "failed")
+
+
+class TasksClient:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def create(
+        self,
+        *,
+        model_name: str,
+        video_file: Any = None,
+        video_url: str | None = None,
+        video_start_offset_sec: float | None = None,
+        video_end_offset_sec: float | None = None,
+        video_clip_length: float | None = None,
+        video_embedding_scope: Sequence[str] | None = None,
+        request_options: dict[str, Any] | None = None,
+    ) -> TasksCreateResponse:
+        fields = {
+            "model_name": model_name,
+            "video_url": video_url,
+            "video_start_offset_sec": video_start_offset_sec,
+            "video_end_offset_sec": video_end_offset_sec,
+            "video_clip_length": video_clip_length,
+            "video_embedding_scope": video_embedding_scope,
+        }
+        return TasksCreateResponse.model_validate(self._transport.create_task(fields, video_file))
+
+    def status(self, task_id: str, *, request_options: dict[str, Any] | None = None) -> TasksStatusResponse:
+        return TasksStatusResponse.model_validate(self._transport.task_status(task_id))
+
+    def wait_for_done(
+        self,
+        task_id: str,
+        *,
+        sleep_interval: float = 5.0,
+        callback: Callable[[TasksStatusResponse], None] | None = None,
+        request_options: dict[str, Any] | None = None,
+    ) -> TasksStatusResponse:
+        """Polls the status until it is ``ready`` or ``failed``; a failed task is returned, not raised."""
+        if sleep_interval <= 0:
+            raise ValueError("sleep_interval must be greater than 0")
+        status = self.status(task_id)
+        if callback is not None:
+            callback(status)
+        while status.status not in FINAL_STATUSES:
+            time.sleep(sleep_interval)
+            status = self.status(task_id)
+            if callback is not None:
+                callback(status)
+        return status
+
+    def retrieve(
+        self,
+        task_id: str,
+        *,
+        embedding_option: str | Sequence[str] | None = None,
+        request_options: dict[str, Any] | None = None,
+    ) -> TasksRetrieveResponse:
+        options = [embedding_option] if isinstance(embedding_option, str) else embedding_option
+        return TasksRetrieveResponse.model_validate(
+            self._transport.retrieve_task(task_id, list(options) if options is not None else None)
+        )
+
+    def list(
+        self,
+        *,
+        started_at: str | None = None,
+        ended_at: str | None = None,
+        status: str | None = None,
+        page: int | None = None,
+        page_limit: int | None = None,
+        request_options: dict[str, Any] | None = None,
+    ) -> Iterator[MediaEmbeddingTask]:
+        """Every matching task, newest first, fetched page by page (from ``page``, default 1)."""
+        current = page or 1
+        while True:
+            query = {"started_at": started_at, "ended_at": ended_at, "status": status,
+                     "page": current, "page_limit": page_limit}
+            result = TaskListPage.model_validate(self._transport.list_tasks(query))
+            if not result.data:
+                return
+            yield from result.data
+            if current >= result.page_info.total_page:
+                return
+            current += 1
+
+
+class EmbedClient:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.tasks = TasksClient(transport)
+
+    def create(self, *, model_name: str, text: str | None = None,
+               request_options: dict[str, Any] | None = None, **unsupported: Any) -> EmbeddingResponse:
+        """Text embeddings in the same space as the video options."""
+        if any(v is not None for v in unsupported.values()):
+            raise NotImplementedError(
+                f"vidembed's embed.create supports text only for now (got {sorted(unsupported)})"
+            )
+        return EmbeddingResponse.model_validate(self._transport.embed({"model_name": model_name, "text": text}))
+
+
+class VidEmbed:
+    """``VidEmbed()`` runs the service in-process; ``VidEmbed(base_url=...)`` talks to a server."""
+
+    def __init__(self, *, base_url: str | None = None, api_key: str | None = None,
+                 data_dir: str | Path | None = None, timeout: float = 600.0,
+                 transport: Transport | None = None) -> None:
+        if transport is None:
+            if base_url is not None:
+                from vidembed.client.http import HttpTransport
+
+                transport = HttpTransport(base_url, api_key=api_key, timeout=timeout)
+            else:
+                settings = Settings() if data_dir is None else Settings(data_dir=Path(data_dir))
+                transport = LocalTransport(settings)
+        self._transport = transport
+        self.embed = EmbedClient(transport)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> VidEmbed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

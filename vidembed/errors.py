@@ -1,0 +1,102 @@
+"""Errors shared by every layer, with the codes and messages of the TwelveLabs contract.
+
+The same exception classes are raised by the embedded client, the task service and (after
+translation from HTTP) the HTTP client, so user code catches one set of errors in both modes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VidEmbedError(Exception):
+    """Base of every error vidembed raises on purpose."""
+
+
+class ApiError(VidEmbedError):
+    status_code: int = 500
+    default_code: str = "internal_error"
+
+    def __init__(self, message: str, code: str | None = None, *, status_code: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers or {}
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.status_code} {self.code}: {self.message}"
+
+
+class BadRequestError(ApiError):
+    status_code = 400
+    default_code = "parameter_invalid"
+
+
+class AuthenticationError(ApiError):
+    status_code = 401
+    default_code = "api_key_invalid"
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    default_code = "resource_not_exist"
+
+
+class TooManyRequestsError(ApiError):
+    status_code = 429
+    default_code = "too_many_requests"
+
+
+class ModelUnavailableError(VidEmbedError):
+    """A model's weights are missing or do not match their pinned checksum."""
+
+
+class MediaError(VidEmbedError):
+    """A video could not be used; the message is shown to the user as the task's failure reason."""
+
+
+# --- messages (one place; CONTRACT.md §2.1 and §6) -------------------------------------------
+
+def invalid(parameter: str, detail: str | None = None) -> BadRequestError:
+    message = f"The {parameter} parameter is invalid."
+    if detail:
+        message = f"{message[:-1]}. {detail}"
+    return BadRequestError(message, "parameter_invalid")
+
+
+def invalid_many(parameters: list[str], detail: str | None = None) -> BadRequestError:
+    message = f"The following parameters are invalid: {', '.join(parameters)}."
+    if detail:
+        message = f"{message[:-1]}. {detail}"
+    return BadRequestError(message, "parameter_invalid")
+
+
+def not_provided(parameter: str) -> BadRequestError:
+    return BadRequestError(
+        f"The {parameter} parameter is required but was not provided.", "parameter_not_provided"
+    )
+
+
+def none_provided(parameters: list[str]) -> BadRequestError:
+    return BadRequestError(
+        f"The following required parameters were not provided: {', '.join(parameters)}.",
+        "parameter_not_provided",
+    )
+
+
+def task_not_found(task_id: str) -> NotFoundError:
+    return NotFoundError(f"Resource with id {task_id} does not exist in embed_tasks.")
+
+
+def api_key_invalid() -> AuthenticationError:
+    return AuthenticationError(
+        "API Key is either invalid or expired. Please check your API key or generate a new one "
+        "from the dashboard and try again."
+    )

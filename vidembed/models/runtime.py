@@ -1,0 +1,34 @@
+"""Small helpers shared by the encoders: onnxruntime sessions and vector maths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # Each encoder gets few threads: stages run side by side and must not fight for 2 cores.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def conse(probabilities: np.ndarray, label_vectors: np.ndarray, top_k: int) -> np.ndarray:
+    """ConSE: each row's probability-weighted mix of its top-k label vectors, L2-normalised.
+
+    Norouzi et al. 2014. ``probabilities`` (n, classes), ``label_vectors`` (classes, dim).
+    """
+    top = np.argsort(-probabilities, axis=1)[:, :top_k]
+    weights = np.take_along_axis(probabilities, top, axis=1)
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    mixed = np.einsum("nk,nkd->nd", weights, label_vectors[top])
+    return l2_normalise(mixed)

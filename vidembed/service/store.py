@@ -1,0 +1,278 @@
+"""Tasks and their vectors in SQLite (WAL): the embedded default store.
+
+A task is ``processing`` from creation until a worker finishes it; workers claim it with a lease
+that they renew while they work, so a task whose worker died is claimed again once its lease runs
+out. Results and the ``ready`` status are written in one transaction: a task is either ready with
+all its segments or still processing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    options TEXT NOT NULL,
+    source_path TEXT,
+    input_url TEXT,
+    input_filename TEXT,
+    duration REAL,
+    error TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, lease_until);
+CREATE TABLE IF NOT EXISTS segments (
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    option TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    start_sec REAL NOT NULL,
+    end_sec REAL NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+"""
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    owner: str
+    model_name: str
+    status: str
+    params: dict[str, Any]
+    options: list[str]
+    created_at: float
+    updated_at: float
+    source_path: str | None = None
+    input_url: str | None = None
+    input_filename: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    progress: float = 0.0
+    stage: str = "queued"
+    attempts: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    task_id: str
+    option: str
+    scope: str
+    start: float
+    end: float
+    vector: np.ndarray
+
+
+_COLUMNS = ("id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
+            "duration, error, progress, stage, attempts, created_at, updated_at")
+
+
+def _record(row: sqlite3.Row) -> TaskRecord:
+    data = dict(row)
+    data["params"] = json.loads(data["params"])
+    data["options"] = json.loads(data["options"])
+    return TaskRecord(**data)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- tasks -----------------------------------------------------------------------------
+
+    def insert(self, task: TaskRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                (task.id, task.owner, task.model_name, task.status, json.dumps(task.params),
+                 json.dumps(task.options), task.source_path, task.input_url, task.input_filename,
+                 task.duration, task.error, task.progress, task.stage, task.attempts,
+                 task.created_at, task.updated_at),
+            )
+
+    def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
+        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", [task_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        with self._lock:
+            row = self._conn.execute(query, args).fetchone()
+        return _record(row) if row else None
+
+    def list(
+        self,
+        owner: str | None,
+        status: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[TaskRecord], int]:
+        where, args = ["1 = 1"], []
+        for clause, value in (("owner = ?", owner), ("status = ?", status),
+                              ("created_at > ?", created_after), ("created_at < ?", created_before)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        condition = " AND ".join(where)
+        with self._lock:
+            total = self._conn.execute(f"SELECT COUNT(*) FROM tasks WHERE {condition}", args).fetchone()[0]
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE {condition} "
+                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_record(r) for r in rows], total
+
+    def count_active(self, owner: str) -> int:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE owner = ? AND status = 'processing'", (owner,)
+            ).fetchone()[0]
+
+    # --- the worker's side -----------------------------------------------------------------
+
+    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> TaskRecord | None:
+        """Takes the oldest processing task whose lease is free or expired, or None."""
+        now = time.time()
+        with self._transaction() as db:
+            while True:
+                row = db.execute(
+                    f"SELECT {_COLUMNS} FROM tasks WHERE status = 'processing' "
+                    "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at LIMIT 1",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    return None
+                task = _record(row)
+                if task.attempts >= max_attempts:
+                    reason = (f"The task was attempted {task.attempts} times and its worker stopped "
+                              f"each time (last seen at stage '{task.stage}'); giving up.")
+                    db.execute("UPDATE tasks SET status = 'failed', error = ?, lease_owner = NULL, "
+                               "lease_until = NULL, updated_at = ? WHERE id = ?", (reason, now, task.id))
+                    continue
+                db.execute(
+                    "UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+                    "updated_at = ? WHERE id = ?",
+                    (worker, now + lease_seconds, now, task.id),
+                )
+                task.attempts += 1
+                return task
+
+    def renew(self, task_id: str, worker: str, lease_seconds: float,
+              progress: float | None = None, stage: str | None = None) -> bool:
+        """Extends a lease (and records progress); False if the lease was lost."""
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET lease_until = ?, progress = COALESCE(?, progress), "
+                "stage = COALESCE(?, stage), updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (now + lease_seconds, progress, stage, now, task_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def update_source(self, task_id: str, source_path: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE tasks SET source_path = ? WHERE id = ?", (source_path, task_id))
+
+    def complete(self, task_id: str, worker: str, duration: float,
+                 segments: Sequence[tuple[str, str, float, float, np.ndarray]]) -> bool:
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET status = 'ready', duration = ?, progress = 1.0, stage = 'done', "
+                "lease_owner = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (duration, now, task_id, worker),
+            )
+            if cur.rowcount != 1:
+                return False
+            db.execute("DELETE FROM segments WHERE task_id = ?", (task_id,))
+            db.executemany(
+                "INSERT INTO segments (task_id, seq, option, scope, start_sec, end_sec, vector) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(task_id, i, o, s, a, b, np.asarray(v, dtype="<f4").tobytes())
+                 for i, (o, s, a, b, v) in enumerate(segments)],
+            )
+            return True
+
+    def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE tasks SET status = 'failed', error = ?, duration = COALESCE(?, duration), "
+                "stage = 'failed', lease_owner = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND status = 'processing'",
+                (reason, duration, now, task_id),
+            )
+
+    # --- results ---------------------------------------------------------------------------
+
+    def segments(self, task_ids: Iterable[str], options: Sequence[str] | None = None) -> list[StoredSegment]:
+        ids = list(task_ids)
+        if not ids:
+            return []
+        query = (f"SELECT task_id, option, scope, start_sec, end_sec, vector FROM segments "
+                 f"WHERE task_id IN ({', '.join('?' * len(ids))})")
+        args: list[Any] = list(ids)
+        if options:
+            query += f" AND option IN ({', '.join('?' * len(options))})"
+            args += list(options)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
+        return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4"))
+                for r in rows]
+
+    def ready_task_ids(self, owner: str | None) -> list[str]:
+        query, args = "SELECT id FROM tasks WHERE status = 'ready'", []
+        if owner is not None:
+            query, args = query + " AND owner = ?", [owner]
+        with self._lock:
+            return [r[0] for r in self._conn.execute(query + " ORDER BY created_at", args)]

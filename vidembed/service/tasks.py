@@ -1,0 +1,142 @@
+"""TaskService: create, inspect and list embedding tasks; used by the embedded client and the server."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from vidembed import errors
+from vidembed.models import stack as stacks
+from vidembed.params import parse_create
+from vidembed.service import intake, wire
+from vidembed.service.config import Settings
+from vidembed.service.store import SQLiteStore, TaskRecord
+from vidembed.service.worker import WorkerPool
+
+STATUSES = ("processing", "ready", "failed")
+MAX_PAGE_LIMIT = 50
+
+
+def new_task_id() -> str:
+    return secrets.token_hex(12)  # 24 hex characters, safe in a URL path
+
+
+class TaskService:
+    def __init__(self, settings: Settings | None = None, *, start_workers: bool = True) -> None:
+        self.settings = settings or Settings()
+        self.store = SQLiteStore(self.settings.db_path)
+        self.workers = WorkerPool(self.store, self.settings)
+        if start_workers:
+            self.workers.start()
+
+    def close(self) -> None:
+        self.workers.stop()
+        self.store.close()
+
+    # --- create ---------------------------------------------------------------------------
+
+    def create(self, *, owner: str = "", model_name: Any = None, video_file: Any = None,
+               video_url: Any = None, video_start_offset_sec: Any = None,
+               video_end_offset_sec: Any = None, video_clip_length: Any = None,
+               video_embedding_scope: Any = None) -> dict[str, Any]:
+        request = parse_create(
+            model_name=model_name, known_models=stacks.known_model_names(), video_url=video_url,
+            has_file=video_file is not None, video_start_offset_sec=video_start_offset_sec,
+            video_end_offset_sec=video_end_offset_sec, video_clip_length=video_clip_length,
+            video_embedding_scope=video_embedding_scope,
+        )
+        task_id = new_task_id()
+        now = time.time()
+        task = TaskRecord(
+            id=task_id, owner=owner, model_name=request.model_name, status="processing",
+            params=request.clip.as_dict(), options=list(stacks.OPTIONS), created_at=now, updated_at=now,
+        )
+        if request.video_url is not None:
+            intake.check_url(request.video_url, self.settings.allow_local_urls)
+            task.input_url = request.video_url
+        else:
+            task.input_filename = intake.describe_upload(video_file)
+            target = self.settings.media_dir / task_id / intake.safe_filename(task.input_filename)
+            intake.save_upload(video_file, target, self.settings.max_upload_bytes)
+            task.source_path = str(target)
+        self.store.insert(task)
+        self.workers.wake()
+        return {"_id": task_id}
+
+    # --- read -----------------------------------------------------------------------------
+
+    def _task(self, task_id: str, owner: str | None) -> TaskRecord:
+        task = self.store.get(task_id, owner)
+        if task is None:
+            raise errors.task_not_found(task_id)
+        return task
+
+    def status(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        return wire.task_summary(self._task(task_id, owner))
+
+    def retrieve(self, task_id: str, owner: str | None = None,
+                 embedding_option: str | Sequence[str] | None = None) -> dict[str, Any]:
+        task = self._task(task_id, owner)
+        options = _option_list(embedding_option)
+        unknown = [o for o in options if o not in task.options]
+        if unknown:
+            raise errors.invalid(
+                "embedding_option", f"Available options for this task: {', '.join(task.options)}."
+            )
+        segments = self.store.segments([task.id], options or None) if task.status == "ready" else []
+        return wire.task_retrieve(task, segments)
+
+    def list(self, owner: str | None = None, *, started_at: Any = None, ended_at: Any = None,
+             status: Any = None, page: Any = None, page_limit: Any = None) -> dict[str, Any]:
+        page_number = _whole("page", page, 1, minimum=1)
+        limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
+        wanted = None if status in (None, "") else str(status)
+        if wanted is not None and wanted not in STATUSES:
+            raise errors.invalid("status", f"Use one of: {', '.join(STATUSES)}.")
+        after = _time("started_at", started_at)
+        before = _time("ended_at", ended_at)
+        tasks, total = self.store.list(owner, wanted, after, before, (page_number - 1) * limit, limit)
+        return wire.task_list(tasks, page_number, limit, total)
+
+    # --- text -----------------------------------------------------------------------------
+
+    def embed_text(self, *, model_name: Any = None, text: Any = None) -> dict[str, Any]:
+        if model_name in (None, ""):
+            raise errors.not_provided("model_name")
+        if model_name not in stacks.known_model_names():
+            raise errors.invalid("model_name", f"Available models: {', '.join(stacks.known_model_names())}.")
+        if text in (None, "") or not str(text).strip():
+            raise errors.not_provided("text")
+        vector = stacks.load_stack(model_name).encode_text([str(text)])[0]
+        return wire.text_embedding(model_name, vector)
+
+
+def _option_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def _whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise errors.invalid(name, "It must be a whole number.") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise errors.invalid(name, f"It must be at least {minimum}{bound}.")
+    return number
+
+
+def _time(name: str, value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return wire.parse_rfc3339(str(value))
+    except ValueError:
+        raise errors.invalid(name, "Use an RFC 3339 date-time such as 2024-05-10T04:57:15Z.") from None

@@ -1,0 +1,91 @@
+"""Task records -> the JSON shapes of the TwelveLabs v1.3 wire contract (CONTRACT.md §2).
+
+Both the HTTP server and the embedded client use these, so the two modes return the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from vidembed.service.store import StoredSegment, TaskRecord
+
+
+def rfc3339(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> float:
+    text = value.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
+
+
+def metadata(task: TaskRecord) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "video_clip_length": task.params["clip_length"],
+        "video_embedding_scope": list(task.params["scopes"]),
+        "video_embedding_option": list(task.options),
+    }
+    if task.duration is not None:
+        meta["duration"] = task.duration
+    if task.input_url:
+        meta["input_url"] = task.input_url
+    if task.input_filename:
+        meta["input_filename"] = task.input_filename
+    return meta
+
+
+def task_summary(task: TaskRecord) -> dict[str, Any]:
+    """The status body; also a list item. ``progress`` and ``error`` are our additions."""
+    body: dict[str, Any] = {
+        "_id": task.id,
+        "model_name": task.model_name,
+        "status": task.status,
+        "created_at": rfc3339(task.created_at),
+        "updated_at": rfc3339(task.updated_at),
+        "video_embedding": {"metadata": metadata(task)},
+        "progress": {"fraction": round(task.progress, 3), "stage": task.stage},
+    }
+    if task.status == "failed" and task.error:
+        body["error"] = {"message": task.error}
+    return body
+
+
+def task_retrieve(task: TaskRecord, segments: Sequence[StoredSegment]) -> dict[str, Any]:
+    body = task_summary(task)
+    if task.status == "ready":
+        order = {o: i for i, o in enumerate(task.options)}
+        ordered = sorted(segments, key=lambda s: (order.get(s.option, 99), s.scope != "clip", s.start))
+        body["video_embedding"]["segments"] = [
+            {
+                "start_offset_sec": s.start,
+                "end_offset_sec": s.end,
+                "embedding_option": s.option,
+                "embedding_scope": s.scope,
+                "float": [float(x) for x in s.vector],
+            }
+            for s in ordered
+        ]
+    return body
+
+
+def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:
+    return {
+        "data": [task_summary(t) for t in tasks],
+        "page_info": {
+            "limit_per_page": limit,
+            "page": page,
+            "total_page": max(1, -(-total // limit)),
+            "total_results": total,
+        },
+    }
+
+
+def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
+    return {"model_name": model_name, "text_embedding": {"segments": [{"float": [float(x) for x in vector]}]}}

@@ -1,0 +1,126 @@
+"""Workers: claim a task with a lease, keep the lease alive, embed, store the result or the reason.
+
+Workers are threads in the serving process; several processes (or machines sharing a database)
+can run them side by side, since claiming is a transaction on the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+
+from vidembed.engine import Engine
+from vidembed.errors import ApiError, MediaError, VidEmbedError
+from vidembed.models.stack import load_stack
+from vidembed.params import ClipParams
+from vidembed.service import intake
+from vidembed.service.config import Settings
+from vidembed.service.store import SQLiteStore, TaskRecord
+
+log = logging.getLogger("vidembed.worker")
+
+
+class _Heartbeat:
+    """Renews a task's lease and records progress until stopped."""
+
+    def __init__(self, store: SQLiteStore, task: TaskRecord, worker: str, settings: Settings) -> None:
+        self._store, self._task, self._worker, self._settings = store, task, worker, settings
+        self._stop = threading.Event()
+        self._progress: tuple[float, str] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"lease-{task.id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self, fraction: float, stage: str) -> None:
+        self._progress = (fraction, stage)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._settings.heartbeat_seconds):
+            fraction, stage = self._progress or (None, None)
+            if not self._store.renew(self._task.id, self._worker, self._settings.lease_seconds, fraction, stage):
+                log.warning("task %s: lease lost", self._task.id)
+                return
+
+
+class WorkerPool:
+    def __init__(self, store: SQLiteStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.settings.workers):
+            name = f"{socket.gethostname()}:{os.getpid()}:{n}"
+            thread = threading.Thread(target=self._loop, args=(name,), name=f"worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=600)
+        self._threads.clear()
+
+    def _loop(self, name: str) -> None:
+        while not self._stop.is_set():
+            task = self.store.claim(name, self.settings.lease_seconds, self.settings.max_attempts)
+            if task is None:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+                continue
+            self.run_task(task, name)
+
+    def run_task(self, task: TaskRecord, worker: str) -> None:
+        log.info("task %s: started (attempt %d)", task.id, task.attempts)
+        with _Heartbeat(self.store, task, worker, self.settings) as heartbeat:
+            self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
+            try:
+                path = self._source(task)
+                engine = Engine(load_stack(task.model_name))
+                result = engine.embed(
+                    path, ClipParams.from_dict(task.params), task.options, heartbeat.report,
+                    max_duration=self.settings.max_duration_seconds,
+                )
+            except (MediaError, ApiError) as exc:
+                reason = exc.message if isinstance(exc, ApiError) else str(exc)
+                log.info("task %s: failed: %s", task.id, reason)
+                self.store.fail(task.id, reason)
+                return
+            except VidEmbedError as exc:
+                self.store.fail(task.id, str(exc))
+                return
+            except Exception as exc:  # a bug or an odd file: the task ends, the worker goes on
+                log.exception("task %s: unexpected error", task.id)
+                self.store.fail(task.id, f"Internal error while embedding the video ({type(exc).__name__}: {exc}).")
+                return
+        rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
+        if self.store.complete(task.id, worker, result.duration, rows):
+            log.info("task %s: ready (%d segments)", task.id, len(rows))
+
+    def _source(self, task: TaskRecord) -> Path:
+        if task.source_path:
+            return Path(task.source_path)
+        assert task.input_url is not None
+        target = self.settings.media_dir / task.id / "download"
+        intake.download(
+            task.input_url, target, max_bytes=self.settings.max_download_bytes,
+            timeout=self.settings.download_timeout_seconds, max_redirects=self.settings.max_redirects,
+            allow_local=self.settings.allow_local_urls,
+        )
+        self.store.update_source(task.id, str(target))
+        return target
