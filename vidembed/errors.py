@@ -17,8 +17,14 @@ class ApiError(VidEmbedError):
     status_code: int = 500
     default_code: str = "internal_error"
 
-    def __init__(self, message: str, code: str | None = None, *, status_code: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
@@ -63,6 +69,7 @@ class MediaError(VidEmbedError):
 
 
 # --- messages (one place; CONTRACT.md §2.1 and §6) -------------------------------------------
+
 
 def invalid(parameter: str, detail: str | None = None) -> BadRequestError:
     message = f"The {parameter} parameter is invalid."

@@ -31,8 +31,12 @@ class ClipParams:
     scopes: tuple[str, ...] = ("clip",)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"clip_length": self.clip_length, "start": self.start, "end": self.end,
-                "scopes": list(self.scopes)}
+        return {
+            "clip_length": self.clip_length,
+            "start": self.start,
+            "end": self.end,
+            "scopes": list(self.scopes),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClipParams:
@@ -130,9 +134,7 @@ def parse_create(
     if _absent(model_name):
         raise errors.not_provided("model_name")
     if not isinstance(model_name, str) or model_name.strip() not in known_models:
-        raise errors.invalid(
-            "model_name", f"Available models: {', '.join(sorted(known_models))}."
-        )
+        raise errors.invalid("model_name", f"Available models: {', '.join(sorted(known_models))}.")
     url = None if _absent(video_url) else str(video_url).strip()
     if url is None and not has_file:
         raise errors.none_provided(["video_url", "video_file"])

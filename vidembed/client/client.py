@@ -36,7 +36,9 @@ class TasksClient:
         video_clip_length: float | None = None,
         video_embedding_scope: Sequence[str] | None = None,
         request_options: dict[str, Any] | None = None,
+        embedding_option: Sequence[str] | None = None,
     ) -> TasksCreateResponse:
+        """The SDK's create; ``embedding_option`` (our extension) limits the options computed."""
         fields = {
             "model_name": model_name,
             "video_url": video_url,
@@ -45,6 +47,8 @@ class TasksClient:
             "video_clip_length": video_clip_length,
             "video_embedding_scope": video_embedding_scope,
         }
+        if embedding_option is not None:
+            fields["embedding_option"] = list(embedding_option)
         return TasksCreateResponse.model_validate(self._transport.create_task(fields, video_file))
 
     def status(self, task_id: str, *, request_options: dict[str, Any] | None = None) -> TasksStatusResponse:
@@ -96,8 +100,13 @@ class TasksClient:
         """Every matching task, newest first, fetched page by page (from ``page``, default 1)."""
         current = page or 1
         while True:
-            query = {"started_at": started_at, "ended_at": ended_at, "status": status,
-                     "page": current, "page_limit": page_limit}
+            query = {
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "status": status,
+                "page": current,
+                "page_limit": page_limit,
+            }
             result = TaskListPage.model_validate(self._transport.list_tasks(query))
             if not result.data:
                 return
@@ -112,22 +121,36 @@ class EmbedClient:
         self._transport = transport
         self.tasks = TasksClient(transport)
 
-    def create(self, *, model_name: str, text: str | None = None,
-               request_options: dict[str, Any] | None = None, **unsupported: Any) -> EmbeddingResponse:
+    def create(
+        self,
+        *,
+        model_name: str,
+        text: str | None = None,
+        request_options: dict[str, Any] | None = None,
+        **unsupported: Any,
+    ) -> EmbeddingResponse:
         """Text embeddings in the same space as the video options."""
         if any(v is not None for v in unsupported.values()):
             raise NotImplementedError(
                 f"vidembed's embed.create supports text only for now (got {sorted(unsupported)})"
             )
-        return EmbeddingResponse.model_validate(self._transport.embed({"model_name": model_name, "text": text}))
+        return EmbeddingResponse.model_validate(
+            self._transport.embed({"model_name": model_name, "text": text})
+        )
 
 
 class VidEmbed:
     """``VidEmbed()`` runs the service in-process; ``VidEmbed(base_url=...)`` talks to a server."""
 
-    def __init__(self, *, base_url: str | None = None, api_key: str | None = None,
-                 data_dir: str | Path | None = None, timeout: float = 600.0,
-                 transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        data_dir: str | Path | None = None,
+        timeout: float = 600.0,
+        transport: Transport | None = None,
+    ) -> None:
         if transport is None:
             if base_url is not None:
                 from vidembed.client.http import HttpTransport

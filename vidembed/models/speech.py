@@ -26,14 +26,19 @@ class WhisperTranscriber:
     def __init__(self, model_dir: Path, threads: int = 1, beam_size: int = 5) -> None:
         from faster_whisper import WhisperModel
 
-        self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                   cpu_threads=threads, num_workers=1)
+        self._model = WhisperModel(
+            str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
+        )
         self._beam_size = beam_size
 
     def transcribe(self, pcm: np.ndarray, language: str | None = None) -> list[Word]:
         segments, _info = self._model.transcribe(
-            pcm, language=language, beam_size=self._beam_size, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False,
+            pcm,
+            language=language,
+            beam_size=self._beam_size,
+            vad_filter=True,
+            word_timestamps=True,
+            condition_on_previous_text=False,
         )
         words: list[Word] = []
         for segment in segments:
@@ -49,8 +54,9 @@ def words_in(words: Sequence[Word], start: float, end: float) -> str:
 
 
 class TranscriptionEncoder:
-    def __init__(self, transcriber: WhisperTranscriber,
-                 encode_text: Callable[[Sequence[str]], np.ndarray]) -> None:
+    def __init__(
+        self, transcriber: WhisperTranscriber, encode_text: Callable[[Sequence[str]], np.ndarray]
+    ) -> None:
         self.transcriber = transcriber
         self._encode_text = encode_text
 

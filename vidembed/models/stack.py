@@ -53,7 +53,10 @@ def _build_default(threads: int = 1) -> ModelStack:
     encoder_id = assets.MINILM_ONNX.sha256
     image_labels = vocabulary.label_vectors(
         vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"]),
-        IMAGE_TEMPLATES, text.encode, cache, encoder_id,
+        IMAGE_TEMPLATES,
+        text.encode,
+        cache,
+        encoder_id,
     )
     sound_labels = vocabulary.label_vectors(
         vocabulary.yamnet_names(files["yamnet_classes"]), SOUND_TEMPLATES, text.encode, cache, encoder_id
@@ -69,10 +72,10 @@ def _build_default(threads: int = 1) -> ModelStack:
         description={
             "text": "all-MiniLM-L6-v2 (int8 ONNX), 384-d, mean-pooled, L2-normalised",
             "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top-10), 3 frames per clip, "
-                      "plus PP-OCRv4 text read in the clip's middle frame",
+            "plus PP-OCRv4 text read in the clip's middle frame",
             "audio": "ConSE over YAMNet AudioSet classes (top-5), speech classes excluded",
             "transcription": "Whisper base (int8, CTranslate2, VAD) words cut into clips, "
-                             "embedded with the text encoder",
+            "embedded with the text encoder",
         },
     )
 

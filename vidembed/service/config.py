@@ -29,9 +29,15 @@ class Settings:
     heartbeat_seconds: float = 2.0
     max_attempts: int = 3
     poll_seconds: float = 0.5
-    max_upload_bytes: int = field(default_factory=lambda: int(_env_float("VIDEMBED_MAX_UPLOAD_BYTES", 2 * GB)))
-    max_download_bytes: int = field(default_factory=lambda: int(_env_float("VIDEMBED_MAX_DOWNLOAD_BYTES", 2 * GB)))
-    download_timeout_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_DOWNLOAD_TIMEOUT", 600))
+    max_upload_bytes: int = field(
+        default_factory=lambda: int(_env_float("VIDEMBED_MAX_UPLOAD_BYTES", 2 * GB))
+    )
+    max_download_bytes: int = field(
+        default_factory=lambda: int(_env_float("VIDEMBED_MAX_DOWNLOAD_BYTES", 2 * GB))
+    )
+    download_timeout_seconds: float = field(
+        default_factory=lambda: _env_float("VIDEMBED_DOWNLOAD_TIMEOUT", 600)
+    )
     max_redirects: int = 5
     max_duration_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_MAX_DURATION", 4 * 3600))
     # file:// URLs and loopback/private addresses: fine on a laptop, refused by a shared server.

@@ -32,7 +32,9 @@ def describe_upload(video_file: Any) -> str:
         return "upload"
     if isinstance(video_file, tuple):
         return safe_filename(video_file[0])
-    return safe_filename(getattr(video_file, "name", None) if isinstance(getattr(video_file, "name", None), str) else None)
+    return safe_filename(
+        getattr(video_file, "name", None) if isinstance(getattr(video_file, "name", None), str) else None
+    )
 
 
 def save_upload(video_file: Any, target: Path, max_bytes: int) -> int:
@@ -102,8 +104,9 @@ def _refuse_private(host: str) -> None:
             )
 
 
-def download(url: str, target: Path, *, max_bytes: int, timeout: float, max_redirects: int,
-             allow_local: bool) -> None:
+def download(
+    url: str, target: Path, *, max_bytes: int, timeout: float, max_redirects: int, allow_local: bool
+) -> None:
     """Fetches ``url`` into ``target``; raises MediaError with a reason a person can act on."""
     parsed = urlparse(url)
     target.parent.mkdir(parents=True, exist_ok=True)

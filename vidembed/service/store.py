@@ -87,8 +87,10 @@ class StoredSegment:
     vector: np.ndarray
 
 
-_COLUMNS = ("id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
-            "duration, error, progress, stage, attempts, created_at, updated_at")
+_COLUMNS = (
+    "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
+    "duration, error, progress, stage, attempts, created_at, updated_at"
+)
 
 
 def _record(row: sqlite3.Row) -> TaskRecord:
@@ -131,10 +133,24 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute(
                 f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                (task.id, task.owner, task.model_name, task.status, json.dumps(task.params),
-                 json.dumps(task.options), task.source_path, task.input_url, task.input_filename,
-                 task.duration, task.error, task.progress, task.stage, task.attempts,
-                 task.created_at, task.updated_at),
+                (
+                    task.id,
+                    task.owner,
+                    task.model_name,
+                    task.status,
+                    json.dumps(task.params),
+                    json.dumps(task.options),
+                    task.source_path,
+                    task.input_url,
+                    task.input_filename,
+                    task.duration,
+                    task.error,
+                    task.progress,
+                    task.stage,
+                    task.attempts,
+                    task.created_at,
+                    task.updated_at,
+                ),
             )
 
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
@@ -155,8 +171,12 @@ class SQLiteStore:
         limit: int,
     ) -> tuple[list[TaskRecord], int]:
         where, args = ["1 = 1"], []
-        for clause, value in (("owner = ?", owner), ("status = ?", status),
-                              ("created_at > ?", created_after), ("created_at < ?", created_before)):
+        for clause, value in (
+            ("owner = ?", owner),
+            ("status = ?", status),
+            ("created_at > ?", created_after),
+            ("created_at < ?", created_before),
+        ):
             if value is not None:
                 where.append(clause)
                 args.append(value)
@@ -192,10 +212,15 @@ class SQLiteStore:
                     return None
                 task = _record(row)
                 if task.attempts >= max_attempts:
-                    reason = (f"The task was attempted {task.attempts} times and its worker stopped "
-                              f"each time (last seen at stage '{task.stage}'); giving up.")
-                    db.execute("UPDATE tasks SET status = 'failed', error = ?, lease_owner = NULL, "
-                               "lease_until = NULL, updated_at = ? WHERE id = ?", (reason, now, task.id))
+                    reason = (
+                        f"The task was attempted {task.attempts} times and its worker stopped "
+                        f"each time (last seen at stage '{task.stage}'); giving up."
+                    )
+                    db.execute(
+                        "UPDATE tasks SET status = 'failed', error = ?, lease_owner = NULL, "
+                        "lease_until = NULL, updated_at = ? WHERE id = ?",
+                        (reason, now, task.id),
+                    )
                     continue
                 db.execute(
                     "UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
@@ -205,8 +230,14 @@ class SQLiteStore:
                 task.attempts += 1
                 return task
 
-    def renew(self, task_id: str, worker: str, lease_seconds: float,
-              progress: float | None = None, stage: str | None = None) -> bool:
+    def renew(
+        self,
+        task_id: str,
+        worker: str,
+        lease_seconds: float,
+        progress: float | None = None,
+        stage: str | None = None,
+    ) -> bool:
         """Extends a lease (and records progress); False if the lease was lost."""
         now = time.time()
         with self._transaction() as db:
@@ -222,8 +253,13 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("UPDATE tasks SET source_path = ? WHERE id = ?", (source_path, task_id))
 
-    def complete(self, task_id: str, worker: str, duration: float,
-                 segments: Sequence[tuple[str, str, float, float, np.ndarray]]) -> bool:
+    def complete(
+        self,
+        task_id: str,
+        worker: str,
+        duration: float,
+        segments: Sequence[tuple[str, str, float, float, np.ndarray]],
+    ) -> bool:
         now = time.time()
         with self._transaction() as db:
             cur = db.execute(
@@ -238,8 +274,10 @@ class SQLiteStore:
             db.executemany(
                 "INSERT INTO segments (task_id, seq, option, scope, start_sec, end_sec, vector) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(task_id, i, o, s, a, b, np.asarray(v, dtype="<f4").tobytes())
-                 for i, (o, s, a, b, v) in enumerate(segments)],
+                [
+                    (task_id, i, o, s, a, b, np.asarray(v, dtype="<f4").tobytes())
+                    for i, (o, s, a, b, v) in enumerate(segments)
+                ],
             )
             return True
 
@@ -259,16 +297,17 @@ class SQLiteStore:
         ids = list(task_ids)
         if not ids:
             return []
-        query = (f"SELECT task_id, option, scope, start_sec, end_sec, vector FROM segments "
-                 f"WHERE task_id IN ({', '.join('?' * len(ids))})")
+        query = (
+            f"SELECT task_id, option, scope, start_sec, end_sec, vector FROM segments "
+            f"WHERE task_id IN ({', '.join('?' * len(ids))})"
+        )
         args: list[Any] = list(ids)
         if options:
             query += f" AND option IN ({', '.join('?' * len(options))})"
             args += list(options)
         with self._lock:
             rows = self._conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
-        return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4"))
-                for r in rows]
+        return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4")) for r in rows]
 
     def ready_task_ids(self, owner: str | None) -> list[str]:
         query, args = "SELECT id FROM tasks WHERE status = 'ready'", []

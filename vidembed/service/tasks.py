@@ -12,6 +12,7 @@ from vidembed.models import stack as stacks
 from vidembed.params import parse_create
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
+from vidembed.service.search import Hit, rank_clips
 from vidembed.service.store import SQLiteStore, TaskRecord
 from vidembed.service.worker import WorkerPool
 
@@ -37,21 +38,41 @@ class TaskService:
 
     # --- create ---------------------------------------------------------------------------
 
-    def create(self, *, owner: str = "", model_name: Any = None, video_file: Any = None,
-               video_url: Any = None, video_start_offset_sec: Any = None,
-               video_end_offset_sec: Any = None, video_clip_length: Any = None,
-               video_embedding_scope: Any = None) -> dict[str, Any]:
+    def create(
+        self,
+        *,
+        owner: str = "",
+        model_name: Any = None,
+        video_file: Any = None,
+        video_url: Any = None,
+        video_start_offset_sec: Any = None,
+        video_end_offset_sec: Any = None,
+        video_clip_length: Any = None,
+        video_embedding_scope: Any = None,
+        embedding_option: Any = None,
+    ) -> dict[str, Any]:
+        """``embedding_option`` is our extension (as in Embed v2): compute only these options."""
         request = parse_create(
-            model_name=model_name, known_models=stacks.known_model_names(), video_url=video_url,
-            has_file=video_file is not None, video_start_offset_sec=video_start_offset_sec,
-            video_end_offset_sec=video_end_offset_sec, video_clip_length=video_clip_length,
+            model_name=model_name,
+            known_models=stacks.known_model_names(),
+            video_url=video_url,
+            has_file=video_file is not None,
+            video_start_offset_sec=video_start_offset_sec,
+            video_end_offset_sec=video_end_offset_sec,
+            video_clip_length=video_clip_length,
             video_embedding_scope=video_embedding_scope,
         )
         task_id = new_task_id()
         now = time.time()
         task = TaskRecord(
-            id=task_id, owner=owner, model_name=request.model_name, status="processing",
-            params=request.clip.as_dict(), options=list(stacks.OPTIONS), created_at=now, updated_at=now,
+            id=task_id,
+            owner=owner,
+            model_name=request.model_name,
+            status="processing",
+            params=request.clip.as_dict(),
+            options=_requested_options(embedding_option),
+            created_at=now,
+            updated_at=now,
         )
         if request.video_url is not None:
             intake.check_url(request.video_url, self.settings.allow_local_urls)
@@ -76,8 +97,9 @@ class TaskService:
     def status(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         return wire.task_summary(self._task(task_id, owner))
 
-    def retrieve(self, task_id: str, owner: str | None = None,
-                 embedding_option: str | Sequence[str] | None = None) -> dict[str, Any]:
+    def retrieve(
+        self, task_id: str, owner: str | None = None, embedding_option: str | Sequence[str] | None = None
+    ) -> dict[str, Any]:
         task = self._task(task_id, owner)
         options = _option_list(embedding_option)
         unknown = [o for o in options if o not in task.options]
@@ -88,8 +110,16 @@ class TaskService:
         segments = self.store.segments([task.id], options or None) if task.status == "ready" else []
         return wire.task_retrieve(task, segments)
 
-    def list(self, owner: str | None = None, *, started_at: Any = None, ended_at: Any = None,
-             status: Any = None, page: Any = None, page_limit: Any = None) -> dict[str, Any]:
+    def list(
+        self,
+        owner: str | None = None,
+        *,
+        started_at: Any = None,
+        ended_at: Any = None,
+        status: Any = None,
+        page: Any = None,
+        page_limit: Any = None,
+    ) -> dict[str, Any]:
         page_number = _whole("page", page, 1, minimum=1)
         limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
         wanted = None if status in (None, "") else str(status)
@@ -111,6 +141,36 @@ class TaskService:
             raise errors.not_provided("text")
         vector = stacks.load_stack(model_name).encode_text([str(text)])[0]
         return wire.text_embedding(model_name, vector)
+
+    def search(
+        self,
+        text: str,
+        *,
+        owner: str | None = None,
+        model_name: str = stacks.DEFAULT_STACK,
+        task_id: str | None = None,
+        options: Sequence[str] | None = None,
+        top: int = 5,
+    ) -> dict[str, list[Hit]]:
+        """Clips of ready tasks ranked by cosine with the text query, per option."""
+        if task_id is not None:
+            task = self._task(task_id, owner)
+            if task.status != "ready":
+                raise errors.invalid("task_id", f"Task {task_id} is {task.status}, not ready.")
+            ids = [task_id]
+        else:
+            ids = self.store.ready_task_ids(owner)
+        query = stacks.load_stack(model_name).encode_text([text])[0]
+        return rank_clips(query, self.store.segments(ids, options), top)
+
+
+def _requested_options(value: Any) -> list[str]:
+    options = _option_list(value)
+    if not options:
+        return list(stacks.OPTIONS)
+    if any(o not in stacks.OPTIONS for o in options):
+        raise errors.invalid("embedding_option", f"Use some of: {', '.join(stacks.OPTIONS)}.")
+    return [o for o in stacks.OPTIONS if o in options]
 
 
 def _option_list(value: str | Sequence[str] | None) -> list[str]:

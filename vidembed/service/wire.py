@@ -13,7 +13,7 @@ from vidembed.service.store import StoredSegment, TaskRecord
 
 
 def rfc3339(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(value: str) -> float:
@@ -22,7 +22,7 @@ def parse_rfc3339(value: str) -> float:
         text = text[:-1] + "+00:00"
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
 
 

@@ -46,7 +46,9 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._settings.heartbeat_seconds):
             fraction, stage = self._progress or (None, None)
-            if not self._store.renew(self._task.id, self._worker, self._settings.lease_seconds, fraction, stage):
+            if not self._store.renew(
+                self._task.id, self._worker, self._settings.lease_seconds, fraction, stage
+            ):
                 log.warning("task %s: lease lost", self._task.id)
                 return
 
@@ -93,7 +95,10 @@ class WorkerPool:
                 path = self._source(task)
                 engine = Engine(load_stack(task.model_name))
                 result = engine.embed(
-                    path, ClipParams.from_dict(task.params), task.options, heartbeat.report,
+                    path,
+                    ClipParams.from_dict(task.params),
+                    task.options,
+                    heartbeat.report,
                     max_duration=self.settings.max_duration_seconds,
                 )
             except (MediaError, ApiError) as exc:
@@ -106,7 +111,9 @@ class WorkerPool:
                 return
             except Exception as exc:  # a bug or an odd file: the task ends, the worker goes on
                 log.exception("task %s: unexpected error", task.id)
-                self.store.fail(task.id, f"Internal error while embedding the video ({type(exc).__name__}: {exc}).")
+                self.store.fail(
+                    task.id, f"Internal error while embedding the video ({type(exc).__name__}: {exc})."
+                )
                 return
         rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
         if self.store.complete(task.id, worker, result.duration, rows):
@@ -118,8 +125,11 @@ class WorkerPool:
         assert task.input_url is not None
         target = self.settings.media_dir / task.id / "download"
         intake.download(
-            task.input_url, target, max_bytes=self.settings.max_download_bytes,
-            timeout=self.settings.download_timeout_seconds, max_redirects=self.settings.max_redirects,
+            task.input_url,
+            target,
+            max_bytes=self.settings.max_download_bytes,
+            timeout=self.settings.download_timeout_seconds,
+            max_redirects=self.settings.max_redirects,
             allow_local=self.settings.allow_local_urls,
         )
         self.store.update_source(task.id, str(target))

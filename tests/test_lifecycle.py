@@ -1,0 +1,130 @@
+"""Persistence across restarts, leases, listing and the client's polling helpers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_service
+
+from vidembed import NotFoundError, VidEmbed
+from vidembed.client.transport import LocalTransport
+from vidembed.service.tasks import TaskService
+
+URL = "https://example.com/v.mp4"
+
+
+def wait_ready(service: TaskService, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = service.status(task_id)
+        if status["status"] != "processing":
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} still processing after {timeout} s")
+
+
+def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, silent_video: Path) -> None:
+    first = make_service(tmp_path, start_workers=False)
+    task_id = first.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+    first.close()  # the process exits before any worker ran
+
+    second = make_service(tmp_path)
+    try:
+        assert wait_ready(second, task_id)["status"] == "ready"
+        segments = second.retrieve(task_id)["video_embedding"]["segments"]
+        assert len(segments) == 3
+    finally:
+        second.close()
+
+    third = make_service(tmp_path, start_workers=False)  # results survive a restart
+    try:
+        again = third.retrieve(task_id)
+        assert again["status"] == "ready"
+        assert again["video_embedding"]["segments"] == segments
+    finally:
+        third.close()
+
+
+def test_task_of_a_dead_worker_is_claimed_again_after_its_lease(tmp_path: Path, silent_video: Path) -> None:
+    service = make_service(tmp_path, start_workers=False, lease_seconds=0.5)
+    task_id = service.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+    claimed = service.store.claim("dead-worker", lease_seconds=0.5, max_attempts=3)
+    assert claimed is not None and claimed.id == task_id
+    assert service.store.claim("other", 0.5, 3) is None  # the lease holds
+    time.sleep(0.6)
+    service.workers.start()  # a new worker finds the expired lease
+    try:
+        status = wait_ready(service, task_id)
+        assert status["status"] == "ready"
+        assert service.store.get(task_id).attempts == 2
+    finally:
+        service.close()
+
+
+def test_a_task_that_keeps_killing_workers_ends_failed(tmp_path: Path) -> None:
+    service = make_service(tmp_path, start_workers=False)
+    try:
+        task_id = service.create(model_name="marengo3.0", video_url=URL)["_id"]
+        for _ in range(3):
+            assert service.store.claim("w", lease_seconds=-1, max_attempts=3) is not None
+        assert service.store.claim("w", 60, max_attempts=3) is None
+        status = service.status(task_id)
+        assert status["status"] == "failed"
+        assert "attempted 3 times" in status["error"]["message"]
+    finally:
+        service.close()
+
+
+def test_list_pages_newest_first(idle_service: TaskService) -> None:
+    ids = []
+    for _ in range(5):
+        ids.append(idle_service.create(model_name="marengo3.0", video_url=URL)["_id"])
+        time.sleep(0.002)
+    page1 = idle_service.list(page=1, page_limit=2)
+    assert [t["_id"] for t in page1["data"]] == ids[::-1][:2]
+    assert page1["page_info"] == {"limit_per_page": 2, "page": 1, "total_page": 3, "total_results": 5}
+    page3 = idle_service.list(page=3, page_limit=2)
+    assert [t["_id"] for t in page3["data"]] == [ids[0]]
+    past = idle_service.list(page=4, page_limit=2)
+    assert past["data"] == [] and past["page_info"]["total_results"] == 5
+    assert idle_service.list(status="ready")["data"] == []
+    assert len(idle_service.list(status="processing", page_limit=50)["data"]) == 5
+    assert idle_service.list(started_at="2999-01-01T00:00:00Z")["data"] == []
+
+
+@pytest.mark.parametrize(
+    "query,parameter",
+    [
+        ({"page": 0}, "page"),
+        ({"page_limit": 51}, "page_limit"),
+        ({"page_limit": "x"}, "page_limit"),
+        ({"status": "queued"}, "status"),
+        ({"started_at": "yesterday"}, "started_at"),
+    ],
+)
+def test_list_rejects_bad_queries(idle_service: TaskService, query: dict, parameter: str) -> None:
+    from vidembed import BadRequestError
+
+    with pytest.raises(BadRequestError, match=f"The {parameter} parameter is invalid"):
+        idle_service.list(**query)
+
+
+def test_client_iterates_over_all_pages(tmp_path: Path) -> None:
+    with VidEmbed(transport=LocalTransport(make_service(tmp_path).settings, start_workers=False)) as client:
+        ids = {client.embed.tasks.create(model_name="marengo3.0", video_url=URL).id for _ in range(7)}
+        listed = [t.id for t in client.embed.tasks.list(page_limit=3)]
+        assert set(listed) == ids and len(listed) == 7
+        assert all(t.status == "processing" for t in client.embed.tasks.list(status="processing"))
+
+
+def test_client_errors_and_wait_arguments(tmp_path: Path) -> None:
+    with VidEmbed(data_dir=tmp_path) as client:
+        with pytest.raises(ValueError):
+            client.embed.tasks.wait_for_done("0" * 24, sleep_interval=0)
+        with pytest.raises(NotFoundError) as info:
+            client.embed.tasks.status("0" * 24)
+        assert info.value.status_code == 404
+        assert info.value.code == "resource_not_exist"
+        assert info.value.message == f"Resource with id {'0' * 24} does not exist in embed_tasks."

@@ -1,0 +1,166 @@
+"""The ``vidembed`` command: embed a video, search stored clips, serve the API, prepare models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vidembed.errors import ApiError
+from vidembed.models.stack import DEFAULT_STACK
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _progress_printer(stream: Any) -> Any:
+    def show(status: Any) -> None:
+        fraction = status.progress.fraction if status.progress else 0.0
+        stage = status.progress.stage if status.progress else ""
+        bar = "#" * int(fraction * 30)
+        stream.write(f"\r[{bar:<30}] {fraction * 100:5.1f}% {stage:<14} {status.status:<10}")
+        stream.flush()
+
+    return show
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from vidembed import VidEmbed
+
+    source = args.video
+    is_url = "://" in source
+    if not is_url and not Path(source).is_file():
+        print(f"error: no such file: {source}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    with VidEmbed(data_dir=args.data_dir) as client:
+        task = client.embed.tasks.create(
+            model_name=args.model,
+            video_file=None if is_url else source,
+            video_url=source if is_url else None,
+            video_start_offset_sec=args.start,
+            video_end_offset_sec=args.end,
+            video_clip_length=args.clip_length,
+            video_embedding_scope=_csv(args.scope),
+            embedding_option=_csv(args.option) if args.option else None,
+        )
+        print(f"task {task.id} created", file=sys.stderr)
+        status = client.embed.tasks.wait_for_done(
+            task.id, sleep_interval=0.5, callback=_progress_printer(sys.stderr)
+        )
+        print(file=sys.stderr)
+        elapsed = time.perf_counter() - started
+        if status.status != "ready":
+            reason = status.error.message if status.error else "unknown reason"
+            print(f"task {task.id} failed: {reason}", file=sys.stderr)
+            return 1
+        result = client.embed.tasks.retrieve(task.id)
+    segments = result.video_embedding.segments or []  # type: ignore[union-attr]
+    meta = result.video_embedding.metadata  # type: ignore[union-attr]
+    clips = [s for s in segments if s.embedding_scope == "clip"]
+    options = sorted({s.embedding_option for s in segments if s.embedding_option})
+    n_clips = len({(s.start_offset_sec, s.end_offset_sec) for s in clips})
+    dimension = len(segments[0].float_ or []) if segments else 0
+    duration = meta.duration if meta else 0.0
+    print(f"task:       {task.id}")
+    print(f"video:      {source}")
+    print(f"duration:   {duration:.2f} s")
+    print(f"clips:      {n_clips} x {meta.video_clip_length if meta else '?'} s")
+    print(f"options:    {', '.join(options)}")
+    print(f"segments:   {len(segments)} vectors of dimension {dimension}")
+    speed = (duration or 0) / max(elapsed, 1e-9)
+    print(f"time taken: {elapsed:.1f} s ({speed:.1f}x realtime, model load included)")
+    if args.out:
+        Path(args.out).write_text(
+            json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+        )
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from vidembed.service.config import Settings
+    from vidembed.service.tasks import TaskService
+
+    settings = Settings() if args.data_dir is None else Settings(data_dir=Path(args.data_dir))
+    service = TaskService(settings, start_workers=False)
+    try:
+        ranked = service.search(
+            args.query,
+            model_name=args.model,
+            task_id=args.task,
+            options=_csv(args.option) if args.option else None,
+            top=args.top,
+        )
+    finally:
+        service.close()
+    if not ranked:
+        print("no finished tasks to search", file=sys.stderr)
+        return 1
+    for option, hits in ranked.items():
+        print(f"== {option}")
+        for hit in hits:
+            print(f"  {hit.task_id}  {hit.start:8.2f}-{hit.end:<8.2f}  {hit.score:.4f}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from vidembed.models import assets
+    from vidembed.models.stack import load_stack
+
+    for name, path in assets.prepare_all().items():
+        print(f"{name:18} {path}")
+    stack = load_stack(DEFAULT_STACK)
+    print(f"stack {stack.name}: {stack.dimension}-d, options {', '.join(stack.options)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidembed", description=__doc__)
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("VIDEMBED_HOME"),
+        help="where tasks and results are kept (default: VIDEMBED_HOME or a per-user folder)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    embed = sub.add_parser("embed", help="embed a video file or URL in the embedded service")
+    embed.add_argument("video", help="a path, or an http(s):// or file:// URL")
+    embed.add_argument("--model", default=DEFAULT_STACK)
+    embed.add_argument("--clip-length", type=float, default=None, help="seconds per clip, 2-10 (default 6)")
+    embed.add_argument("--scope", default="clip", help="clip or clip,video")
+    embed.add_argument("--option", default=None, help="some of visual,audio,transcription (default all)")
+    embed.add_argument("--start", type=float, default=None)
+    embed.add_argument("--end", type=float, default=None)
+    embed.add_argument("--out", default=None, help="write the retrieve response (wire JSON) here")
+    embed.set_defaults(func=cmd_embed)
+
+    search = sub.add_parser("search", help="rank stored clips against a text query")
+    search.add_argument("query")
+    search.add_argument("--task", default=None, help="search only this task")
+    search.add_argument("--option", default=None, help="some of visual,audio,transcription")
+    search.add_argument("--top", type=int, default=5)
+    search.add_argument("--model", default=DEFAULT_STACK)
+    search.set_defaults(func=cmd_search)
+
+    models = sub.add_parser("models", help="prepare and verify the default stack's weights")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ApiError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

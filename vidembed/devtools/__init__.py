@@ -1,0 +1,1 @@
+"""Tools for tests and benchmarks: synthetic labelled videos. Not used by the service."""
