@@ -76,3 +76,56 @@ def idle_service(tmp_path: Path) -> Iterator[TaskService]:
     svc = make_service(tmp_path / "data", start_workers=False)
     yield svc
     svc.close()
+
+
+class LiveServer:
+    """The real app on uvicorn, on a free loopback port, in a thread of the test process."""
+
+    def __init__(self, service: TaskService, keys: set[str] | None = None) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from vidembed.server.app import create_app
+        from vidembed.server.auth import ApiKeys
+
+        self.service = service
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(service, ApiKeys(keys or set()))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.service.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """An open server (no keys) that refuses local URLs, as a shared deployment would."""
+    live = LiveServer(make_service(tmp_path_factory.mktemp("server-data"), allow_local_urls=False))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(
+        make_service(tmp_path_factory.mktemp("keyed-data"), start_workers=False), {"key-a", "key-b"}
+    )
+    yield live
+    live.stop()

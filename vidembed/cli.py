@@ -120,6 +120,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from vidembed.server.app import create_app
+    from vidembed.server.auth import ApiKeys
+    from vidembed.service.config import Settings
+    from vidembed.service.tasks import TaskService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings(allow_local_urls=args.allow_local_urls)
+    if args.data_dir:
+        settings.data_dir = Path(args.data_dir)
+    if args.workers is not None:
+        settings.workers = args.workers
+    if args.max_upload_bytes is not None:
+        settings.max_upload_bytes = args.max_upload_bytes
+    service = TaskService(settings)
+    app = create_app(service, ApiKeys.from_config(args.api_keys_file))
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=10)
+    finally:
+        service.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidembed", description=__doc__)
     parser.add_argument(
@@ -147,6 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top", type=int, default=5)
     search.add_argument("--model", default=DEFAULT_STACK)
     search.set_defaults(func=cmd_search)
+
+    env = os.environ.get
+    serve = sub.add_parser("serve", help="serve the TwelveLabs-compatible HTTP API")
+    serve.add_argument("--host", default=env("VIDEMBED_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(env("VIDEMBED_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=None, help="worker threads (default 1)")
+    serve.add_argument(
+        "--api-keys-file",
+        default=env("VIDEMBED_API_KEYS_FILE"),
+        help="one key per line; also VIDEMBED_API_KEYS=k1,k2; none means an open server",
+    )
+    serve.add_argument("--max-upload-bytes", type=int, default=None, help="default 2 GiB")
+    serve.add_argument(
+        "--allow-local-urls",
+        action="store_true",
+        default=env("VIDEMBED_ALLOW_LOCAL_URLS", "") == "1",
+        help="let video_url reach file://, loopback and private addresses (off by default)",
+    )
+    serve.set_defaults(func=cmd_serve)
 
     models = sub.add_parser("models", help="prepare and verify the default stack's weights")
     models.set_defaults(func=cmd_models)

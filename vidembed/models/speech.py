@@ -6,6 +6,7 @@ cut into clips by the midpoint of their timestamps, then each clip's words are e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +23,39 @@ class Word:
     text: str
 
 
+def default_language() -> str | None:
+    """``VIDEMBED_LANGUAGE``: a Whisper language code, or ``auto`` to detect; default ``en``.
+
+    The default stack's text encoder (all-MiniLM-L6-v2) is English, and detection on short or
+    noisy tracks is unreliable (an espeak voice over animal sounds was taken for Thai), so
+    English is the default rather than detection.
+    """
+    value = os.environ.get("VIDEMBED_LANGUAGE", "en").strip()
+    return None if value in ("", "auto") else value
+
+
 class WhisperTranscriber:
-    def __init__(self, model_dir: Path, threads: int = 1, beam_size: int = 5) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int = 1, beam_size: int = 5, language: str | None = "en"
+    ) -> None:
         from faster_whisper import WhisperModel
 
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
         )
         self._beam_size = beam_size
+        self.language = language
 
-    def transcribe(self, pcm: np.ndarray, language: str | None = None) -> list[Word]:
+    def transcribe(self, pcm: np.ndarray) -> list[Word]:
         segments, _info = self._model.transcribe(
             pcm,
-            language=language,
+            language=self.language,
             beam_size=self._beam_size,
             vad_filter=True,
             word_timestamps=True,
             condition_on_previous_text=False,
+            # No temperature fallback: sampling would make the same video give other vectors.
+            temperature=0.0,
         )
         words: list[Word] = []
         for segment in segments:

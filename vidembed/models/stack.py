@@ -43,7 +43,7 @@ def resolve(model_name: str) -> str:
 def _build_default(threads: int = 1) -> ModelStack:
     from vidembed.models import assets, vocabulary
     from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
-    from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
+    from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber, default_language
     from vidembed.models.text import MiniLMTextEncoder
     from vidembed.models.visual import IMAGE_TEMPLATES, ConseVisualEncoder
 
@@ -68,7 +68,9 @@ def _build_default(threads: int = 1) -> ModelStack:
         encode_text=text.encode,
         visual=ConseVisualEncoder(files["efficientnet"], image_labels, text.encode, threads=threads),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
-        transcription=TranscriptionEncoder(WhisperTranscriber(files["whisper"], threads), text.encode),
+        transcription=TranscriptionEncoder(
+            WhisperTranscriber(files["whisper"], threads, language=default_language()), text.encode
+        ),
         description={
             "text": "all-MiniLM-L6-v2 (int8 ONNX), 384-d, mean-pooled, L2-normalised",
             "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top-10), 3 frames per clip, "

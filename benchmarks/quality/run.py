@@ -1,0 +1,176 @@
+"""Quality benchmark: text -> clip retrieval on labelled videos built from Tux Paint stamps.
+
+Each 6 s segment shows a stamp's picture, plays its sound effect from 0 s (peak 0.3) and speaks a sentence
+naming it from 2.5 s (espeak-ng). The query for a segment is the stamp's English label ("A
+horse."); a hit is the query's own segment. Recall@k is computed over all clips of all videos of
+a half, for each option and for a fusion of the three (mean of per-option z-scored cosines).
+Videos alternate between a development half and a held-out half; both are reported.
+
+    python -m benchmarks.quality.run [--videos 10] [--per-video 6]
+
+Stamps: Debian's ``tuxpaint-stamps-default`` (GPL-2), only ``animals/`` and ``food/``; the
+package is fetched with ``apt-get download`` into the cache folder if it is not there yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video
+from vidembed.engine import Engine
+from vidembed.models.assets import models_dir
+from vidembed.models.stack import OPTIONS, load_stack
+from vidembed.params import ClipParams
+
+SEGMENT_SEC = 6.0
+SOUND_PEAK = 0.3  # espeak-ng speech peaks near 0.8
+CATEGORIES = ("animals", "food")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    name: str
+    label: str  # "A horse."
+    image: Path
+    sound: Path
+
+
+def stamps_root(cache: Path) -> Path:
+    root = cache / "tuxpaint" / "usr/share/tuxpaint/stamps"
+    if not root.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "tuxpaint-stamps-default"], cwd=cache, check=True)
+        deb = next(cache.glob("tuxpaint-stamps-default_*.deb"))
+        subprocess.run(["dpkg", "-x", str(deb), str(cache / "tuxpaint")], check=True)
+        deb.unlink()
+    return root
+
+
+def find_stamps(root: Path) -> list[Stamp]:
+    stamps = []
+    for category in CATEGORIES:
+        for sound in sorted((root / category).rglob("*.ogg")):
+            if "_desc" in sound.stem:
+                continue
+            image, text = sound.with_suffix(".png"), sound.with_suffix(".txt")
+            if image.exists() and text.exists():
+                label = text.read_text(errors="ignore").splitlines()[0].strip()
+                if label:
+                    stamps.append(Stamp(sound.stem, label, image, sound))
+    # One stamp per label: variants ("pig_golden2") would make duplicate queries.
+    unique = {s.label.lower(): s for s in stamps}
+    return sorted(unique.values(), key=lambda s: s.name)
+
+
+def load_sound(path: Path, seconds: float) -> np.ndarray:
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        chunks = [
+            out.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+    samples = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
+    # Sound effects are mastered loud; keep them under the speech, as in most real videos.
+    return (
+        SOUND_PEAK * samples[: int(seconds * AUDIO_RATE)] / max(float(np.abs(samples).max(initial=0)), 1e-6)
+    )
+
+
+def load_image(path: Path) -> np.ndarray:
+    picture = Image.open(path).convert("RGBA")
+    background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(background, picture).convert("RGB"))
+
+
+def build_videos(
+    stamps: list[Stamp], n_videos: int, per_video: int, out: Path
+) -> list[tuple[Path, list[Stamp]]]:
+    rng = random.Random(7)
+    chosen = rng.sample(stamps, min(len(stamps), n_videos * per_video))
+    out.mkdir(parents=True, exist_ok=True)
+    videos = []
+    for v in range(n_videos):
+        items = chosen[v * per_video : (v + 1) * per_video]
+        if not items:
+            break
+        path = out / f"video{v:02d}.mp4"
+        if not path.exists():
+            segments = [
+                SegmentSpec(
+                    SEGMENT_SEC,
+                    image=load_image(s.image),
+                    audio=load_sound(s.sound, 5.5),
+                    speech=f"Here is {s.label.rstrip('.').lower()}.",
+                    speech_delay=2.5,
+                )
+                for s in items
+            ]
+            make_video(path, segments)
+        videos.append((path, items))
+    return videos
+
+
+def recall(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """scores (queries, clips); truth (queries,) the index of each query's clip."""
+    ranks = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(axis=1)
+    return float((ranks < k).mean())
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean(axis=1, keepdims=True)) / (scores.std(axis=1, keepdims=True) + 1e-9)
+
+
+def evaluate(engine: Engine, videos: list[tuple[Path, list[Stamp]]]) -> dict[str, tuple[float, float]]:
+    clip_vectors: dict[str, list[np.ndarray]] = {o: [] for o in OPTIONS}
+    labels: list[str] = []
+    for path, items in videos:
+        result = engine.embed(path, ClipParams(clip_length=SEGMENT_SEC))
+        for option in OPTIONS:
+            clip_vectors[option] += [s.vector for s in result.segments if s.option == option]
+        labels += [s.label for s in items]
+    queries = engine.stack.encode_text(labels)
+    truth = np.arange(len(labels))
+    per_option = {o: queries @ np.stack(v).T for o, v in clip_vectors.items()}
+    table = {o: (recall(s, truth, 1), recall(s, truth, 5)) for o, s in per_option.items()}
+    fused = np.mean([zscore(s) for s in per_option.values()], axis=0)
+    table["fused (mean z-score)"] = (recall(fused, truth, 1), recall(fused, truth, 5))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=10)
+    parser.add_argument("--per-video", type=int, default=6)
+    parser.add_argument("--cache", type=Path, default=models_dir().parent / "benchmarks")
+    args = parser.parse_args()
+    stamps = find_stamps(stamps_root(args.cache))
+    videos = build_videos(stamps, args.videos, args.per_video, args.cache / "quality-videos")
+    engine = Engine(load_stack("marengo3.0"))
+    halves = {"development": videos[0::2], "held-out": videos[1::2]}
+    started = time.perf_counter()
+    results = {name: evaluate(engine, part) for name, part in halves.items()}
+    n = {name: sum(len(items) for _, items in part) for name, part in halves.items()}
+    print(
+        f"{len(stamps)} labelled stamps; {len(videos)} videos of {args.per_video} x {SEGMENT_SEC:g} s "
+        f"({time.perf_counter() - started:.0f} s)\n"
+    )
+    print("| option | " + " | ".join(f"{h} R@1 | {h} R@5" for h in halves) + " |")
+    print("|---|" + "---|---|" * len(halves))
+    for option in results["development"]:
+        cells = " | ".join(f"{results[h][option][0]:.2f} | {results[h][option][1]:.2f}" for h in halves)
+        print(f"| {option} | {cells} |")
+    print("\nclips per half: " + ", ".join(f"{h} {n[h]}" for h in halves))
+
+
+if __name__ == "__main__":
+    main()

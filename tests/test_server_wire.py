@@ -1,0 +1,259 @@
+"""Wire-tolerance rules of CONTRACT.md §2.1 and §8, with raw HTTP requests against the real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveServer
+
+URL = "https://example.com/v.mp4"
+
+
+def post_form(
+    server: LiveServer,
+    fields: list[tuple[str, str]],
+    files: list | None = None,
+    prefix: str = "/v1.3",
+    headers: dict | None = None,
+) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{prefix}/embed/tasks",
+        data=_grouped(fields),
+        files=files or [("x", ("", b""))],
+        headers=headers,
+        timeout=30,
+    )
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def assert_json_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"code", "message"} and body["code"] == code
+    return body
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1.3"])
+def test_empty_body_post_is_a_400_not_a_500(server: LiveServer, prefix: str) -> None:
+    response = httpx.post(f"{server.url}{prefix}/embed/tasks", content=b"", timeout=30)
+    body = assert_json_error(response, 400, "parameter_not_provided")
+    assert body["message"] == "The model_name parameter is required but was not provided."
+
+
+def test_empty_strings_are_absent_and_numbers_are_strings(server: LiveServer) -> None:
+    response = post_form(
+        server,
+        [
+            ("model_name", "marengo3.0"),
+            ("video_url", URL),
+            ("video_start_offset_sec", ""),
+            ("video_end_offset_sec", ""),
+            ("video_clip_length", "6.0"),
+            ("video_embedding_scope", ""),
+        ],
+    )
+    assert response.status_code == 200 and set(response.json()) == {"_id"}
+    status = httpx.get(f"{server.url}/embed/tasks/{response.json()['_id']}/status").json()
+    assert status["video_embedding"]["metadata"]["video_embedding_scope"] == ["clip"]
+    assert status["video_embedding"]["metadata"]["video_clip_length"] == 6.0
+
+
+def test_repeated_and_comma_separated_scopes(server: LiveServer) -> None:
+    for scopes in (["clip", "video"], ["clip,video"]):
+        response = post_form(
+            server,
+            [("model_name", "marengo3.0"), ("video_url", URL)]
+            + [("video_embedding_scope", s) for s in scopes],
+        )
+        task = httpx.get(f"{server.url}/v1.3/embed/tasks/{response.json()['_id']}").json()
+        assert task["video_embedding"]["metadata"]["video_embedding_scope"] == ["clip", "video"]
+
+
+def test_sdk04_duplicate_video_url_file_part(server: LiveServer) -> None:
+    files = [("video_url", ("upload", URL.encode(), "application/octet-stream"))]
+    response = post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)], files=files)
+    assert response.status_code == 200
+    only_file_part = post_form(server, [("model_name", "marengo3.0")], files=files)
+    task = httpx.get(f"{server.url}/embed/tasks/{only_file_part.json()['_id']}/status").json()
+    assert task["video_embedding"]["metadata"]["input_url"] == URL
+
+
+def test_retrieve_while_processing_and_unknown_ids(server: LiveServer) -> None:
+    task_id = post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)]).json()["_id"]
+    body = httpx.get(f"{server.url}/embed/tasks/{task_id}").json()
+    assert body["_id"] == task_id and body["model_name"] == "marengo3.0"
+    assert body["status"] in ("processing", "failed") and "segments" not in body["video_embedding"]
+    assert body["created_at"].endswith("Z") and "id" not in body
+    missing = httpx.get(f"{server.url}/v1.3/embed/tasks/{'a' * 24}/status")
+    assert assert_json_error(missing, 404, "resource_not_exist")["message"] == (
+        f"Resource with id {'a' * 24} does not exist in embed_tasks."
+    )
+    assert_json_error(httpx.get(f"{server.url}/embed/tasks/{'a' * 24}"), 404, "resource_not_exist")
+    assert_json_error(
+        httpx.get(f"{server.url}/embed/tasks/{task_id}?embedding_option=visual-text"),
+        400,
+        "parameter_invalid",
+    )
+    assert_json_error(httpx.get(f"{server.url}/no/such/route"), 404, "not_found")
+    assert_json_error(httpx.delete(f"{server.url}/embed/tasks"), 405, "method_not_allowed")
+
+
+def test_list_paging_past_the_end_and_bad_values(server: LiveServer) -> None:
+    for _ in range(3):
+        post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)])
+    first = httpx.get(f"{server.url}/v1.3/embed/tasks", params={"page": 1, "page_limit": 2}).json()
+    assert len(first["data"]) == 2
+    info = first["page_info"]
+    assert all(isinstance(info[k], int) for k in ("limit_per_page", "page", "total_page", "total_results"))
+    past = httpx.get(f"{server.url}/embed/tasks", params={"page": info["total_page"] + 1, "page_limit": 2})
+    assert past.status_code == 200 and past.json()["data"] == []
+    assert_json_error(
+        httpx.get(f"{server.url}/embed/tasks", params={"page_limit": 51}), 400, "parameter_invalid"
+    )
+    assert_json_error(httpx.get(f"{server.url}/embed/tasks", params={"page": "x"}), 400, "parameter_invalid")
+
+
+def test_text_embedding_endpoint(server: LiveServer) -> None:
+    files = [("text", ("upload", b"a dog", "application/octet-stream"))]  # 0.4.x duplicates text as a file
+    response = httpx.post(
+        f"{server.url}/v1.3/embed", data={"model_name": "marengo3.0", "text": "a dog"}, files=files
+    )
+    body = response.json()
+    assert body["model_name"] == "marengo3.0" and len(body["text_embedding"]["segments"][0]["float"]) == 384
+    no_text = httpx.post(f"{server.url}/embed", data={"model_name": "marengo3.0"}, files=[("x", ("", b""))])
+    assert_json_error(no_text, 400, "parameter_not_provided")
+    image = httpx.post(
+        f"{server.url}/embed", data={"model_name": "marengo3.0", "image_url": "https://e/a.png"}
+    )
+    assert_json_error(image, 400, "parameter_invalid")
+
+
+def test_upload_limit(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server.service.settings, "max_upload_bytes", 1000)
+    big = [("video_file", ("big.mp4", b"\0" * 3_000_000, "video/mp4"))]
+    response = post_form(server, [("model_name", "marengo3.0")], files=big)
+    assert "larger than the limit" in assert_json_error(response, 400, "parameter_invalid")["message"]
+    chunked = httpx.post(
+        f"{server.url}/embed/tasks",
+        timeout=30,
+        content=iter(
+            [b'--b\r\nContent-Disposition: form-data; name="model_name"\r\n\r\nx\r\n'] + [b"\0" * 65536] * 40
+        ),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert_json_error(chunked, 400, "parameter_invalid")
+
+
+def test_ssrf_local_addresses_are_refused(server: LiveServer) -> None:
+    ids = [
+        post_form(server, [("model_name", "marengo3.0"), ("video_url", u)]).json()["_id"]
+        for u in (
+            f"{server.url}/health",
+            "http://localhost:9/v.mp4",
+            "http://10.0.0.1/v.mp4",
+            "http://169.254.169.254/latest/meta-data",
+        )
+    ]
+    refused = post_form(server, [("model_name", "marengo3.0"), ("video_url", "file:///etc/passwd")])
+    assert_json_error(refused, 400, "parameter_invalid")
+    for task_id in ids:
+        status = _wait(server, task_id)
+        assert status["status"] == "failed"
+        assert "non-public address" in status["error"]["message"]
+
+
+def test_url_that_is_not_a_video_fails_with_a_reason(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch, labelled_video: Path
+) -> None:
+    monkeypatch.setattr(server.service.settings, "allow_local_urls", True)
+    task_id = post_form(
+        server, [("model_name", "marengo3.0"), ("video_url", f"{server.url}/openapi.json")]
+    ).json()
+    status = _wait(server, task_id["_id"])
+    assert status["status"] == "failed" and "not a video" in status["error"]["message"]
+    missing = post_form(
+        server, [("model_name", "marengo3.0"), ("video_url", f"{server.url}/nothing.mp4")]
+    ).json()
+    assert "HTTP 404" in _wait(server, missing["_id"])["error"]["message"]
+
+
+def _wait(server: LiveServer, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{server.url}/embed/tasks/{task_id}/status").json()
+        if body["status"] != "processing":
+            return body
+        time.sleep(0.1)
+    raise AssertionError("task did not finish")
+
+
+def test_api_keys_and_ownership(keyed_server: LiveServer) -> None:
+    fields = [("model_name", "marengo3.0"), ("video_url", URL)]
+    assert_json_error(post_form(keyed_server, fields), 401, "api_key_invalid")
+    assert_json_error(post_form(keyed_server, fields, headers={"x-api-key": "nope"}), 401, "api_key_invalid")
+    task_id = post_form(keyed_server, fields, headers={"x-api-key": "key-a"}).json()["_id"]
+    assert (
+        httpx.get(
+            f"{keyed_server.url}/embed/tasks/{task_id}/status", headers={"x-api-key": "key-a"}
+        ).status_code
+        == 200
+    )
+    other = httpx.get(f"{keyed_server.url}/embed/tasks/{task_id}/status", headers={"x-api-key": "key-b"})
+    assert_json_error(other, 404, "resource_not_exist")
+    listed = httpx.get(f"{keyed_server.url}/embed/tasks", headers={"x-api-key": "key-b"}).json()
+    assert task_id not in [t["_id"] for t in listed["data"]]
+
+
+def test_health_ready_and_openapi(server: LiveServer) -> None:
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{server.url}/ready").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert "/v1.3/embed/tasks" in spec["paths"] and "/embed/tasks/{task_id}/status" in spec["paths"]
+
+
+def test_uploads_and_a_status_storm_while_a_task_runs(server: LiveServer, labelled_video: Path) -> None:
+    """Two concurrent uploads and 200 status polls, all answered correctly while work runs."""
+    data = labelled_video.read_bytes()
+
+    def upload(_: int) -> str:
+        files = [("video_file", ("v.mp4", data, "video/mp4"))]
+        response = post_form(
+            server, [("model_name", "marengo3.0"), ("embedding_option", "visual")], files=files
+        )
+        assert response.status_code == 200
+        return response.json()["_id"]
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(upload, range(2)))
+    errors: list[str] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def poll(i: int) -> None:
+        started = time.perf_counter()
+        response = httpx.get(f"{server.url}/embed/tasks/{ids[i % 2]}/status", timeout=30)
+        with lock:
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200 or response.json()["status"] not in ("processing", "ready"):
+                errors.append(response.text)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(poll, range(200)))
+    assert errors == [] and len(latencies) == 200
+    for task_id in ids:
+        assert _wait(server, task_id)["status"] == "ready"

@@ -1,0 +1,283 @@
+"""FastAPI app for the TwelveLabs v1.3 embed routes (CONTRACT.md §1-§3, §8).
+
+Every route is served under both ``/v1.3`` and the root, since SDK generations build different
+paths from the same base URL. Forms are parsed by hand: ``""`` means absent, a text parameter may
+also arrive as a small file part (SDK 0.4.x), and scopes repeat. Every response is JSON; errors
+are flat ``{code, message}`` bodies with 400 for validation (never 422).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
+
+from vidembed import __version__
+from vidembed.errors import ApiError, BadRequestError, invalid
+from vidembed.models.stack import DEFAULT_STACK, load_stack
+from vidembed.server.auth import ApiKeys
+from vidembed.service.tasks import TaskService
+
+log = logging.getLogger("vidembed.http")
+
+CREATE_FIELDS = (
+    "model_name",
+    "video_url",
+    "video_start_offset_sec",
+    "video_end_offset_sec",
+    "video_clip_length",
+    "embedding_option",
+)
+TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
+FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
+
+_CREATE_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model_name"],
+                    "properties": {
+                        "model_name": {"type": "string", "example": "marengo3.0"},
+                        "video_file": {"type": "string", "format": "binary"},
+                        "video_url": {"type": "string"},
+                        "video_start_offset_sec": {"type": "number"},
+                        "video_end_offset_sec": {"type": "number"},
+                        "video_clip_length": {"type": "number", "minimum": 2, "maximum": 10, "default": 6},
+                        "video_embedding_scope": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": ["clip", "video"]},
+                        },
+                        "embedding_option": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+_EMBED_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model_name"],
+                    "properties": {"model_name": {"type": "string"}, "text": {"type": "string"}},
+                }
+            }
+        },
+    }
+}
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """An ASGI receive that stops a body larger than ``limit`` while it streams in."""
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _too_large(limit)
+        return message
+
+    return receive_limited
+
+
+def _too_large(limit: int) -> BadRequestError:
+    return invalid("video_file", f"The upload is larger than the limit of {limit} bytes.")
+
+
+async def _read_form(request: Request, upload_limit: int) -> FormData:
+    limit = upload_limit + FORM_SLACK
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(upload_limit)
+    limited = Request(request.scope, _limited(request.receive, limit))
+    # Files spool to disk past 1 MB (python-multipart), so an upload is never whole in memory.
+    return await limited.form(max_files=8, max_fields=200)
+
+
+async def _text(form: FormData, name: str) -> str | None:
+    """The first non-empty text value; else the content of a small file part of that name."""
+    values = form.getlist(name)
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            return value
+    for value in values:
+        if isinstance(value, UploadFile) and (value.size or 0) <= TEXT_PART_MAX:
+            content = (await value.read()).decode("utf-8", errors="replace").strip()
+            if content:
+                return content
+    return None
+
+
+def _upload(form: FormData, name: str) -> UploadFile | None:
+    for value in form.getlist(name):
+        if isinstance(value, UploadFile):
+            return value
+    return None
+
+
+def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models: bool = True) -> FastAPI:
+    keys = keys or ApiKeys(set())
+    readiness = {"models": not preload_models}
+    app = FastAPI(
+        title="vidembed",
+        version=__version__,
+        description="Self-hosted video embeddings; TwelveLabs Embed API v1.3 compatible.",
+    )
+    app.state.service = service
+    if keys.open:
+        log.warning("no API keys configured: the server is OPEN to anyone who can reach it")
+
+    if preload_models:
+
+        def preload() -> None:
+            load_stack(DEFAULT_STACK)
+            readiness["models"] = True
+
+        threading.Thread(target=preload, name="preload-models", daemon=True).start()
+
+    def owner(request: Request) -> str:
+        return keys.authenticate(request.headers.get("x-api-key"))
+
+    router = APIRouter()
+
+    @router.post("/embed/tasks", openapi_extra=_CREATE_SCHEMA, summary="Create a video embedding task")
+    async def create_task(request: Request) -> dict[str, Any]:
+        who = owner(request)
+        form = await _read_form(request, service.settings.max_upload_bytes)
+        fields = {name: await _text(form, name) for name in CREATE_FIELDS}
+        scopes = [v for v in form.getlist("video_embedding_scope") if isinstance(v, str)]
+        upload = _upload(form, "video_file")
+        video_file = (upload.filename or "upload", upload.file) if upload is not None else None
+        try:
+            return await run_in_threadpool(
+                service.create, owner=who, video_file=video_file, video_embedding_scope=scopes, **fields
+            )
+        finally:
+            await form.close()
+
+    @router.get("/embed/tasks/{task_id}/status", summary="Retrieve the status of a task")
+    async def task_status(task_id: str, request: Request) -> dict[str, Any]:
+        return await run_in_threadpool(service.status, task_id, owner(request))
+
+    @router.get("/embed/tasks/{task_id}", summary="Retrieve video embeddings")
+    async def retrieve_task(task_id: str, request: Request) -> dict[str, Any]:
+        options = request.query_params.getlist("embedding_option") or None
+        return await run_in_threadpool(service.retrieve, task_id, owner(request), options)
+
+    @router.get("/embed/tasks", summary="List video embedding tasks")
+    async def list_tasks(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        return await run_in_threadpool(
+            lambda: service.list(
+                owner(request),
+                started_at=q.get("started_at"),
+                ended_at=q.get("ended_at"),
+                status=q.get("status"),
+                page=q.get("page"),
+                page_limit=q.get("page_limit"),
+            )
+        )
+
+    @router.post("/embed", openapi_extra=_EMBED_SCHEMA, summary="Create text embeddings")
+    async def embed(request: Request) -> dict[str, Any]:
+        owner(request)
+        form = await _read_form(request, TEXT_PART_MAX)
+        try:
+            for name in ("image_url", "image_file", "audio_url", "audio_file"):
+                if await _text(form, name) or _upload(form, name):
+                    raise invalid(
+                        name, "This server embeds text only in POST /embed; use embed tasks for video."
+                    )
+            model_name, text = await _text(form, "model_name"), await _text(form, "text")
+        finally:
+            await form.close()
+        return await run_in_threadpool(lambda: service.embed_text(model_name=model_name, text=text))
+
+    app.include_router(router, prefix="/v1.3")
+    app.include_router(router)
+
+    @app.get("/health", summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: database reachable and models loaded")
+    async def ready() -> JSONResponse:
+        await run_in_threadpool(service.store.count_active, "")
+        if not readiness["models"]:
+            return JSONResponse({"code": "not_ready", "message": "Models are loading."}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    _install_error_handlers(app)
+    _install_access_log(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"code": "parameter_invalid", "message": "The request contains some invalid parameters."},
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "parameter_invalid", 404: "not_found", 405: "method_not_allowed"}
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404:
+            message = "No such route. See /docs for the API."
+        return JSONResponse(
+            {"code": codes.get(exc.status_code, "http_error"), "message": message},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            {"code": "internal_error", "message": "The server failed to handle the request."}, status_code=500
+        )
+
+
+def _install_access_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        task_id = request.path_params.get("task_id") if hasattr(request, "path_params") else None
+        log.info(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "task_id": task_id,
+                }
+            )
+        )
+        return response
