@@ -1,24 +1,38 @@
-"""Engine: a video file and a clip plan in, one vector per clip and option (and per video) out."""
+"""Engine: a video file and clip parameters in, one vector per clip and option (and per video) out.
+
+One decode pass feeds three stages that run side by side on bounded queues: the calling thread
+demuxes and decodes (frames are converted to model size as they are decoded, audio resampled to
+16 kHz mono), a visual thread runs the image encoder and OCR per clip, and an audio thread runs
+the sound encoder per clip and packs the speech found by VAD into Whisper windows. ONNX Runtime,
+CTranslate2 and FFmpeg release the GIL, so the stages use both cores; no stage holds more than a
+few chunks, so memory does not grow with the video's length.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vidembed.engine.media import AUDIO_RATE, FrameRequest, MediaInfo, decode_audio, probe, sample_frames
+from vidembed.engine.media import AUDIO_RATE, AudioChunk, FrameRequest, MediaInfo, decode, probe
 from vidembed.errors import MediaError
 from vidembed.models.runtime import l2_normalise
-from vidembed.models.speech import words_in
+from vidembed.models.speech import SpeechPacker, Word, words_in
 from vidembed.models.stack import ModelStack
 from vidembed.params import ClipParams
-from vidembed.segmentation import ClipPlan, plan_clips
+from vidembed.segmentation import Clip, ClipPlan, plan_clips
 
 FRAMES_PER_CLIP = 3
-OCR_FRAME_MAX = 960
+OCR_FRAME_MAX = 640  # OCR cost falls ~4x from 960 px; captions stay readable
+AUDIO_JOB_SEC = 24.0  # audio is handed to the audio stage in jobs of about this length
+AUDIO_CONTEXT_SEC = 1.0  # of audio either side of a job, for the sound encoder's windows
+QUEUE_DEPTH = 4
 
 Progress = Callable[[float, str], None]
 
@@ -41,10 +55,175 @@ class EmbeddingResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _frame_times(plan: ClipPlan) -> list[float]:
-    return [
-        c.start + c.duration * (i + 0.5) / FRAMES_PER_CLIP for c in plan.clips for i in range(FRAMES_PER_CLIP)
-    ]
+@dataclass
+class _ClipFrames:
+    index: int
+    frames: list[np.ndarray | None]
+    ocr_frame: np.ndarray | None = None
+
+
+@dataclass
+class _AudioJob:
+    start: float  # seconds from the start of the video of pcm[0]
+    pcm: np.ndarray
+    clips: list[int]  # clips whose [start, end) lies inside the job
+    own: tuple[float, float]  # the part of pcm that is this job's own (the rest is context)
+    last: bool
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Stage(threading.Thread):
+    """A worker thread over a bounded queue; the first error stops the whole pipeline."""
+
+    def __init__(self, name: str, handle: Callable[[Any], None], pipeline: _Pipeline) -> None:
+        super().__init__(name=name, daemon=True)
+        self.inbox: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+        self._handle = handle
+        self._pipeline = pipeline
+        self.busy_seconds = 0.0
+
+    def put(self, item: Any) -> None:
+        while True:
+            if self._pipeline.failed.is_set():
+                raise _Stopped
+            try:
+                self.inbox.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            if self._pipeline.failed.is_set():
+                continue
+            started = time.perf_counter()
+            try:
+                self._handle(item)
+            except BaseException as exc:  # handed to the decoding thread, which re-raises it
+                self._pipeline.fail(exc)
+            self.busy_seconds += time.perf_counter() - started
+
+
+class _Pipeline:
+    def __init__(
+        self, stack: ModelStack, info: MediaInfo, plan: ClipPlan, options: Sequence[str], progress: Progress
+    ) -> None:
+        self.stack, self.info, self.plan, self.options = stack, info, plan, list(options)
+        self.progress = progress
+        self.failed = threading.Event()
+        self.error: BaseException | None = None
+        n = len(plan.clips)
+        dim = stack.dimension
+        self.vectors = {o: np.zeros((n, dim), np.float32) for o in self.options}
+        self.words: list[Word] = []
+        self.speech = SpeechPacker(stack.transcription.transcriber)
+        self._done = {"visual": 0, "audio": 0, "transcription": 0}
+        self._lock = threading.Lock()
+        self._last_ocr: tuple[np.ndarray, str] | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.failed.set()
+
+    def _advance(self, option: str, clips: int) -> None:
+        with self._lock:
+            self._done[option] += clips
+            active = [o for o in self.options if o in self._done]
+            fraction = sum(self._done[o] for o in active) / (len(active) * len(self.plan.clips))
+        self.progress(min(0.99, 0.02 + 0.97 * fraction), option)
+
+    # --- visual stage ------------------------------------------------------------------------
+
+    def visual(self, clip: _ClipFrames) -> None:
+        frames = np.stack([f for f in clip.frames if f is not None])
+        text = self._ocr(clip.ocr_frame) if clip.ocr_frame is not None else ""
+        vectors = self.stack.visual.encode_clips([frames], [text])
+        self.vectors["visual"][clip.index] = vectors[0]
+        self._advance("visual", 1)
+
+    def _ocr(self, image: np.ndarray) -> str:
+        """OCR of the clip's middle frame; reused when the picture has not changed (static shots)."""
+        thumb = image[::16, ::16].astype(np.float32).mean(axis=2)
+        if self._last_ocr is not None and self._last_ocr[0].shape == thumb.shape:
+            if float(np.abs(self._last_ocr[0] - thumb).mean()) < 2.0:
+                return self._last_ocr[1]
+        text = self.stack.visual.read_text(image)
+        self._last_ocr = (thumb, text)
+        return text
+
+    # --- audio stage -------------------------------------------------------------------------
+
+    def audio(self, job: _AudioJob) -> None:
+        windows = [self._window(job, self.plan.clips[i]) for i in job.clips]
+        if "audio" in self.vectors:
+            pcm = job.pcm if self.info.has_audio else None
+            self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
+            self._advance("audio", len(job.clips))
+        if "transcription" in self.vectors:
+            if self.info.has_audio:
+                lo, hi = (round((t - job.start) * AUDIO_RATE) for t in job.own)
+                self.words += self.speech.add(job.pcm[lo:hi], job.own[0])
+                if job.last:
+                    self.words += self.speech.flush()
+            self._advance("transcription", len(job.clips))
+
+    @staticmethod
+    def _window(job: _AudioJob, clip: Clip) -> tuple[int, int]:
+        return round((clip.start - job.start) * AUDIO_RATE), round((clip.end - job.start) * AUDIO_RATE)
+
+
+class _AudioBuffer:
+    """PCM from ``start`` on, filled by time (gaps stay silent), cut into jobs as it arrives."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.base = 0  # sample index (from ``start``) of buf[0]
+        self.buf = np.zeros(0, np.float32)
+        self.filled = 0
+
+    def add(self, chunk: AudioChunk) -> None:
+        offset = round((chunk.time - self.start) * AUDIO_RATE) - self.base
+        samples = chunk.samples
+        if offset < 0:
+            samples, offset = samples[-offset:], 0
+        total = round((self.end - self.start) * AUDIO_RATE) - self.base
+        samples = samples[: max(0, total - offset)]
+        if not len(samples):
+            return
+        needed = offset + len(samples)
+        if needed > len(self.buf):
+            self.buf = np.concatenate([self.buf, np.zeros(needed - len(self.buf), np.float32)])
+        self.buf[offset:needed] = samples
+        self.filled = max(self.filled, self.base + needed)
+
+    def seconds_filled(self) -> float:
+        return self.start + self.filled / AUDIO_RATE
+
+    def slice(self, t0: float, t1: float) -> np.ndarray:
+        lo = max(0, round((t0 - self.start) * AUDIO_RATE) - self.base)
+        hi = round((t1 - self.start) * AUDIO_RATE) - self.base
+        out = self.buf[lo:hi]
+        return np.pad(out, (0, max(0, hi - lo - len(out))))
+
+    def drop_before(self, t: float) -> None:
+        cut = round((t - self.start) * AUDIO_RATE) - self.base
+        if cut > 0:
+            self.buf = self.buf[cut:]
+            self.base += cut
+
+
+def _audio_jobs(plan: ClipPlan) -> list[list[int]]:
+    """Consecutive clips grouped into chunks of about AUDIO_JOB_SEC."""
+    per_chunk = max(1, int(AUDIO_JOB_SEC // max(c.duration for c in plan.clips)))
+    n = len(plan.clips)
+    return [list(range(i, min(i + per_chunk, n))) for i in range(0, n, per_chunk)]
 
 
 class Engine:
@@ -62,7 +241,6 @@ class Engine:
         """Raises MediaError (unusable media) or BadRequestError (offsets beyond the video)."""
         report = progress or (lambda fraction, stage: None)
         options = list(options or self.stack.options)
-        timings: dict[str, float] = {}
         info = probe(path)
         if not info.has_video:
             raise MediaError("The file has no video stream (it looks like audio only); upload a video.")
@@ -72,64 +250,120 @@ class Engine:
             )
         plan = plan_clips(info.duration, params)
         report(0.02, "probed")
-        clip_vectors: dict[str, np.ndarray] = {}
-        transcript = ""
+        started = time.perf_counter()
+        pipeline = _Pipeline(self.stack, info, plan, options, report)
+        stages = {name: _Stage(name, getattr(pipeline, name), pipeline) for name in ("visual", "audio")}
+        for stage in stages.values():
+            stage.start()
+        decode_seconds = 0.0
+        try:
+            decode_seconds = self._feed(path, info, plan, options, pipeline, stages)
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            pipeline.fail(exc)
+        finally:
+            for stage in stages.values():
+                stage.inbox.put(None)
+            for stage in stages.values():
+                stage.join()
+        if pipeline.error is not None:
+            raise pipeline.error
+        timings = {
+            "decode": decode_seconds,
+            **{f"{k}_busy": v.busy_seconds for k, v in stages.items()},
+            "wall": time.perf_counter() - started,
+        }
+        return self._result(info, plan, params, options, pipeline, timings)
+
+    def _feed(
+        self,
+        path: Path,
+        info: MediaInfo,
+        plan: ClipPlan,
+        options: list[str],
+        pipeline: _Pipeline,
+        stages: dict[str, _Stage],
+    ) -> float:
+        """Decodes once and hands each clip's frames and each audio chunk to its stage."""
+        started = time.perf_counter()
+        requests: list[FrameRequest] = []
+        owners: list[tuple[int, int]] = []  # (clip, slot); slot FRAMES_PER_CLIP is the OCR frame
         if "visual" in options:
-            t0 = time.perf_counter()
-            clip_vectors["visual"] = self._visual(path, info, plan)
-            timings["visual"] = time.perf_counter() - t0
-            report(0.5, "visual")
-        pcm = None
-        if info.has_audio and ("audio" in options or "transcription" in options):
-            t0 = time.perf_counter()
-            pcm = decode_audio(path, info, plan.start, plan.end)
-            timings["audio_decode"] = time.perf_counter() - t0
-        windows = [
-            (round((c.start - plan.start) * AUDIO_RATE), round((c.end - plan.start) * AUDIO_RATE))
-            for c in plan.clips
-        ]
-        if "audio" in options:
-            t0 = time.perf_counter()
-            clip_vectors["audio"] = self.stack.audio.encode_clips(pcm, windows)
-            timings["audio"] = time.perf_counter() - t0
-            report(0.6, "audio")
-        video_texts: dict[str, str] = {}
+            size = self.stack.visual.frame_size
+            for i, c in enumerate(plan.clips):
+                for k in range(FRAMES_PER_CLIP):
+                    requests.append(
+                        FrameRequest(c.start + c.duration * (k + 0.5) / FRAMES_PER_CLIP, size, size, True)
+                    )
+                    owners.append((i, k))
+                requests.append(FrameRequest(c.start + c.duration / 2, OCR_FRAME_MAX, OCR_FRAME_MAX, False))
+                owners.append((i, FRAMES_PER_CLIP))
+        wants_audio = "audio" in options or "transcription" in options
+        jobs = _audio_jobs(plan) if wants_audio else []
+        buffer = _AudioBuffer(max(0.0, plan.start - AUDIO_CONTEXT_SEC), plan.end)
+        pending = {i: _ClipFrames(i, [None] * FRAMES_PER_CLIP) for i in range(len(plan.clips))}
+        missing = {i: FRAMES_PER_CLIP + 1 for i in pending} if requests else {}
+        next_job = 0
+
+        def flush_audio(final: bool) -> None:
+            nonlocal next_job
+            while next_job < len(jobs):
+                clips = jobs[next_job]
+                own = (plan.clips[clips[0]].start, plan.clips[clips[-1]].end)
+                t0 = max(buffer.start, own[0] - AUDIO_CONTEXT_SEC)
+                t1 = min(plan.end, own[1] + AUDIO_CONTEXT_SEC)
+                if not final and buffer.seconds_filled() < t1:
+                    return
+                stages["audio"].put(
+                    _AudioJob(t0, buffer.slice(t0, t1), clips, own, next_job == len(jobs) - 1)
+                )
+                buffer.drop_before(own[1] - AUDIO_CONTEXT_SEC)
+                next_job += 1
+
+        audio_range = (buffer.start, plan.end) if wants_audio and info.has_audio else None
+        for event in decode(path, info, requests, audio_range):
+            if isinstance(event, AudioChunk):
+                buffer.add(event)
+                flush_audio(final=False)
+                continue
+            index, array = event
+            clip, slot = owners[index]
+            if slot == FRAMES_PER_CLIP:
+                pending[clip].ocr_frame = array
+            else:
+                pending[clip].frames[slot] = array
+            missing[clip] -= 1
+            if missing[clip] == 0:
+                stages["visual"].put(pending.pop(clip))
+        flush_audio(final=True)
+        return time.perf_counter() - started
+
+    def _result(
+        self,
+        info: MediaInfo,
+        plan: ClipPlan,
+        params: ClipParams,
+        options: list[str],
+        pipeline: _Pipeline,
+        timings: dict[str, float],
+    ) -> EmbeddingResult:
+        words = sorted(pipeline.words, key=lambda w: w.start)
         if "transcription" in options:
-            t0 = time.perf_counter()
-            words = self.stack.transcription.transcriber.transcribe(pcm) if pcm is not None else []
-            texts = [words_in(words, c.start - plan.start, c.end - plan.start) for c in plan.clips]
-            transcript = " ".join(w.text for w in words)
-            clip_vectors["transcription"] = self.stack.transcription.encode_texts(texts)
-            video_texts["transcription"] = transcript
-            timings["transcription"] = time.perf_counter() - t0
-        report(0.95, "pooling")
-        segments: list[Segment] = []
+            texts = [words_in(words, c.start, c.end) for c in plan.clips]
+            pipeline.vectors["transcription"] = self.stack.transcription.encode_texts(texts)
+        transcript = " ".join(w.text for w in words)
         durations = np.array([c.duration for c in plan.clips], np.float32)
+        segments: list[Segment] = []
         for option in options:
-            vectors = clip_vectors[option]
+            vectors = pipeline.vectors[option]
             segments += [
                 Segment(option, "clip", c.start, c.end, vectors[i]) for i, c in enumerate(plan.clips)
             ]
             if "video" in params.scopes:
                 if option == "transcription":
-                    whole = self.stack.transcription.encode_texts([video_texts[option]])[0]
+                    whole = self.stack.transcription.encode_texts([transcript])[0]
                 else:
                     whole = l2_normalise((vectors * durations[:, None]).sum(axis=0))
                 segments.append(Segment(option, "video", plan.start, plan.end, whole))
         return EmbeddingResult(info.duration, plan, segments, transcript, timings)
-
-    def _visual(self, path: Path, info: MediaInfo, plan: ClipPlan) -> np.ndarray:
-        size = self.stack.visual.frame_size
-        times = _frame_times(plan)
-        requests = [FrameRequest(t, size, size, True) for t in times]
-        middle = [c.start + c.duration / 2 for c in plan.clips]
-        requests += [FrameRequest(t, OCR_FRAME_MAX, OCR_FRAME_MAX, False) for t in middle]
-        frames: list[np.ndarray | None] = [None] * len(requests)
-        for index, array in sample_frames(path, info, requests):
-            frames[index] = array
-        n = len(times)
-        per_clip = [
-            np.stack(frames[i * FRAMES_PER_CLIP : (i + 1) * FRAMES_PER_CLIP]) for i in range(len(plan.clips))
-        ]
-        vectors, _texts = self.stack.visual.encode_clips(per_clip, frames[n:])
-        return vectors

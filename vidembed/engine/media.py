@@ -109,76 +109,84 @@ def _convert(frame: av.VideoFrame, req: FrameRequest) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def sample_frames(
-    path: Path, info: MediaInfo, requests: Sequence[FrameRequest]
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (request index, RGB array) in one forward decode pass.
+@dataclass(frozen=True)
+class AudioChunk:
+    time: float  # seconds from the start of the video of samples[0]
+    samples: np.ndarray  # mono float32 at AUDIO_RATE
 
-    Each request takes the first frame at or after its time (or the last frame, if the stream
-    ends first), converted to the requested size during decode, so nothing holds full frames.
+
+def decode(
+    path: Path,
+    info: MediaInfo,
+    requests: Sequence[FrameRequest],
+    audio_range: tuple[float, float] | None,
+    skip_non_reference: bool = True,
+) -> Iterator[tuple[int, np.ndarray] | AudioChunk]:
+    """One demux and decode pass over both streams, in file order.
+
+    Yields ``(request index, RGB array)`` for each frame request (the first decoded frame at or
+    after its time, converted to the requested size during decode, so no full frame is kept) and
+    ``AudioChunk``s of 16 kHz mono PCM covering ``audio_range``. With ``skip_non_reference`` the
+    decoder drops frames nothing else refers to (B-frames): a sample then takes the next
+    reference frame, at most a few frames later, for a large saving in decode time.
     """
     order = sorted(range(len(requests)), key=lambda i: requests[i].time)
-    if not order:
-        return
+    want_video = bool(order)
+    want_audio = audio_range is not None and info.has_audio
     with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        first = requests[order[0]].time
+        streams = []
+        if want_video:
+            video = container.streams.video[0]
+            video.thread_type = "AUTO"
+            if skip_non_reference:
+                video.codec_context.skip_frame = "NONREF"
+            streams.append(video)
+        if want_audio:
+            streams.append(container.streams.audio[0])
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        if not streams:
+            return
+        starts = [requests[order[0]].time] if want_video else []
+        if want_audio:
+            assert audio_range is not None
+            starts.append(audio_range[0])
+        first = min(starts)
         if first > 1.0:
-            container.seek(int((first + info.start_time) * av.time_base), backward=True)
-        pending = 0
-        last: av.VideoFrame | None = None
+            container.seek(int((first - 1.0 + info.start_time) * av.time_base), backward=True)
+        pending, last, audio_cursor, audio_done = 0, None, None, not want_audio
+        video_done = not want_video
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
+            for packet in container.demux(streams):
+                kind = packet.stream.type
+                if (kind == "video" and video_done) or (kind == "audio" and audio_done):
                     continue
-                t = frame.time - info.start_time
-                last = frame
-                while pending < len(order) and requests[order[pending]].time <= t + 1e-3:
-                    idx = order[pending]
-                    yield idx, _convert(frame, requests[idx])
-                    pending += 1
-                if pending == len(order):
-                    return
-        except av.error.FFmpegError as exc:
-            if last is None:
-                raise MediaError(f"The video stream could not be decoded: {exc.strerror or exc}.") from None
-        if last is None:
-            raise MediaError("The video stream contains no decodable frames.")
-        for idx in order[pending:]:
-            yield idx, _convert(last, requests[idx])
-
-
-def decode_audio(path: Path, info: MediaInfo, start: float, end: float) -> np.ndarray:
-    """Mono float32 PCM at 16 kHz for [start, end) seconds; zeros where the stream has gaps."""
-    n_samples = max(0, round((end - start) * AUDIO_RATE))
-    pcm = np.zeros(n_samples, dtype=np.float32)
-    with _open(path) as container:
-        stream = container.streams.audio[0]
-        if start > 1.0:
-            container.seek(int((start + info.start_time) * av.time_base), backward=True)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        cursor: float | None = None  # time of the next resampled sample
-        try:
-            for frame in container.decode(stream):
-                if cursor is None:
-                    cursor = (frame.time or 0.0) - info.start_time
-                for out in resampler.resample(frame):
-                    cursor = _place(pcm, out.to_ndarray().reshape(-1), cursor, start)
-                if cursor - start >= end - start:
+                for frame in packet.decode():
+                    if frame.time is None:
+                        continue
+                    t = frame.time - info.start_time
+                    if kind == "video":
+                        last = frame
+                        while pending < len(order) and requests[order[pending]].time <= t + 1e-3:
+                            yield order[pending], _convert(frame, requests[order[pending]])
+                            pending += 1
+                        video_done = pending == len(order)
+                    else:
+                        assert audio_range is not None
+                        if audio_cursor is None:
+                            audio_cursor = t
+                        for out in resampler.resample(frame):
+                            samples = out.to_ndarray().reshape(-1)
+                            yield AudioChunk(audio_cursor, samples)
+                            audio_cursor += len(samples) / AUDIO_RATE
+                        audio_done = audio_cursor >= audio_range[1]
+                if video_done and audio_done:
                     break
-        except av.error.FFmpegError:
-            # A damaged tail: keep what decoded; the gap stays silent.
-            pass
-        if cursor is not None and cursor - start < end - start:
-            for out in resampler.resample(None):
-                cursor = _place(pcm, out.to_ndarray().reshape(-1), cursor, start)
-    return pcm
-
-
-def _place(pcm: np.ndarray, samples: np.ndarray, cursor: float, start: float) -> float:
-    offset = round((cursor - start) * AUDIO_RATE)
-    lo, hi = max(offset, 0), min(offset + len(samples), len(pcm))
-    if hi > lo:
-        pcm[lo:hi] = samples[lo - offset : hi - offset]
-    return cursor + len(samples) / AUDIO_RATE
+        except av.error.FFmpegError as exc:
+            # A damaged stream: keep what decoded. Samples past the damage take the last frame;
+            # missing audio stays silent.
+            if want_video and last is None:
+                raise MediaError(f"The video stream could not be decoded: {exc.strerror or exc}.") from None
+        if want_video and last is None:
+            raise MediaError("The video stream contains no decodable frames.")
+        for index in order[pending:]:
+            yield index, _convert(last, requests[index])

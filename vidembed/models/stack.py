@@ -18,6 +18,9 @@ import numpy as np
 DEFAULT_STACK = "conse-minilm-384"
 ALIASES = {"marengo3.0": DEFAULT_STACK, "Marengo-retrieval-2.7": DEFAULT_STACK}
 OPTIONS = ("visual", "audio", "transcription")
+# Whisper is the longest stage: two threads let it take the second core whenever decoding and
+# the visual stage leave it free (measured: 12.6x instead of 10.6x realtime on 720p, 2 cores).
+ASR_THREADS = 2
 
 
 @dataclass
@@ -69,7 +72,7 @@ def _build_default(threads: int = 1) -> ModelStack:
         visual=ConseVisualEncoder(files["efficientnet"], image_labels, text.encode, threads=threads),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
         transcription=TranscriptionEncoder(
-            WhisperTranscriber(files["whisper"], threads, language=default_language()), text.encode
+            WhisperTranscriber(files["whisper"], ASR_THREADS, language=default_language()), text.encode
         ),
         description={
             "text": "all-MiniLM-L6-v2 (int8 ONNX), 384-d, mean-pooled, L2-normalised",

@@ -55,18 +55,15 @@ class ConseVisualEncoder:
         text = " ".join(words).strip()
         return text if sum(c.isalnum() for c in text) >= OCR_MIN_CHARS else ""
 
-    def encode_clips(
-        self, frames_per_clip: Sequence[np.ndarray], keyframes: Sequence[np.ndarray | None]
-    ) -> tuple[np.ndarray, list[str]]:
-        """One vector per clip: ConSE of the clip's mean class distribution, plus OCR text."""
+    def encode_clips(self, frames_per_clip: Sequence[np.ndarray], texts: Sequence[str]) -> np.ndarray:
+        """One vector per clip: ConSE of the clip's mean class distribution, plus its OCR text."""
         probs = np.stack([self.class_probabilities(f).mean(axis=0) for f in frames_per_clip])
         vectors = conse(probs, self._labels, TOP_K)
-        texts = [self.read_text(k) if k is not None else "" for k in keyframes]
         with_text = [i for i, t in enumerate(texts) if t]
         if with_text:
             text_vectors = self._encode_text([texts[i] for i in with_text])
             vectors[with_text] = l2_normalise(vectors[with_text] + text_vectors)
-        return vectors, texts
+        return vectors
 
 
 def _load_ocr() -> Callable | None:
@@ -75,4 +72,9 @@ def _load_ocr() -> Callable | None:
     except ImportError:  # OCR is optional: without it the visual option is classes only.
         log.warning("rapidocr-onnxruntime is not installed: visual vectors will not include OCR text")
         return None
-    return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+    single_thread = {
+        f"{part}_{kind}_op_num_threads": 1 for part in ("det", "cls", "rec") for kind in ("intra", "inter")
+    }
+    # Detection on the frame's own size (the engine passes at most 640 px) instead of upscaling its
+    # short side to 736, and no 180-degree classifier: about 0.05 s instead of 0.36 s per frame.
+    return RapidOCR(det_limit_side_len=960, det_limit_type="max", use_cls=False, **single_thread)
