@@ -21,17 +21,21 @@ from vidembed import BadRequestError, NotFoundError, VidEmbed
 def test_our_http_client_matches_the_embedded_objects(server: LiveServer, silent_video: Path) -> None:
     with VidEmbed(base_url=server.url + "/v1.3", api_key="k") as client:
         with open(silent_video, "rb") as fh:
-            task = client.embed.tasks.create(model_name="marengo3.0", video_file=fh,
-                                             video_embedding_scope=["clip", "video"])
+            task = client.embed.tasks.create(
+                model_name="marengo3.0", video_file=fh, video_embedding_scope=["clip", "video"]
+            )
         status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
         assert status.status == "ready" and status.progress.fraction == 1.0
         result = client.embed.tasks.retrieve(task.id, embedding_option=["audio"])
-        assert [(s.embedding_scope, s.start_offset_sec, s.end_offset_sec) for s in result.video_embedding.segments] == [
-            ("clip", 0.0, 6.0), ("video", 0.0, 7.0)]
+        assert [
+            (s.embedding_scope, s.start_offset_sec, s.end_offset_sec) for s in result.video_embedding.segments
+        ] == [("clip", 0.0, 6.0), ("video", 0.0, 7.0)]
         assert result.video_embedding.metadata.input_filename == "no-audio.mp4"
         assert task.id in [t.id for t in client.embed.tasks.list(page_limit=2)]
         with pytest.raises(BadRequestError) as bad:
-            client.embed.tasks.create(model_name="marengo3.0", video_url="https://e.com/v.mp4", video_clip_length=1)
+            client.embed.tasks.create(
+                model_name="marengo3.0", video_url="https://e.com/v.mp4", video_clip_length=1
+            )
         assert bad.value.code == "parameter_invalid" and bad.value.status_code == 400
         with pytest.raises(NotFoundError):
             client.embed.tasks.status("f" * 24)
@@ -83,7 +87,7 @@ def run_example(code: str, **names: object) -> str:
     return out.getvalue()
 
 
-SEED_CREATE = '''
+SEED_CREATE = """
 from twelvelabs import TwelveLabs
 
 task = client.embed.tasks.create(
@@ -97,8 +101,8 @@ task = client.embed.tasks.create(
 )
 
 print(f"Task ID: {task.id}")
-'''
-SEED_STATUS = '''
+"""
+SEED_STATUS = """
 from twelvelabs import TwelveLabs
 from twelvelabs.embed import TasksStatusResponse
 
@@ -109,8 +113,8 @@ response = client.embed.tasks.status(task_id="<YOUR_TASK_ID>")
 print(f"Task ID: {response.id}")
 print(f"Model Name: {response.model_name}")
 print(f"Status: {response.status}")
-'''
-SEED_WAIT = '''
+"""
+SEED_WAIT = """
 from twelvelabs import TwelveLabs
 from twelvelabs.embed import TasksStatusResponse
 
@@ -118,9 +122,9 @@ def on_task_update(task: TasksStatusResponse):
     print(f"  Status={task.status}")
 
 status = client.embed.tasks.wait_for_done("<YOUR_TASK_ID>", callback=on_task_update)
-'''
+"""
 # The seed's retrieve example uses List without importing it; that import is the one addition.
-SEED_RETRIEVE = '''from typing import List
+SEED_RETRIEVE = """from typing import List
 from twelvelabs import TwelveLabs
 from twelvelabs.types import VideoSegment
 
@@ -138,15 +142,19 @@ def print_segments(segments: List[VideoSegment], max_elements: int = 5):
         )
 if task.video_embedding is not None and task.video_embedding.segments is not None:
     print_segments(task.video_embedding.segments)
-'''
+"""
 
 
-def test_seed_examples_as_written(server: LiveServer, labelled_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_examples_as_written(
+    server: LiveServer, labelled_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TWELVELABS_BASE_URL", raising=False)
     monkeypatch.setattr(server.service.settings, "allow_local_urls", True)
     client = TwelveLabs(api_key="k", base_url=server.url + "/v1.3")
     with file_server(labelled_video.parent) as files:
-        printed = run_example(SEED_CREATE.replace("<YOUR_VIDEO_URL>", f"{files}/{labelled_video.name}"), client=client)
+        printed = run_example(
+            SEED_CREATE.replace("<YOUR_VIDEO_URL>", f"{files}/{labelled_video.name}"), client=client
+        )
         match = re.fullmatch(r"Task ID: ([0-9a-f]{24})\n", printed)
         assert match, printed
         task_id = match.group(1)
@@ -158,6 +166,13 @@ def test_seed_examples_as_written(server: LiveServer, labelled_video: Path, monk
     assert lines[-1] == "  Status=ready" and set(lines[:-1]) <= {"  Status=processing"}
     printed = run_example(SEED_RETRIEVE.replace("<YOUR_TASK_ID>", task_id), client=client).splitlines()
     assert len(printed) == 2 * (3 * 2 + 3)  # 3 options x (2 clips + 1 video), two lines each
-    assert printed[0] == "  embedding_scope=clip embedding_option=visual start_offset_sec=0.0 end_offset_sec=5.0"
-    assert re.fullmatch(r"  embeddings: \[(-?[0-9.e-]+, ){4}-?[0-9.e-]+\.\.\.\] \(total: 384 values\)", printed[1])
-    assert "  embedding_scope=video embedding_option=transcription start_offset_sec=0.0 end_offset_sec=10.0" in printed
+    assert (
+        printed[0] == "  embedding_scope=clip embedding_option=visual start_offset_sec=0.0 end_offset_sec=5.0"
+    )
+    assert re.fullmatch(
+        r"  embeddings: \[(-?[0-9.e-]+, ){4}-?[0-9.e-]+\.\.\.\] \(total: 384 values\)", printed[1]
+    )
+    assert (
+        "  embedding_scope=video embedding_option=transcription start_offset_sec=0.0 end_offset_sec=10.0"
+        in printed
+    )

@@ -43,7 +43,9 @@ def _bunny_frames(width: int, height: int) -> list[np.ndarray]:
 def _bunny_audio() -> np.ndarray:
     with av.open(str(bunny_path())) as container:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        chunks = [o.to_ndarray().reshape(-1) for f in container.decode(audio=0) for o in resampler.resample(f)]
+        chunks = [
+            o.to_ndarray().reshape(-1) for f in container.decode(audio=0) for o in resampler.resample(f)
+        ]
     return np.concatenate(chunks)
 
 
@@ -97,7 +99,8 @@ def looped_video(folder: Path, resolution: str, minutes: int) -> Path:
         return path
     tmp = path.with_suffix(".partial.mp4")
     with av.open(str(base)) as src, av.open(str(tmp), "w") as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in (src.streams.video[0], src.streams.audio[0])}
+        templates = (src.streams.video[0], src.streams.audio[0])
+        streams = {s.index: out.add_stream_from_template(s) for s in templates}
         end: dict[int, int] = {}  # per stream: where the next loop's first packet goes
         for _ in range(minutes):
             src.seek(0)

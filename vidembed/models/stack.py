@@ -34,6 +34,19 @@ class ModelStack:
     transcription: Any
     description: dict[str, Any] = field(default_factory=dict)
 
+    def warm_up(self) -> None:
+        """Runs every encoder once on a tiny input, so the first task does not pay for first-call
+        allocations (measured separately from model load)."""
+        import numpy as np
+
+        frames = np.zeros((1, self.visual.frame_size, self.visual.frame_size, 3), np.uint8)
+        self.visual.encode_clips([frames], [""])
+        self.visual.read_text(np.zeros((64, 64, 3), np.uint8))
+        tone = np.sin(np.arange(16000) / 10).astype(np.float32) * 0.1
+        self.audio.encode_clips(tone, [(0, 16000)])
+        self.transcription.transcriber.transcribe(tone, vad=False)
+        self.encode_text(["warm up"])
+
 
 def known_model_names() -> list[str]:
     return [DEFAULT_STACK, *ALIASES]
@@ -47,11 +60,10 @@ def _build_default(threads: int = 1) -> ModelStack:
     from vidembed.models import assets, vocabulary
     from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
     from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber, default_language
-    from vidembed.models.text import MiniLMTextEncoder
     from vidembed.models.visual import IMAGE_TEMPLATES, ConseVisualEncoder
 
     files = assets.prepare_all()
-    text = MiniLMTextEncoder(files["minilm"], files["minilm_tokenizer"], threads)
+    text = load_text_encoder(DEFAULT_STACK)
     cache = assets.models_dir() / "labels"
     encoder_id = assets.MINILM_ONNX.sha256
     image_labels = vocabulary.label_vectors(
@@ -86,7 +98,25 @@ def _build_default(threads: int = 1) -> ModelStack:
 
 
 _stacks: dict[str, ModelStack] = {}
-_lock = threading.Lock()
+_text_encoders: dict[str, Any] = {}
+_lock = threading.RLock()
+
+
+def load_text_encoder(model_name: str) -> Any:
+    """Only the stack's text encoder: what serving text queries needs (the heavy video encoders
+    live in the worker processes)."""
+    from vidembed.models import assets
+    from vidembed.models.text import MiniLMTextEncoder
+
+    name = resolve(model_name)
+    with _lock:
+        if name not in _text_encoders:
+            if name != DEFAULT_STACK:
+                raise KeyError(f"unknown model stack {model_name!r}")
+            _text_encoders[name] = MiniLMTextEncoder(
+                assets.locate(assets.MINILM_ONNX), assets.locate(assets.MINILM_TOKENIZER)
+            )
+        return _text_encoders[name]
 
 
 def load_stack(model_name: str) -> ModelStack:

@@ -58,6 +58,10 @@ class ConseVisualEncoder:
     def encode_clips(self, frames_per_clip: Sequence[np.ndarray], texts: Sequence[str]) -> np.ndarray:
         """One vector per clip: ConSE of the clip's mean class distribution, plus its OCR text."""
         probs = np.stack([self.class_probabilities(f).mean(axis=0) for f in frames_per_clip])
+        return self.encode_probabilities(probs, texts)
+
+    def encode_probabilities(self, probs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """(clips, 1000) class distributions and OCR texts -> (clips, dim) unit vectors."""
         vectors = conse(probs, self._labels, TOP_K)
         with_text = [i for i, t in enumerate(texts) if t]
         if with_text:

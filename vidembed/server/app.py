@@ -25,7 +25,7 @@ from starlette.types import Message, Receive
 
 from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
-from vidembed.models.stack import DEFAULT_STACK, load_stack
+from vidembed.models.stack import DEFAULT_STACK, load_text_encoder
 from vidembed.server.auth import ApiKeys
 from vidembed.service.tasks import TaskService
 
@@ -149,7 +149,7 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     if preload_models:
 
         def preload() -> None:
-            load_stack(DEFAULT_STACK)
+            load_text_encoder(DEFAULT_STACK)
             readiness["models"] = True
 
         threading.Thread(target=preload, name="preload-models", daemon=True).start()
@@ -219,7 +219,7 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: database reachable and models loaded")
+    @app.get("/ready", summary="Readiness: database reachable and the text encoder loaded")
     async def ready() -> JSONResponse:
         await run_in_threadpool(service.store.count_active, "")
         if not readiness["models"]:

@@ -28,6 +28,8 @@ class Settings:
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 2.0
     max_attempts: int = 3
+    # A task whose engine process reports no progress this long is stopped and fails.
+    stall_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_STALL_SECONDS", 120))
     poll_seconds: float = 0.5
     max_upload_bytes: int = field(
         default_factory=lambda: int(_env_float("VIDEMBED_MAX_UPLOAD_BYTES", 2 * GB))

@@ -249,6 +249,15 @@ class SQLiteStore:
             )
             return cur.rowcount == 1
 
+    def release(self, task_id: str, worker: str, reason: str) -> None:
+        """Gives a task back for another attempt at once, recording why this one ended."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, error = ?, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (reason, time.time(), task_id, worker),
+            )
+
     def update_source(self, task_id: str, source_path: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE tasks SET source_path = ? WHERE id = ?", (source_path, task_id))

@@ -139,7 +139,7 @@ class TaskService:
             raise errors.invalid("model_name", f"Available models: {', '.join(stacks.known_model_names())}.")
         if text in (None, "") or not str(text).strip():
             raise errors.not_provided("text")
-        vector = stacks.load_stack(model_name).encode_text([str(text)])[0]
+        vector = stacks.load_text_encoder(model_name).encode([str(text)])[0]
         return wire.text_embedding(model_name, vector)
 
     def search(
@@ -160,7 +160,7 @@ class TaskService:
             ids = [task_id]
         else:
             ids = self.store.ready_task_ids(owner)
-        query = stacks.load_stack(model_name).encode_text([text])[0]
+        query = stacks.load_text_encoder(model_name).encode([text])[0]
         return rank_clips(query, self.store.segments(ids, options), top)
 
 

@@ -1,7 +1,8 @@
 """Workers: claim a task with a lease, keep the lease alive, embed, store the result or the reason.
 
-Workers are threads in the serving process; several processes (or machines sharing a database)
-can run them side by side, since claiming is a transaction on the store.
+Each worker thread drives an ``EngineProcess`` (a child process with the models loaded), so a
+video that hangs or crashes a decoder costs that child, never the service. Several processes, or
+machines sharing a database, can run workers side by side: claiming is a transaction on the store.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import socket
 import threading
 from pathlib import Path
 
-from vidembed.engine import Engine
 from vidembed.errors import ApiError, MediaError, VidEmbedError
-from vidembed.models.stack import load_stack
-from vidembed.params import ClipParams
 from vidembed.service import intake
 from vidembed.service.config import Settings
+from vidembed.service.runner import EngineProcess, Job, WorkerCrashed
 from vidembed.service.store import SQLiteStore, TaskRecord
 
 log = logging.getLogger("vidembed.worker")
@@ -46,9 +45,8 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._settings.heartbeat_seconds):
             fraction, stage = self._progress or (None, None)
-            if not self._store.renew(
-                self._task.id, self._worker, self._settings.lease_seconds, fraction, stage
-            ):
+            lease = self._settings.lease_seconds
+            if not self._store.renew(self._task.id, self._worker, lease, fraction, stage):
                 log.warning("task %s: lease lost", self._task.id)
                 return
 
@@ -60,11 +58,14 @@ class WorkerPool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.engines: list[EngineProcess] = []
 
     def start(self) -> None:
         for n in range(self.settings.workers):
             name = f"{socket.gethostname()}:{os.getpid()}:{n}"
-            thread = threading.Thread(target=self._loop, args=(name,), name=f"worker-{n}", daemon=True)
+            engine = EngineProcess(self.settings.stall_seconds)
+            self.engines.append(engine)
+            thread = threading.Thread(target=self._loop, args=(name, engine), name=f"worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -74,33 +75,38 @@ class WorkerPool:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        for engine in self.engines:
+            engine.stop()  # a task in progress stays processing; its lease expires and it resumes
         for thread in self._threads:
-            thread.join(timeout=600)
+            thread.join(timeout=60)
         self._threads.clear()
+        self.engines.clear()
 
-    def _loop(self, name: str) -> None:
+    def _loop(self, name: str, engine: EngineProcess) -> None:
         while not self._stop.is_set():
             task = self.store.claim(name, self.settings.lease_seconds, self.settings.max_attempts)
             if task is None:
                 self._wake.wait(self.settings.poll_seconds)
                 self._wake.clear()
                 continue
-            self.run_task(task, name)
+            self.run_task(task, name, engine)
 
-    def run_task(self, task: TaskRecord, worker: str) -> None:
+    def run_task(self, task: TaskRecord, worker: str, engine: EngineProcess) -> None:
         log.info("task %s: started (attempt %d)", task.id, task.attempts)
         with _Heartbeat(self.store, task, worker, self.settings) as heartbeat:
             self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
             try:
                 path = self._source(task)
-                engine = Engine(load_stack(task.model_name))
-                result = engine.embed(
-                    path,
-                    ClipParams.from_dict(task.params),
-                    task.options,
-                    heartbeat.report,
-                    max_duration=self.settings.max_duration_seconds,
+                job = Job(
+                    str(path), task.params, task.options, task.model_name, self.settings.max_duration_seconds
                 )
+                result = engine.run(job, heartbeat.report)
+            except WorkerCrashed as exc:
+                if self._stop.is_set():
+                    return  # we are shutting down: the task resumes after restart
+                log.warning("task %s: %s", task.id, exc)
+                self.store.release(task.id, worker, str(exc))  # retried, up to max_attempts
+                return
             except (MediaError, ApiError) as exc:
                 reason = exc.message if isinstance(exc, ApiError) else str(exc)
                 log.info("task %s: failed: %s", task.id, reason)
@@ -109,11 +115,9 @@ class WorkerPool:
             except VidEmbedError as exc:
                 self.store.fail(task.id, str(exc))
                 return
-            except Exception as exc:  # a bug or an odd file: the task ends, the worker goes on
+            except Exception as exc:  # a bug: the task ends with the reason, the worker goes on
                 log.exception("task %s: unexpected error", task.id)
-                self.store.fail(
-                    task.id, f"Internal error while embedding the video ({type(exc).__name__}: {exc})."
-                )
+                self.store.fail(task.id, f"Internal error ({type(exc).__name__}: {exc}).")
                 return
         rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
         if self.store.complete(task.id, worker, result.duration, rows):

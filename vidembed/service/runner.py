@@ -1,0 +1,192 @@
+"""The engine in a child process, so that no video can hang or crash a worker.
+
+A worker thread owns one ``EngineProcess``: a ``python -m vidembed.service.runner`` child that
+loads the models once and embeds one task at a time. Messages are length-prefixed pickles over
+the child's stdin/stdout (our own process on both ends). The parent watches for progress: a child
+silent for ``stall_seconds`` (a decoder stuck on a file) is killed and the task fails with that
+reason; a child that dies (a crash in a native decoder) is reported as such. The next task
+starts a fresh child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from vidembed.errors import ApiError, BadRequestError, MediaError, VidEmbedError
+
+log = logging.getLogger("vidembed.runner")
+_HEADER = struct.Struct("!I")
+LOADING = "loading models"
+
+
+class WorkerCrashed(VidEmbedError):
+    """The child process died while embedding."""
+
+
+class WorkerStalled(VidEmbedError):
+    """The child process made no progress for too long and was killed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    params: dict[str, Any]
+    options: list[str]
+    model_name: str
+    max_duration: float | None
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class EngineProcess:
+    def __init__(self, stall_seconds: float = 120.0, env: dict[str, str] | None = None) -> None:
+        self.stall_seconds = stall_seconds
+        self._env = env
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "vidembed.service.runner"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=self._env or os.environ.copy(),
+            )
+        return self._proc
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def run(self, job: Job, progress: Callable[[float, str], None]) -> Any:
+        """Embeds in the child; returns the EmbeddingResult or raises the task's failure."""
+        proc = self._ensure()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            _send(proc.stdin, job)
+        except BrokenPipeError:
+            self._kill()
+            raise WorkerCrashed("The embedding process could not be started.") from None
+        fd = proc.stdout.fileno()
+        last, stage = time.monotonic(), ""
+        while True:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                # Loading models (the first job of a child) legitimately takes a while.
+                allowed = max(self.stall_seconds, 600.0) if stage == LOADING else self.stall_seconds
+                if time.monotonic() - last > allowed:
+                    self._kill()
+                    raise WorkerStalled(
+                        f"Processing made no progress for {self.stall_seconds:g} s and was stopped; "
+                        "the video could not be decoded in time (damaged or unsupported file?)."
+                    )
+                continue
+            try:
+                kind, *payload = pickle.loads(_read_exact(fd, _HEADER.unpack(_read_exact(fd, 4))[0]))
+            except EOFError:
+                code = proc.wait()
+                self._proc = None
+                how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                raise WorkerCrashed(
+                    f"The embedding process died while processing this video ({how})."
+                ) from None
+            last = time.monotonic()
+            if kind == "progress":
+                stage = payload[1]
+                progress(*payload)
+            elif kind == "done":
+                return payload[0]
+            elif kind == "error":
+                error_type, message = payload
+                if error_type == "bad_request":
+                    raise BadRequestError(message)
+                raise MediaError(message) if error_type == "media" else VidEmbedError(message)
+
+
+def _child() -> None:
+    """The child's loop: one job in, progress and one result or error out."""
+    from vidembed.engine import Engine
+    from vidembed.models.stack import load_stack
+    from vidembed.params import ClipParams
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the message stream
+    while True:
+        try:
+            header = stdin.read(4)
+            if len(header) < 4:
+                return
+            job: Job = pickle.loads(stdin.read(_HEADER.unpack(header)[0]))
+        except (EOFError, OSError):
+            return
+        try:
+            _send(stdout, ("progress", 0.0, LOADING))
+            engine = Engine(load_stack(job.model_name))
+            result = engine.embed(
+                Path(job.path),
+                ClipParams.from_dict(job.params),
+                job.options,
+                lambda fraction, stage: _send(stdout, ("progress", fraction, stage)),
+                max_duration=job.max_duration,
+            )
+            _send(stdout, ("done", result))
+        except BadRequestError as exc:
+            _send(stdout, ("error", "bad_request", exc.message))
+        except MediaError as exc:
+            _send(stdout, ("error", "media", str(exc)))
+        except ApiError as exc:
+            _send(stdout, ("error", "other", exc.message))
+        except Exception as exc:  # reported as the task's reason; the child goes on
+            log.exception("embedding failed")
+            reason = f"Internal error while embedding the video ({type(exc).__name__}: {exc})."
+            _send(stdout, ("error", "other", reason))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _child()
