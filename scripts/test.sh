@@ -12,5 +12,14 @@ if ! command -v espeak-ng >/dev/null; then
     fi
 fi
 bash scripts/setup.sh >/dev/null
+# A damaged real-world stream for the bad-media tests, from Debian's opencv-doc samples.
+if [ ! -f .cache/media/Megamind_bugy.avi ]; then
+    mkdir -p .cache/media
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download opencv-doc >/dev/null 2>&1 \
+        && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards '*/Megamind_bugy.avi' \
+        && find . -name Megamind_bugy.avi -exec cp {} "$OLDPWD/.cache/media/" \;)
+    rm -rf "$tmp"
+fi
 .venv/bin/ruff check vidembed tests benchmarks
 .venv/bin/python -m pytest "$@"

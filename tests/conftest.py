@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vidembed import VidEmbed
+from vidembed.client.transport import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, espeak_available, make_video, tone
 from vidembed.service.config import Settings
 from vidembed.service.tasks import TaskService
@@ -61,6 +63,14 @@ def sample_video() -> Path:
 def make_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
     settings = Settings(data_dir=data_dir, poll_seconds=0.1, heartbeat_seconds=0.5, **overrides)
     return TaskService(settings, start_workers=start_workers)
+
+
+@pytest.fixture(scope="session")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VidEmbed]:
+    """The embedded client, shared by the tests of one session (one engine process)."""
+    data = tmp_path_factory.mktemp("client-data")
+    with VidEmbed(transport=LocalTransport(make_service(data).settings)) as c:
+        yield c
 
 
 @pytest.fixture

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PARAPHRASE, SPOKEN, UNRELATED, make_service
+from conftest import PARAPHRASE, SPOKEN, UNRELATED
 
 from vidembed import VidEmbed
-from vidembed.client.transport import LocalTransport
 from vidembed.engine import Engine
 from vidembed.models.speech import NO_SPEECH_TEXT
 from vidembed.models.stack import load_stack
 from vidembed.params import ClipParams
-
-
-@pytest.fixture(scope="session")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VidEmbed]:
-    data = tmp_path_factory.mktemp("client-data")
-    transport = LocalTransport(make_service(data).settings)
-    with VidEmbed(transport=transport) as c:
-        yield c
 
 
 @pytest.fixture(scope="session")

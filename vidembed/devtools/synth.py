@@ -83,8 +83,12 @@ def make_video(
     fps: int = 10,
     with_audio: bool = True,
     video_codec: str = "libx264",
+    audio_codec: str = "aac",
+    start_offset: float = 0.0,
 ) -> Path:
-    """Writes an MP4 (H.264 + AAC) whose segments follow each other; returns ``path``."""
+    """Writes a video whose segments follow each other (H.264 + AAC unless told otherwise; the
+    container follows the file name); returns ``path``. ``start_offset`` shifts every timestamp,
+    as in files cut from a broadcast stream."""
     total = sum(s.duration for s in segments)
     track = np.zeros(int(round(total * AUDIO_RATE)) + AUDIO_RATE, np.float32)
     offset = 0.0
@@ -102,14 +106,18 @@ def make_video(
 
     with av.open(str(path), "w") as container:
         vstream = container.add_stream(video_codec, rate=fps)
-        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-        astream = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if with_audio else None
+        vstream.width, vstream.height = width, height
+        vstream.pix_fmt = "yuv420p" if video_codec != "cinepak" else "rgb24"
+        audio_rate = 48_000 if audio_codec in ("libopus", "ac3") else AUDIO_RATE
+        astream = container.add_stream(audio_codec, rate=audio_rate, layout="mono") if with_audio else None
+        if audio_rate != AUDIO_RATE:
+            track = resample(track, AUDIO_RATE, audio_rate)
         frame_index = 0
         for seg in segments:
             picture = _fit(seg.image, width, height)
             for _ in range(int(round(seg.duration * fps))):
                 frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-                frame.pts = frame_index
+                frame.pts = frame_index + round(start_offset * fps)
                 frame.time_base = Fraction(1, fps)
                 frame_index += 1
                 for packet in vstream.encode(frame):
@@ -118,13 +126,14 @@ def make_video(
             container.mux(packet)
         if astream is not None:
             samples = track.reshape(1, -1)
-            step = 1024
+            step = astream.codec_context.frame_size or 1024
             for i in range(0, samples.shape[1], step):
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(samples[:, i : i + step]), format="flt", layout="mono"
-                )
-                frame.sample_rate = AUDIO_RATE
-                frame.pts = i
+                piece = np.zeros((1, step), np.float32)
+                piece[:, : samples.shape[1] - i] = samples[:, i : i + step]
+                frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+                frame.sample_rate = audio_rate
+                frame.pts = i + round(start_offset * audio_rate)
+                frame.time_base = Fraction(1, audio_rate)
                 for packet in astream.encode(frame):
                     container.mux(packet)
             for packet in astream.encode(None):

@@ -13,6 +13,8 @@ import numpy as np
 from vidembed.errors import MediaError
 
 AUDIO_RATE = 16_000
+# A stream may end a little before the duration its container declares; beyond this it is cut.
+TRUNCATION_SLACK_SEC = 2.0
 
 
 @dataclass(frozen=True)
@@ -188,5 +190,12 @@ def decode(
                 raise MediaError(f"The video stream could not be decoded: {exc.strerror or exc}.") from None
         if want_video and last is None:
             raise MediaError("The video stream contains no decodable frames.")
-        for index in order[pending:]:
-            yield index, _convert(last, requests[index])
+        if pending < len(order):
+            ended = last.time - info.start_time
+            if requests[order[-1]].time > ended + TRUNCATION_SLACK_SEC:
+                raise MediaError(
+                    f"The video stream ends at {ended:.1f} s although the file declares "
+                    f"{info.duration:.1f} s: the file looks truncated or damaged."
+                )
+            for index in order[pending:]:  # the last frame stands in for the final instants
+                yield index, _convert(last, requests[index])

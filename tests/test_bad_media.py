@@ -1,0 +1,159 @@
+"""A corpus of awkward and broken inputs: each embeds correctly or fails with a clear reason,
+in bounded time, and the worker goes on to the next task."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidembed import VidEmbed
+from vidembed.devtools.synth import SegmentSpec, make_video, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+MEGAMIND_BUGY = ROOT / ".cache" / "media" / "Megamind_bugy.avi"
+PICTURE = np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (180, 1, 3))
+
+
+def outcome(client: VidEmbed, path: Path, timeout: float = 120) -> tuple[str, str, list]:
+    started = time.monotonic()
+    task = client.embed.tasks.create(
+        model_name="marengo3.0", video_file=str(path), embedding_option=["visual", "audio"]
+    )
+    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert time.monotonic() - started < timeout
+    if status.status == "failed":
+        return "failed", status.error.message, []
+    segments = client.embed.tasks.retrieve(task.id, embedding_option="visual").video_embedding.segments
+    return status.status, "", [(s.start_offset_sec, s.end_offset_sec) for s in segments]
+
+
+def clip(path: Path, seconds: float = 8.0, **kw: object) -> Path:
+    return make_video(
+        path,
+        [SegmentSpec(seconds, image=PICTURE, audio=tone(300, seconds - 0.5))],
+        width=320,
+        height=180,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("corpus")
+
+
+def test_random_bytes_and_text_and_png_fail_clearly(client: VidEmbed, corpus: Path) -> None:
+    (corpus / "random.mp4").write_bytes(
+        np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    )
+    (corpus / "notes.mp4").write_text("this is a text file\n" * 100)
+    Image.fromarray(PICTURE).save(corpus / "picture.png")
+    for name in ("random.mp4", "notes.mp4"):
+        status, reason, _ = outcome(client, corpus / name)
+        assert status == "failed" and "not a video that can be decoded" in reason
+    status, reason, _ = outcome(client, corpus / "picture.png")
+    assert status == "failed" and "at least 2 s are needed" in reason
+
+
+def test_truncated_files(client: VidEmbed, corpus: Path) -> None:
+    whole = clip(corpus / "whole.mp4", 12).read_bytes()
+    (corpus / "no-moov.mp4").write_bytes(whole[: len(whole) * 2 // 3])  # moov sits at the end
+    status, reason, _ = outcome(client, corpus / "no-moov.mp4")
+    assert status == "failed" and "not a video that can be decoded" in reason
+
+    faststart = corpus / "faststart.mp4"
+    with (
+        av.open(str(corpus / "whole.mp4")) as src,
+        av.open(str(faststart), "w", options={"movflags": "faststart"}) as out,
+    ):
+        mapping = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+    data = faststart.read_bytes()
+    (corpus / "cut.mp4").write_bytes(data[: len(data) // 2])  # header intact, media cut
+    status, reason, _ = outcome(client, corpus / "cut.mp4")
+    assert status == "failed" and "looks truncated or damaged" in reason
+
+
+def test_audio_only_and_too_short_inputs(client: VidEmbed, corpus: Path) -> None:
+    with av.open(str(corpus / "sound.m4a"), "w") as out:
+        stream = out.add_stream("aac", rate=22050, layout="mono")
+        samples = tone(300, 5.0, rate=22050)
+        for i in range(0, len(samples) - 1024, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, i : i + 1024].copy(), format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 22050, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    status, reason, _ = outcome(client, corpus / "sound.m4a")
+    assert status == "failed" and "no video stream" in reason
+    for name, seconds in (("one-frame.mp4", 0.1), ("one-second.mp4", 1.0)):
+        status, reason, _ = outcome(
+            client, make_video(corpus / name, [SegmentSpec(seconds, image=PICTURE)], width=320, height=180)
+        )
+        assert status == "failed" and "at least 2 s are needed for one clip" in reason
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("mpeg4.avi", {"video_codec": "mpeg4", "audio_codec": "mp3"}),
+        ("msmpeg4.avi", {"video_codec": "msmpeg4v3", "audio_codec": "ac3"}),
+        ("cinepak.mov", {"video_codec": "cinepak", "with_audio": False}),
+        ("vp9.webm", {"video_codec": "libvpx-vp9", "audio_codec": "libopus"}),
+        ("av1.mp4", {"video_codec": "libsvtav1", "audio_codec": "aac"}),
+        ("offset.mp4", {"start_offset": 10.0}),
+    ],
+)
+def test_codecs_and_containers_embed(client: VidEmbed, corpus: Path, name: str, kw: dict) -> None:
+    status, reason, clips = outcome(client, clip(corpus / name, 8.0, **kw))
+    assert (status, reason) == ("ready", "")
+    assert clips[0] == (0.0, 6.0) and clips[1][0] == 6.0 and clips[1][1] == pytest.approx(8.0, abs=0.15)
+    assert len(clips) == 2
+
+
+def test_variable_frame_rate(client: VidEmbed, corpus: Path) -> None:
+    path = corpus / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        while t < 13_000:
+            frame = av.VideoFrame.from_ndarray(PICTURE, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            t += 33 if (t // 2000) % 2 == 0 else 250  # 30 fps and 4 fps in turns
+        for packet in stream.encode(None):
+            out.mux(packet)
+    status, _, clips = outcome(client, path)
+    assert status == "ready" and clips == [(0.0, 6.0), (6.0, 12.0)]
+
+
+def test_damaged_stream_from_opencv_samples(client: VidEmbed) -> None:
+    assert MEGAMIND_BUGY.exists(), "scripts/test.sh fetches it from Debian's opencv-doc"
+    status, reason, clips = outcome(client, MEGAMIND_BUGY)
+    assert status == "ready", reason
+    assert clips[0] == (0.0, 6.0)
+
+
+def test_the_worker_goes_on_after_failures(client: VidEmbed, corpus: Path) -> None:
+    (corpus / "junk.mp4").write_bytes(b"\x00" * 4096)
+    failed = client.embed.tasks.create(model_name="marengo3.0", video_file=str(corpus / "junk.mp4"))
+    good = client.embed.tasks.create(
+        model_name="marengo3.0", video_file=str(clip(corpus / "good.mp4", 6.5)), embedding_option=["visual"]
+    )
+    assert client.embed.tasks.wait_for_done(failed.id, sleep_interval=0.2).status == "failed"
+    assert client.embed.tasks.wait_for_done(good.id, sleep_interval=0.2).status == "ready"
