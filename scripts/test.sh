@@ -16,7 +16,8 @@ bash scripts/setup.sh >/dev/null
 if [ ! -f .cache/media/Megamind_bugy.avi ]; then
     mkdir -p .cache/media
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download opencv-doc >/dev/null 2>&1 \
+    (cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 \
+                    || { apt-get update -qq >/dev/null && apt-get download opencv-doc >/dev/null 2>&1; }; } \
         && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards '*/Megamind_bugy.avi' \
         && find . -name Megamind_bugy.avi -exec cp {} "$OLDPWD/.cache/media/" \;)
     rm -rf "$tmp"

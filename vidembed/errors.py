@@ -107,3 +107,11 @@ def api_key_invalid() -> AuthenticationError:
         "API Key is either invalid or expired. Please check your API key or generate a new one "
         "from the dashboard and try again."
     )
+
+
+def too_many_active(limit: int, retry_after: int) -> TooManyRequestsError:
+    return TooManyRequestsError(
+        f"You have exceeded the rate limit ({limit} tasks processing at once). "
+        f"Please try again later after {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )

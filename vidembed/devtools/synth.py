@@ -128,8 +128,10 @@ def make_video(
             samples = track.reshape(1, -1)
             step = astream.codec_context.frame_size or 1024
             for i in range(0, samples.shape[1], step):
-                piece = np.zeros((1, step), np.float32)
-                piece[:, : samples.shape[1] - i] = samples[:, i : i + step]
+                piece = samples[:, i : i + step]
+                if audio_codec != "aac":  # AAC takes a short last frame; Opus and AC-3 need whole ones
+                    piece = np.pad(piece, ((0, 0), (0, step - piece.shape[1])))
+                piece = np.ascontiguousarray(piece)
                 frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
                 frame.sample_rate = audio_rate
                 frame.pts = i + round(start_offset * audio_rate)

@@ -49,7 +49,7 @@ def _seconds(value: int | None, base: Fraction | None) -> float | None:
 
 def probe(path: Path) -> MediaInfo:
     """Duration and streams; raises MediaError with a reason a person can act on."""
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise MediaError("The file is empty (0 bytes).")
     with _open(path) as container:
         video = container.streams.video[0] if container.streams.video else None

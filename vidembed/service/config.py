@@ -25,7 +25,7 @@ def _env_float(name: str, default: float) -> float:
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     workers: int = field(default_factory=lambda: int(_env_float("VIDEMBED_WORKERS", 1)))
-    lease_seconds: float = 60.0
+    lease_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_LEASE_SECONDS", 60))
     heartbeat_seconds: float = 2.0
     max_attempts: int = 3
     # A task whose engine process reports no progress this long is stopped and fails.
@@ -42,6 +42,10 @@ class Settings:
     )
     max_redirects: int = 5
     max_duration_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_MAX_DURATION", 4 * 3600))
+    # Tasks one API key may have processing at once; more get 429 too_many_requests.
+    max_active_tasks_per_owner: int = field(
+        default_factory=lambda: int(_env_float("VIDEMBED_MAX_ACTIVE_TASKS_PER_KEY", 100))
+    )
     # file:// URLs and loopback/private addresses: fine on a laptop, refused by a shared server.
     allow_local_urls: bool = True
 

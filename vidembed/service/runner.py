@@ -1,6 +1,6 @@
 """The engine in a child process, so that no video can hang or crash a worker.
 
-A worker thread owns one ``EngineProcess``: a ``python -m vidembed.service.runner`` child that
+A worker thread owns one ``EngineProcess``: a ``python -m vidembed.service.engine_child`` child that
 loads the models once and embeds one task at a time. Messages are length-prefixed pickles over
 the child's stdin/stdout (our own process on both ends). The parent watches for progress: a child
 silent for ``stall_seconds`` (a decoder stuck on a file) is killed and the task fails with that
@@ -78,7 +78,7 @@ class EngineProcess:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vidembed.service.runner"],
+                [sys.executable, "-m", "vidembed.service.engine_child"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=self._env or os.environ.copy(),
@@ -147,7 +147,7 @@ class EngineProcess:
                 raise MediaError(message) if error_type == "media" else VidEmbedError(message)
 
 
-def _child() -> None:
+def child_main() -> None:
     """The child's loop: one job in, progress and one result or error out."""
     from vidembed.engine import Engine
     from vidembed.models.stack import load_stack
@@ -167,6 +167,7 @@ def _child() -> None:
         try:
             _send(stdout, ("progress", 0.0, LOADING))
             engine = Engine(load_stack(job.model_name))
+            _send(stdout, ("progress", 0.0, "started"))  # from here on, silence means a stall
             result = engine.embed(
                 Path(job.path),
                 ClipParams.from_dict(job.params),
@@ -185,8 +186,3 @@ def _child() -> None:
             log.exception("embedding failed")
             reason = f"Internal error while embedding the video ({type(exc).__name__}: {exc})."
             _send(stdout, ("error", "other", reason))
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    _child()

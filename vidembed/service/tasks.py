@@ -62,6 +62,8 @@ class TaskService:
             video_clip_length=video_clip_length,
             video_embedding_scope=video_embedding_scope,
         )
+        if self.store.count_active(owner) >= self.settings.max_active_tasks_per_owner:
+            raise errors.too_many_active(self.settings.max_active_tasks_per_owner, retry_after=30)
         task_id = new_task_id()
         now = time.time()
         task = TaskRecord(

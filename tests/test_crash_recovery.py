@@ -1,0 +1,154 @@
+"""Crashes and hangs lose nothing: killed engines, stalled decoders, a server killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import make_service
+
+from vidembed.service.store import TaskRecord
+from vidembed.service.tasks import TaskService
+
+
+def wait_status(
+    get, task_id: str, until: tuple[str, ...] = ("ready", "failed"), timeout: float = 120
+) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = get(task_id)
+        if status["status"] in until or status.get("progress", {}).get("stage") in until:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} did not reach {until}")
+
+
+def test_a_killed_engine_process_is_replaced_and_the_task_completes(
+    tmp_path: Path, labelled_video: Path
+) -> None:
+    service = make_service(tmp_path)
+    try:
+        task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+        wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
+        pid = service.workers.engines[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        status = wait_status(service.status, task_id)
+        assert status["status"] == "ready"
+        assert service.store.get(task_id).attempts == 2
+        assert len(service.retrieve(task_id)["video_embedding"]["segments"]) == 9
+    finally:
+        service.close()
+
+
+def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(tmp_path: Path, silent_video: Path) -> None:
+    service = make_service(tmp_path, start_workers=False, stall_seconds=3)
+    try:
+        fifo = tmp_path / "never-written.mp4"
+        os.mkfifo(fifo)  # a source that never delivers a byte, like a stalled network mount
+        now = time.time()
+        service.store.insert(
+            TaskRecord(
+                id="f" * 24,
+                owner="",
+                model_name="marengo3.0",
+                status="processing",
+                params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
+                options=["visual"],
+                created_at=now,
+                updated_at=now,
+                source_path=str(fifo),
+            )
+        )
+        good = service.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+        service.workers.start()
+        started = time.monotonic()
+        hung = wait_status(service.status, "f" * 24)
+        assert hung["status"] == "failed"
+        assert "made no progress for 3 s" in hung["error"]["message"]
+        assert time.monotonic() - started < 60
+        assert wait_status(service.status, good)["status"] == "ready"
+    finally:
+        service.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(data: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "VIDEMBED_LEASE_SECONDS": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidembed.cli", "--data-dir", str(data), "serve", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
+    tmp_path: Path, labelled_video: Path
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _serve(tmp_path, port)
+    try:
+        ids = []
+        for _ in range(2):
+            with open(labelled_video, "rb") as fh:
+                response = httpx.post(
+                    f"{url}/embed/tasks",
+                    data={"model_name": "marengo3.0"},
+                    files={"video_file": ("v.mp4", fh, "video/mp4")},
+                    timeout=60,
+                )
+            assert response.status_code == 200
+            ids.append(response.json()["_id"])
+
+        def get(task_id: str) -> dict:
+            return httpx.get(f"{url}/embed/tasks/{task_id}/status", timeout=10).json()
+
+        wait_status(get, ids[0], until=("visual", "audio", "transcription"))
+        os.killpg(server.pid, signal.SIGKILL)  # the server and its engine process, mid-task
+        server.wait()
+        server = _serve(tmp_path, port)
+        for task_id in ids:
+            assert wait_status(get, task_id, timeout=180)["status"] == "ready"
+        segments = httpx.get(f"{url}/embed/tasks/{ids[0]}").json()["video_embedding"]["segments"]
+        assert len(segments) == 9 and all(len(s["float"]) == 384 for s in segments)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_stopping_the_service_leaves_unfinished_tasks_for_the_next_start(
+    tmp_path: Path, labelled_video: Path
+) -> None:
+    service: TaskService = make_service(tmp_path, lease_seconds=2)
+    task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+    wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
+    service.close()  # a clean stop in the middle of the task
+    assert service.store is not None
+    again = make_service(tmp_path, lease_seconds=2)
+    try:
+        assert wait_status(again.status, task_id)["status"] == "ready"
+    finally:
+        again.close()
