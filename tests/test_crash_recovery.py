@@ -152,3 +152,27 @@ def test_stopping_the_service_leaves_unfinished_tasks_for_the_next_start(
         assert wait_status(again.status, task_id)["status"] == "ready"
     finally:
         again.close()
+
+
+def test_messages_from_many_threads_arrive_whole() -> None:
+    """The engine child reports progress from several threads at once."""
+    import threading
+
+    from vidembed.service.runner import MessageWriter, read_message
+
+    read_fd, write_fd = os.pipe()
+    writer = MessageWriter(os.fdopen(write_fd, "wb"))
+    payload = "x" * 5000  # larger than the pipe's atomic write size
+
+    def talk(n: int) -> None:
+        for i in range(200):
+            writer.send(("progress", n, i, payload))
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    received = [read_message(read_fd) for _ in range(800)]
+    for t in threads:
+        t.join()
+    assert sorted((m[1], m[2]) for m in received) == [(n, i) for n in range(4) for i in range(200)]
+    assert all(m[3] == payload for m in received)

@@ -102,7 +102,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not ranked:
         print("no finished tasks to search", file=sys.stderr)
         return 1
-    for option, hits in ranked.items():
+    from vidembed.service.search import FUSED
+
+    # The fused ranking (all options on one scale) first, then each option's own.
+    for option, hits in sorted(ranked.items(), key=lambda item: item[0] != FUSED):
         print(f"== {option}")
         for hit in hits:
             print(f"  {hit.task_id}  {hit.start:8.2f}-{hit.end:<8.2f}  {hit.score:.4f}")

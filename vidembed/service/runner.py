@@ -18,6 +18,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from vidembed.errors import ApiError, BadRequestError, MediaError, VidEmbedError
 log = logging.getLogger("vidembed.runner")
 _HEADER = struct.Struct("!I")
 LOADING = "loading models"
+MAX_MESSAGE_BYTES = 1 << 30
 
 
 class WorkerCrashed(VidEmbedError):
@@ -52,6 +54,27 @@ def _send(stream: IO[bytes], message: Any) -> None:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(payload)) + payload)
     stream.flush()
+
+
+class MessageWriter:
+    """Length-prefixed pickles on a stream, one whole message at a time: progress comes from
+    several pipeline threads, and one message must never cut into another."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            _send(self._stream, message)
+
+
+def read_message(fd: int) -> Any:
+    """The next message from a MessageWriter on the other end of ``fd``."""
+    size = _HEADER.unpack(_read_exact(fd, _HEADER.size))[0]
+    if size > MAX_MESSAGE_BYTES:
+        raise pickle.UnpicklingError(f"message of {size} bytes: the stream is corrupt")
+    return pickle.loads(_read_exact(fd, size))
 
 
 def _read_exact(fd: int, size: int) -> bytes:
@@ -126,7 +149,12 @@ class EngineProcess:
                     )
                 continue
             try:
-                kind, *payload = pickle.loads(_read_exact(fd, _HEADER.unpack(_read_exact(fd, 4))[0]))
+                kind, *payload = read_message(fd)
+            except (pickle.UnpicklingError, ValueError, TypeError):
+                self._kill()
+                raise WorkerCrashed(
+                    "The embedding process sent a corrupt message and was restarted."
+                ) from None
             except EOFError:
                 code = proc.wait()
                 self._proc = None
@@ -156,6 +184,8 @@ def child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the message stream
+    send = MessageWriter(stdout).send
+
     while True:
         try:
             header = stdin.read(4)
@@ -165,24 +195,24 @@ def child_main() -> None:
         except (EOFError, OSError):
             return
         try:
-            _send(stdout, ("progress", 0.0, LOADING))
+            send(("progress", 0.0, LOADING))
             engine = Engine(load_stack(job.model_name))
-            _send(stdout, ("progress", 0.0, "started"))  # from here on, silence means a stall
+            send(("progress", 0.0, "started"))  # from here on, silence means a stall
             result = engine.embed(
                 Path(job.path),
                 ClipParams.from_dict(job.params),
                 job.options,
-                lambda fraction, stage: _send(stdout, ("progress", fraction, stage)),
+                lambda fraction, stage: send(("progress", fraction, stage)),
                 max_duration=job.max_duration,
             )
-            _send(stdout, ("done", result))
+            send(("done", result))
         except BadRequestError as exc:
-            _send(stdout, ("error", "bad_request", exc.message))
+            send(("error", "bad_request", exc.message))
         except MediaError as exc:
-            _send(stdout, ("error", "media", str(exc)))
+            send(("error", "media", str(exc)))
         except ApiError as exc:
-            _send(stdout, ("error", "other", exc.message))
+            send(("error", "other", exc.message))
         except Exception as exc:  # reported as the task's reason; the child goes on
             log.exception("embedding failed")
             reason = f"Internal error while embedding the video ({type(exc).__name__}: {exc})."
-            _send(stdout, ("error", "other", reason))
+            send(("error", "other", reason))
