@@ -60,16 +60,19 @@ def sample_video() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bigbuckbunny.mp4"
 
 
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    return Settings(data_dir=data_dir, poll_seconds=0.1, heartbeat_seconds=0.5, **overrides)  # type: ignore[arg-type]
+
+
 def make_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
-    settings = Settings(data_dir=data_dir, poll_seconds=0.1, heartbeat_seconds=0.5, **overrides)
-    return TaskService(settings, start_workers=start_workers)
+    return TaskService(make_settings(data_dir, **overrides), start_workers=start_workers)
 
 
 @pytest.fixture(scope="session")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VidEmbed]:
     """The embedded client, shared by the tests of one session (one engine process)."""
     data = tmp_path_factory.mktemp("client-data")
-    with VidEmbed(transport=LocalTransport(make_service(data).settings)) as c:
+    with VidEmbed(transport=LocalTransport(make_settings(data))) as c:
         yield c
 
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 
 from vidembed import NotFoundError, VidEmbed
 from vidembed.client.transport import LocalTransport
@@ -112,7 +112,7 @@ def test_list_rejects_bad_queries(idle_service: TaskService, query: dict, parame
 
 
 def test_client_iterates_over_all_pages(tmp_path: Path) -> None:
-    with VidEmbed(transport=LocalTransport(make_service(tmp_path).settings, start_workers=False)) as client:
+    with VidEmbed(transport=LocalTransport(make_settings(tmp_path), start_workers=False)) as client:
         ids = {client.embed.tasks.create(model_name="marengo3.0", video_url=URL).id for _ in range(7)}
         listed = [t.id for t in client.embed.tasks.list(page_limit=3)]
         assert set(listed) == ids and len(listed) == 7
