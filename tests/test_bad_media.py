@@ -157,3 +157,35 @@ def test_the_worker_goes_on_after_failures(client: VidEmbed, corpus: Path) -> No
     )
     assert client.embed.tasks.wait_for_done(failed.id, sleep_interval=0.2).status == "failed"
     assert client.embed.tasks.wait_for_done(good.id, sleep_interval=0.2).status == "ready"
+
+
+def _rotate_mp4(source: Path, target: Path) -> None:
+    """Writes a phone-style rotation into the video track header (tkhd matrix of a portrait
+    iPhone clip: landscape pixels, displayed turned 90 degrees clockwise)."""
+    data = bytearray(source.read_bytes())
+    pos = 0
+    while (pos := data.find(b"tkhd", pos + 1)) != -1:
+        box = pos - 4
+        width = int.from_bytes(data[box + 84 : box + 88], "big") >> 16
+        if width:  # the video track (audio tracks have zero size)
+            matrix = [0, 0x10000, 0, 0xFFFF0000, 0, 0, 0, 0, 0x40000000]
+            data[box + 48 : box + 84] = b"".join(v.to_bytes(4, "big") for v in matrix)
+    target.write_bytes(bytes(data))
+
+
+def test_rotated_phone_video_is_seen_upright(corpus: Path) -> None:
+    from vidembed.engine.media import FrameRequest, decode, probe
+
+    picture = np.zeros((180, 320, 3), np.uint8)
+    picture[:, :160] = 255  # white left half
+    plain = make_video(
+        corpus / "landscape.mp4", [SegmentSpec(4, image=picture)], width=320, height=180, with_audio=False
+    )
+    rotated = corpus / "portrait.mp4"
+    _rotate_mp4(plain, rotated)
+    info = probe(rotated)
+    frames = dict(decode(rotated, info, [FrameRequest(1.0, 640, 640, False)], None))  # type: ignore[arg-type]
+    upright = frames[0]
+    assert upright.shape[:2] == (320, 180)  # portrait, as a phone shows it
+    top, bottom = upright[:100].mean(), upright[-100:].mean()
+    assert top > 200 and bottom < 50  # turned clockwise: the left half is now on top

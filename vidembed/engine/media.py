@@ -27,6 +27,7 @@ class MediaInfo:
     video_codec: str = ""
     audio_codec: str = ""
     start_time: float = 0.0  # container start; timestamps we report are relative to it
+    video_duration: float | None = None  # the video stream's own, when it declares one
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -73,6 +74,7 @@ def probe(path: Path) -> MediaInfo:
             video_codec=video.codec_context.name if video else "",
             audio_codec=audio.codec_context.name if audio else "",
             start_time=start,
+            video_duration=_seconds(video.duration, video.time_base) if video else None,
         )
 
 
@@ -108,6 +110,11 @@ def _convert(frame: av.VideoFrame, req: FrameRequest) -> np.ndarray:
     if req.crop_square:
         top, left = (h - req.width) // 2, (w - req.width) // 2
         rgb = rgb[top : top + req.width, left : left + req.width]
+    # Phones store portrait video as landscape pixels plus a display rotation (counter-clockwise
+    # degrees); turn the picture the way a player shows it.
+    quarter_turns = round((frame.rotation or 0) / 90) % 4
+    if quarter_turns:
+        rgb = np.rot90(rgb, k=quarter_turns)
     return np.ascontiguousarray(rgb)
 
 
@@ -192,7 +199,10 @@ def decode(
             raise MediaError("The video stream contains no decodable frames.")
         if pending < len(order):
             ended = last.time - info.start_time
-            if requests[order[-1]].time > ended + TRUNCATION_SLACK_SEC:
+            # Audio may run on after the picture ends; only a video stream that stops before the
+            # length it declares itself is cut.
+            declared = info.video_duration or info.duration
+            if min(declared, requests[order[-1]].time) > ended + TRUNCATION_SLACK_SEC:
                 raise MediaError(
                     f"The video stream ends at {ended:.1f} s although the file declares "
                     f"{info.duration:.1f} s: the file looks truncated or damaged."
