@@ -257,3 +257,12 @@ def test_uploads_and_a_status_storm_while_a_task_runs(server: LiveServer, labell
     assert errors == [] and len(latencies) == 200
     for task_id in ids:
         assert _wait(server, task_id)["status"] == "ready"
+
+
+def test_models_endpoint_describes_the_stack(server: LiveServer) -> None:
+    for prefix in ("", "/v1.3"):
+        body = httpx.get(f"{server.url}{prefix}/models").json()
+        stack = body["data"][0]
+        assert stack["name"] == "conse-minilm-384" and "marengo3.0" in stack["aliases"]
+        assert stack["dimension"] == 384 and stack["options"] == ["visual", "audio", "transcription"]
+        assert set(stack["encoders"]) == {"text", "visual", "audio", "transcription"}

@@ -114,12 +114,18 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from vidembed.models import assets
-    from vidembed.models.stack import load_stack
+    from vidembed.models.stack import describe, load_stack
 
     for name, path in assets.prepare_all().items():
         print(f"{name:18} {path}")
     stack = load_stack(DEFAULT_STACK)
-    print(f"stack {stack.name}: {stack.dimension}-d, options {', '.join(stack.options)}")
+    info = describe(stack.name)
+    print(
+        f"\nstack {info['name']} (aliases: {', '.join(info['aliases'])}): {info['dimension']}-d, "
+        f"L2-normalised, options {', '.join(info['options'])}"
+    )
+    for part, text in info["encoders"].items():
+        print(f"  {part:13} {text}")
     return 0
 
 

@@ -48,6 +48,35 @@ class ModelStack:
         self.encode_text(["warm up"])
 
 
+_ENCODERS = {
+    DEFAULT_STACK: {
+        "text": "all-MiniLM-L6-v2 (int8 ONNX), mean-pooled, L2-normalised: every option and every "
+        "query is a vector of this text space",
+        "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
+        "clip; class names with WordNet synonyms), plus PP-OCRv4 text read in the clip's middle frame",
+        "audio": "ConSE over YAMNet AudioSet classes (top 5, speech classes excluded); clips without "
+        'audible events hold the vector of "silence"',
+        "transcription": "Whisper base (int8, CTranslate2, Silero VAD) words cut into clips by timestamp, "
+        'embedded as text; clips without words hold the vector of "no speech"',
+    }
+}
+
+
+def describe(model_name: str) -> dict[str, Any]:
+    """What a stack's vectors mean, for users (``GET /models``, ``vidembed models``)."""
+    name = resolve(model_name)
+    return {
+        "name": name,
+        "aliases": sorted(a for a, target in ALIASES.items() if target == name),
+        "dimension": 384,
+        "options": list(OPTIONS),
+        "normalised": True,
+        "encoders": _ENCODERS[name],
+        "note": "Aliases exist so that code written for the TwelveLabs API runs unchanged; the vectors "
+        "are vidembed's own and are not comparable with Marengo's.",
+    }
+
+
 def known_model_names() -> list[str]:
     return [DEFAULT_STACK, *ALIASES]
 
@@ -86,14 +115,7 @@ def _build_default(threads: int = 1) -> ModelStack:
         transcription=TranscriptionEncoder(
             WhisperTranscriber(files["whisper"], ASR_THREADS, language=default_language()), text.encode
         ),
-        description={
-            "text": "all-MiniLM-L6-v2 (int8 ONNX), 384-d, mean-pooled, L2-normalised",
-            "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top-10), 3 frames per clip, "
-            "plus PP-OCRv4 text read in the clip's middle frame",
-            "audio": "ConSE over YAMNet AudioSet classes (top-5), speech classes excluded",
-            "transcription": "Whisper base (int8, CTranslate2, VAD) words cut into clips, "
-            "embedded with the text encoder",
-        },
+        description=describe(DEFAULT_STACK),
     )
 
 

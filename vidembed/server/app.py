@@ -25,7 +25,7 @@ from starlette.types import Message, Receive
 
 from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
-from vidembed.models.stack import DEFAULT_STACK, load_text_encoder
+from vidembed.models.stack import DEFAULT_STACK, describe, load_text_encoder
 from vidembed.server.auth import ApiKeys
 from vidembed.service.tasks import TaskService
 
@@ -211,6 +211,11 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         finally:
             await form.close()
         return await run_in_threadpool(lambda: service.embed_text(model_name=model_name, text=text))
+
+    @router.get("/models", summary="The model stacks served and what their vectors mean")
+    async def models(request: Request) -> dict[str, Any]:
+        owner(request)
+        return {"data": [describe(DEFAULT_STACK)]}
 
     app.include_router(router, prefix="/v1.3")
     app.include_router(router)
