@@ -42,46 +42,26 @@ CREATE_FIELDS = (
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
 
-_CREATE_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["model_name"],
-                    "properties": {
-                        "model_name": {"type": "string", "example": "marengo3.0"},
-                        "video_file": {"type": "string", "format": "binary"},
-                        "video_url": {"type": "string"},
-                        "video_start_offset_sec": {"type": "number"},
-                        "video_end_offset_sec": {"type": "number"},
-                        "video_clip_length": {"type": "number", "minimum": 2, "maximum": 10, "default": 6},
-                        "video_embedding_scope": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": ["clip", "video"]},
-                        },
-                        "embedding_option": {"type": "array", "items": {"type": "string"}},
-                    },
-                }
-            }
-        },
+
+def _multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it)."""
+    schema = {"type": "object", "required": ["model_name"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_CREATE_SCHEMA = _multipart_body(
+    {
+        "model_name": {"type": "string", "example": "marengo3.0"},
+        "video_file": {"type": "string", "format": "binary"},
+        "video_url": {"type": "string"},
+        "video_start_offset_sec": {"type": "number"},
+        "video_end_offset_sec": {"type": "number"},
+        "video_clip_length": {"type": "number", "minimum": 2, "maximum": 10, "default": 6},
+        "video_embedding_scope": {"type": "array", "items": {"type": "string", "enum": ["clip", "video"]}},
+        "embedding_option": {"type": "array", "items": {"type": "string"}},
     }
-}
-_EMBED_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["model_name"],
-                    "properties": {"model_name": {"type": "string"}, "text": {"type": "string"}},
-                }
-            }
-        },
-    }
-}
+)
+_EMBED_SCHEMA = _multipart_body({"model_name": {"type": "string"}, "text": {"type": "string"}})
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
