@@ -128,3 +128,16 @@ def test_client_errors_and_wait_arguments(tmp_path: Path) -> None:
         assert info.value.status_code == 404
         assert info.value.code == "resource_not_exist"
         assert info.value.message == f"Resource with id {'0' * 24} does not exist in embed_tasks."
+
+
+def test_videos_over_the_duration_limit_fail_with_the_limit(tmp_path: Path, labelled_video: Path) -> None:
+    service = make_service(tmp_path, max_duration_seconds=10)
+    try:
+        task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+        status = wait_ready(service, task_id)
+        assert status["status"] == "failed"
+        assert status["error"]["message"] == (
+            "The video is 18.0 s long; this service accepts videos up to 10.0 s (VIDEMBED_MAX_DURATION)."
+        )
+    finally:
+        service.close()

@@ -226,6 +226,10 @@ def _audio_jobs(plan: ClipPlan) -> list[list[int]]:
     return [list(range(i, min(i + per_chunk, n))) for i in range(0, n, per_chunk)]
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 class Engine:
     def __init__(self, stack: ModelStack) -> None:
         self.stack = stack
@@ -246,7 +250,8 @@ class Engine:
             raise MediaError("The file has no video stream (it looks like audio only); upload a video.")
         if max_duration is not None and info.duration > max_duration:
             raise MediaError(
-                f"The video is {info.duration / 3600:.2f} h long; the limit is {max_duration / 3600:g} h."
+                f"The video is {_minutes(info.duration)} long; this service accepts videos up to "
+                f"{_minutes(max_duration)} (VIDEMBED_MAX_DURATION)."
             )
         plan = plan_clips(info.duration, params)
         report(0.02, "probed")
