@@ -189,3 +189,24 @@ def test_rotated_phone_video_is_seen_upright(corpus: Path) -> None:
     assert upright.shape[:2] == (320, 180)  # portrait, as a phone shows it
     top, bottom = upright[:100].mean(), upright[-100:].mean()
     assert top > 200 and bottom < 50  # turned clockwise: the left half is now on top
+
+
+def test_huge_declared_resolution_is_refused(client: VidEmbed, corpus: Path) -> None:
+    path = corpus / "huge.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=1, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 8208, 8208, "yuv420p"
+        blank = np.zeros((8208 * 3 // 2, 8208), np.uint8)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(blank, format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 1)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    status, reason, _ = outcome(client, path)
+    assert status == "failed"
+    assert reason == (
+        "The video's resolution (8208x8208) is larger than this service decodes "
+        "(at most 8192x8192 pixels); scale it down first."
+    )

@@ -33,6 +33,7 @@ OCR_FRAME_MAX = 640  # OCR cost falls ~4x from 960 px; captions stay readable
 AUDIO_JOB_SEC = 24.0  # audio is handed to the audio stage in jobs of about this length
 AUDIO_CONTEXT_SEC = 1.0  # of audio either side of a job, for the sound encoder's windows
 QUEUE_DEPTH = 4
+MAX_PIXELS = 8192 * 8192  # a frame this size is ~100 MB decoded; larger headers are refused
 
 Progress = Callable[[float, str], None]
 
@@ -248,6 +249,11 @@ class Engine:
         info = probe(path)
         if not info.has_video:
             raise MediaError("The file has no video stream (it looks like audio only); upload a video.")
+        if info.width * info.height > MAX_PIXELS:
+            raise MediaError(
+                f"The video's resolution ({info.width}x{info.height}) is larger than this service "
+                "decodes (at most 8192x8192 pixels); scale it down first."
+            )
         if max_duration is not None and info.duration > max_duration:
             raise MediaError(
                 f"The video is {_minutes(info.duration)} long; this service accepts videos up to "
