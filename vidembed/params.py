@@ -119,6 +119,15 @@ def parse_clip_params(
     return ClipParams(clip, start, end, parse_scopes(video_embedding_scope))
 
 
+def parse_model_name(value: Any, known_models: Sequence[str]) -> str:
+    """The model_name rule of every endpoint that takes one: required, and a known name."""
+    if _absent(value):
+        raise errors.not_provided("model_name")
+    if not isinstance(value, str) or value.strip() not in known_models:
+        raise errors.invalid("model_name", f"Available models: {', '.join(sorted(known_models))}.")
+    return value.strip()
+
+
 def parse_create(
     *,
     model_name: Any,
@@ -131,10 +140,7 @@ def parse_create(
     video_embedding_scope: Any = None,
 ) -> CreateRequest:
     """Validates a create request; raises :class:`vidembed.errors.BadRequestError`."""
-    if _absent(model_name):
-        raise errors.not_provided("model_name")
-    if not isinstance(model_name, str) or model_name.strip() not in known_models:
-        raise errors.invalid("model_name", f"Available models: {', '.join(sorted(known_models))}.")
+    name = parse_model_name(model_name, known_models)
     url = None if _absent(video_url) else str(video_url).strip()
     if url is None and not has_file:
         raise errors.none_provided(["video_url", "video_file"])
@@ -142,4 +148,4 @@ def parse_create(
         video_clip_length, video_start_offset_sec, video_end_offset_sec, video_embedding_scope
     )
     # The contract: when both are given, video_url takes precedence.
-    return CreateRequest(model_name.strip(), clip, url, has_file and url is None)
+    return CreateRequest(name, clip, url, has_file and url is None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from vidembed import errors
 from vidembed.models import stack as stacks
-from vidembed.params import parse_create
+from vidembed.params import parse_create, parse_model_name
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
 from vidembed.service.search import Hit, rank_clips
@@ -135,10 +135,7 @@ class TaskService:
     # --- text -----------------------------------------------------------------------------
 
     def embed_text(self, *, model_name: Any = None, text: Any = None) -> dict[str, Any]:
-        if model_name in (None, ""):
-            raise errors.not_provided("model_name")
-        if model_name not in stacks.known_model_names():
-            raise errors.invalid("model_name", f"Available models: {', '.join(stacks.known_model_names())}.")
+        model_name = parse_model_name(model_name, stacks.known_model_names())
         if text in (None, "") or not str(text).strip():
             raise errors.not_provided("text")
         vector = stacks.load_text_encoder(model_name).encode([str(text)])[0]
