@@ -43,3 +43,33 @@ def test_yamnet_frontend_shapes() -> None:
     assert _mel_filterbank().shape == (257, 64)
     mel = log_mel(np.zeros(16000, np.float32))
     assert mel.shape == (97, 64)  # 1 + (16000 - 512) // 160 frames
+
+
+def test_imagenet_classes_lean_towards_their_wordnet_parent() -> None:
+    """'sorrel' (class 339) and 'tabby' (281) are what a user calls a horse and a cat."""
+    from vidembed.models import vocabulary
+    from vidembed.models.visual import IMAGE_TEMPLATES
+
+    files = assets.prepare_all()
+    names = vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"])
+    parents = vocabulary.imagenet_parents(names)
+    assert names[339] == ["sorrel"] and parents[339] == ["horse", "Equus caballus"]
+    assert names[281][0] == "tabby" and parents[281][0] == "domestic cat"
+    stack = load_stack("marengo3.0")
+    own = vocabulary.label_vectors(
+        [names[339]], IMAGE_TEMPLATES, stack.encode_text, assets.models_dir() / "labels", "t"
+    )
+    query = stack.encode_text(["a horse"])[0]
+    # the stack's visual label table mixes in the parent: the query meets sorrel far better
+    assert float(stack.visual._labels[339] @ query) > float(own[0] @ query) + 0.1
+
+
+def test_audio_pooling_keeps_a_short_event_under_speech() -> None:
+    from vidembed.models.audio import pool_windows
+
+    scores = np.zeros((10, 521), np.float32)
+    scores[:, 0] = 0.9  # speech in every window
+    scores[3, 70] = 0.8  # one window with a dog bark (class 70: "Bark")
+    pooled = pool_windows(scores)
+    assert pooled[70] == pytest.approx(0.5 * (0.08 + 0.8))
+    assert pooled[0] == pytest.approx(0.9)

@@ -128,7 +128,10 @@ def recall(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
     return float((ranks < k).mean())
 
 
-def evaluate(engine: Engine, videos: list[tuple[Path, list[Stamp]]]) -> dict[str, tuple[float, float]]:
+def evaluate(
+    engine: Engine, videos: list[tuple[Path, list[Stamp]]]
+) -> tuple[dict[str, tuple[float, float]], dict[str, dict[str, float]]]:
+    """Recall@1 and @5 per option over the half, and R@1 per video (its queries, all clips)."""
     clip_vectors: dict[str, list[np.ndarray]] = {o: [] for o in OPTIONS}
     labels: list[str] = []
     for path, items in videos:
@@ -139,11 +142,15 @@ def evaluate(engine: Engine, videos: list[tuple[Path, list[Stamp]]]) -> dict[str
     queries = engine.stack.encode_text(labels)
     truth = np.arange(len(labels))
     per_option = {o: queries @ np.stack(v).T for o, v in clip_vectors.items()}
+    per_option["fused (max of z-scores)"] = fuse(list(per_option.values()), "max")
+    per_option["fused (mean of z-scores)"] = fuse(list(per_option.values())[: len(OPTIONS)], "mean")
     table = {o: (recall(s, truth, 1), recall(s, truth, 5)) for o, s in per_option.items()}
-    for method in ("max", "mean"):
-        fused = fuse(list(per_option.values()), method)
-        table[f"fused ({method} of z-scores)"] = (recall(fused, truth, 1), recall(fused, truth, 5))
-    return table
+    per_video, first = {}, 0
+    for path, items in videos:
+        rows = slice(first, first + len(items))
+        per_video[path.stem] = {o: recall(s[rows], truth[rows], 1) for o, s in per_option.items()}
+        first += len(items)
+    return table, per_video
 
 
 def main() -> None:
@@ -157,7 +164,9 @@ def main() -> None:
     engine = Engine(load_stack("marengo3.0"))
     halves = {"development": videos[0::2], "held-out": videos[1::2]}
     started = time.perf_counter()
-    results = {name: evaluate(engine, part) for name, part in halves.items()}
+    evaluated = {name: evaluate(engine, part) for name, part in halves.items()}
+    results = {name: table for name, (table, _) in evaluated.items()}
+    per_video = {name: videos for name, (_, videos) in evaluated.items()}
     n = {name: sum(len(items) for _, items in part) for name, part in halves.items()}
     print(
         f"{len(stamps)} labelled stamps; {len(videos)} videos of {args.per_video} x {SEGMENT_SEC:g} s "
@@ -169,6 +178,17 @@ def main() -> None:
         cells = " | ".join(f"{results[h][option][0]:.2f} | {results[h][option][1]:.2f}" for h in halves)
         print(f"| {option} | {cells} |")
     print("\nclips per half: " + ", ".join(f"{h} {n[h]}" for h in halves))
+    print("\nR@1 per video (its queries against all clips of its half):\n")
+    options = list(results["development"])
+    print(
+        "| video | half | "
+        + " | ".join(o.split(" (")[0] + (" (mean)" if "mean" in o else "") for o in options)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(options))
+    for h in halves:
+        for video, row in per_video[h].items():
+            print(f"| {video} | {h} | " + " | ".join(f"{row[o]:.2f}" for o in options) + " |")
 
 
 if __name__ == "__main__":

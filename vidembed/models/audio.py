@@ -22,6 +22,9 @@ TOP_K = 5
 SOUND_TEMPLATES = ("the sound of {}.", "{} sound.")
 # YAMNet classes that mean "someone speaks" or "nothing" (ids of yamnet_class_map.csv).
 SPEECH_CLASSES = (0, 1, 2, 3, 4, 5, 65)
+# AudioSet parents that fire with every animal sound ("Animal", "Domestic animals, pets",
+# "Livestock, ...", "Wild animals"): in the mix they pull every animal clip to the same vector.
+GENERIC_CLASSES = (67, 68, 81, 103)
 SILENCE_CLASS = 494
 MIN_EVENT_SCORE = 0.05
 SILENCE_TEXT = "silence"
@@ -68,6 +71,15 @@ def patches(pcm: np.ndarray) -> np.ndarray:
     return np.stack([mel[s : s + PATCH_FRAMES] for s in starts])
 
 
+def pool_windows(scores: np.ndarray) -> np.ndarray:
+    """(windows, classes) -> (classes,): half mean, half max over the clip's windows.
+
+    The max lets a short event through when speech or quiet fills the rest of the clip (the
+    mean alone drowns it); the mean keeps a steady background's weight.
+    """
+    return 0.5 * (scores.mean(axis=0) + scores.max(axis=0))
+
+
 class YamnetAudioEncoder:
     def __init__(
         self, model_path: Path, label_vectors: np.ndarray, silence_vector: np.ndarray, threads: int = 1
@@ -86,7 +98,7 @@ class YamnetAudioEncoder:
         self._labels = label_vectors
         self._silence = silence_vector
         self._keep = np.ones(len(label_vectors), bool)
-        self._keep[list(SPEECH_CLASSES) + [SILENCE_CLASS]] = False
+        self._keep[list(SPEECH_CLASSES) + list(GENERIC_CLASSES) + [SILENCE_CLASS]] = False
 
     def class_scores(self, pcm: np.ndarray) -> np.ndarray:
         """(patches, 521) probabilities for 0.96 s windows every 0.48 s."""
@@ -105,7 +117,7 @@ class YamnetAudioEncoder:
             segment = pcm[lo:hi]
             if not np.any(np.abs(segment) > 1e-4):
                 continue
-            scores = self.class_scores(segment).mean(axis=0) * self._keep
+            scores = pool_windows(self.class_scores(segment)) * self._keep
             if scores.max() >= MIN_EVENT_SCORE:
                 out[i] = conse(scores[None], self._labels, TOP_K)[0]
         return out

@@ -53,8 +53,10 @@ _ENCODERS = {
         "text": "all-MiniLM-L6-v2 (int8 ONNX), mean-pooled, L2-normalised: every option and every "
         "query is a vector of this text space",
         "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
-        "clip; class names with WordNet synonyms), plus PP-OCRv4 text read in the clip's middle frame",
-        "audio": "ConSE over YAMNet AudioSet classes (top 5, speech classes excluded); clips without "
+        "clip; class names with WordNet synonyms, each class leaning half-way to its WordNet parent), "
+        "plus PP-OCRv4 text read in the clip's middle frame",
+        "audio": "ConSE over YAMNet AudioSet classes (top 5 of the mean and max over 0.96 s windows, speech "
+        "classes and generic animal parents excluded); clips without "
         'audible events hold the vector of "silence"',
         "transcription": "Whisper base (int8, CTranslate2, Silero VAD) words cut into clips by timestamp, "
         'embedded as text; clips without words hold the vector of "no speech"',
@@ -95,12 +97,12 @@ def _build_default(threads: int = 1) -> ModelStack:
     text = load_text_encoder(DEFAULT_STACK)
     cache = assets.models_dir() / "labels"
     encoder_id = assets.MINILM_ONNX.sha256
-    image_labels = vocabulary.label_vectors(
-        vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"]),
-        IMAGE_TEMPLATES,
-        text.encode,
-        cache,
-        encoder_id,
+    imagenet = vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"])
+    image_labels = vocabulary.with_parents(
+        vocabulary.label_vectors(imagenet, IMAGE_TEMPLATES, text.encode, cache, encoder_id),
+        vocabulary.label_vectors(
+            vocabulary.imagenet_parents(imagenet), IMAGE_TEMPLATES, text.encode, cache, encoder_id
+        ),
     )
     sound_labels = vocabulary.label_vectors(
         vocabulary.yamnet_names(files["yamnet_classes"]), SOUND_TEMPLATES, text.encode, cache, encoder_id
