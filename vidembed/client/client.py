@@ -9,6 +9,7 @@ from typing import Any
 
 from vidembed.client.transport import LocalTransport, Transport
 from vidembed.client.types import (
+    ClipSearchResponse,
     EmbeddingResponse,
     MediaEmbeddingTask,
     TaskListPage,
@@ -139,6 +140,32 @@ class EmbedClient:
         )
 
 
+class ClipsClient:
+    """Search over the clips of finished tasks: a vidembed extension, not in the TwelveLabs API."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def search(
+        self,
+        *,
+        query_text: str,
+        model_name: str = "marengo3.0",
+        task_id: str | None = None,
+        embedding_option: Sequence[str] | None = None,
+        page_limit: int = 5,
+    ) -> ClipSearchResponse:
+        """The ``page_limit`` best clips per option, and fused across options (see README)."""
+        fields = {
+            "query_text": query_text,
+            "model_name": model_name,
+            "task_id": task_id,
+            "embedding_option": list(embedding_option) if embedding_option else None,
+            "page_limit": page_limit,
+        }
+        return ClipSearchResponse.model_validate(self._transport.search_clips(fields))
+
+
 class VidEmbed:
     """``VidEmbed()`` runs the service in-process; ``VidEmbed(base_url=...)`` talks to a server."""
 
@@ -161,6 +188,7 @@ class VidEmbed:
                 transport = LocalTransport(settings)
         self._transport = transport
         self.embed = EmbedClient(transport)
+        self.clips = ClipsClient(transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -114,6 +114,14 @@ class HttpTransport:
         data = {k: str(v) for k, v in fields.items() if v is not None}
         return self._send(lambda: self._client.post(self._url("embed"), data=data))
 
+    def search_clips(self, fields: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            k: str(v) for k, v in fields.items() if v is not None and not isinstance(v, list)
+        }
+        if fields.get("embedding_option"):
+            data["embedding_option"] = list(fields["embedding_option"])  # a repeated form field
+        return self._send(lambda: self._client.post(self._url("clips/search"), data=data))
+
     def close(self) -> None:
         self._client.close()
 

@@ -18,6 +18,7 @@ class Transport(Protocol):
     def retrieve_task(self, task_id: str, embedding_option: Sequence[str] | None) -> dict[str, Any]: ...
     def list_tasks(self, query: dict[str, Any]) -> dict[str, Any]: ...
     def embed(self, fields: dict[str, Any]) -> dict[str, Any]: ...
+    def search_clips(self, fields: dict[str, Any]) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -41,6 +42,9 @@ class LocalTransport:
 
     def embed(self, fields: dict[str, Any]) -> dict[str, Any]:
         return self.service.embed_text(**fields)
+
+    def search_clips(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return self.service.search_clips(**fields)
 
     def close(self) -> None:
         self.service.close()

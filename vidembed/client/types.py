@@ -98,3 +98,24 @@ class TextEmbeddingResult(_Model):
 class EmbeddingResponse(_Model):
     model_name: str
     text_embedding: TextEmbeddingResult | None = None
+
+
+class ClipHit(_Model):
+    task_id: str
+    embedding_option: str
+    start_offset_sec: float
+    end_offset_sec: float
+    score: float
+
+
+class ClipSearchResponse(_Model):
+    """Clips ranked per option; ``fused`` (all searched options on one scale) when there are several."""
+
+    query_text: str
+    model_name: str
+    data: dict[str, list[ClipHit]]
+
+    @property
+    def best(self) -> list[ClipHit]:
+        """The fused ranking, or the only option's when one option was searched."""
+        return self.data.get("fused") or next(iter(self.data.values()), [])

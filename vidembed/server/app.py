@@ -62,6 +62,16 @@ _CREATE_SCHEMA = _multipart_body(
     }
 )
 _EMBED_SCHEMA = _multipart_body({"model_name": {"type": "string"}, "text": {"type": "string"}})
+SEARCH_FIELDS = ("query_text", "model_name", "task_id", "page_limit")
+_SEARCH_SCHEMA = _multipart_body(
+    {
+        "query_text": {"type": "string"},
+        "model_name": {"type": "string", "default": "marengo3.0"},
+        "task_id": {"type": "string", "description": "search only this task's clips"},
+        "embedding_option": {"type": "array", "items": {"type": "string"}},
+        "page_limit": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+    }
+)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -191,6 +201,23 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         finally:
             await form.close()
         return await run_in_threadpool(lambda: service.embed_text(model_name=model_name, text=text))
+
+    @router.post(
+        "/clips/search",
+        openapi_extra=_SEARCH_SCHEMA,
+        summary="Rank stored clips against a text query (vidembed extension, not in the TwelveLabs API)",
+    )
+    async def search_clips(request: Request) -> dict[str, Any]:
+        who = owner(request)
+        form = await _read_form(request, TEXT_PART_MAX)
+        try:
+            fields = {name: await _text(form, name) for name in SEARCH_FIELDS}
+            options = [v for v in form.getlist("embedding_option") if isinstance(v, str)]
+        finally:
+            await form.close()
+        return await run_in_threadpool(
+            lambda: service.search_clips(who, embedding_option=options or None, **fields)
+        )
 
     @router.get("/models", summary="The model stacks served and what their vectors mean")
     async def models(request: Request) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from vidembed.service.worker import WorkerPool
 
 STATUSES = ("processing", "ready", "failed")
 MAX_PAGE_LIMIT = 50
+MAX_SEARCH_RESULTS = 100
 
 
 def new_task_id() -> str:
@@ -161,6 +162,29 @@ class TaskService:
             ids = self.store.ready_task_ids(owner)
         query = stacks.load_text_encoder(model_name).encode([text])[0]
         return rank_clips(query, self.store.segments(ids, options), top)
+
+    def search_clips(
+        self,
+        owner: str | None = None,
+        *,
+        query_text: Any = None,
+        model_name: Any = None,
+        task_id: Any = None,
+        embedding_option: Any = None,
+        page_limit: Any = None,
+    ) -> dict[str, Any]:
+        """The wire form of ``search``: raw parameters validated, hits as JSON (vidembed's own
+        endpoint, not part of the TwelveLabs API)."""
+        if query_text in (None, "") or not str(query_text).strip():
+            raise errors.not_provided("query_text")
+        model = parse_model_name(model_name or stacks.DEFAULT_STACK, stacks.known_model_names())
+        limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
+        options = _requested_options(embedding_option)
+        text = str(query_text)
+        ranked = self.search(
+            text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
+        )
+        return wire.clip_search(text, model, ranked)
 
 
 def _requested_options(value: Any) -> list[str]:

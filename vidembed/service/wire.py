@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from vidembed.service.search import FUSED, Hit
 from vidembed.service.store import StoredSegment, TaskRecord
 
 
@@ -89,3 +90,24 @@ def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) ->
 
 def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
     return {"model_name": model_name, "text_embedding": {"segments": [{"float": [float(x) for x in vector]}]}}
+
+
+def clip_search(query_text: str, model_name: str, ranked: dict[str, Sequence[Hit]]) -> dict[str, Any]:
+    """Ranked clips per option, ``fused`` first when several options were searched."""
+    return {
+        "query_text": query_text,
+        "model_name": model_name,
+        "data": {
+            option: [
+                {
+                    "task_id": h.task_id,
+                    "embedding_option": h.option,
+                    "start_offset_sec": h.start,
+                    "end_offset_sec": h.end,
+                    "score": h.score,
+                }
+                for h in hits
+            ]
+            for option, hits in sorted(ranked.items(), key=lambda item: item[0] != FUSED)
+        },
+    }

@@ -1,0 +1,80 @@
+"""Clip search (vidembed's own endpoint): fused and per-option rankings, over HTTP and embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PARAPHRASE, LiveServer
+
+from vidembed import BadRequestError, NotFoundError, VidEmbed
+
+
+def test_http_client_search_finds_the_spoken_clip(server: LiveServer, labelled_video: Path) -> None:
+    with VidEmbed(base_url=server.url, api_key="k") as client:
+        with open(labelled_video, "rb") as fh:
+            task = client.embed.tasks.create(model_name="marengo3.0", video_file=fh, video_clip_length=6)
+        assert client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2).status == "ready"
+
+        found = client.clips.search(query_text=PARAPHRASE, task_id=task.id, page_limit=2)
+        assert list(found.data) == ["fused", "visual", "audio", "transcription"]
+        assert all(len(hits) == 2 for hits in found.data.values())
+        top = found.best[0]
+        assert (top.task_id, top.start_offset_sec, top.end_offset_sec) == (task.id, 0.0, 6.0)
+        assert found.data["transcription"][0].start_offset_sec == 0.0
+        assert found.data["transcription"][0].score > found.data["transcription"][1].score
+
+        sound = client.clips.search(
+            query_text="a beeping tone", task_id=task.id, embedding_option=["audio"], page_limit=3
+        )
+        assert list(sound.data) == ["audio"] and len(sound.best) == 3
+
+        with pytest.raises(BadRequestError) as missing:
+            client.clips.search(query_text=" ")
+        assert missing.value.code == "parameter_not_provided"
+        assert "query_text" in missing.value.message
+        with pytest.raises(BadRequestError) as bad_limit:
+            client.clips.search(query_text="a dog", page_limit=0)
+        assert (
+            bad_limit.value.message
+            == "The page_limit parameter is invalid. It must be at least 1 and at most 100."
+        )
+        with pytest.raises(BadRequestError) as bad_option:
+            client.clips.search(query_text="a dog", embedding_option=["smell"])
+        assert bad_option.value.code == "parameter_invalid" and "embedding_option" in bad_option.value.message
+        with pytest.raises(NotFoundError):
+            client.clips.search(query_text="a dog", task_id="f" * 24)
+
+
+def test_search_respects_api_keys_and_unfinished_tasks(keyed_server: LiveServer) -> None:
+    created = httpx.post(
+        f"{keyed_server.url}/v1.3/embed/tasks",
+        data={"model_name": "marengo3.0", "video_url": "https://example.com/v.mp4"},
+        headers={"x-api-key": "key-a"},
+    ).json()["_id"]
+    form = {"query_text": "a dog", "task_id": created}
+    other = httpx.post(f"{keyed_server.url}/v1.3/clips/search", data=form, headers={"x-api-key": "key-b"})
+    assert other.status_code == 404 and other.json()["code"] == "resource_not_exist", other.text
+    own = httpx.post(f"{keyed_server.url}/v1.3/clips/search", data=form, headers={"x-api-key": "key-a"})
+    assert own.status_code == 400
+    assert own.json() == {
+        "code": "parameter_invalid",
+        "message": f"The task_id parameter is invalid. Task {created} is processing, not ready.",
+    }
+    nothing = httpx.post(
+        f"{keyed_server.url}/clips/search", data={"query_text": "a dog"}, headers={"x-api-key": "key-b"}
+    )
+    assert nothing.status_code == 200 and nothing.json() == {
+        "query_text": "a dog",
+        "model_name": "conse-minilm-384",  # the default stack when model_name is left out
+        "data": {},
+    }
+
+
+def test_embedded_client_search_matches_the_service(client: VidEmbed, labelled_video: Path) -> None:
+    task = client.embed.tasks.create(model_name="marengo3.0", video_file=str(labelled_video))
+    client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    found = client.clips.search(query_text=PARAPHRASE, task_id=task.id, page_limit=1)
+    assert found.best[0].start_offset_sec == 0.0 and found.best[0].end_offset_sec == 6.0
+    assert found.model_name == "marengo3.0"
