@@ -38,15 +38,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far, all threads (CTranslate2's and onnxruntime's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_pipeline(path: Path, options: list[str]) -> dict:
     started = time.perf_counter()
     stack = load_stack("marengo3.0")  # loads and warms up: kept out of the wall time
     load = time.perf_counter() - started
+    cpu = cpu_seconds()
     result = Engine(stack).embed(path, ClipParams(), options)
     wall = time.perf_counter() - started - load
+    cpu = cpu_seconds() - cpu
     stages = {k: round(v, 1) for k, v in result.stage_seconds.items() if k != "wall"}
     vectors = {f"{s.option}:{s.start}": s.vector.tolist() for s in result.segments}
-    return {"wall": wall, "load": load, "duration": result.duration, "stages": stages, "vectors": vectors}
+    return {
+        "wall": wall,
+        "load": load,
+        "cpu": cpu,
+        "duration": result.duration,
+        "stages": stages,
+        "vectors": vectors,
+    }
 
 
 def run_naive(path: Path, options: list[str]) -> dict:
@@ -54,6 +69,7 @@ def run_naive(path: Path, options: list[str]) -> dict:
     started = time.perf_counter()
     stack = load_stack("marengo3.0")  # loads and warms up: kept out of the wall time
     load = time.perf_counter() - started
+    cpu = cpu_seconds()
     t0 = time.perf_counter()
     info = probe(path)
     plan = plan_clips(info.duration, ClipParams())
@@ -120,6 +136,7 @@ def run_naive(path: Path, options: list[str]) -> dict:
     return {
         "wall": wall,
         "load": load,
+        "cpu": cpu_seconds() - cpu,
         "duration": info.duration,
         "stages": {k: round(v, 1) for k, v in stages.items()},
         "vectors": vectors,
@@ -180,12 +197,14 @@ def main() -> None:
         "wall s",
         "realtime x",
         "peak RSS MB",
+        "load s",
+        "CPU s (cores busy)",
         "stages (s)",
         "speed-up",
         "cosine a~b (min/median)",
     ]
     print("| " + " | ".join(columns) + " |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|" + "---|" * len(columns))
     for resolution in args.resolutions.split(","):
         for minutes in (int(m) for m in args.minutes.split(",")):
             path = looped_video(args.folder, resolution, minutes)
@@ -194,7 +213,8 @@ def main() -> None:
             name = f"{resolution} {minutes} min"
             for label, r in (("(a) vidembed", a), ("(b) naive", b)):
                 if r is None:
-                    print(f"| {name} | (b) naive | skipped (over --naive-max-minutes) | | | | | |")
+                    skipped = f"| {name} | (b) naive | skipped (over --naive-max-minutes) |"
+                    print(skipped + " |" * (len(columns) - 3))
                     continue
                 speedup = f"{b['wall'] / a['wall']:.2f}x" if b and label.startswith("(a)") else ""
                 pairs = agreement(a, b).items() if b and speedup else []
@@ -202,10 +222,14 @@ def main() -> None:
                 stages = " ".join(f"{k} {v}" for k, v in r["stages"].items())
                 print(
                     f"| {name} | {label} | {r['wall']:.1f} | {r['duration'] / r['wall']:.1f} | "
-                    f"{r['peak_rss_mb']:.0f} | {stages} | {speedup} | {agree} |",
+                    f"{r['peak_rss_mb']:.0f} | {r['load']:.1f} | "
+                    f"{r['cpu']:.1f} ({r['cpu'] / r['wall']:.2f}) | {stages} | {speedup} | {agree} |",
                     flush=True,
                 )
-    print("\nwall excludes model load (reported separately by vidembed models / the first task).")
+    print(
+        "\nwall excludes model load and warm-up ('load s'); CPU s is user+system time of all threads"
+        " during the wall time, and 'cores busy' is CPU s / wall (this machine has 2)."
+    )
 
 
 if __name__ == "__main__":

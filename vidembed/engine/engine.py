@@ -10,10 +10,11 @@ few chunks, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,16 @@ class _Pipeline:
         self._done = {"visual": 0, "audio": 0, "transcription": 0}
         self._lock = threading.Lock()
         self._last_ocr: tuple[np.ndarray, str] | None = None
+        self.model_seconds = {"image_classes": 0.0, "ocr": 0.0, "sound_classes": 0.0, "asr": 0.0}
+
+    @contextlib.contextmanager
+    def _timed(self, model: str) -> Iterator[None]:
+        """Wall time inside each model, for the speed benchmark's profile (one thread per key)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.model_seconds[model] += time.perf_counter() - started
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -144,8 +155,10 @@ class _Pipeline:
 
     def visual(self, clip: _ClipFrames) -> None:
         frames = np.stack([f for f in clip.frames if f is not None])
-        text = self._ocr(clip.ocr_frame) if clip.ocr_frame is not None else ""
-        vectors = self.stack.visual.encode_clips([frames], [text])
+        with self._timed("ocr"):
+            text = self._ocr(clip.ocr_frame) if clip.ocr_frame is not None else ""
+        with self._timed("image_classes"):
+            vectors = self.stack.visual.encode_clips([frames], [text])
         self.vectors["visual"][clip.index] = vectors[0]
         self._advance("visual", 1)
 
@@ -165,14 +178,16 @@ class _Pipeline:
         windows = [self._window(job, self.plan.clips[i]) for i in job.clips]
         if "audio" in self.vectors:
             pcm = job.pcm if self.info.has_audio else None
-            self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
+            with self._timed("sound_classes"):
+                self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
             self._advance("audio", len(job.clips))
         if "transcription" in self.vectors:
             if self.info.has_audio:
                 lo, hi = (round((t - job.start) * AUDIO_RATE) for t in job.own)
-                self.words += self.speech.add(job.pcm[lo:hi], job.own[0])
-                if job.last:
-                    self.words += self.speech.flush()
+                with self._timed("asr"):  # VAD and Whisper
+                    self.words += self.speech.add(job.pcm[lo:hi], job.own[0])
+                    if job.last:
+                        self.words += self.speech.flush()
             self._advance("transcription", len(job.clips))
 
     @staticmethod
@@ -283,6 +298,7 @@ class Engine:
         timings = {
             "decode": decode_seconds,
             **{f"{k}_busy": v.busy_seconds for k, v in stages.items()},
+            **{k: v for k, v in pipeline.model_seconds.items() if v},
             "wall": time.perf_counter() - started,
         }
         return self._result(info, plan, params, options, pipeline, timings)

@@ -7,14 +7,16 @@ cut into clips by the midpoint of their timestamps, then each clip's words are e
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 NO_SPEECH_TEXT = "no speech"
 SAMPLE_RATE = 16_000
+WINDOWS_PER_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,43 @@ def default_language() -> str | None:
     return None if value in ("", "auto") else value
 
 
+def default_beam_size() -> int:
+    """``VIDEMBED_ASR_BEAM``: Whisper's beam width, 1-10; default 5 (1 is the fast mode)."""
+    raw = os.environ.get("VIDEMBED_ASR_BEAM", "5").strip() or "5"
+    if not raw.isdigit() or not 1 <= int(raw) <= 10:
+        raise ValueError(f"VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not {raw!r}")
+    return int(raw)
+
+
 class WhisperTranscriber:
     def __init__(
         self, model_dir: Path, threads: int = 1, beam_size: int = 5, language: str | None = "en"
     ) -> None:
-        from faster_whisper import WhisperModel
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
         )
+        self._batched = BatchedInferencePipeline(self._model)
         self._beam_size = beam_size
         self.language = language
+
+    def transcribe_windows(self, pcm: np.ndarray, bounds: Sequence[tuple[int, int]]) -> list[Word]:
+        """Words of each (start, end) sample window of ``pcm`` (each at most 30 s), decoded as one
+        batch; times are from the start of ``pcm``."""
+        segments, _info = self._batched.transcribe(
+            pcm,
+            language=self.language,
+            beam_size=self._beam_size,
+            vad_filter=False,
+            clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in bounds],
+            batch_size=max(1, len(bounds)),
+            word_timestamps=True,
+            without_timestamps=False,
+            condition_on_previous_text=False,
+            temperature=0.0,
+        )
+        return _words(segments)
 
     def transcribe(self, pcm: np.ndarray, vad: bool = True) -> list[Word]:
         segments, _info = self._model.transcribe(
@@ -58,57 +86,78 @@ class WhisperTranscriber:
             # No temperature fallback: sampling would make the same video give other vectors.
             temperature=0.0,
         )
-        words: list[Word] = []
-        for segment in segments:
-            for w in segment.words or []:
-                if w.word.strip():
-                    words.append(Word(float(w.start), float(w.end), w.word.strip()))
-        return words
+        return _words(segments)
+
+
+def _words(segments: Iterable[Any]) -> list[Word]:
+    return [
+        Word(float(w.start), float(w.end), w.word.strip())
+        for segment in segments
+        for w in segment.words or []
+        if w.word.strip()
+    ]
 
 
 class SpeechPacker:
-    """Streams audio through Silero VAD and transcribes the speech in packs of up to ~29 s.
+    """Streams audio through Silero VAD and transcribes the speech in windows of up to ~29 s.
 
     Whisper pays for a full 30 s window per call, so speech from consecutive chunks is packed
-    into one window (silence removed), as faster-whisper does for a whole track, and word times
-    are mapped back to the video's timeline. Chunked calls without packing cost 1.7x more.
+    into one window (silence removed), as faster-whisper does for a whole track; chunked calls
+    without packing cost 1.7x more. Full windows are transcribed WINDOWS_PER_BATCH at a time in one
+    batched call (1.6x faster than one by one on 2 cores), and word times are mapped back to the
+    video's timeline.
     """
 
-    def __init__(self, transcriber: WhisperTranscriber, max_seconds: float = 29.0) -> None:
+    def __init__(
+        self, transcriber: WhisperTranscriber, max_seconds: float = 29.0, batch: int = WINDOWS_PER_BATCH
+    ) -> None:
         self._transcriber = transcriber
         self._max = int(max_seconds * SAMPLE_RATE)
+        self._batch = batch
         self._pieces: list[tuple[float, np.ndarray]] = []  # (start time in the video, samples)
-        self._size = 0
+        self._windows: list[int] = []  # end of each closed window, as an index into _pieces
+        self._size = 0  # samples in the open window
 
     def add(self, pcm: np.ndarray, start: float) -> list[Word]:
-        """Adds PCM that begins at ``start`` seconds; returns the words of any pack completed."""
+        """Adds PCM that begins at ``start`` seconds; returns the words of any batch completed."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         words: list[Word] = []
         options = VadOptions(max_speech_duration_s=self._max / SAMPLE_RATE, min_silence_duration_ms=160)
         for stamp in get_speech_timestamps(pcm, options):
             piece = pcm[stamp["start"] : stamp["end"]]
-            if self._size + len(piece) > self._max:
-                words += self.flush()
+            if self._size and self._size + len(piece) > self._max:
+                self._windows.append(len(self._pieces))
+                self._size = 0
+                if len(self._windows) >= self._batch:
+                    words += self.flush()
             self._pieces.append((start + stamp["start"] / SAMPLE_RATE, piece))
             self._size += len(piece)
         return words
 
     def flush(self) -> list[Word]:
+        """Transcribes every window held (closed or open) and returns their words."""
+        if self._size:
+            self._windows.append(len(self._pieces))
         if not self._pieces:
             return []
         audio = np.concatenate([p for _, p in self._pieces])
-        offsets = np.cumsum([0] + [len(p) for _, p in self._pieces]) / SAMPLE_RATE
+        offsets = np.cumsum([0] + [len(p) for _, p in self._pieces])
+        bounds = [
+            (int(offsets[a]), int(offsets[b]))
+            for a, b in zip([0, *self._windows], self._windows, strict=False)
+        ]
         starts = [t for t, _ in self._pieces]
-        self._pieces, self._size = [], 0
+        seconds = offsets / SAMPLE_RATE
+        self._pieces, self._windows, self._size = [], [], 0
 
         def to_video_time(t: float) -> float:
-            i = max(0, min(len(starts) - 1, int(np.searchsorted(offsets, t, side="right")) - 1))
-            return starts[i] + (t - offsets[i])
+            i = max(0, min(len(starts) - 1, int(np.searchsorted(seconds, t, side="right")) - 1))
+            return starts[i] + (t - seconds[i])
 
         return [
             Word(to_video_time(w.start), to_video_time(w.end), w.text)
-            for w in self._transcriber.transcribe(audio, vad=False)
+            for w in self._transcriber.transcribe_windows(audio, bounds)
         ]
 
 

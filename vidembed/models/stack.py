@@ -90,7 +90,12 @@ def resolve(model_name: str) -> str:
 def _build_default(threads: int = 1) -> ModelStack:
     from vidembed.models import assets, vocabulary
     from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
-    from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber, default_language
+    from vidembed.models.speech import (
+        TranscriptionEncoder,
+        WhisperTranscriber,
+        default_beam_size,
+        default_language,
+    )
     from vidembed.models.visual import IMAGE_TEMPLATES, ConseVisualEncoder
 
     files = assets.prepare_all()
@@ -115,7 +120,10 @@ def _build_default(threads: int = 1) -> ModelStack:
         visual=ConseVisualEncoder(files["efficientnet"], image_labels, text.encode, threads=threads),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
         transcription=TranscriptionEncoder(
-            WhisperTranscriber(files["whisper"], ASR_THREADS, language=default_language()), text.encode
+            WhisperTranscriber(
+                files["whisper"], ASR_THREADS, beam_size=default_beam_size(), language=default_language()
+            ),
+            text.encode,
         ),
         description=describe(DEFAULT_STACK),
     )
