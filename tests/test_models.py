@@ -73,3 +73,47 @@ def test_audio_pooling_keeps_a_short_event_under_speech() -> None:
     pooled = pool_windows(scores)
     assert pooled[70] == pytest.approx(0.5 * (0.08 + 0.8))
     assert pooled[0] == pytest.approx(0.9)
+
+
+def test_speech_packer_batches_windows_without_moving_words() -> None:
+    """Two sentences 40 s apart fill two Whisper windows; transcribing them in one batch gives
+    the same words at the same times as one window at a time, on the video's timeline, and a
+    word at the join of two speech pieces stays with its own piece (it was once placed in the
+    silence between them)."""
+    from vidembed.devtools.synth import speak
+    from vidembed.models.speech import SAMPLE_RATE, SpeechPacker
+
+    first, second = speak("The red kite flies over the hill."), speak("A small boat sails on the lake.")
+    track = np.zeros(60 * SAMPLE_RATE, np.float32)
+    track[5 * SAMPLE_RATE : 5 * SAMPLE_RATE + len(first)] = first
+    track[45 * SAMPLE_RATE : 45 * SAMPLE_RATE + len(second)] = second
+    transcriber = load_stack("marengo3.0").transcription.transcriber
+
+    def transcribe(batch: int) -> list[tuple[str, float]]:
+        packer = SpeechPacker(transcriber, max_seconds=4.0, batch=batch)  # each sentence its own window
+        words = []
+        for start in range(0, len(track), 24 * SAMPLE_RATE):
+            words += packer.add(track[start : start + 24 * SAMPLE_RATE], 100.0 + start / SAMPLE_RATE)
+        words += packer.flush()
+        return [(w.text.strip(".").lower(), round(w.start, 1)) for w in words]
+
+    one_by_one, batched = transcribe(1), transcribe(4)
+    assert [t for t, _ in batched] == [t for t, _ in one_by_one]
+    # batched feature extraction moves word edges by at most a frame or two
+    assert max(abs(a - b) for (_, a), (_, b) in zip(batched, one_by_one, strict=True)) <= 0.2
+    texts = [t for t, _ in batched]
+    assert texts[:3] == ["the", "red", "kite"] and "boat" in texts
+    assert 104.5 < batched[0][1] < 106.0  # 100 s offset + 5 s into the track
+    assert 144.5 < dict(batched)["boat"] < 147.5
+
+
+def test_asr_beam_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidembed.models.speech import default_beam_size
+
+    monkeypatch.setenv("VIDEMBED_ASR_BEAM", "1")
+    assert default_beam_size() == 1
+    monkeypatch.delenv("VIDEMBED_ASR_BEAM")
+    assert default_beam_size() == 5
+    monkeypatch.setenv("VIDEMBED_ASR_BEAM", "0")
+    with pytest.raises(ValueError, match="VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not '0'"):
+        default_beam_size()

@@ -151,14 +151,16 @@ class SpeechPacker:
         seconds = offsets / SAMPLE_RATE
         self._pieces, self._windows, self._size = [], [], 0
 
-        def to_video_time(t: float) -> float:
-            i = max(0, min(len(starts) - 1, int(np.searchsorted(seconds, t, side="right")) - 1))
-            return starts[i] + (t - seconds[i])
+        def to_video(w: Word) -> Word:
+            # The piece holding the word's midpoint places the whole word: Whisper often starts a
+            # word a few ms before the piece it belongs to, which would put its start in the
+            # previous piece, across a removed silence.
+            mid = (w.start + w.end) / 2
+            i = max(0, min(len(starts) - 1, int(np.searchsorted(seconds, mid, side="right")) - 1))
+            shift = starts[i] - seconds[i]
+            return Word(w.start + shift, w.end + shift, w.text)
 
-        return [
-            Word(to_video_time(w.start), to_video_time(w.end), w.text)
-            for w in self._transcriber.transcribe_windows(audio, bounds)
-        ]
+        return [to_video(w) for w in self._transcriber.transcribe_windows(audio, bounds)]
 
 
 def words_in(words: Sequence[Word], start: float, end: float) -> str:
