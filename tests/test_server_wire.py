@@ -266,3 +266,4 @@ def test_models_endpoint_describes_the_stack(server: LiveServer) -> None:
         assert stack["name"] == "conse-minilm-384" and "marengo3.0" in stack["aliases"]
         assert stack["dimension"] == 384 and stack["options"] == ["visual", "audio", "transcription"]
         assert set(stack["encoders"]) == {"text", "visual", "audio", "transcription"}
+        assert stack["settings"] == {"asr_beam_size": 5, "asr_language": "en"}

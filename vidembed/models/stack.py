@@ -66,6 +66,8 @@ _ENCODERS = {
 
 def describe(model_name: str) -> dict[str, Any]:
     """What a stack's vectors mean, for users (``GET /models``, ``vidembed models``)."""
+    from vidembed.models.speech import default_beam_size, default_language
+
     name = resolve(model_name)
     return {
         "name": name,
@@ -74,6 +76,8 @@ def describe(model_name: str) -> dict[str, Any]:
         "options": list(OPTIONS),
         "normalised": True,
         "encoders": _ENCODERS[name],
+        # settings read from the environment, which the worker processes share with this one
+        "settings": {"asr_beam_size": default_beam_size(), "asr_language": default_language() or "auto"},
         "note": "Aliases exist so that code written for the TwelveLabs API runs unchanged; the vectors "
         "are vidembed's own and are not comparable with Marengo's.",
     }
