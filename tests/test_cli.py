@@ -62,6 +62,15 @@ def test_embed_writes_wire_json_and_search_finds_the_spoken_clip(
     assert f"{body['_id']}      0.00-6.00" in lines[1]
 
 
+def test_search_reports_bad_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--data-dir", str(tmp_path), "search", "a dog", "--top", "0"])
+    assert code == 2
+    assert (
+        "The page_limit parameter is invalid. It must be at least 1 and at most 100."
+        in capsys.readouterr().err
+    )
+
+
 def test_embed_reports_bad_parameters(
     tmp_path: Path, labelled_video: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

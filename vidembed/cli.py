@@ -90,25 +90,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = Settings() if args.data_dir is None else Settings(data_dir=Path(args.data_dir))
     service = TaskService(settings, start_workers=False)
     try:
-        ranked = service.search(
-            args.query,
+        # the same validation and ranking as client.clips.search and POST /clips/search
+        ranked = service.search_clips(
+            query_text=args.query,
             model_name=args.model,
             task_id=args.task,
-            options=_csv(args.option) if args.option else None,
-            top=args.top,
-        )
+            embedding_option=args.option,
+            page_limit=args.top,
+        )["data"]
     finally:
         service.close()
     if not ranked:
         print("no finished tasks to search", file=sys.stderr)
         return 1
-    from vidembed.service.search import FUSED
-
-    # The fused ranking (all options on one scale) first, then each option's own.
-    for option, hits in sorted(ranked.items(), key=lambda item: item[0] != FUSED):
+    # The fused ranking (all options on one scale) comes first, then each option's own.
+    for option, hits in ranked.items():
         print(f"== {option}")
         for hit in hits:
-            print(f"  {hit.task_id}  {hit.start:8.2f}-{hit.end:<8.2f}  {hit.score:.4f}")
+            start, end = hit["start_offset_sec"], hit["end_offset_sec"]
+            print(f"  {hit['task_id']}  {start:8.2f}-{end:<8.2f}  {hit['score']:.4f}")
     return 0
 
 
