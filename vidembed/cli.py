@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("--task", default=None, help="search only this task")
     search.add_argument("--option", default=None, help="some of visual,audio,transcription")
-    search.add_argument("--top", type=int, default=5)
+    search.add_argument(
+        "--top", "--page-limit", dest="top", type=int, default=5, help="hits per option, 1-100"
+    )
     search.add_argument("--model", default=DEFAULT_STACK)
     search.set_defaults(func=cmd_search)
 
