@@ -142,8 +142,9 @@ def evaluate(
     queries = engine.stack.encode_text(labels)
     truth = np.arange(len(labels))
     per_option = {o: queries @ np.stack(v).T for o, v in clip_vectors.items()}
-    per_option["fused (max of z-scores)"] = fuse(list(per_option.values()), "max")
-    per_option["fused (mean of z-scores)"] = fuse(list(per_option.values())[: len(OPTIONS)], "mean")
+    options = list(per_option.values())
+    per_option["fused (max of z-scores)"] = fuse(options, "max")
+    per_option["fused (mean of z-scores)"] = fuse(options, "mean")
     table = {o: (recall(s, truth, 1), recall(s, truth, 5)) for o, s in per_option.items()}
     per_video, first = {}, 0
     for path, items in videos:
