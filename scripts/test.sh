@@ -12,14 +12,16 @@ if ! command -v espeak-ng >/dev/null; then
     fi
 fi
 bash scripts/setup.sh >/dev/null
-# A damaged real-world stream for the bad-media tests, from Debian's opencv-doc samples.
-if [ ! -f .cache/media/Megamind_bugy.avi ]; then
+# Real-world samples from Debian's opencv-doc: a damaged stream for the bad-media tests, a photo
+# of a man and one of a squirrel for the face-detector tests.
+SAMPLES="Megamind_bugy.avi left06.jpg squirrel_cls.jpg"
+if [ ! -f .cache/media/squirrel_cls.jpg ]; then
     mkdir -p .cache/media
     tmp=$(mktemp -d)
     (cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 \
                     || { apt-get update -qq >/dev/null && apt-get download opencv-doc >/dev/null 2>&1; }; } \
-        && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards '*/Megamind_bugy.avi' \
-        && find . -name Megamind_bugy.avi -exec cp {} "$OLDPWD/.cache/media/" \;)
+        && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards $(printf "*/%s " $SAMPLES) \
+        && for f in $SAMPLES; do find . -name "$f" -exec cp {} "$OLDPWD/.cache/media/" \;; done)
     rm -rf "$tmp"
 fi
 .venv/bin/ruff check vidembed tests benchmarks

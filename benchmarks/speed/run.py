@@ -108,8 +108,9 @@ def run_naive(path: Path, options: list[str]) -> dict:
                 ],
                 axis=0,
             )
-            text = stack.visual.read_text(picked[(i, FRAMES_PER_CLIP)])
-            vectors[f"visual:{c.start}"] = stack.visual.encode_probabilities(probs[None], [text])[0].tolist()
+            reading = stack.visual.read_frame(picked[(i, FRAMES_PER_CLIP)])
+            vector = stack.visual.encode_probabilities(probs[None], [reading])[0]
+            vectors[f"visual:{c.start}"] = vector.tolist()
         stages["visual"] = time.perf_counter() - t1
     if "audio" in options or "transcription" in options:
         t1 = time.perf_counter()

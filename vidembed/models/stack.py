@@ -40,9 +40,11 @@ class ModelStack:
         and hallucinates for seconds, more than it would save."""
         import numpy as np
 
+        from vidembed.models.visual import FrameReading
+
         frames = np.zeros((1, self.visual.frame_size, self.visual.frame_size, 3), np.uint8)
-        self.visual.encode_clips([frames], [""])
-        self.visual.read_text(np.zeros((64, 64, 3), np.uint8))
+        self.visual.encode_clips([frames], [FrameReading()])
+        self.visual.read_frame(np.zeros((64, 64, 3), np.uint8))
         tone = np.sin(np.arange(16000) / 10).astype(np.float32) * 0.1
         self.audio.encode_clips(tone, [(0, 16000)])
         self.encode_text(["warm up"])
@@ -54,7 +56,8 @@ _ENCODERS = {
         "query is a vector of this text space",
         "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
         "clip; class names with WordNet synonyms, each class leaning half-way to its WordNet parent), "
-        "plus PP-OCRv4 text read in the clip's middle frame",
+        "plus PP-OCRv4 text read in the clip's middle frame, plus people phrases (a person, a human face, "
+        "a close-up of a face, a group of people) when MediaPipe's BlazeFace finds faces in that frame",
         "audio": "ConSE over YAMNet AudioSet classes (top 5 of the mean and max over 0.96 s windows, speech "
         "classes and generic animal parents excluded); clips without "
         'audible events hold the vector of "silence"',
@@ -121,7 +124,9 @@ def _build_default(threads: int = 1) -> ModelStack:
         dimension=text.dimension,
         options=OPTIONS,
         encode_text=text.encode,
-        visual=ConseVisualEncoder(files["efficientnet"], image_labels, text.encode, threads=threads),
+        visual=ConseVisualEncoder(
+            files["efficientnet"], image_labels, text.encode, threads=threads, face_model=files["faces"]
+        ),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
         transcription=TranscriptionEncoder(
             WhisperTranscriber(

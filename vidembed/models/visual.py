@@ -1,13 +1,21 @@
-"""The default stack's visual option: ConSE over EfficientNet-Lite0 classes, plus text read by OCR."""
+"""The default stack's visual option: ConSE over EfficientNet-Lite0 classes, plus what the clip's
+middle frame says: text read by OCR and people found by the face detector.
+
+How the parts combine: the class mix (top-10 class-name vectors weighted by probability, unit
+length), plus the OCR text's vector with weight 1, plus the people phrases' mix (unit length)
+with the weight of the best face's score (0.7-1.0); the sum is L2-normalised.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vidembed.models.faces import PEOPLE_PHRASES, FaceDetector, people_phrases
 from vidembed.models.runtime import conse, l2_normalise, session
 
 log = logging.getLogger(__name__)
@@ -17,6 +25,14 @@ TOP_K = 10
 OCR_MIN_CONFIDENCE = 0.75
 OCR_MIN_CHARS = 3
 IMAGE_TEMPLATES = ("a photo of a {}.", "a video frame showing a {}.")
+
+
+@dataclass(frozen=True)
+class FrameReading:
+    """What one still frame says besides its classes: OCR text and (phrase, weight) pairs."""
+
+    text: str = ""
+    phrases: tuple[tuple[str, float], ...] = ()
 
 
 class ConseVisualEncoder:
@@ -31,11 +47,15 @@ class ConseVisualEncoder:
         encode_text: Callable[[Sequence[str]], np.ndarray],
         use_ocr: bool = True,
         threads: int = 1,
+        face_model: Path | None = None,
     ) -> None:
         self._session = session(model_path, threads)
         self._labels = label_vectors
         self._encode_text = encode_text
         self._ocr = _load_ocr() if use_ocr else None
+        self.faces = FaceDetector(face_model, threads) if face_model is not None else None
+        phrases = list(PEOPLE_PHRASES.values())
+        self._phrase_vectors = dict(zip(phrases, encode_text(phrases), strict=True))
 
     def class_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """frames: (n, 224, 224, 3) uint8 RGB -> (n, 1000) softmax probabilities."""
@@ -55,19 +75,32 @@ class ConseVisualEncoder:
         text = " ".join(words).strip()
         return text if sum(c.isalnum() for c in text) >= OCR_MIN_CHARS else ""
 
-    def encode_clips(self, frames_per_clip: Sequence[np.ndarray], texts: Sequence[str]) -> np.ndarray:
-        """One vector per clip: ConSE of the clip's mean class distribution, plus its OCR text."""
-        probs = np.stack([self.class_probabilities(f).mean(axis=0) for f in frames_per_clip])
-        return self.encode_probabilities(probs, texts)
+    def read_people(self, image: np.ndarray) -> tuple[tuple[str, float], ...]:
+        if self.faces is None:
+            return ()
+        return tuple(people_phrases(self.faces.detect(image)))
 
-    def encode_probabilities(self, probs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """(clips, 1000) class distributions and OCR texts -> (clips, dim) unit vectors."""
+    def read_frame(self, image: np.ndarray) -> FrameReading:
+        return FrameReading(self.read_text(image), self.read_people(image))
+
+    def encode_clips(
+        self, frames_per_clip: Sequence[np.ndarray], readings: Sequence[FrameReading]
+    ) -> np.ndarray:
+        """One vector per clip: ConSE of the clip's mean class distribution, plus its frame reading."""
+        probs = np.stack([self.class_probabilities(f).mean(axis=0) for f in frames_per_clip])
+        return self.encode_probabilities(probs, readings)
+
+    def encode_probabilities(self, probs: np.ndarray, readings: Sequence[FrameReading]) -> np.ndarray:
+        """(clips, 1000) class distributions and frame readings -> (clips, dim) unit vectors."""
         vectors = conse(probs, self._labels, TOP_K)
-        with_text = [i for i, t in enumerate(texts) if t]
+        with_text = [i for i, r in enumerate(readings) if r.text]
         if with_text:
-            text_vectors = self._encode_text([texts[i] for i in with_text])
-            vectors[with_text] = l2_normalise(vectors[with_text] + text_vectors)
-        return vectors
+            vectors[with_text] += self._encode_text([readings[i].text for i in with_text])
+        for i, reading in enumerate(readings):
+            if reading.phrases:
+                mix = sum(w * self._phrase_vectors[p] for p, w in reading.phrases)
+                vectors[i] += max(w for _, w in reading.phrases) * l2_normalise(mix)
+        return l2_normalise(vectors)
 
 
 def _load_ocr() -> Callable | None:
