@@ -5,7 +5,9 @@ naming it from 2.5 s (espeak-ng). The query for a segment is the stamp's English
 horse."); a hit is the query's own segment. Recall@k is computed over all clips of all videos of
 a half, for each option and for fusions of the three (max or mean of per-option z-scored
 cosines, as `vidembed search` does).
-Videos alternate between a development half and a held-out half; both are reported.
+Videos alternate between a development half and a held-out half; both are reported. The row
+"audio, sound effect alone" scores each stamp's sound effect by itself (no speech over it): what
+the audio option could reach on these sounds if speech did not interfere.
 
     python -m benchmarks.quality.run [--videos 10] [--per-video 6]
 
@@ -145,6 +147,10 @@ def evaluate(
     options = list(per_option.values())
     per_option["fused (max of z-scores)"] = fuse(options, "max")
     per_option["fused (mean of z-scores)"] = fuse(options, "mean")
+    # The audio option's ceiling here: each stamp's sound effect alone, without speech or video.
+    sounds = [load_sound(s.sound, 5.5).astype(np.float32) for _, items in videos for s in items]
+    alone = np.stack([engine.stack.audio.encode_clips(pcm, [(0, len(pcm))])[0] for pcm in sounds])
+    per_option["audio, sound effect alone"] = queries @ alone.T
     table = {o: (recall(s, truth, 1), recall(s, truth, 5)) for o, s in per_option.items()}
     per_video, first = {}, 0
     for path, items in videos:
