@@ -12,7 +12,15 @@ from PIL import Image
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models import assets
-from vidembed.models.faces import CLOSE_UP_WIDTH, PEOPLE_PHRASES, Face, FaceDetector, people_phrases
+from vidembed.models.faces import (
+    CLOSE_UP_WIDTH,
+    MIN_FACE_SCORE,
+    PEOPLE_PHRASES,
+    Face,
+    FaceDetector,
+    face_weight,
+    people_phrases,
+)
 from vidembed.models.stack import load_stack
 from vidembed.params import ClipParams
 
@@ -45,9 +53,9 @@ def test_finds_the_face_in_a_real_photo(detector: FaceDetector) -> None:
 
 def test_no_face_in_a_squirrel_photo(detector: FaceDetector) -> None:
     assert detector.detect(photo(SQUIRREL)) == []
-    # its best anchor is a near miss: the threshold (0.7) is what keeps it out
+    # its best anchor is a near miss: the threshold is what keeps it out
     near = detector.detect(photo(SQUIRREL), min_score=0.5)
-    assert near and 0.5 <= near[0].score < 0.7
+    assert near and 0.5 <= near[0].score < MIN_FACE_SCORE
 
 
 def test_wide_frames_are_read_as_squares() -> None:
@@ -65,14 +73,18 @@ def test_people_phrases_weigh_by_score() -> None:
     assert people_phrases([]) == []
     small = Face(0.9, (0.1, 0.1, 0.2, 0.2))
     assert people_phrases([small]) == [(PEOPLE_PHRASES["person"], 0.9), (PEOPLE_PHRASES["face"], 0.9)]
+    # below FULL_FACE_SCORE (0.85) the weight ramps down to 0 at MIN_FACE_SCORE (0.7)
+    assert face_weight(0.85) == pytest.approx(0.85) and face_weight(0.7) == 0.0
+    assert face_weight(0.8) == pytest.approx(0.8 * 2 / 3)
+    assert people_phrases([Face(0.7, (0.1, 0.1, 0.2, 0.2))]) == []
     big = Face(0.8, (0.2, 0.2, 0.6, 0.6))
     group = people_phrases([small, big, Face(0.75, (0.7, 0.1, 0.8, 0.2))])
     assert dict(group) == pytest.approx(
         {
             PEOPLE_PHRASES["person"]: 0.9,
             PEOPLE_PHRASES["face"]: 0.9,
-            PEOPLE_PHRASES["close_up"]: 0.8,
-            PEOPLE_PHRASES["group"]: (0.9 + 0.8 + 0.75) / 3,
+            PEOPLE_PHRASES["close_up"]: 0.8 * 2 / 3,
+            PEOPLE_PHRASES["group"]: (0.9 + 0.8 * 2 / 3 + 0.75 / 3) / 3,
         }
     )
 

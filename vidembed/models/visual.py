@@ -3,7 +3,7 @@ middle frame says: text read by OCR and people found by the face detector.
 
 How the parts combine: the class mix (top-10 class-name vectors weighted by probability, unit
 length), plus the OCR text's vector with weight 1, plus the people phrases' mix (unit length)
-with the weight of the best face's score (0.7-1.0); the sum is L2-normalised.
+with the best face's weight (``faces.face_weight``); the sum is L2-normalised.
 """
 
 from __future__ import annotations
