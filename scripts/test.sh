@@ -13,9 +13,9 @@ if ! command -v espeak-ng >/dev/null; then
 fi
 bash scripts/setup.sh >/dev/null
 # Real-world samples from Debian's opencv-doc: a damaged stream for the bad-media tests, a photo
-# of a man and one of a squirrel for the face-detector tests.
-SAMPLES="Megamind_bugy.avi left06.jpg squirrel_cls.jpg"
-if [ ! -f .cache/media/squirrel_cls.jpg ]; then
+# of a man, a squirrel and a footballer for the face and object detectors.
+SAMPLES="Megamind_bugy.avi left06.jpg squirrel_cls.jpg messi5.jpg"
+if [ ! -f .cache/media/messi5.jpg ]; then
     mkdir -p .cache/media
     tmp=$(mktemp -d)
     (cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 \

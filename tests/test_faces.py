@@ -90,8 +90,8 @@ def test_people_phrases_weigh_by_score() -> None:
 
 
 def test_a_clip_with_a_person_answers_people_queries(tmp_path: Path) -> None:
-    """Through the engine on a real video: without the detector, people queries can hardly tell the
-    man from the squirrel (ImageNet has no person class); with it, the man's clip wins clearly."""
+    """Through the engine on a real video: without the detectors, people queries can hardly tell
+    the man from the squirrel (ImageNet has no person class); with them, the man's clip wins."""
     video = make_video(
         tmp_path / "man_and_squirrel.mp4",
         [SegmentSpec(3.0, image=photo(MAN)), SegmentSpec(3.0, image=photo(SQUIRREL))],
@@ -108,11 +108,12 @@ def test_a_clip_with_a_person_answers_people_queries(tmp_path: Path) -> None:
         return query @ vectors.T  # (queries, [man, squirrel])
 
     with_faces = similarities()
-    detector, stack.visual.faces = stack.visual.faces, None
+    detectors = stack.visual.faces, stack.visual.objects
+    stack.visual.faces = stack.visual.objects = None
     try:
         without_faces = similarities()
     finally:
-        stack.visual.faces = detector
+        stack.visual.faces, stack.visual.objects = detectors
     assert (np.abs(without_faces[:, 0] - without_faces[:, 1]) < 0.05).all()
     assert (with_faces[:, 0] - with_faces[:, 1] > 0.2).all()
     assert (with_faces[:, 0] > without_faces[:, 0] + 0.1).all()

@@ -1,16 +1,16 @@
 """Quality check on real photos: do queries about people find the clips that show people?
 
-ImageNet-1k has no person class, so the visual option only finds people through the face
-detector's phrases. This builds one video of 3 s segments, each a real photo (Debian's
+ImageNet-1k has no person class, so the visual option only finds people through the detectors'
+phrases (faces, COCO objects). This builds one video of 3 s segments, each a real photo (Debian's
 ``opencv-doc`` samples and scikit-image's data files: 6 with people, 22 without), and prints the
-average precision (AP) of people queries over all clips, with the face detector and without it,
-in one run. The per-photo label queries ("a cat.", "an astronaut.") give Recall@1 on everyday
-photos, beyond the animals of ``benchmarks.quality.run``.
+average precision (AP) of people queries over all clips, with each detector on or off, in one
+run. The per-photo label queries ("a cat.", "an astronaut.") give Recall@1 on everyday photos,
+beyond the animals of ``benchmarks.quality.run``.
 
     python -m benchmarks.quality.people
 
-Small set, and the detector's threshold (0.7) was read off the scores of these photos: a
-sanity check of the people phrases, not a held-out benchmark.
+Small set, and the detectors' thresholds were read off the scores of these photos: a sanity check
+of the detectors' phrases, not a held-out benchmark.
 """
 
 from __future__ import annotations
@@ -111,20 +111,26 @@ def main() -> None:
         make_video(video, [SegmentSpec(SEGMENT_SEC, image=load_photo(root / n)) for n in PHOTOS])
     stack = load_stack("marengo3.0")
     engine = Engine(stack)
-    detector = stack.visual.faces
+    faces, objects = stack.visual.faces, stack.visual.objects
     runs = {}
-    for name, faces in (("with faces", detector), ("without faces", None)):
-        stack.visual.faces = faces
+    for name, use_faces, use_objects in (
+        ("faces + objects (default)", True, True),
+        ("faces only", True, False),
+        ("objects only", False, True),
+        ("neither (ImageNet classes + OCR)", False, False),
+    ):
+        stack.visual.faces = faces if use_faces else None
+        stack.visual.objects = objects if use_objects else None
         result = engine.embed(video, ClipParams(clip_length=SEGMENT_SEC), options=["visual"])
         runs[name] = np.stack([s.vector for s in result.segments])
-    stack.visual.faces = detector
+    stack.visual.faces, stack.visual.objects = faces, objects
     people = np.array([p for _, p, _ in PHOTOS.values()])
     face = np.array([f for _, _, f in PHOTOS.values()])
     queries = stack.encode_text(list(PEOPLE_QUERIES))
     own = stack.encode_text([q for q, _, _ in PHOTOS.values()])
     print(f"{len(PHOTOS)} photos ({people.sum()} with people, {face.sum()} with a visible face)\n")
     header = " | ".join(f"AP '{q}'" for q in PEOPLE_QUERIES)
-    print(f"| visual option | {header} | mean AP | own label R@1 |")
+    print(f"| visual option, detectors | {header} | mean AP | own label R@1 |")
     print("|---|" + "---|" * (len(PEOPLE_QUERIES) + 2))
     for name, vectors in runs.items():
         aps = [

@@ -133,6 +133,7 @@ class _Pipeline:
             "image_classes": 0.0,
             "ocr": 0.0,
             "faces": 0.0,
+            "objects": 0.0,
             "sound_classes": 0.0,
             "asr": 0.0,
         }
@@ -169,8 +170,8 @@ class _Pipeline:
         self._advance("visual", 1)
 
     def _read(self, image: np.ndarray) -> FrameReading:
-        """OCR and faces of the clip's middle frame; reused when the picture has not changed
-        (static shots)."""
+        """OCR, faces and objects of the clip's middle frame; reused when the picture has not
+        changed (static shots)."""
         thumb = image[::16, ::16].astype(np.float32).mean(axis=2)
         if self._last_reading is not None and self._last_reading[0].shape == thumb.shape:
             if float(np.abs(self._last_reading[0] - thumb).mean()) < 2.0:
@@ -179,7 +180,9 @@ class _Pipeline:
             text = self.stack.visual.read_text(image)
         with self._timed("faces"):
             people = self.stack.visual.read_people(image)
-        reading = FrameReading(text, people)
+        with self._timed("objects"):
+            objects = self.stack.visual.read_objects(image)
+        reading = FrameReading(text, people + objects)
         self._last_reading = (thumb, reading)
         return reading
 

