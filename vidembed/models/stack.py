@@ -57,7 +57,9 @@ _ENCODERS = {
         "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
         "clip; class names with WordNet synonyms, each class leaning half-way to its WordNet parent), "
         "plus PP-OCRv4 text read in the clip's middle frame, plus people phrases (a person, a human face, "
-        "a close-up of a face, a group of people) when MediaPipe's BlazeFace finds faces in that frame",
+        "a close-up of a face, a group of people) when MediaPipe's BlazeFace finds faces in that frame, "
+        'plus "a photo of a {class}" for each of the 80 COCO classes CenterNet finds in it, '
+        "weighted by score",
         "audio": "ConSE over YAMNet AudioSet classes (top 5 of the mean and max over 0.96 s windows, speech "
         "classes and generic animal parents excluded); clips without "
         'audible events hold the vector of "silence"',
