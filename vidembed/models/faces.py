@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidembed.models.runtime import session
+from vidembed.models.runtime import ramped, session
 
 INPUT_SIZE = 128
 # Scores measured: real faces in photos 0.79-0.92; a squirrel, an orange, a cat 0.56-0.63; a
@@ -127,7 +127,7 @@ PEOPLE_PHRASES = {
 
 
 def face_weight(score: float) -> float:
-    return score * min(1.0, max(0.0, (score - MIN_FACE_SCORE) / (FULL_FACE_SCORE - MIN_FACE_SCORE)))
+    return ramped(score, MIN_FACE_SCORE, FULL_FACE_SCORE)
 
 
 def people_phrases(faces: list[Face]) -> list[tuple[str, float]]:

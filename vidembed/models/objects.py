@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidembed.models.runtime import session
+from vidembed.models.runtime import ramped, session
 
 INPUT_SIZE = 512
 COCO_NAMES = (
@@ -56,7 +56,7 @@ class ObjectDetector:
 
 
 def presence_weight(score: float) -> float:
-    return score * min(1.0, max(0.0, (score - MIN_PRESENCE) / (FULL_PRESENCE - MIN_PRESENCE)))
+    return ramped(score, MIN_PRESENCE, FULL_PRESENCE)
 
 
 def object_phrases(presence: np.ndarray) -> list[tuple[str, float]]:

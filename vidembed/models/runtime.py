@@ -32,3 +32,9 @@ def conse(probabilities: np.ndarray, label_vectors: np.ndarray, top_k: int) -> n
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
     mixed = np.einsum("nk,nkd->nd", weights, label_vectors[top])
     return l2_normalise(mixed)
+
+
+def ramped(score: float, low: float, full: float) -> float:
+    """A detector score as a weight: 0 up to ``low``, the score itself from ``full``, linear
+    between, so a detection near the threshold adds little and crossing it is no jump."""
+    return score * min(1.0, max(0.0, (score - low) / (full - low)))
