@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from vidembed.models import assets
+from vidembed.models.faces import PEOPLE_PHRASES
 from vidembed.models.objects import (
     COCO_NAMES,
     FULL_PRESENCE,
@@ -20,6 +21,7 @@ from vidembed.models.objects import (
     ObjectDetector,
     object_phrase,
     object_phrases,
+    peaks,
     presence_weight,
 )
 from vidembed.models.tfjs_onnx import UnsupportedGraphError, convert
@@ -175,6 +177,20 @@ def test_presence_weight_ramps_between_the_thresholds() -> None:
     ]
 
 
+def test_people_are_counted_by_heatmap_peaks() -> None:
+    """One peak per person, as CenterNet decodes instances; three make "a group of people."."""
+    heatmap = np.zeros((16, 16), np.float32)
+    heatmap[2, 2], heatmap[2, 3] = 0.7, 0.6  # one person: the neighbour of a peak is not a peak
+    heatmap[8, 8], heatmap[12, 3], heatmap[14, 14] = 0.55, 0.5, 0.3
+    np.testing.assert_allclose(peaks(heatmap, MIN_PRESENCE), [0.7, 0.55, 0.5])
+    presence = np.zeros(len(COCO_NAMES), np.float32)
+    presence[COCO_NAMES.index("person")] = 0.7
+    group = (PEOPLE_PHRASES["group"], pytest.approx(presence_weight(0.5)))
+    assert object_phrases(presence, peaks(heatmap, MIN_PRESENCE))[-1] == group
+    two = peaks(heatmap[:10], MIN_PRESENCE)  # the 0.5 person is cut off
+    assert [p for p, _ in object_phrases(presence, two)] == [object_phrase("person")]
+
+
 @pytest.mark.skipif(not FOOTBALL.exists(), reason="scripts/test.sh fetches opencv-doc samples")
 def test_centernet_sees_the_player_and_the_ball() -> None:
     detector = ObjectDetector(assets.object_detector_onnx())
@@ -183,7 +199,10 @@ def test_centernet_sees_the_player_and_the_ball() -> None:
     assert ranked == ["sports ball", "person"]
     assert presence[COCO_NAMES.index("sports ball")] > 0.6
     assert 0.45 < presence[COCO_NAMES.index("person")] < 0.6
-    phrases = dict(object_phrases(presence))
+    reading = detector.read(np.asarray(Image.open(FOOTBALL).convert("RGB")))
+    np.testing.assert_allclose(reading.presence, presence)
+    assert len(reading.people) == 2  # the player, and a second peak below 0.45: not a group
+    phrases = dict(object_phrases(reading.presence, reading.people))
     assert set(phrases) == {object_phrase("sports ball"), object_phrase("person")}
 
 

@@ -88,7 +88,8 @@ class ConseVisualEncoder:
     def read_objects(self, image: np.ndarray) -> tuple[tuple[str, float], ...]:
         if self.objects is None:
             return ()
-        return tuple(object_phrases(self.objects.presence(image)))
+        reading = self.objects.read(image)
+        return tuple(object_phrases(reading.presence, reading.people))
 
     def read_frame(self, image: np.ndarray) -> FrameReading:
         return FrameReading(self.read_text(image), self.read_people(image) + self.read_objects(image))
