@@ -105,7 +105,7 @@ def _build_default(threads: int = 1) -> ModelStack:
         default_beam_size,
         default_language,
     )
-    from vidembed.models.visual import IMAGE_TEMPLATES, ConseVisualEncoder
+    from vidembed.models.visual import DETECTOR_PHRASES, IMAGE_TEMPLATES, ConseVisualEncoder
 
     files = assets.prepare_all()
     text = load_text_encoder(DEFAULT_STACK)
@@ -133,6 +133,7 @@ def _build_default(threads: int = 1) -> ModelStack:
             threads=threads,
             face_model=files["faces"],
             object_model=files["objects"],
+            phrase_vectors=vocabulary.phrase_vectors(DETECTOR_PHRASES, text.encode, cache, encoder_id),
         ),
         audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
         transcription=TranscriptionEncoder(

@@ -11,7 +11,7 @@ the strongest detection; the sum is L2-normalised.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,10 @@ class FrameReading:
     phrases: tuple[tuple[str, float], ...] = ()  # from the face and object detectors
 
 
+# Every phrase a detector can add to a clip's mix; their vectors are a cached table (stack.py).
+DETECTOR_PHRASES = (*PEOPLE_PHRASES.values(), *(object_phrase(n) for n in COCO_NAMES))
+
+
 class ConseVisualEncoder:
     """Frames -> class probabilities -> weighted class-name vectors; OCR text is added on top."""
 
@@ -52,6 +56,7 @@ class ConseVisualEncoder:
         threads: int = 1,
         face_model: Path | None = None,
         object_model: Path | None = None,
+        phrase_vectors: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self._session = session(model_path, threads)
         self._labels = label_vectors
@@ -59,8 +64,7 @@ class ConseVisualEncoder:
         self._ocr = _load_ocr() if use_ocr else None
         self.faces = FaceDetector(face_model, threads) if face_model is not None else None
         self.objects = ObjectDetector(object_model, threads) if object_model is not None else None
-        phrases = [*PEOPLE_PHRASES.values(), *(object_phrase(n) for n in COCO_NAMES)]
-        self._phrase_vectors = dict(zip(phrases, encode_text(phrases), strict=True))
+        self._phrase_vectors = phrase_vectors or {}  # for every one of DETECTOR_PHRASES
 
     def class_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """frames: (n, 224, 224, 3) uint8 RGB -> (n, 1000) softmax probabilities."""

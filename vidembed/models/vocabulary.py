@@ -49,6 +49,14 @@ def with_parents(own: np.ndarray, parents: np.ndarray, weight: float = PARENT_WE
     return l2_normalise(own + weight * parents)
 
 
+def phrase_vectors(
+    phrases: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], cache_dir: Path, encoder_id: str
+) -> dict[str, np.ndarray]:
+    """Whole phrases (the detectors' words) as unit vectors, in the same cached tables."""
+    table = label_vectors([[p] for p in phrases], ("{}",), encode, cache_dir, encoder_id)
+    return dict(zip(phrases, table, strict=True))
+
+
 def yamnet_names(class_map_path: Path) -> list[list[str]]:
     with class_map_path.open() as fh:
         rows = list(csv.DictReader(fh))
