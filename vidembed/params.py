@@ -128,6 +128,13 @@ def parse_model_name(value: Any, known_models: Sequence[str]) -> str:
     return value.strip()
 
 
+def parse_required_text(name: str, value: Any) -> str:
+    """A text parameter that must hold more than blanks (``text``, ``query_text``)."""
+    if value is None or not str(value).strip():
+        raise errors.not_provided(name)
+    return str(value)
+
+
 def parse_create(
     *,
     model_name: Any,

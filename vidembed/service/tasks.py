@@ -9,7 +9,7 @@ from typing import Any
 
 from vidembed import errors
 from vidembed.models import stack as stacks
-from vidembed.params import parse_create, parse_model_name
+from vidembed.params import parse_create, parse_model_name, parse_required_text
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
 from vidembed.service.search import Hit, rank_clips
@@ -137,9 +137,8 @@ class TaskService:
 
     def embed_text(self, *, model_name: Any = None, text: Any = None) -> dict[str, Any]:
         model_name = parse_model_name(model_name, stacks.known_model_names())
-        if text in (None, "") or not str(text).strip():
-            raise errors.not_provided("text")
-        vector = stacks.load_text_encoder(model_name).encode([str(text)])[0]
+        text = parse_required_text("text", text)
+        vector = stacks.load_text_encoder(model_name).encode([text])[0]
         return wire.text_embedding(model_name, vector)
 
     def search(
@@ -175,12 +174,10 @@ class TaskService:
     ) -> dict[str, Any]:
         """The wire form of ``search``: raw parameters validated, hits as JSON (vidembed's own
         endpoint, not part of the TwelveLabs API)."""
-        if query_text in (None, "") or not str(query_text).strip():
-            raise errors.not_provided("query_text")
+        text = parse_required_text("query_text", query_text)
         model = parse_model_name(model_name or stacks.DEFAULT_STACK, stacks.known_model_names())
         limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
         options = _requested_options(embedding_option)
-        text = str(query_text)
         ranked = self.search(
             text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
         )
