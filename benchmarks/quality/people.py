@@ -25,8 +25,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from benchmarks.quality.run import load_image
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models.assets import models_dir
@@ -101,12 +101,6 @@ def fetch_photos(cache: Path) -> Path:
     return root
 
 
-def load_photo(path: Path) -> np.ndarray:
-    picture = Image.open(path).convert("RGBA")
-    background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(background, picture).convert("RGB"))
-
-
 def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
     order = np.argsort(-scores)
     hits = np.cumsum(relevant[order])
@@ -120,7 +114,7 @@ def main() -> None:
     root = fetch_photos(args.cache)
     video = args.cache / "people-photos.mp4"
     if not video.exists():
-        make_video(video, [SegmentSpec(SEGMENT_SEC, image=load_photo(root / n)) for n in PHOTOS])
+        make_video(video, [SegmentSpec(SEGMENT_SEC, image=load_image(root / n)) for n in PHOTOS])
     stack = load_stack("marengo3.0")
     engine = Engine(stack)
     faces, objects = stack.visual.faces, stack.visual.objects
