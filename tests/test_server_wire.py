@@ -12,6 +12,11 @@ import pytest
 from conftest import LiveServer
 
 URL = "https://example.com/v.mp4"
+MISSING_KEY = "No API key was sent: put one of the server's keys in the x-api-key header."
+UNKNOWN_KEY = (
+    "The API key in the x-api-key header is not one of this server's keys "
+    "(see --api-keys-file / VIDEMBED_API_KEYS)."
+)
 
 
 def post_form(
@@ -201,8 +206,16 @@ def _wait(server: LiveServer, task_id: str, timeout: float = 120) -> dict:
 
 def test_api_keys_and_ownership(keyed_server: LiveServer) -> None:
     fields = [("model_name", "marengo3.0"), ("video_url", URL)]
-    assert_json_error(post_form(keyed_server, fields), 401, "api_key_invalid")
-    assert_json_error(post_form(keyed_server, fields, headers={"x-api-key": "nope"}), 401, "api_key_invalid")
+    for headers in (None, {"x-api-key": ""}):
+        missing = assert_json_error(post_form(keyed_server, fields, headers=headers), 401, "api_key_invalid")
+        assert missing["message"] == MISSING_KEY
+    unknown = assert_json_error(
+        post_form(keyed_server, fields, headers={"x-api-key": "nope"}), 401, "api_key_invalid"
+    )
+    assert unknown["message"] == UNKNOWN_KEY
+    for path in ("/v1.3/embed/tasks", f"/embed/tasks/{'a' * 24}/status", "/models"):
+        response = httpx.get(f"{keyed_server.url}{path}", headers={"x-api-key": "key-c"})
+        assert assert_json_error(response, 401, "api_key_invalid")["message"] == UNKNOWN_KEY
     task_id = post_form(keyed_server, fields, headers={"x-api-key": "key-a"}).json()["_id"]
     assert (
         httpx.get(

@@ -102,10 +102,18 @@ def task_not_found(task_id: str) -> NotFoundError:
     return NotFoundError(f"Resource with id {task_id} does not exist in embed_tasks.")
 
 
-def api_key_invalid() -> AuthenticationError:
+def api_key_invalid(missing: bool) -> AuthenticationError:
+    """401 for a request with no key (``missing``) or with a key the server does not know.
+
+    The code is TwelveLabs'; the message is ours, since there is no dashboard to send people to.
+    """
+    if missing:
+        return AuthenticationError(
+            "No API key was sent: put one of the server's keys in the x-api-key header."
+        )
     return AuthenticationError(
-        "API Key is either invalid or expired. Please check your API key or generate a new one "
-        "from the dashboard and try again."
+        "The API key in the x-api-key header is not one of this server's keys "
+        "(see --api-keys-file / VIDEMBED_API_KEYS)."
     )
 
 

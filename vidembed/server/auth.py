@@ -35,10 +35,12 @@ class ApiKeys:
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
     def authenticate(self, key: str | None) -> str:
-        """The owner id for a request; raises AuthenticationError (401) for a bad key."""
+        """The owner id for a request; raises AuthenticationError (401) for a missing or unknown key."""
         if self.open:
             return ""
-        owner = self.owner_of(key or "")
-        if not key or not any(hmac.compare_digest(owner, d) for d in self._digests):
-            raise api_key_invalid()
+        if not key or not key.strip():
+            raise api_key_invalid(missing=True)
+        owner = self.owner_of(key)
+        if not any(hmac.compare_digest(owner, d) for d in self._digests):
+            raise api_key_invalid(missing=False)
         return owner
