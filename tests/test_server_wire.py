@@ -12,6 +12,10 @@ import pytest
 from conftest import LiveServer
 
 URL = "https://example.com/v.mp4"
+ALLOW_LOCAL_HINT = (
+    "To allow file:// and loopback, private or link-local addresses, start the server with "
+    "--allow-local-urls (or VIDEMBED_ALLOW_LOCAL_URLS=1)."
+)
 MISSING_KEY = "No API key was sent: put one of the server's keys in the x-api-key header."
 UNKNOWN_KEY = (
     "The API key in the x-api-key header is not one of this server's keys "
@@ -172,11 +176,20 @@ def test_ssrf_local_addresses_are_refused(server: LiveServer) -> None:
         )
     ]
     refused = post_form(server, [("model_name", "marengo3.0"), ("video_url", "file:///etc/passwd")])
-    assert_json_error(refused, 400, "parameter_invalid")
+    assert assert_json_error(refused, 400, "parameter_invalid")["message"] == (
+        "The video_url parameter is invalid. This server does not read file:// URLs; " + ALLOW_LOCAL_HINT
+    )
+    messages = []
     for task_id in ids:
         status = _wait(server, task_id)
         assert status["status"] == "failed"
-        assert "non-public address" in status["error"]["message"]
+        messages.append(status["error"]["message"])
+    for message in messages:
+        assert message.startswith("video_url resolves to a non-public address (")
+        assert message.endswith(
+            "); this server does not fetch from loopback, private or link-local networks. " + ALLOW_LOCAL_HINT
+        )
+    assert "(10.0.0.1)" in messages[2] and "(169.254.169.254)" in messages[3]
 
 
 def test_url_that_is_not_a_video_fails_with_a_reason(

@@ -15,6 +15,11 @@ import httpx
 from vidembed.errors import MediaError, invalid
 
 CHUNK = 1 << 20
+# The server refuses local addresses by default (SSRF); the embedded client allows them.
+ALLOW_LOCAL_HINT = (
+    "To allow file:// and loopback, private or link-local addresses, start the server with "
+    "--allow-local-urls (or VIDEMBED_ALLOW_LOCAL_URLS=1)."
+)
 
 
 def safe_filename(name: str | None) -> str:
@@ -86,6 +91,8 @@ def check_url(url: str, allow_local: bool) -> None:
         return
     if parsed.scheme == "file" and allow_local:
         return
+    if parsed.scheme == "file":
+        raise invalid("video_url", f"This server does not read file:// URLs; {ALLOW_LOCAL_HINT}")
     allowed = "http(s) or file://" if allow_local else "http(s)"
     raise invalid("video_url", f"Use an {allowed} URL that points at the video file itself.")
 
@@ -100,7 +107,7 @@ def _refuse_private(host: str) -> None:
         if not address.is_global or address.is_multicast:
             raise MediaError(
                 f"video_url resolves to a non-public address ({address}); this server does not "
-                "fetch from loopback, private or link-local networks."
+                f"fetch from loopback, private or link-local networks. {ALLOW_LOCAL_HINT}"
             )
 
 
