@@ -12,16 +12,18 @@ if ! command -v espeak-ng >/dev/null; then
     fi
 fi
 bash scripts/setup.sh >/dev/null
-# Real-world samples from Debian's opencv-doc: a damaged stream for the bad-media tests, a photo
-# of a man, a squirrel and a footballer for the face and object detectors.
-SAMPLES="Megamind_bugy.avi left06.jpg squirrel_cls.jpg messi5.jpg"
-if [ ! -f .cache/media/messi5.jpg ]; then
+# Real-world samples from Debian's opencv-doc: a damaged stream and a valid but unusual one (one
+# bad AC-3 packet) for the bad-media tests; real footage (pedestrians, a tree) for the search
+# check; a photo of a man, a squirrel and a footballer for the face and object detectors.
+SAMPLES="Megamind_bugy.avi Megamind.avi vtest.avi tree.avi left06.jpg squirrel_cls.jpg messi5.jpg"
+missing=$(for f in $SAMPLES; do [ -f ".cache/media/$f" ] || echo "$f"; done)
+if [ -n "$missing" ]; then
     mkdir -p .cache/media
     tmp=$(mktemp -d)
     (cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 \
                     || { apt-get update -qq >/dev/null && apt-get download opencv-doc >/dev/null 2>&1; }; } \
-        && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards $(printf "*/%s " $SAMPLES) \
-        && for f in $SAMPLES; do find . -name "$f" -exec cp {} "$OLDPWD/.cache/media/" \;; done)
+        && dpkg-deb --fsys-tarfile opencv-doc_*.deb | tar -x --wildcards $(printf "*/%s " $missing) \
+        && for f in $missing; do find . -name "$f" -exec cp {} "$OLDPWD/.cache/media/" \;; done)
     rm -rf "$tmp"
 fi
 .venv/bin/ruff check vidembed tests benchmarks

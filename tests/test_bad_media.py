@@ -17,6 +17,7 @@ from vidembed.devtools.synth import SegmentSpec, make_video, tone
 
 ROOT = Path(__file__).resolve().parents[1]
 MEGAMIND_BUGY = ROOT / ".cache" / "media" / "Megamind_bugy.avi"
+MEGAMIND = ROOT / ".cache" / "media" / "Megamind.avi"  # valid: MPEG-4 Part 2 + AC-3, one bad AC-3 packet
 PICTURE = np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (180, 1, 3))
 
 
@@ -147,6 +148,70 @@ def test_damaged_stream_from_opencv_samples(client: VidEmbed) -> None:
     status, reason, clips = outcome(client, MEGAMIND_BUGY)
     assert status == "ready", reason
     assert clips[0] == (0.0, 6.0)
+
+
+def test_valid_file_with_one_bad_audio_packet_is_ready_with_every_option(client: VidEmbed) -> None:
+    """Megamind.avi plays everywhere; only its first AC-3 packet (pts 0) does not decode. The bad
+    packet is skipped: the video is not lost for it, and the audio after it is used."""
+    assert MEGAMIND.exists(), "scripts/test.sh fetches it from Debian's opencv-doc"
+    task = client.embed.tasks.create(model_name="marengo3.0", video_file=str(MEGAMIND))
+    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert status.status == "ready", status.error
+    segments = client.embed.tasks.retrieve(task.id).video_embedding.segments
+    by_option: dict[str, list[tuple[float, float]]] = {}
+    for s in segments:
+        by_option.setdefault(s.embedding_option, []).append((s.start_offset_sec, s.end_offset_sec))
+    assert sorted(by_option) == ["audio", "transcription", "visual"]
+    for clips in by_option.values():
+        assert clips[0] == (0.0, 6.0) and clips[1][0] == 6.0
+        assert clips[1][1] == pytest.approx(11.26, abs=0.01)
+
+
+def _garble_audio(source: Path, target: Path) -> Path:
+    """A copy of ``source`` whose every audio packet is replaced by random bytes."""
+    rng = np.random.default_rng(0)
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        mapping = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            stream = mapping[packet.stream.index]
+            if packet.stream.type == "audio":
+                garbage = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
+                garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
+                packet = garbage
+            packet.stream = stream
+            out.mux(packet)
+    return target
+
+
+def test_an_audio_stream_that_never_decodes_fails_only_the_audio_options(
+    client: VidEmbed, corpus: Path
+) -> None:
+    good = clip(corpus / "for-garbling.avi", 6.5, video_codec="mpeg4", audio_codec="ac3")
+    broken = _garble_audio(good, corpus / "garbled-audio.avi")
+    status, reason, _ = outcome(client, broken)  # visual and audio
+    assert status == "failed"
+    assert reason.startswith("The audio stream (ac3) could not be decoded: ")
+    assert reason.endswith("Embed the visual option only (embedding_option=visual), or re-encode the audio.")
+    task = client.embed.tasks.create(
+        model_name="marengo3.0", video_file=str(broken), embedding_option=["visual"]
+    )
+    assert client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2).status == "ready"
+
+
+def test_decoding_counts_the_packets_it_skips() -> None:
+    from vidembed.engine.media import DecodeReport, FrameRequest, decode, probe
+
+    info = probe(MEGAMIND)
+    report = DecodeReport()
+    events = list(
+        decode(MEGAMIND, info, [FrameRequest(t, 64, 64, True) for t in (1, 5, 10)], (0, 11), report=report)
+    )
+    assert report.skipped_packets == {"audio": 1}
+    assert sum(1 for e in events if isinstance(e, tuple)) == 3
+    audio = sum(len(e.samples) for e in events if not isinstance(e, tuple)) / 16_000
+    assert audio == pytest.approx(11.0, abs=0.1)  # everything after the bad packet
 
 
 def test_the_worker_goes_on_after_failures(client: VidEmbed, corpus: Path) -> None:

@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from vidembed.engine.media import AUDIO_RATE, AudioChunk, FrameRequest, MediaInfo, decode, probe
+from vidembed.engine.media import (
+    AUDIO_RATE,
+    AudioChunk,
+    DecodeReport,
+    FrameRequest,
+    MediaInfo,
+    decode,
+    probe,
+)
 from vidembed.errors import MediaError
 from vidembed.models.runtime import l2_normalise
 from vidembed.models.speech import SpeechPacker, Word, words_in
@@ -56,6 +64,8 @@ class EmbeddingResult:
     segments: list[Segment]
     transcript: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # undecodable packets skipped per stream ("video", "audio"): the input's damage, for the log
+    skipped_packets: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,8 +306,9 @@ class Engine:
         for stage in stages.values():
             stage.start()
         decode_seconds = 0.0
+        damage = DecodeReport()
         try:
-            decode_seconds = self._feed(path, info, plan, options, pipeline, stages)
+            decode_seconds = self._feed(path, info, plan, options, pipeline, stages, damage)
         except _Stopped:
             pass
         except BaseException as exc:
@@ -315,7 +326,9 @@ class Engine:
             **{k: v for k, v in pipeline.model_seconds.items() if v},
             "wall": time.perf_counter() - started,
         }
-        return self._result(info, plan, params, options, pipeline, timings)
+        result = self._result(info, plan, params, options, pipeline, timings)
+        result.skipped_packets = dict(damage.skipped_packets)
+        return result
 
     def _feed(
         self,
@@ -325,6 +338,7 @@ class Engine:
         options: list[str],
         pipeline: _Pipeline,
         stages: dict[str, _Stage],
+        damage: DecodeReport,
     ) -> float:
         """Decodes once and hands each clip's frames and each audio chunk to its stage."""
         started = time.perf_counter()
@@ -363,7 +377,7 @@ class Engine:
                 next_job += 1
 
         audio_range = (buffer.start, plan.end) if wants_audio and info.has_audio else None
-        for event in decode(path, info, requests, audio_range):
+        for event in decode(path, info, requests, audio_range, report=damage):
             if isinstance(event, AudioChunk):
                 buffer.add(event)
                 flush_audio(final=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -124,12 +124,26 @@ class AudioChunk:
     samples: np.ndarray  # mono float32 at AUDIO_RATE
 
 
+@dataclass
+class DecodeReport:
+    """What a decode pass had to skip: undecodable packets per stream ("video", "audio"), and the
+    first decoder message of each, so a task can say how damaged its input was."""
+
+    skipped_packets: dict[str, int] = field(default_factory=dict)
+    first_error: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, kind: str, exc: av.error.FFmpegError) -> None:
+        self.skipped_packets[kind] = self.skipped_packets.get(kind, 0) + 1
+        self.first_error.setdefault(kind, str(exc.strerror or exc))
+
+
 def decode(
     path: Path,
     info: MediaInfo,
     requests: Sequence[FrameRequest],
     audio_range: tuple[float, float] | None,
     skip_non_reference: bool = True,
+    report: DecodeReport | None = None,
 ) -> Iterator[tuple[int, np.ndarray] | AudioChunk]:
     """One demux and decode pass over both streams, in file order.
 
@@ -138,7 +152,13 @@ def decode(
     ``AudioChunk``s of 16 kHz mono PCM covering ``audio_range``. With ``skip_non_reference`` the
     decoder drops frames nothing else refers to (B-frames): a sample then takes the next
     reference frame, at most a few frames later, for a large saving in decode time.
+
+    A packet that does not decode is skipped, as players do, and counted in ``report``: a bad
+    packet in one stream does not stop the other (Debian opencv-doc's Megamind.avi has one bad
+    AC-3 packet at 0 s before 11 s of good video and audio). Only a stream that yields nothing
+    usable fails the pass, with a message naming that stream.
     """
+    report = report if report is not None else DecodeReport()
     order = sorted(range(len(requests)), key=lambda i: requests[i].time)
     want_video = bool(order)
     want_audio = audio_range is not None and info.has_audio
@@ -164,12 +184,18 @@ def decode(
             container.seek(int((first - 1.0 + info.start_time) * av.time_base), backward=True)
         pending, last, audio_cursor, audio_done = 0, None, None, not want_audio
         video_done = not want_video
+        demux_error: av.error.FFmpegError | None = None
         try:
             for packet in container.demux(streams):
                 kind = packet.stream.type
                 if (kind == "video" and video_done) or (kind == "audio" and audio_done):
                     continue
-                for frame in packet.decode():
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    report.skip(kind, exc)
+                    continue
+                for frame in frames:
                     if frame.time is None:
                         continue
                     t = frame.time - info.start_time
@@ -191,13 +217,24 @@ def decode(
                 if video_done and audio_done:
                     break
         except av.error.FFmpegError as exc:
-            # A damaged stream: keep what decoded. Samples past the damage take the last frame;
-            # missing audio stays silent.
-            if want_video and last is None:
-                raise MediaError(f"The video stream could not be decoded: {exc.strerror or exc}.") from None
+            # The container itself is damaged past this point: keep what decoded. Samples past the
+            # damage take the last frame; missing audio stays silent.
+            demux_error = exc
         if want_video and last is None:
-            raise MediaError("The video stream contains no decodable frames.")
+            reason = report.first_error.get("video")
+            if reason is None and demux_error is not None:
+                reason = str(demux_error.strerror or demux_error)
+            if reason is None:
+                raise MediaError("The video stream contains no decodable frames.")
+            raise MediaError(f"The video stream ({info.video_codec}) could not be decoded: {reason}.")
+        if want_audio and audio_cursor is None and report.skipped_packets.get("audio"):
+            raise MediaError(
+                f"The audio stream ({info.audio_codec}) could not be decoded: "
+                f"{report.first_error['audio']}. Embed the visual option only "
+                "(embedding_option=visual), or re-encode the audio."
+            )
         if pending < len(order):
+            assert last is not None
             ended = last.time - info.start_time
             # Audio may run on after the picture ends; only a video stream that stops before the
             # length it declares itself is cut.

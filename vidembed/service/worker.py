@@ -121,7 +121,9 @@ class WorkerPool:
                 return
         rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
         if self.store.complete(task.id, worker, result.duration, rows):
-            log.info("task %s: ready (%d segments)", task.id, len(rows))
+            skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))
+            damage = f"; skipped undecodable packets: {skipped}" if skipped else ""
+            log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)
 
     def _source(self, task: TaskRecord) -> Path:
         if task.source_path:
