@@ -61,6 +61,46 @@ def test_empty_body_post_is_a_400_not_a_500(server: LiveServer, prefix: str) -> 
     assert body["message"] == "The model_name parameter is required but was not provided."
 
 
+# route -> (the answer to an empty body, the answer to a form with only model_name)
+FORM_ROUTES = {
+    "/embed/tasks": (
+        "The model_name parameter is required but was not provided.",
+        "The following required parameters were not provided: video_url, video_file.",
+    ),
+    "/embed": (
+        "The model_name parameter is required but was not provided.",
+        "The text parameter is required but was not provided.",
+    ),
+    "/clips/search": (
+        "The query_text parameter is required but was not provided.",
+        "The query_text parameter is required but was not provided.",
+    ),
+}
+FORM_ONLY = (
+    "This route takes multipart/form-data (or application/x-www-form-urlencoded); the request was sent"
+)
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1.3"])
+@pytest.mark.parametrize("route", sorted(FORM_ROUTES))
+def test_a_body_that_is_not_a_form_is_named(server: LiveServer, prefix: str, route: str) -> None:
+    url = f"{server.url}{prefix}{route}"
+    fields = {"model_name": "marengo3.0", "video_url": URL, "text": "a dog", "query_text": "a dog"}
+    as_json = assert_json_error(httpx.post(url, json=fields, timeout=30), 400, "parameter_invalid")
+    assert as_json["message"] == f"{FORM_ONLY} as application/json."
+    plain = httpx.post(url, content=b"a dog", headers={"content-type": "Text/Plain; charset=utf-8"})
+    assert assert_json_error(plain, 400, "parameter_invalid")["message"] == f"{FORM_ONLY} as text/plain."
+    untyped = httpx.post(url, content=b"model_name=marengo3.0", timeout=30)
+    assert "content-type" not in untyped.request.headers
+    assert assert_json_error(untyped, 400, "parameter_invalid")["message"] == (
+        f"{FORM_ONLY} with no Content-Type header."
+    )
+    empty = httpx.post(url, content=b"", timeout=30)  # the SDK's retried POST: no Content-Type, no body
+    assert assert_json_error(empty, 400, "parameter_not_provided")["message"] == FORM_ROUTES[route][0]
+    urlencoded = httpx.post(url, data={"model_name": "marengo3.0"}, timeout=30)  # a form: it is parsed
+    assert assert_json_error(urlencoded, 400, "parameter_not_provided")["message"] == FORM_ROUTES[route][1]
+
+
 def test_empty_strings_are_absent_and_numbers_are_strings(server: LiveServer) -> None:
     response = post_form(
         server,

@@ -41,6 +41,7 @@ CREATE_FIELDS = (
 )
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +94,29 @@ def _too_large(limit: int) -> BadRequestError:
     return invalid("video_file", f"The upload is larger than the limit of {limit} bytes.")
 
 
+def _check_form_type(request: Request) -> None:
+    """A body that is not a form would parse as an empty form and give a misleading "not provided".
+
+    No Content-Type with an empty body (the SDK's retried POST, CONTRACT.md §1.5) still goes on
+    to the missing-parameter answer.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type in FORM_TYPES:
+        return
+    if media_type:
+        sent = f"as {media_type[:100]}"
+    elif request.headers.get("content-length", "0").strip() in ("", "0"):
+        return
+    else:
+        sent = "with no Content-Type header"
+    raise BadRequestError(
+        f"This route takes {FORM_TYPES[0]} (or {FORM_TYPES[1]}); the request was sent {sent}.",
+        "parameter_invalid",
+    )
+
+
 async def _read_form(request: Request, upload_limit: int) -> FormData:
+    _check_form_type(request)
     limit = upload_limit + FORM_SLACK
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
