@@ -292,6 +292,24 @@ def test_health_ready_and_openapi(server: LiveServer) -> None:
     assert "/v1.3/embed/tasks" in spec["paths"] and "/embed/tasks/{task_id}/status" in spec["paths"]
 
 
+def test_docs_and_openapi_under_both_prefixes(server: LiveServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    prefixed = httpx.get(f"{server.url}/v1.3/openapi.json")
+    assert prefixed.status_code == 200 and prefixed.headers["content-type"] == "application/json"
+    assert prefixed.json() == spec
+    for prefix in ("", "/v1.3"):
+        pages = {
+            "docs": ("vidembed - Swagger UI", f"url: '{prefix}/openapi.json',"),
+            "redoc": ("vidembed - ReDoc", f'<redoc spec-url="{prefix}/openapi.json"></redoc>'),
+        }
+        for page, (title, spec_link) in pages.items():
+            response = httpx.get(f"{server.url}{prefix}/{page}")
+            assert response.status_code == 200, (prefix, page)
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            assert f"<title>{title}</title>" in response.text and spec_link in response.text
+    assert not any(path.endswith(("/docs", "/redoc", "/openapi.json")) for path in spec["paths"])
+
+
 def test_uploads_and_a_status_storm_while_a_task_runs(server: LiveServer, labelled_video: Path) -> None:
     """Two concurrent uploads and 200 status polls, all answered correctly while work runs."""
     data = labelled_video.read_bytes()

@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -249,6 +250,7 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
 
     app.include_router(router, prefix="/v1.3")
     app.include_router(router)
+    _install_prefixed_docs(app, "/v1.3")
 
     @app.get("/health", summary="Liveness")
     async def health() -> dict[str, str]:
@@ -264,6 +266,23 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     _install_error_handlers(app)
     _install_access_log(app)
     return app
+
+
+def _install_prefixed_docs(app: FastAPI, prefix: str) -> None:
+    """The docs pages and the OpenAPI document under ``prefix`` too, like every API route."""
+    openapi_url = f"{prefix}{app.openapi_url or '/openapi.json'}"
+
+    @app.get(openapi_url, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(f"{prefix}{app.docs_url or '/docs'}", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
+
+    @app.get(f"{prefix}{app.redoc_url or '/redoc'}", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
 
 
 def _install_error_handlers(app: FastAPI) -> None:
