@@ -310,6 +310,43 @@ def test_docs_and_openapi_under_both_prefixes(server: LiveServer) -> None:
     assert not any(path.endswith(("/docs", "/redoc", "/openapi.json")) for path in spec["paths"])
 
 
+# The error statuses each route can answer, as documented in /openapi.json (besides 200).
+DOCUMENTED_ERRORS = {
+    ("/embed/tasks", "post"): {"400", "401", "429"},
+    ("/embed/tasks", "get"): {"400", "401"},
+    ("/embed/tasks/{task_id}/status", "get"): {"401", "404"},  # no parameter that can be invalid
+    ("/embed/tasks/{task_id}", "get"): {"400", "401", "404"},
+    ("/embed", "post"): {"400", "401"},
+    ("/clips/search", "post"): {"400", "401", "404"},
+    ("/models", "get"): {"401"},
+}
+
+
+def test_openapi_documents_the_error_responses(server: LiveServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    error_body = spec["components"]["schemas"]["ErrorBody"]
+    assert error_body["required"] == ["code", "message"] and set(error_body["properties"]) == {
+        "code",
+        "message",
+    }
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for (path, method), errors in DOCUMENTED_ERRORS.items():
+        for prefix in ("", "/v1.3"):
+            responses = spec["paths"][f"{prefix}{path}"][method]["responses"]
+            assert set(responses) == {"200"} | errors, (prefix, path, method)
+            for status in errors:
+                schema = responses[status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    create = spec["paths"]["/embed/tasks"]["post"]["responses"]
+    assert create["400"]["description"].startswith("`parameter_invalid` or `parameter_not_provided`")
+    assert create["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    assert set(spec["paths"]["/ready"]["get"]["responses"]) == {"200", "503"}
+    assert set(spec["paths"]["/health"]["get"]["responses"]) == {"200"}
+    every = [(p, m) for p, ops in spec["paths"].items() for m in ops]
+    assert len(every) == 2 * len(DOCUMENTED_ERRORS) + 2  # nothing undocumented: both prefixes, health, ready
+    assert not any("422" in spec["paths"][p][m]["responses"] for p, m in every)
+
+
 def test_uploads_and_a_status_storm_while_a_task_runs(server: LiveServer, labelled_video: Path) -> None:
     """Two concurrent uploads and 200 status polls, all answered correctly while work runs."""
     data = labelled_video.read_bytes()

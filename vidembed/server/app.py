@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,6 +44,34 @@ CREATE_FIELDS = (
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body: flat, as in TwelveLabs' v1.3 API (CONTRACT.md §1.4)."""
+
+    code: str = Field(examples=["parameter_invalid"])
+    message: str = Field(examples=["The video_clip_length parameter is invalid."])
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "`parameter_invalid` or `parameter_not_provided` (validation is always 400, never 422)",
+    401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
+    404: "`resource_not_exist`: no task with this id for this API key",
+    429: "`too_many_requests`: too many tasks processing at once for this API key",
+    503: "`not_ready`: the models are still loading",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[status]}
+    if 429 in out:
+        out[429]["headers"] = {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        }
+    return out
 
 
 def _multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +202,12 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
 
     router = APIRouter()
 
-    @router.post("/embed/tasks", openapi_extra=_CREATE_SCHEMA, summary="Create a video embedding task")
+    @router.post(
+        "/embed/tasks",
+        openapi_extra=_CREATE_SCHEMA,
+        responses=_errors(400, 401, 429),
+        summary="Create a video embedding task",
+    )
     async def create_task(request: Request) -> dict[str, Any]:
         who = owner(request)
         form = await _read_form(request, service.settings.max_upload_bytes)
@@ -188,16 +222,20 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         finally:
             await form.close()
 
-    @router.get("/embed/tasks/{task_id}/status", summary="Retrieve the status of a task")
+    @router.get(
+        "/embed/tasks/{task_id}/status", responses=_errors(401, 404), summary="Retrieve the status of a task"
+    )
     async def task_status(task_id: str, request: Request) -> dict[str, Any]:
         return await run_in_threadpool(service.status, task_id, owner(request))
 
-    @router.get("/embed/tasks/{task_id}", summary="Retrieve video embeddings")
+    @router.get(
+        "/embed/tasks/{task_id}", responses=_errors(400, 401, 404), summary="Retrieve video embeddings"
+    )
     async def retrieve_task(task_id: str, request: Request) -> dict[str, Any]:
         options = request.query_params.getlist("embedding_option") or None
         return await run_in_threadpool(service.retrieve, task_id, owner(request), options)
 
-    @router.get("/embed/tasks", summary="List video embedding tasks")
+    @router.get("/embed/tasks", responses=_errors(400, 401), summary="List video embedding tasks")
     async def list_tasks(request: Request) -> dict[str, Any]:
         q = request.query_params
         return await run_in_threadpool(
@@ -211,7 +249,9 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
             )
         )
 
-    @router.post("/embed", openapi_extra=_EMBED_SCHEMA, summary="Create text embeddings")
+    @router.post(
+        "/embed", openapi_extra=_EMBED_SCHEMA, responses=_errors(400, 401), summary="Create text embeddings"
+    )
     async def embed(request: Request) -> dict[str, Any]:
         owner(request)
         form = await _read_form(request, TEXT_PART_MAX)
@@ -229,6 +269,7 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     @router.post(
         "/clips/search",
         openapi_extra=_SEARCH_SCHEMA,
+        responses=_errors(400, 401, 404),
         summary="Rank stored clips against a text query (vidembed extension, not in the TwelveLabs API)",
     )
     async def search_clips(request: Request) -> dict[str, Any]:
@@ -243,7 +284,9 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
             lambda: service.search_clips(who, embedding_option=options or None, **fields)
         )
 
-    @router.get("/models", summary="The model stacks served and what their vectors mean")
+    @router.get(
+        "/models", responses=_errors(401), summary="The model stacks served and what their vectors mean"
+    )
     async def models(request: Request) -> dict[str, Any]:
         owner(request)
         return {"data": [describe(DEFAULT_STACK)]}
@@ -251,12 +294,17 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     app.include_router(router, prefix="/v1.3")
     app.include_router(router)
     _install_prefixed_docs(app, "/v1.3")
+    _drop_validation_responses(app)
 
     @app.get("/health", summary="Liveness")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: database reachable and the text encoder loaded")
+    @app.get(
+        "/ready",
+        responses=_errors(503),
+        summary="Readiness: database reachable and the text encoder loaded",
+    )
     async def ready() -> JSONResponse:
         await run_in_threadpool(service.store.count_active, "")
         if not readiness["models"]:
@@ -266,6 +314,22 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     _install_error_handlers(app)
     _install_access_log(app)
     return app
+
+
+def _drop_validation_responses(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every route with a path parameter; we answer 400 instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI, so this runs on the cached copy after the first call
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_prefixed_docs(app: FastAPI, prefix: str) -> None:
