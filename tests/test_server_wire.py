@@ -342,6 +342,17 @@ def test_openapi_documents_the_error_responses(server: LiveServer) -> None:
     assert create["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     assert set(spec["paths"]["/ready"]["get"]["responses"]) == {"200", "503"}
     assert set(spec["paths"]["/health"]["get"]["responses"]) == {"200"}
+    required = {
+        path: spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"][
+            "required"
+        ]
+        for path in ("/embed/tasks", "/v1.3/embed", "/clips/search")
+    }
+    assert required == {
+        "/embed/tasks": ["model_name"],
+        "/v1.3/embed": ["model_name", "text"],
+        "/clips/search": ["query_text"],
+    }
     every = [(p, m) for p, ops in spec["paths"].items() for m in ops]
     assert len(every) == 2 * len(DOCUMENTED_ERRORS) + 2  # nothing undocumented: both prefixes, health, ready
     assert not any("422" in spec["paths"][p][m]["responses"] for p, m in every)

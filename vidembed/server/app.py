@@ -74,9 +74,11 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def _multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
+def _multipart_body(
+    properties: dict[str, Any], required: tuple[str, ...] = ("model_name",)
+) -> dict[str, Any]:
     """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it)."""
-    schema = {"type": "object", "required": ["model_name"], "properties": properties}
+    schema = {"type": "object", "required": list(required), "properties": properties}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
@@ -92,7 +94,9 @@ _CREATE_SCHEMA = _multipart_body(
         "embedding_option": {"type": "array", "items": {"type": "string"}},
     }
 )
-_EMBED_SCHEMA = _multipart_body({"model_name": {"type": "string"}, "text": {"type": "string"}})
+_EMBED_SCHEMA = _multipart_body(
+    {"model_name": {"type": "string"}, "text": {"type": "string"}}, required=("model_name", "text")
+)
 SEARCH_FIELDS = ("query_text", "model_name", "task_id", "page_limit")
 _SEARCH_SCHEMA = _multipart_body(
     {
@@ -101,7 +105,8 @@ _SEARCH_SCHEMA = _multipart_body(
         "task_id": {"type": "string", "description": "search only this task's clips"},
         "embedding_option": {"type": "array", "items": {"type": "string"}},
         "page_limit": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
-    }
+    },
+    required=("query_text",),
 )
 
 
