@@ -159,6 +159,36 @@ def test_retrieve_while_processing_and_unknown_ids(server: LiveServer) -> None:
     assert_json_error(httpx.delete(f"{server.url}/embed/tasks"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/embed/tasks", "GET, POST"),
+        ("PUT", "/v1.3/embed/tasks", "GET, POST"),
+        ("PATCH", "/embed/tasks", "GET, POST"),
+        ("POST", f"/v1.3/embed/tasks/{'a' * 24}", "GET"),
+        ("DELETE", f"/embed/tasks/{'a' * 24}/status", "GET"),
+        ("GET", "/v1.3/embed", "POST"),
+        ("GET", "/clips/search", "POST"),
+        ("POST", "/health", "GET"),
+        ("POST", "/docs", "GET, HEAD"),  # Starlette's own docs route takes HEAD
+        ("PUT", "/v1.3/docs", "GET, HEAD"),
+        ("DELETE", "/v1.3/openapi.json", "GET, HEAD"),
+    ],
+)
+def test_405_lists_every_method_of_the_path(server: LiveServer, method: str, path: str, allow: str) -> None:
+    response = httpx.request(method, f"{server.url}{path}", timeout=30)
+    body = assert_json_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+    assert body["message"] == f"The {method} method is not allowed on {path}; it takes {allow}."
+
+
+def test_head_is_not_listed_where_it_does_not_work(server: LiveServer) -> None:
+    head = httpx.head(f"{server.url}/embed/tasks", timeout=30)
+    assert head.status_code == 405 and head.headers["allow"] == "GET, POST"
+    for path in ("/docs", "/v1.3/docs", "/v1.3/redoc", "/v1.3/openapi.json"):
+        assert httpx.head(f"{server.url}{path}", timeout=30).status_code == 200, path
+
+
 def test_list_paging_past_the_end_and_bad_values(server: LiveServer) -> None:
     for _ in range(3):
         post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)])

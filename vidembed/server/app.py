@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Message, Receive
 
 from vidembed import __version__
@@ -44,6 +45,7 @@ CREATE_FIELDS = (
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class ErrorBody(BaseModel):
@@ -341,17 +343,37 @@ def _install_prefixed_docs(app: FastAPI, prefix: str) -> None:
     """The docs pages and the OpenAPI document under ``prefix`` too, like every API route."""
     openapi_url = f"{prefix}{app.openapi_url or '/openapi.json'}"
 
-    @app.get(openapi_url, include_in_schema=False)
+    # GET and HEAD, as Starlette's own /docs, /redoc and /openapi.json routes take.
+    @app.api_route(openapi_url, methods=["GET", "HEAD"], include_in_schema=False)
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get(f"{prefix}{app.docs_url or '/docs'}", include_in_schema=False)
+    @app.api_route(f"{prefix}{app.docs_url or '/docs'}", methods=["GET", "HEAD"], include_in_schema=False)
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
 
-    @app.get(f"{prefix}{app.redoc_url or '/redoc'}", include_in_schema=False)
+    @app.api_route(f"{prefix}{app.redoc_url or '/redoc'}", methods=["GET", "HEAD"], include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette's 405 names only the first route's).
+
+    Each method is tried against the routing table, so nested routers count and HEAD is listed
+    only where a route really takes it.
+    """
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {
+            "type": "http",
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "method": method,
+        }
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -367,15 +389,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {400: "parameter_invalid", 404: "not_found", 405: "method_not_allowed"}
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404:
             message = "No such route. See /docs for the API."
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = (
+                f"The {request.method} method is not allowed on {request.url.path}; "
+                f"it takes {', '.join(allowed)}."
+            )
         return JSONResponse(
             {"code": codes.get(exc.status_code, "http_error"), "message": message},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
