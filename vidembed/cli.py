@@ -5,28 +5,70 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from vidembed.errors import ApiError
 from vidembed.models.stack import DEFAULT_STACK
+from vidembed.progress import ProgressDisplay
+
+# argparse prints this as is: plain text, no reST (the module docstring is for the docs).
+DESCRIPTION = "The vidembed command: embed a video, search stored clips, serve the API, prepare models."
+
+# The API's messages name its fields; the CLI shows the flag or argument the user typed instead.
+# One table per command. Keys are API field names, values start with "-" for a flag; anything
+# else is a positional argument ("The query_text parameter" -> "The query argument").
+EMBED_FLAGS: Mapping[str, str] = {
+    "video_clip_length": "--clip-length",
+    "video_start_offset_sec": "--start",
+    "video_end_offset_sec": "--end",
+    "video_embedding_scope": "--scope",
+    "embedding_option": "--option",
+    "model_name": "--model",
+    "video_url": "video",
+    "video_file": "video",
+}
+SEARCH_FLAGS: Mapping[str, str] = {
+    "query_text": "query",
+    "page_limit": "--top",
+    "embedding_option": "--option",
+    "model_name": "--model",
+    "task_id": "--task",
+}
+FLAGS_BY_COMMAND: Mapping[str, Mapping[str, str]] = {"embed": EMBED_FLAGS, "search": SEARCH_FLAGS}
+
+SCOPE_CHOICES = ("clip", "clip,video")
 
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _progress_printer(stream: Any) -> Any:
-    def show(status: Any) -> None:
-        fraction = status.progress.fraction if status.progress else 0.0
-        stage = status.progress.stage if status.progress else ""
-        bar = "#" * int(fraction * 30)
-        stream.write(f"\r[{bar:<30}] {fraction * 100:5.1f}% {stage:<14} {status.status:<10}")
-        stream.flush()
+def _scope(value: str) -> list[str]:
+    """``--scope``: exactly clip or clip,video (the API would read a lone "video" as clip,video)."""
+    items = _csv(value)
+    if set(items) == {"clip"}:
+        return ["clip"]
+    if set(items) == {"clip", "video"}:
+        return ["clip", "video"]
+    raise argparse.ArgumentTypeError(
+        f"invalid value {value!r}: use {' or '.join(SCOPE_CHOICES)} "
+        "(video segments always come with the clip segments)"
+    )
 
-    return show
+
+def cli_message(message: str, flags: Mapping[str, str]) -> str:
+    """An API message with its field names replaced by the CLI's flag and argument names."""
+    if not flags:
+        return message
+    for field, flag in flags.items():
+        if not flag.startswith("-"):
+            message = re.sub(rf"\b{re.escape(field)} parameter\b", f"{flag} argument", message)
+    names = "|".join(re.escape(field) for field in sorted(flags, key=len, reverse=True))
+    return re.sub(rf"\b({names})\b", lambda m: flags[m.group(1)], message)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -46,18 +88,19 @@ def cmd_embed(args: argparse.Namespace) -> int:
             video_start_offset_sec=args.start,
             video_end_offset_sec=args.end,
             video_clip_length=args.clip_length,
-            video_embedding_scope=_csv(args.scope),
+            video_embedding_scope=args.scope,
             embedding_option=_csv(args.option) if args.option else None,
         )
         print(f"task {task.id} created", file=sys.stderr)
-        status = client.embed.tasks.wait_for_done(
-            task.id, sleep_interval=0.5, callback=_progress_printer(sys.stderr)
-        )
-        print(file=sys.stderr)
+        progress = ProgressDisplay(sys.stderr)
+        try:
+            status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.5, callback=progress)
+        finally:
+            progress.finish()
         elapsed = time.perf_counter() - started
         if status.status != "ready":
             reason = status.error.message if status.error else "unknown reason"
-            print(f"task {task.id} failed: {reason}", file=sys.stderr)
+            print(f"task {task.id} failed: {cli_message(reason, EMBED_FLAGS)}", file=sys.stderr)
             return 1
         result = client.embed.tasks.retrieve(task.id)
     segments = result.video_embedding.segments or []  # type: ignore[union-attr]
@@ -156,40 +199,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidembed", description=__doc__)
-    parser.add_argument(
+def _global_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (``vidembed embed x.mp4 --data-dir D``).
+
+    The subcommands' copy defaults to SUPPRESS, so that a value given before the command name is
+    not overwritten by the subcommand's default; one given after it wins.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
         "--data-dir",
-        default=os.environ.get("VIDEMBED_HOME"),
+        default=argparse.SUPPRESS if in_subcommand else os.environ.get("VIDEMBED_HOME"),
         help="where tasks and results are kept (default: VIDEMBED_HOME or a per-user folder)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    return options
 
-    embed = sub.add_parser("embed", help="embed a video file or URL in the embedded service")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidembed", description=DESCRIPTION, parents=[_global_options(in_subcommand=False)]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [_global_options(in_subcommand=True)]
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=summary, description=summary[:1].upper() + summary[1:] + ".", parents=common
+        )
+
+    embed = command("embed", "embed a video file or URL in the embedded service")
     embed.add_argument("video", help="a path, or an http(s):// or file:// URL")
-    embed.add_argument("--model", default=DEFAULT_STACK)
+    embed.add_argument("--model", default=DEFAULT_STACK, help=f"model (stack) name (default {DEFAULT_STACK})")
     embed.add_argument("--clip-length", type=float, default=None, help="seconds per clip, 2-10 (default 6)")
-    embed.add_argument("--scope", default="clip", help="clip or clip,video")
+    embed.add_argument(
+        "--scope",
+        type=_scope,
+        default=["clip"],
+        help="clip (one vector per clip and option) or clip,video (also one for the whole video)",
+    )
     embed.add_argument("--option", default=None, help="some of visual,audio,transcription (default all)")
-    embed.add_argument("--start", type=float, default=None)
-    embed.add_argument("--end", type=float, default=None)
+    embed.add_argument("--start", type=float, default=None, help="embed from this second (needs --end)")
+    embed.add_argument("--end", type=float, default=None, help="embed up to this second (needs --start)")
     embed.add_argument("--out", default=None, help="write the retrieve response (wire JSON) here")
     embed.set_defaults(func=cmd_embed)
 
-    search = sub.add_parser("search", help="rank stored clips against a text query")
-    search.add_argument("query")
+    search = command("search", "rank stored clips against a text query")
+    search.add_argument("query", help="the text to search for")
     search.add_argument("--task", default=None, help="search only this task")
     search.add_argument("--option", default=None, help="some of visual,audio,transcription")
     search.add_argument(
         "--top", "--page-limit", dest="top", type=int, default=5, help="hits per option, 1-100"
     )
-    search.add_argument("--model", default=DEFAULT_STACK)
+    search.add_argument(
+        "--model", default=DEFAULT_STACK, help=f"model (stack) name (default {DEFAULT_STACK})"
+    )
     search.set_defaults(func=cmd_search)
 
     env = os.environ.get
-    serve = sub.add_parser("serve", help="serve the TwelveLabs-compatible HTTP API")
-    serve.add_argument("--host", default=env("VIDEMBED_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(env("VIDEMBED_PORT", "8000")))
+    serve = command("serve", "serve the TwelveLabs-compatible HTTP API")
+    serve.add_argument(
+        "--host", default=env("VIDEMBED_HOST", "127.0.0.1"), help="default VIDEMBED_HOST or 127.0.0.1"
+    )
+    serve.add_argument(
+        "--port", type=int, default=int(env("VIDEMBED_PORT", "8000")), help="default VIDEMBED_PORT or 8000"
+    )
     serve.add_argument("--workers", type=int, default=None, help="worker threads (default 1)")
     serve.add_argument(
         "--api-keys-file",
@@ -205,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    models = sub.add_parser("models", help="prepare and verify the default stack's weights")
+    models = command("models", "prepare and verify the default stack's weights")
     models.set_defaults(func=cmd_models)
     return parser
 
@@ -215,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ApiError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        # The HTTP API and the Python client keep the API's field names; only the CLI rewrites them.
+        print(f"error: {cli_message(exc.message, FLAGS_BY_COMMAND.get(args.command, {}))}", file=sys.stderr)
         return 2
 
 
