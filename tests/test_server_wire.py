@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer
+from conftest import LiveServer, make_service
+
+from vidembed.server.app import create_app, uvicorn_options
 
 URL = "https://example.com/v.mp4"
 ALLOW_LOCAL_HINT = (
@@ -429,3 +432,70 @@ def test_models_endpoint_describes_the_stack(server: LiveServer) -> None:
         assert stack["dimension"] == 384 and stack["options"] == ["visual", "audio", "transcription"]
         assert set(stack["encoders"]) == {"text", "visual", "audio", "transcription"}
         assert stack["settings"] == {"asr_beam_size": 5, "asr_language": "en"}
+
+
+def _one_request_logged(
+    app: object, options: dict, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[str]]:
+    """Serves ``app`` with these uvicorn options, sends GET /health; uvicorn's and our log lines."""
+    import logging
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ours: list[str] = []
+    uvicorn_lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            ours.append(record.getMessage())
+
+    server = uvicorn.Server(uvicorn.Config(app, **{**options, "port": port}))  # type: ignore[arg-type]
+    access = logging.getLogger("uvicorn.access")
+    # Recording the calls leaves the logger's handlers alone (uvicorn checks them to decide).
+    monkeypatch.setattr(access, "info", lambda msg, *args, **_: uvicorn_lines.append(msg % args))
+    ours_logger = logging.getLogger("vidembed.http")
+    handler, level = Collect(logging.INFO), ours_logger.level
+    ours_logger.addHandler(handler)
+    ours_logger.setLevel(logging.INFO)  # setLevel, not the attribute: it clears the logger's cache
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).json() == {"status": "ok"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        ours_logger.removeHandler(handler)
+        ours_logger.setLevel(level)
+    return uvicorn_lines, ours
+
+
+def test_serve_logs_each_request_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = uvicorn_options("127.0.0.1", 8000)
+    assert options == {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    service = make_service(tmp_path, start_workers=False)
+    try:
+        app = create_app(service, preload_models=False)
+        uvicorn_lines, ours = _one_request_logged(app, options, monkeypatch)
+        assert uvicorn_lines == []
+        assert len(ours) == 1 and json.loads(ours[0])["path"] == "/health"
+        assert json.loads(ours[0])["status"] == 200
+        # The same check sees uvicorn's line when its access log is on (the old double logging).
+        uvicorn_lines, ours = _one_request_logged(app, {**options, "access_log": True}, monkeypatch)
+        assert len(uvicorn_lines) == 1 and '"GET /health HTTP/1.1" 200' in uvicorn_lines[0]
+        assert len(ours) == 1
+    finally:
+        service.close()

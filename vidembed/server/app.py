@@ -184,6 +184,21 @@ def _upload(form: FormData, name: str) -> UploadFile | None:
     return None
 
 
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run(app, ...)`` (``vidembed serve``).
+
+    uvicorn's access log is off: the app logs one JSON line per request itself
+    (``vidembed.http``), so uvicorn's line would log every request twice.
+    """
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
 def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models: bool = True) -> FastAPI:
     keys = keys or ApiKeys(set())
     readiness = {"models": not preload_models}
