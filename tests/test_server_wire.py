@@ -250,7 +250,7 @@ def test_ssrf_local_addresses_are_refused(server: LiveServer) -> None:
     ]
     refused = post_form(server, [("model_name", "marengo3.0"), ("video_url", "file:///etc/passwd")])
     assert assert_json_error(refused, 400, "parameter_invalid")["message"] == (
-        "The video_url parameter is invalid. This server does not read file:// URLs; " + ALLOW_LOCAL_HINT
+        "The video_url parameter is invalid. This server does not read file:// URLs. " + ALLOW_LOCAL_HINT
     )
     messages = []
     for task_id in ids:

@@ -92,7 +92,7 @@ def check_url(url: str, allow_local: bool) -> None:
     if parsed.scheme == "file" and allow_local:
         return
     if parsed.scheme == "file":
-        raise invalid("video_url", f"This server does not read file:// URLs; {ALLOW_LOCAL_HINT}")
+        raise invalid("video_url", f"This server does not read file:// URLs. {ALLOW_LOCAL_HINT}")
     allowed = "http(s) or file://" if allow_local else "http(s)"
     raise invalid("video_url", f"Use an {allowed} URL that points at the video file itself.")
 
