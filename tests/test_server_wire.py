@@ -133,6 +133,16 @@ def test_repeated_and_comma_separated_scopes(server: LiveServer) -> None:
         assert task["video_embedding"]["metadata"]["video_embedding_scope"] == ["clip", "video"]
 
 
+def test_repeated_and_comma_separated_embedding_options(server: LiveServer) -> None:
+    for options in (["visual", "audio"], ["visual,audio"], ["audio", "", "visual"]):
+        response = post_form(
+            server,
+            [("model_name", "marengo3.0"), ("video_url", URL)] + [("embedding_option", o) for o in options],
+        )
+        task = httpx.get(f"{server.url}/embed/tasks/{response.json()['_id']}/status").json()
+        assert task["video_embedding"]["metadata"]["video_embedding_option"] == ["visual", "audio"], options
+
+
 def test_sdk04_duplicate_video_url_file_part(server: LiveServer) -> None:
     files = [("video_url", ("upload", URL.encode(), "application/octet-stream"))]
     response = post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)], files=files)

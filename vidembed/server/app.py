@@ -40,7 +40,6 @@ CREATE_FIELDS = (
     "video_start_offset_sec",
     "video_end_offset_sec",
     "video_clip_length",
-    "embedding_option",
 )
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
@@ -235,11 +234,17 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         form = await _read_form(request, service.settings.max_upload_bytes)
         fields = {name: await _text(form, name) for name in CREATE_FIELDS}
         scopes = [v for v in form.getlist("video_embedding_scope") if isinstance(v, str)]
+        options = [v for v in form.getlist("embedding_option") if isinstance(v, str)]  # repeated, like scopes
         upload = _upload(form, "video_file")
         video_file = (upload.filename or "upload", upload.file) if upload is not None else None
         try:
             return await run_in_threadpool(
-                service.create, owner=who, video_file=video_file, video_embedding_scope=scopes, **fields
+                service.create,
+                owner=who,
+                video_file=video_file,
+                video_embedding_scope=scopes,
+                embedding_option=options or None,
+                **fields,
             )
         finally:
             await form.close()
