@@ -67,8 +67,11 @@ def test_embed_writes_wire_json_and_search_finds_the_spoken_clip(
         == 0
     )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "== transcription"
-    assert f"{body['_id']}      0.00-6.00" in lines[1]
+    assert lines[0] == "== transcription (cosine with the query)"
+    # the hit names the video a person recognises, then the task
+    score, rest = lines[1].split(maxsplit=1)
+    assert 0.3 < float(score) <= 1.0
+    assert rest == f"0.0-6.0 s       {labelled_video.name}  (task {body['_id']})"
 
 
 @pytest.mark.parametrize(

@@ -148,11 +148,22 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 1
     # The fused ranking (all options on one scale) comes first, then each option's own.
     for option, hits in ranked.items():
-        print(f"== {option}")
+        meaning = "each clip's best option, as a z-score" if option == "fused" else "cosine with the query"
+        print(f"== {option} ({meaning})")
+        if not hits:
+            print("  (no clip has anything for this option)")
         for hit in hits:
             start, end = hit["start_offset_sec"], hit["end_offset_sec"]
-            print(f"  {hit['task_id']}  {start:8.2f}-{end:<8.2f}  {hit['score']:.4f}")
+            where = f"{start:.1f}-{end:.1f} s"
+            print(f"  {hit['score']:+.3f}  {where:<15} {_source_name(hit['source'])}  (task {hit['task_id']})")
     return 0
+
+
+def _source_name(source: str | None) -> str:
+    """A video as a person recognises it: a file's name, or the URL."""
+    if not source:
+        return "?"
+    return source if "://" in source else Path(source).name
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -177,7 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from vidembed.server.app import create_app
+    from vidembed.server.app import create_app, uvicorn_options
     from vidembed.server.auth import ApiKeys
     from vidembed.service.config import Settings
     from vidembed.service.tasks import TaskService
@@ -193,7 +204,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = TaskService(settings)
     app = create_app(service, ApiKeys.from_config(args.api_keys_file))
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=10)
+        uvicorn.run(app, **uvicorn_options(args.host, args.port))
     finally:
         service.close()
     return 0

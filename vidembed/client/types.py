@@ -102,6 +102,7 @@ class EmbeddingResponse(_Model):
 
 class ClipHit(_Model):
     task_id: str
+    source: str | None = None  # the task's video: the uploaded file's name or the URL
     embedding_option: str
     start_offset_sec: float
     end_offset_sec: float

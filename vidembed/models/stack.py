@@ -88,6 +88,16 @@ def describe(model_name: str) -> dict[str, Any]:
     }
 
 
+def placeholder_texts(model_name: str) -> dict[str, str]:
+    """Per option, the text whose vector a clip holds when the option found nothing in it (no
+    audible sound, no speech): search leaves such clips out of that option's ranking."""
+    from vidembed.models.audio import SILENCE_TEXT
+    from vidembed.models.speech import NO_SPEECH_TEXT
+
+    resolve(model_name)
+    return {"audio": SILENCE_TEXT, "transcription": NO_SPEECH_TEXT}
+
+
 def known_model_names() -> list[str]:
     return [DEFAULT_STACK, *ALIASES]
 

@@ -1,4 +1,4 @@
-"""FastAPI app for the TwelveLabs v1.3 embed routes (CONTRACT.md §1-§3, §8).
+"""FastAPI app for the TwelveLabs v1.3 embed routes (docs/CONTRACT.md §1-§3, §8).
 
 Every route is served under both ``/v1.3`` and the root, since SDK generations build different
 paths from the same base URL. Forms are parsed by hand: ``""`` means absent, a text parameter may
@@ -48,7 +48,7 @@ HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class ErrorBody(BaseModel):
-    """Every 4xx/5xx body: flat, as in TwelveLabs' v1.3 API (CONTRACT.md §1.4)."""
+    """Every 4xx/5xx body: flat, as in TwelveLabs' v1.3 API (docs/CONTRACT.md §1.4)."""
 
     code: str = Field(examples=["parameter_invalid"])
     message: str = Field(examples=["The video_clip_length parameter is invalid."])

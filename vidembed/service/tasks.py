@@ -159,8 +159,11 @@ class TaskService:
             ids = [task_id]
         else:
             ids = self.store.ready_task_ids(owner)
-        query = stacks.load_text_encoder(model_name).encode([text])[0]
-        return rank_clips(query, self.store.segments(ids, options), top)
+        encoder = stacks.load_text_encoder(model_name)
+        query = encoder.encode([text])[0]
+        texts = stacks.placeholder_texts(model_name)
+        placeholders = dict(zip(texts, encoder.encode(list(texts.values())), strict=True))
+        return rank_clips(query, self.store.segments(ids, options), top, placeholders)
 
     def search_clips(
         self,
@@ -181,7 +184,16 @@ class TaskService:
         ranked = self.search(
             text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
         )
-        return wire.clip_search(text, model, ranked)
+        return wire.clip_search(text, model, ranked, self._sources(ranked))
+
+    def _sources(self, ranked: dict[str, list[Hit]]) -> dict[str, str]:
+        """The video of each task in the hits: its upload's file name or its URL."""
+        sources = {}
+        for task_id in {hit.task_id for hits in ranked.values() for hit in hits}:
+            task = self.store.get(task_id)
+            if task is not None:
+                sources[task_id] = task.input_url or task.input_filename or ""
+        return sources
 
 
 def _requested_options(value: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""Task records -> the JSON shapes of the TwelveLabs v1.3 wire contract (CONTRACT.md §2).
+"""Task records -> the JSON shapes of the TwelveLabs v1.3 wire contract (docs/CONTRACT.md §2).
 
 Both the HTTP server and the embedded client use these, so the two modes return the same data.
 """
@@ -6,7 +6,7 @@ Both the HTTP server and the embedded client use these, so the two modes return 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vidembed.service.search import FUSED, Hit
@@ -92,8 +92,11 @@ def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
     return {"model_name": model_name, "text_embedding": {"segments": [{"float": [float(x) for x in vector]}]}}
 
 
-def clip_search(query_text: str, model_name: str, ranked: dict[str, Sequence[Hit]]) -> dict[str, Any]:
-    """Ranked clips per option, ``fused`` first when several options were searched."""
+def clip_search(
+    query_text: str, model_name: str, ranked: dict[str, Sequence[Hit]], sources: Mapping[str, str]
+) -> dict[str, Any]:
+    """Ranked clips per option, ``fused`` first when several options were searched; each hit names
+    its task's video (``sources``: task id -> file name or URL)."""
     return {
         "query_text": query_text,
         "model_name": model_name,
@@ -101,6 +104,7 @@ def clip_search(query_text: str, model_name: str, ranked: dict[str, Sequence[Hit
             option: [
                 {
                     "task_id": h.task_id,
+                    "source": sources.get(h.task_id),
                     "embedding_option": h.option,
                     "start_offset_sec": h.start,
                     "end_offset_sec": h.end,

@@ -1,0 +1,58 @@
+"""Scores of text queries against embedded clips, per option and for every fusion method, with the
+placeholder rule of `vidembed.service.search` (a "no speech" / "silence" clip does not compete)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidembed.engine.engine import EmbeddingResult
+from vidembed.models.stack import ModelStack, placeholder_texts
+from vidembed.service.search import FUSION, FUSION_METHODS, fuse, is_placeholder
+
+
+class ClipTable:
+    """Clip vectors of several embedded videos, per option, with each clip's video."""
+
+    def __init__(self, stack: ModelStack) -> None:
+        self.stack = stack
+        self.vectors: dict[str, list[np.ndarray]] = {o: [] for o in stack.options}
+        self.video_of: list[str] = []
+
+    def add(self, video: str, result: EmbeddingResult) -> None:
+        for option in self.stack.options:
+            self.vectors[option] += [s.vector for s in result.segments if s.option == option and s.scope == "clip"]
+        self.video_of += [video] * len(result.plan.clips)
+
+    def scores(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
+        """(queries, clips) scores per option (placeholder clips score -inf) and per fusion."""
+        q = self.stack.encode_text(list(queries))
+        texts = placeholder_texts(self.stack.name)
+        placeholder = dict(zip(texts, self.stack.encode_text(list(texts.values())), strict=True))
+        cosines, valid, baselines = [], [], []
+        out: dict[str, np.ndarray] = {}
+        for option, vectors in self.vectors.items():
+            matrix = np.stack(vectors)
+            real = ~is_placeholder(matrix, placeholder.get(option))
+            cosine = q @ matrix.T
+            cosines.append(cosine)
+            valid.append(real)
+            baselines.append(q @ placeholder[option] if option in placeholder else None)
+            out[option] = np.where(real, cosine, -np.inf)
+        for method in FUSION_METHODS:
+            label = f"fused ({method}{', default' if method == FUSION else ''})"
+            out[label] = fuse(cosines, valid, method, baselines)
+        # the steps of the default rule, for comparison: without the empty-clip baseline, and
+        # the rule before placeholders were set aside
+        out["fused (z-max, no baseline)"] = fuse(cosines, valid, "z-max")
+        out["fused (z-max, placeholders competing)"] = fuse(cosines, None, "z-max")
+        return out
+
+
+def recall(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """scores (queries, clips); truth (queries,) the index of each query's clip; a clip that
+    cannot be ranked (a placeholder) is a miss."""
+    own = scores[np.arange(len(truth)), truth]
+    ranks = (scores > own[:, None]).sum(axis=1)
+    return float(((ranks < k) & np.isfinite(own)).mean())
