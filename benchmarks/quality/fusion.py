@@ -22,7 +22,9 @@ class ClipTable:
 
     def add(self, video: str, result: EmbeddingResult) -> None:
         for option in self.stack.options:
-            self.vectors[option] += [s.vector for s in result.segments if s.option == option and s.scope == "clip"]
+            self.vectors[option] += [
+                s.vector for s in result.segments if s.option == option and s.scope == "clip"
+            ]
         self.video_of += [video] * len(result.plan.clips)
 
     def scores(self, queries: Sequence[str]) -> dict[str, np.ndarray]:

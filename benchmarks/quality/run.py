@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.quality.fusion import ClipTable, recall
-
 from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models.assets import models_dir
@@ -138,7 +137,9 @@ def build_crossed_videos(stamps: list[Stamp], n_videos: int, per_video: int, out
     out.mkdir(parents=True, exist_ok=True)
     videos = []
     for v in range(n):
-        triples = [tuple(chosen[(v * per_video + i) * 3 : (v * per_video + i) * 3 + 3]) for i in range(per_video)]
+        triples = [
+            tuple(chosen[(v * per_video + i) * 3 : (v * per_video + i) * 3 + 3]) for i in range(per_video)
+        ]
         path = out / f"crossed{v:02d}.mp4"
         if not path.exists():
             segments = [
@@ -236,14 +237,12 @@ def main() -> None:
     print("| ranking | seen | heard | said | all |")
     print("|---|---|---|---|---|")
     for ranking, row in crossed_table.items():
-        print(f"| {ranking} | " + " | ".join(f"{row[k]:.2f}" for k in ("seen", "heard", "said", "all")) + " |")
+        print(
+            f"| {ranking} | " + " | ".join(f"{row[k]:.2f}" for k in ("seen", "heard", "said", "all")) + " |"
+        )
     print("\nR@1 per video (its queries against all clips of its half):\n")
     options = list(results["development"])
-    print(
-        "| video | half | "
-        + " | ".join(options)
-        + " |"
-    )
+    print("| video | half | " + " | ".join(options) + " |")
     print("|---|---|" + "---|" * len(options))
     for h in halves:
         for video, row in per_video[h].items():

@@ -161,7 +161,9 @@ def rank_clips(
         own = vectors @ query
         real = ~is_placeholder(vectors, placeholders.get(option))
         option_keys = list(clips)
-        ranked[option] = _top([k for k, r in zip(option_keys, real, strict=True) if r], own[real], option, top)
+        ranked[option] = _top(
+            [k for k, r in zip(option_keys, real, strict=True) if r], own[real], option, top
+        )
         scores, valid = np.zeros(len(keys)), np.zeros(len(keys), bool)
         index = [position[k] for k in option_keys]
         scores[index], valid[index] = own, real
@@ -172,7 +174,9 @@ def rank_clips(
     if fused and len(by_option) > 1 and keys:
         scores = fuse(all_scores, all_valid, baselines=baselines)[0]
         candidates = np.isfinite(scores)
-        ranked[FUSED] = _top([k for k, c in zip(keys, candidates, strict=True) if c], scores[candidates], FUSED, top)
+        ranked[FUSED] = _top(
+            [k for k, c in zip(keys, candidates, strict=True) if c], scores[candidates], FUSED, top
+        )
     return ranked
 
 
