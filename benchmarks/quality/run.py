@@ -99,6 +99,17 @@ def load_image(path: Path) -> np.ndarray:
     return np.asarray(Image.alpha_composite(background, picture).convert("RGB"))
 
 
+def segment(seen: Stamp, heard: Stamp, said: Stamp) -> SegmentSpec:
+    """One segment: ``seen``'s picture, ``heard``'s sound from 0 s, "Here is {said}" from 2.5 s."""
+    return SegmentSpec(
+        SEGMENT_SEC,
+        image=load_image(seen.image),
+        audio=load_sound(heard.sound, 5.5),
+        speech=f"Here is {said.label.rstrip('.').lower()}.",
+        speech_delay=2.5,
+    )
+
+
 def build_videos(
     stamps: list[Stamp], n_videos: int, per_video: int, out: Path
 ) -> list[tuple[Path, list[Stamp]]]:
@@ -112,17 +123,7 @@ def build_videos(
             break
         path = out / f"video{v:02d}.mp4"
         if not path.exists():
-            segments = [
-                SegmentSpec(
-                    SEGMENT_SEC,
-                    image=load_image(s.image),
-                    audio=load_sound(s.sound, 5.5),
-                    speech=f"Here is {s.label.rstrip('.').lower()}.",
-                    speech_delay=2.5,
-                )
-                for s in items
-            ]
-            make_video(path, segments)
+            make_video(path, [segment(s, s, s) for s in items])
         videos.append((path, items))
     return videos
 
@@ -137,23 +138,15 @@ def build_crossed_videos(stamps: list[Stamp], n_videos: int, per_video: int, out
     out.mkdir(parents=True, exist_ok=True)
     videos = []
     for v in range(n):
+        first = v * per_video * 3
         triples = [
-            tuple(chosen[(v * per_video + i) * 3 : (v * per_video + i) * 3 + 3]) for i in range(per_video)
+            (chosen[first + 3 * i], chosen[first + 3 * i + 1], chosen[first + 3 * i + 2])
+            for i in range(per_video)
         ]
         path = out / f"crossed{v:02d}.mp4"
         if not path.exists():
-            segments = [
-                SegmentSpec(
-                    SEGMENT_SEC,
-                    image=load_image(seen.image),
-                    audio=load_sound(heard.sound, 5.5),
-                    speech=f"Here is {said.label.rstrip('.').lower()}.",
-                    speech_delay=2.5,
-                )
-                for seen, heard, said in triples
-            ]
-            make_video(path, segments)
-        videos.append((path, triples))  # type: ignore[arg-type]
+            make_video(path, [segment(*triple) for triple in triples])
+        videos.append((path, triples))
     return videos
 
 
