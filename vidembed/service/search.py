@@ -159,7 +159,8 @@ def rank_clips(
     for option, clips in by_option.items():
         vectors = np.stack(list(clips.values()))
         own = vectors @ query
-        real = ~is_placeholder(vectors, placeholders.get(option))
+        placeholder = placeholders.get(option)
+        real = ~is_placeholder(vectors, placeholder)
         option_keys = list(clips)
         ranked[option] = _top(
             [k for k, r in zip(option_keys, real, strict=True) if r], own[real], option, top
@@ -169,7 +170,6 @@ def rank_clips(
         scores[index], valid[index] = own, real
         all_scores.append(scores)
         all_valid.append(valid)
-        placeholder = placeholders.get(option)
         baselines.append(None if placeholder is None else np.array([placeholder @ query]))
     if fused and len(by_option) > 1 and keys:
         scores = fuse(all_scores, all_valid, baselines=baselines)[0]
