@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vidembed import errors
@@ -186,7 +186,7 @@ class TaskService:
         )
         return wire.clip_search(text, model, ranked, self._sources(ranked))
 
-    def _sources(self, ranked: dict[str, list[Hit]]) -> dict[str, str]:
+    def _sources(self, ranked: Mapping[str, Sequence[Hit]]) -> dict[str, str]:
         """The video of each task in the hits: its upload's file name or its URL."""
         sources = {}
         for task_id in {hit.task_id for hits in ranked.values() for hit in hits}:
