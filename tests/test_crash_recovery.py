@@ -25,6 +25,8 @@ def wait_status(
         status = get(task_id)
         if status["status"] in until or status.get("progress", {}).get("stage") in until:
             return status
+        # a task that ended otherwise will not get there: say how it ended
+        assert status["status"] == "processing", f"task {task_id} ended before {until}: {status}"
         time.sleep(0.1)
     raise AssertionError(f"task {task_id} did not reach {until}")
 
