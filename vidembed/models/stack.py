@@ -90,12 +90,23 @@ def describe(model_name: str) -> dict[str, Any]:
 
 def placeholder_texts(model_name: str) -> dict[str, str]:
     """Per option, the text whose vector a clip holds when the option found nothing in it (no
-    audible sound, no speech): search leaves such clips out of that option's ranking."""
+    audible sound, no speech): search leaves such clips out of that option's ranking. The same
+    for every stack today (``model_name`` is there for stacks whose encoders differ)."""
     from vidembed.models.audio import SILENCE_TEXT
     from vidembed.models.speech import NO_SPEECH_TEXT
 
-    resolve(model_name)
     return {"audio": SILENCE_TEXT, "transcription": NO_SPEECH_TEXT}
+
+
+def placeholder_vectors(model_name: str) -> dict[str, np.ndarray]:
+    """The vectors of ``placeholder_texts``, by the stack's text encoder; encoded once per process."""
+    name = resolve(model_name)
+    with _lock:
+        if name not in _placeholders:
+            texts = placeholder_texts(name)
+            vectors = load_text_encoder(name).encode(list(texts.values()))
+            _placeholders[name] = dict(zip(texts, vectors, strict=True))
+        return _placeholders[name]
 
 
 def known_model_names() -> list[str]:
@@ -158,6 +169,7 @@ def _build_default(threads: int = 1) -> ModelStack:
 
 _stacks: dict[str, ModelStack] = {}
 _text_encoders: dict[str, Any] = {}
+_placeholders: dict[str, dict[str, np.ndarray]] = {}
 _lock = threading.RLock()
 
 

@@ -159,10 +159,8 @@ class TaskService:
             ids = [task_id]
         else:
             ids = self.store.ready_task_ids(owner)
-        encoder = stacks.load_text_encoder(model_name)
-        query = encoder.encode([text])[0]
-        texts = stacks.placeholder_texts(model_name)
-        placeholders = dict(zip(texts, encoder.encode(list(texts.values())), strict=True))
+        query = stacks.load_text_encoder(model_name).encode([text])[0]
+        placeholders = stacks.placeholder_vectors(model_name)
         return rank_clips(query, self.store.segments(ids, options), top, placeholders)
 
     def search_clips(
