@@ -11,10 +11,31 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pytest
 from conftest import make_service
 
+from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.service.store import TaskRecord
 from vidembed.service.tasks import TaskService
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """90 s (15 clips of 6 s): long enough that a poll sees the task mid-way. The 18 s labelled
+    video could finish within one 2 s heartbeat on a warm machine, before any mid stage was
+    written, and the tests that kill a task mid-way then had nothing to kill."""
+    return make_video(
+        tmp_path_factory.mktemp("long") / "long.mp4",
+        [
+            SegmentSpec(
+                6, image=np.full((180, 320, 3), 40 * (i % 6), np.uint8), audio=tone(300 + 50 * i, 5.5)
+            )
+            for i in range(15)
+        ],
+        width=320,
+        height=180,
+    )
 
 
 def wait_status(
@@ -31,12 +52,10 @@ def wait_status(
     raise AssertionError(f"task {task_id} did not reach {until}")
 
 
-def test_a_killed_engine_process_is_replaced_and_the_task_completes(
-    tmp_path: Path, labelled_video: Path
-) -> None:
+def test_a_killed_engine_process_is_replaced_and_the_task_completes(tmp_path: Path, long_video: Path) -> None:
     service = make_service(tmp_path)
     try:
-        task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+        task_id = service.create(model_name="marengo3.0", video_file=str(long_video))["_id"]
         wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
         pid = service.workers.engines[0].pid
         assert pid is not None
@@ -44,7 +63,7 @@ def test_a_killed_engine_process_is_replaced_and_the_task_completes(
         status = wait_status(service.status, task_id)
         assert status["status"] == "ready"
         assert service.store.get(task_id).attempts == 2
-        assert len(service.retrieve(task_id)["video_embedding"]["segments"]) == 9
+        assert len(service.retrieve(task_id)["video_embedding"]["segments"]) == 45  # 15 clips x 3
     finally:
         service.close()
 
@@ -107,15 +126,15 @@ def _serve(data: Path, port: int) -> subprocess.Popen:
 
 
 def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
-    tmp_path: Path, labelled_video: Path
+    tmp_path: Path, long_video: Path, labelled_video: Path
 ) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = _serve(tmp_path, port)
     try:
         ids = []
-        for _ in range(2):
-            with open(labelled_video, "rb") as fh:
+        for video in (long_video, labelled_video):
+            with open(video, "rb") as fh:
                 response = httpx.post(
                     f"{url}/embed/tasks",
                     data={"model_name": "marengo3.0"},
@@ -135,17 +154,17 @@ def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
         for task_id in ids:
             assert wait_status(get, task_id, timeout=180)["status"] == "ready"
         segments = httpx.get(f"{url}/embed/tasks/{ids[0]}").json()["video_embedding"]["segments"]
-        assert len(segments) == 9 and all(len(s["float"]) == 384 for s in segments)
+        assert len(segments) == 45 and all(len(s["float"]) == 384 for s in segments)  # 15 clips x 3
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
 def test_stopping_the_service_leaves_unfinished_tasks_for_the_next_start(
-    tmp_path: Path, labelled_video: Path
+    tmp_path: Path, long_video: Path
 ) -> None:
     service: TaskService = make_service(tmp_path, lease_seconds=2)
-    task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+    task_id = service.create(model_name="marengo3.0", video_file=str(long_video))["_id"]
     wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
     service.close()  # a clean stop in the middle of the task
     assert service.store is not None
