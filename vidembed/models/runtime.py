@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 
-def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def session(path: Path, threads: int = 1, providers: Sequence[str] | None = None) -> ort.InferenceSession:
+    """An onnxruntime session on ``providers`` (in order of preference; CPU only by default)."""
     options = ort.SessionOptions()
     # Each encoder gets few threads: stages run side by side and must not fight for 2 cores.
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    chosen = list(providers) if providers is not None else ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), options, providers=chosen)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
