@@ -12,6 +12,15 @@ if ! command -v espeak-ng >/dev/null; then
     fi
 fi
 bash scripts/setup.sh >/dev/null
+# The export extra (torch, transformers: test/export time only) lets tests/tiny_models.py write tiny random
+# CLIP / SigLIP models in Immich's ONNX layout. The CLIP BPE vocabulary is read from the open_clip_torch
+# wheel, downloaded once and never installed (it pulls torchvision); tests/tiny_models.py checks its sha256.
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test,export]" 2>&1 | grep -v '^WARNING: Location' || true
+OPEN_CLIP_VERSION=3.3.0
+if [ ! -f ".cache/wheels/open_clip_torch-$OPEN_CLIP_VERSION-py3-none-any.whl" ]; then
+    .venv/bin/python -m pip download --quiet --no-deps -d .cache/wheels "open_clip_torch==$OPEN_CLIP_VERSION" 2>&1 \
+        | grep -v '^WARNING: Location' || true
+fi
 # Real-world samples from Debian's opencv-doc: a damaged stream and a valid but unusual one (one
 # bad AC-3 packet) for the bad-media tests; real footage (pedestrians, a tree) for the search
 # check; a photo of a man, a squirrel and a footballer for the face and object detectors.
