@@ -108,12 +108,16 @@ def test_speech_packer_batches_windows_without_moving_words() -> None:
 
 
 def test_asr_beam_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vidembed.models.speech import default_beam_size
+    from vidembed.errors import ConfigurationError
+    from vidembed.service.config import Settings, asr_beam_from_env
 
     monkeypatch.setenv("VIDEMBED_ASR_BEAM", "1")
-    assert default_beam_size() == 1
+    assert asr_beam_from_env() == 1
+    assert Settings().stacks.asr_beam == 1  # what the worker processes get
     monkeypatch.delenv("VIDEMBED_ASR_BEAM")
-    assert default_beam_size() == 5
+    assert asr_beam_from_env() == 5
     monkeypatch.setenv("VIDEMBED_ASR_BEAM", "0")
-    with pytest.raises(ValueError, match="VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not '0'"):
-        default_beam_size()
+    with pytest.raises(
+        ConfigurationError, match="VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not '0'"
+    ):
+        asr_beam_from_env()

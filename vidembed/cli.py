@@ -10,10 +10,14 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidembed.errors import ApiError
 from vidembed.models.stack import DEFAULT_STACK
 from vidembed.progress import ProgressDisplay
+
+if TYPE_CHECKING:
+    from vidembed.service.config import Settings
 
 # argparse prints this as is: plain text, no reST (the module docstring is for the docs).
 DESCRIPTION = "The vidembed command: embed a video, search stored clips, serve the API, prepare models."
@@ -80,7 +84,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"error: no such file: {source}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    with VidEmbed(data_dir=args.data_dir) as client:
+    with VidEmbed(settings=_settings(args)) as client:
         task = client.embed.tasks.create(
             model_name=args.model,
             video_file=None if is_url else source,
@@ -127,11 +131,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from vidembed.service.config import Settings
     from vidembed.service.tasks import TaskService
 
-    settings = Settings() if args.data_dir is None else Settings(data_dir=Path(args.data_dir))
-    service = TaskService(settings, start_workers=False)
+    service = TaskService(_settings(args), start_workers=False)
     try:
         # the same validation and ranking as client.clips.search and POST /clips/search
         ranked = service.search_clips(
@@ -168,20 +170,34 @@ def _source_name(source: str | None) -> str:
     return source if "://" in source else Path(source).name
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The service settings with the global options applied (the rest from the environment)."""
+    from vidembed.service.config import Settings
+
+    settings = Settings()
+    if args.data_dir:
+        settings.data_dir = Path(args.data_dir)
+    if args.stacks:
+        settings.stacks_file = Path(args.stacks).expanduser()
+    return settings
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from vidembed.models import assets
-    from vidembed.models.stack import describe, load_stack
+    from vidembed.models.stack import StackCatalog
 
     for name, path in assets.prepare_all().items():
         print(f"{name:18} {path}")
-    stack = load_stack(DEFAULT_STACK)
-    info = describe(stack.name)
-    print(
-        f"\nstack {info['name']} (aliases: {', '.join(info['aliases'])}): {info['dimension']}-d, "
-        f"L2-normalised, options {', '.join(info['options'])}"
-    )
-    for part, text in info["encoders"].items():
-        print(f"  {part:13} {text}")
+    catalog = StackCatalog(_settings(args).stacks)
+    for name in catalog.configs:
+        catalog.load(name)  # fetches (hub ids), verifies and loads every encoder once
+        info = catalog.describe(name)
+        aliases = f" (aliases: {', '.join(info['aliases'])})" if info["aliases"] else ""
+        options = ", ".join(info["options"])
+        print(f"\nstack {name}{aliases}: {info['dimension']}-d, L2-normalised, options {options}")
+        for role, encoder in info["encoders"].items():
+            print(f"  {role:13} {encoder['about']}")
+            print(f"  {'':13} identity: {encoder['identity']}")
     return 0
 
 
@@ -192,13 +208,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from vidembed.server.app import create_app, uvicorn_options
     from vidembed.server.auth import ApiKeys
-    from vidembed.service.config import Settings
     from vidembed.service.tasks import TaskService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings(allow_local_urls=args.allow_local_urls)
-    if args.data_dir:
-        settings.data_dir = Path(args.data_dir)
+    settings = _settings(args)
+    settings.allow_local_urls = args.allow_local_urls
     if args.workers is not None:
         settings.workers = args.workers
     if args.max_upload_bytes is not None:
@@ -223,6 +237,12 @@ def _global_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
         "--data-dir",
         default=argparse.SUPPRESS if in_subcommand else os.environ.get("VIDEMBED_HOME"),
         help="where tasks and results are kept (default: VIDEMBED_HOME or a per-user folder)",
+    )
+    options.add_argument(
+        "--stacks",
+        metavar="FILE",
+        default=argparse.SUPPRESS if in_subcommand else os.environ.get("VIDEMBED_STACKS"),
+        help="a TOML stacks file adding model stacks (default: VIDEMBED_STACKS)",
     )
     return options
 

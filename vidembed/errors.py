@@ -64,6 +64,10 @@ class ModelUnavailableError(VidEmbedError):
     """A model's weights are missing or do not match their pinned checksum."""
 
 
+class ConfigurationError(VidEmbedError):
+    """A setting or the stacks file is wrong; the message names the file, key or variable."""
+
+
 class MediaError(VidEmbedError):
     """A video could not be used; the message is shown to the user as the task's failure reason."""
 

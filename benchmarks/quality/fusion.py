@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vidembed.engine.engine import EmbeddingResult
-from vidembed.models.stack import ModelStack, placeholder_vectors
+from vidembed.models.stack import BUILTIN, ModelStack
 from vidembed.service.search import FUSION, FUSION_METHODS, fuse, is_placeholder
 
 
@@ -30,7 +30,7 @@ class ClipTable:
     def scores(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         """(queries, clips) scores per option (placeholder clips score -inf) and per fusion."""
         q = self.stack.encode_text(list(queries))
-        placeholder = placeholder_vectors(self.stack.name)
+        placeholder = BUILTIN.placeholder_vectors(self.stack.name)
         cosines, valid, baselines = [], [], []
         out: dict[str, np.ndarray] = {}
         for option, vectors in self.vectors.items():

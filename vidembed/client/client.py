@@ -177,14 +177,23 @@ class VidEmbed:
         data_dir: str | Path | None = None,
         timeout: float = 600.0,
         transport: Transport | None = None,
+        stacks_file: str | Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        """With ``base_url``, a client of that server; without, an embedded service in this
+        process, configured by ``settings`` (default: ``Settings()``, from the environment) with
+        ``data_dir`` and ``stacks_file`` (a TOML stacks file, as ``VIDEMBED_STACKS``) applied."""
         if transport is None:
             if base_url is not None:
                 from vidembed.client.http import HttpTransport
 
                 transport = HttpTransport(base_url, api_key=api_key, timeout=timeout)
             else:
-                settings = Settings() if data_dir is None else Settings(data_dir=Path(data_dir))
+                settings = settings or Settings()
+                if data_dir is not None:
+                    settings.data_dir = Path(data_dir)
+                if stacks_file is not None:
+                    settings.stacks_file = Path(stacks_file)
                 transport = LocalTransport(settings)
         self._transport = transport
         self.embed = EmbedClient(transport)

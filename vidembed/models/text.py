@@ -18,7 +18,10 @@ TOKEN_BUDGET = 2048  # tokens per batch (rows x longest row)
 class MiniLMTextEncoder:
     dimension = 384
 
-    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 1) -> None:
+    def __init__(
+        self, model_path: Path, tokenizer_path: Path, threads: int = 1, identity: str = "all-MiniLM-L6-v2"
+    ) -> None:
+        self.identity = identity
         self._session: ort.InferenceSession = session(model_path, threads)
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(MAX_TOKENS)

@@ -28,7 +28,6 @@ from starlette.types import Message, Receive
 
 from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
-from vidembed.models.stack import DEFAULT_STACK, describe, load_text_encoder
 from vidembed.server.auth import ApiKeys
 from vidembed.service.tasks import TaskService
 
@@ -213,7 +212,8 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     if preload_models:
 
         def preload() -> None:
-            load_text_encoder(DEFAULT_STACK)
+            for name in service.catalog.configs:  # every stack's text encoder answers queries here
+                service.catalog.text_encoder(name)
             readiness["models"] = True
 
         threading.Thread(target=preload, name="preload-models", daemon=True).start()
@@ -316,7 +316,8 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
     )
     async def models(request: Request) -> dict[str, Any]:
         owner(request)
-        return {"data": [describe(DEFAULT_STACK)]}
+        # run in a thread: describing an image-text stack hashes its weight files (once)
+        return {"data": await run_in_threadpool(service.models)}
 
     app.include_router(router, prefix="/v1.3")
     app.include_router(router)

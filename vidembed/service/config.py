@@ -8,6 +8,9 @@ from pathlib import Path
 
 import platformdirs
 
+from vidembed.errors import ConfigurationError
+from vidembed.models.stack import StackSettings
+
 GB = 1024**3
 
 
@@ -19,6 +22,28 @@ def default_data_dir() -> Path:
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
+
+
+def stacks_file_from_env() -> Path | None:
+    """``VIDEMBED_STACKS``: a TOML stacks file adding stacks to the built-in one."""
+    value = os.environ.get("VIDEMBED_STACKS", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def language_from_env() -> str | None:
+    """``VIDEMBED_LANGUAGE``: the built-in stack's Whisper language, or ``auto`` to detect;
+    default ``en``. The built-in text encoder (all-MiniLM-L6-v2) is English, and detection on
+    short or noisy tracks is unreliable (an espeak voice over animal sounds was taken for Thai)."""
+    value = os.environ.get("VIDEMBED_LANGUAGE", "en").strip()
+    return None if value in ("", "auto") else value
+
+
+def asr_beam_from_env() -> int:
+    """``VIDEMBED_ASR_BEAM``: Whisper's beam width, 1-10; default 5 (1 is the fast mode)."""
+    raw = os.environ.get("VIDEMBED_ASR_BEAM", "5").strip() or "5"
+    if not raw.isdigit() or not 1 <= int(raw) <= 10:
+        raise ConfigurationError(f"VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not {raw!r}")
+    return int(raw)
 
 
 @dataclass
@@ -48,6 +73,14 @@ class Settings:
     )
     # file:// URLs and loopback/private addresses: fine on a laptop, refused by a shared server.
     allow_local_urls: bool = True
+    stacks_file: Path | None = field(default_factory=stacks_file_from_env)
+    asr_beam: int = field(default_factory=asr_beam_from_env)
+    language: str | None = field(default_factory=language_from_env)
+
+    @property
+    def stacks(self) -> StackSettings:
+        """What the worker processes need to build the same stacks."""
+        return StackSettings(self.stacks_file, self.asr_beam, self.language)
 
     @property
     def db_path(self) -> Path:

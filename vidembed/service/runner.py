@@ -21,16 +21,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from vidembed.errors import ApiError, BadRequestError, MediaError, VidEmbedError
+from vidembed.models.stack import StackCatalog, StackSettings
 
 log = logging.getLogger("vidembed.runner")
 _HEADER = struct.Struct("!I")
 LOADING = "loading models"
 MAX_MESSAGE_BYTES = 1 << 30
+
+
+_catalogs: dict[StackSettings, StackCatalog] = {}
+
+
+def _catalog(settings: StackSettings) -> StackCatalog:
+    """The child's catalog for these settings (the stacks file is read once per child)."""
+    if settings not in _catalogs:
+        _catalogs[settings] = StackCatalog(settings)
+    return _catalogs[settings]
 
 
 class WorkerCrashed(VidEmbedError):
@@ -48,6 +59,7 @@ class Job:
     options: list[str]
     model_name: str
     max_duration: float | None
+    stacks: StackSettings = field(default_factory=StackSettings)
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -178,7 +190,6 @@ class EngineProcess:
 def child_main() -> None:
     """The child's loop: one job in, progress and one result or error out."""
     from vidembed.engine import Engine
-    from vidembed.models.stack import load_stack
     from vidembed.params import ClipParams
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -196,7 +207,7 @@ def child_main() -> None:
             return
         try:
             send(("progress", 0.0, LOADING))
-            engine = Engine(load_stack(job.model_name))
+            engine = Engine(_catalog(job.stacks).load(job.model_name))
             send(("progress", 0.0, "started"))  # from here on, silence means a stall
             result = engine.embed(
                 Path(job.path),

@@ -318,9 +318,10 @@ class SQLiteStore:
             rows = self._conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
         return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4")) for r in rows]
 
-    def ready_task_ids(self, owner: str | None) -> list[str]:
-        query, args = "SELECT id FROM tasks WHERE status = 'ready'", []
+    def ready_tasks(self, owner: str | None) -> list[tuple[str, str]]:
+        """(id, model_name) of every ready task (of ``owner``), oldest first."""
+        query, args = "SELECT id, model_name FROM tasks WHERE status = 'ready'", []
         if owner is not None:
             query, args = query + " AND owner = ?", [owner]
         with self._lock:
-            return [r[0] for r in self._conn.execute(query + " ORDER BY created_at", args)]
+            return [(r[0], r[1]) for r in self._conn.execute(query + " ORDER BY created_at", args)]

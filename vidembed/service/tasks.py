@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vidembed import errors
-from vidembed.models import stack as stacks
+from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
 from vidembed.params import parse_create, parse_model_name, parse_required_text
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
@@ -28,6 +28,7 @@ def new_task_id() -> str:
 class TaskService:
     def __init__(self, settings: Settings | None = None, *, start_workers: bool = True) -> None:
         self.settings = settings or Settings()
+        self.catalog = StackCatalog(self.settings.stacks)  # the stacks file is checked here, at start
         self.store = SQLiteStore(self.settings.db_path)
         self.workers = WorkerPool(self.store, self.settings)
         if start_workers:
@@ -55,7 +56,7 @@ class TaskService:
         """``embedding_option`` is our extension (as in Embed v2): compute only these options."""
         request = parse_create(
             model_name=model_name,
-            known_models=stacks.known_model_names(),
+            known_models=self.catalog.known_names(),
             video_url=video_url,
             has_file=video_file is not None,
             video_start_offset_sec=video_start_offset_sec,
@@ -136,31 +137,42 @@ class TaskService:
     # --- text -----------------------------------------------------------------------------
 
     def embed_text(self, *, model_name: Any = None, text: Any = None) -> dict[str, Any]:
-        model_name = parse_model_name(model_name, stacks.known_model_names())
+        model_name = parse_model_name(model_name, self.catalog.known_names())
         text = parse_required_text("text", text)
-        vector = stacks.load_text_encoder(model_name).encode([text])[0]
+        vector = self.catalog.text_encoder(model_name).encode([text])[0]
         return wire.text_embedding(model_name, vector)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every stack served, from its encoders' own metadata (``GET /models``)."""
+        return [self.catalog.describe(name) for name in self.catalog.configs]
 
     def search(
         self,
         text: str,
         *,
         owner: str | None = None,
-        model_name: str = stacks.DEFAULT_STACK,
+        model_name: str = DEFAULT_STACK,
         task_id: str | None = None,
         options: Sequence[str] | None = None,
         top: int = 5,
     ) -> dict[str, list[Hit]]:
-        """Clips of ready tasks ranked by cosine with the text query, per option."""
+        """Clips of ready tasks ranked by cosine with the text query, per option. Only the tasks
+        embedded by the query's stack are searched: other stacks' vectors live in other spaces."""
+        stack = self.catalog.resolve(model_name)
         if task_id is not None:
             task = self._task(task_id, owner)
             if task.status != "ready":
                 raise errors.invalid("task_id", f"Task {task_id} is {task.status}, not ready.")
+            if self._stack_of(task.model_name) != stack:
+                raise errors.invalid(
+                    "task_id",
+                    f"Task {task_id} was embedded by the stack {task.model_name}, not {model_name}.",
+                )
             ids = [task_id]
         else:
-            ids = self.store.ready_task_ids(owner)
-        query = stacks.load_text_encoder(model_name).encode([text])[0]
-        placeholders = stacks.placeholder_vectors(model_name)
+            ids = [i for i, name in self.store.ready_tasks(owner) if self._stack_of(name) == stack]
+        query = self.catalog.text_encoder(model_name).encode([text])[0]
+        placeholders = self.catalog.placeholder_vectors(model_name)
         return rank_clips(query, self.store.segments(ids, options), top, placeholders)
 
     def search_clips(
@@ -176,13 +188,20 @@ class TaskService:
         """The wire form of ``search``: raw parameters validated, hits as JSON (vidembed's own
         endpoint, not part of the TwelveLabs API)."""
         text = parse_required_text("query_text", query_text)
-        model = parse_model_name(model_name or stacks.DEFAULT_STACK, stacks.known_model_names())
+        model = parse_model_name(model_name or DEFAULT_STACK, self.catalog.known_names())
         limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
         options = _requested_options(embedding_option)
         ranked = self.search(
             text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
         )
         return wire.clip_search(text, model, ranked, self._sources(ranked))
+
+    def _stack_of(self, model_name: str) -> str | None:
+        """The stack a stored task's model name selects now (None: no longer configured)."""
+        try:
+            return self.catalog.resolve(model_name)
+        except KeyError:
+            return None
 
     def _sources(self, ranked: Mapping[str, Sequence[Hit]]) -> dict[str, str]:
         """The video of each task in the hits: its upload's file name or its URL."""
@@ -197,10 +216,10 @@ class TaskService:
 def _requested_options(value: Any) -> list[str]:
     options = _option_list(value)
     if not options:
-        return list(stacks.OPTIONS)
-    if any(o not in stacks.OPTIONS for o in options):
-        raise errors.invalid("embedding_option", f"Use some of: {', '.join(stacks.OPTIONS)}.")
-    return [o for o in stacks.OPTIONS if o in options]
+        return list(OPTIONS)
+    if any(o not in OPTIONS for o in options):
+        raise errors.invalid("embedding_option", f"Use some of: {', '.join(OPTIONS)}.")
+    return [o for o in OPTIONS if o in options]
 
 
 def _option_list(value: str | Sequence[str] | None) -> list[str]:

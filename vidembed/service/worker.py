@@ -98,7 +98,12 @@ class WorkerPool:
             try:
                 path = self._source(task)
                 job = Job(
-                    str(path), task.params, task.options, task.model_name, self.settings.max_duration_seconds
+                    str(path),
+                    task.params,
+                    task.options,
+                    task.model_name,
+                    self.settings.max_duration_seconds,
+                    self.settings.stacks,
                 )
                 result = engine.run(job, heartbeat.report)
             except WorkerCrashed as exc:

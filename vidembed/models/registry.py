@@ -1,0 +1,268 @@
+"""Which classes fill a stack's roles, by the kind of stack a configuration describes.
+
+Two kinds today:
+
+- ``conse`` (the built-in ``conse-minilm-384``): all-MiniLM-L6-v2 anchors the space; the visual
+  and audio options are ConSE mixes of class-name vectors (EfficientNet-Lite0 ImageNet classes
+  with OCR and detectors; YAMNet AudioSet classes); speech is Whisper base.
+- ``image-text`` (a stacks file's ``image_text = ...``): an image-text model (CLIP, SigLIP) embeds
+  frames and every text; the audio option is YAMNet's ConSE over sound-class names embedded by
+  that model's text tower, so sounds land in the same space; transcripts go through the same text
+  tower (in chunks that fit its context). Speech is the stack's Whisper model.
+
+A new kind is a builder here; a new model is one class that fills a role (``roles.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vidembed.models.roles import TextEncoder
+from vidembed.models.stacks_file import BUILTIN_SPEECH, StackConfig
+
+if TYPE_CHECKING:
+    from vidembed.models.audio import YamnetAudioEncoder
+    from vidembed.models.image_text import ImageTextVisualEncoder
+    from vidembed.models.openclip import ImageTextModel
+    from vidembed.models.speech import TranscriptionEncoder as WhisperTranscription
+    from vidembed.models.stack import ModelStack, StackSettings
+    from vidembed.models.visual import ConseVisualEncoder
+
+# Whisper is the longest stage: two threads let it take the second core whenever decoding and
+# the visual stage leave it free (measured: 12.6x instead of 10.6x realtime on 720p, 2 cores).
+ASR_THREADS = 2
+
+
+def kind(config: StackConfig) -> str:
+    return "image-text" if config.image_text else "conse"
+
+
+def _digest(sha256: str) -> str:
+    return sha256[:12]
+
+
+def placeholder_texts(config: StackConfig) -> dict[str, str]:
+    from vidembed.models.audio import SILENCE_TEXT
+    from vidembed.models.speech import NO_SPEECH_TEXT
+
+    return {"audio": SILENCE_TEXT, "transcription": NO_SPEECH_TEXT}
+
+
+# --- text encoders -----------------------------------------------------------------------------
+
+
+def build_text_encoder(config: StackConfig, settings: StackSettings) -> TextEncoder:
+    if kind(config) == "image-text":
+        from vidembed.models.image_text import ImageTextTextEncoder
+
+        return ImageTextTextEncoder(_image_text_model(config, settings))
+    from vidembed.models import assets
+    from vidembed.models.text import MiniLMTextEncoder
+
+    return MiniLMTextEncoder(
+        assets.locate(assets.MINILM_ONNX),
+        assets.locate(assets.MINILM_TOKENIZER),
+        identity=f"all-MiniLM-L6-v2 int8 onnx:{_digest(assets.MINILM_ONNX.sha256)}",
+    )
+
+
+_image_text_models: dict[tuple[str, Path | None], ImageTextModel] = {}
+
+
+def _image_text_model(config: StackConfig, settings: StackSettings) -> ImageTextModel:
+    """One ImageTextModel per model folder and process: the text and visual roles share it. A
+    relative folder is taken from the stacks file's folder."""
+    from vidembed.models import assets
+    from vidembed.models.openclip import ImageTextModel, resolve_model_folder
+
+    assert config.image_text is not None
+    key = (config.image_text, config.source)
+    if key not in _image_text_models:
+        spec = config.image_text
+        local = Path(spec).expanduser()
+        if not local.is_absolute() and config.source is not None and (config.source / local).exists():
+            spec = str(config.source / local)
+        folder = resolve_model_folder(spec, assets.models_dir())
+        _image_text_models[key] = ImageTextModel(folder, threads=settings.threads)
+    return _image_text_models[key]
+
+
+# --- identities: names and weight digests, known without loading the weights -------------------
+
+
+def _conse_visual_identity(text: TextEncoder) -> str:
+    from vidembed.models import assets
+
+    parts = {
+        "efficientnet-lite0": assets.EFFICIENTNET_PTH.sha256,
+        "blazeface": assets.FACE_TFLITE.sha256,
+        "centernet": assets.HUMAN_MODELS.sha256,
+    }
+    return "conse " + " ".join(f"{k}:{_digest(v)}" for k, v in parts.items()) + f" over {text.identity}"
+
+
+def _yamnet_identity(text: TextEncoder) -> str:
+    from vidembed.models import assets
+
+    return f"conse yamnet:{_digest(assets.YAMNET_ZIP.sha256)} over {text.identity}"
+
+
+def _whisper_identity(config: StackConfig, settings: StackSettings, text: TextEncoder) -> str:
+    from vidembed.models import assets
+
+    name = (
+        f"whisper-base int8 part1:{_digest(assets.WHISPER_PART1.sha256)}"
+        if config.speech == BUILTIN_SPEECH
+        else f"whisper {config.speech}"
+    )
+    return f"{name} beam:{settings.asr_beam} language:{config.language or 'auto'} over {text.identity}"
+
+
+# --- whole stacks ------------------------------------------------------------------------------
+
+
+def build_stack(config: StackConfig, settings: StackSettings, text: TextEncoder) -> ModelStack:
+    from vidembed.models.stack import OPTIONS, ModelStack
+
+    visual: ConseVisualEncoder | ImageTextVisualEncoder = (
+        _image_text_visual(config, settings)
+        if kind(config) == "image-text"
+        else _conse_visual(text, settings)
+    )
+    return ModelStack(
+        name=config.name,
+        text=text,
+        visual=visual,
+        audio=_yamnet_audio(text, settings),
+        transcription=_whisper(config, settings, text),
+        options=OPTIONS,
+    )
+
+
+def _label_cache() -> Path:
+    from vidembed.models import assets
+
+    return assets.models_dir() / "labels"
+
+
+def _conse_visual(text: TextEncoder, settings: StackSettings) -> ConseVisualEncoder:
+    from vidembed.models import assets, vocabulary
+    from vidembed.models.visual import DETECTOR_PHRASES, IMAGE_TEMPLATES, ConseVisualEncoder
+
+    files = assets.prepare_all()
+    cache, key = _label_cache(), text.identity
+    imagenet = vocabulary.imagenet_names(files["imagenet_synsets"], files["imagenet_lemmas"])
+    image_labels = vocabulary.with_parents(
+        vocabulary.label_vectors(imagenet, IMAGE_TEMPLATES, text.encode, cache, key),
+        vocabulary.label_vectors(
+            vocabulary.imagenet_parents(imagenet), IMAGE_TEMPLATES, text.encode, cache, key
+        ),
+    )
+    return ConseVisualEncoder(
+        files["efficientnet"],
+        image_labels,
+        text.encode,
+        threads=settings.threads,
+        face_model=files["faces"],
+        object_model=files["objects"],
+        phrase_vectors=vocabulary.phrase_vectors(DETECTOR_PHRASES, text.encode, cache, key),
+        identity=_conse_visual_identity(text),
+    )
+
+
+def _image_text_visual(config: StackConfig, settings: StackSettings) -> ImageTextVisualEncoder:
+    from vidembed.models.image_text import ImageTextVisualEncoder
+
+    return ImageTextVisualEncoder(_image_text_model(config, settings))
+
+
+def _yamnet_audio(text: TextEncoder, settings: StackSettings) -> YamnetAudioEncoder:
+    """YAMNet's sound classes, named in the stack's text space ("the sound of {name}")."""
+    from vidembed.models import assets, vocabulary
+    from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES, YamnetAudioEncoder
+
+    files = assets.prepare_all()
+    names = vocabulary.yamnet_names(files["yamnet_classes"])
+    sound_labels = vocabulary.label_vectors(
+        names, SOUND_TEMPLATES, text.encode, _label_cache(), text.identity
+    )
+    return YamnetAudioEncoder(
+        files["yamnet"],
+        sound_labels,
+        text.encode([SILENCE_TEXT])[0],
+        settings.threads,
+        identity=_yamnet_identity(text),
+    )
+
+
+def _whisper(config: StackConfig, settings: StackSettings, text: TextEncoder) -> WhisperTranscription:
+    from vidembed.models import assets
+    from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
+
+    model = assets.whisper_dir() if config.speech == BUILTIN_SPEECH else _whisper_model(config.speech)
+    transcriber = WhisperTranscriber(
+        model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language
+    )
+    return TranscriptionEncoder(transcriber, text.encode, identity=_whisper_identity(config, settings, text))
+
+
+def _whisper_model(spec: str) -> Path | str:
+    """A local CTranslate2 folder, or a faster-whisper size name (faster-whisper fetches it from
+    the hub once, into its cache)."""
+    path = Path(spec).expanduser()
+    return path if path.exists() else spec
+
+
+# --- description ---------------------------------------------------------------------------------
+
+
+def describe_encoders(
+    config: StackConfig, settings: StackSettings, text: TextEncoder
+) -> dict[str, dict[str, str]]:
+    """Per role: what the encoder is and its identity (from the encoders' own metadata, without
+    loading the video encoders' weights); for ``GET /models`` and ``vidembed models``."""
+    from vidembed.models.stack import CONSE_ABOUT
+
+    audio = {"kind": "conse", "about": CONSE_ABOUT["audio"], "identity": _yamnet_identity(text)}
+    speech = {
+        "kind": "whisper",
+        "about": CONSE_ABOUT["transcription"]
+        if config.speech == BUILTIN_SPEECH
+        else f"Whisper {config.speech} (CTranslate2, Silero VAD) words cut into clips by timestamp, embedded "
+        'by the stack\'s text encoder; clips without words hold the vector of "no speech"',
+        "identity": _whisper_identity(config, settings, text),
+    }
+    if kind(config) == "conse":
+        return {
+            "text": {"kind": "text", "about": CONSE_ABOUT["text"], "identity": text.identity},
+            "visual": {
+                "kind": "conse",
+                "about": CONSE_ABOUT["visual"],
+                "identity": _conse_visual_identity(text),
+            },
+            "audio": audio,
+            "transcription": speech,
+        }
+    model = _image_text_model(config, settings)
+    return {
+        "text": {
+            "kind": "image-text",
+            "about": "the image-text model's text tower (texts longer than its context in chunks, averaged)",
+            "identity": text.identity,
+            "provider": model.provider,
+        },
+        "visual": {
+            "kind": "image-text",
+            "about": "mean of the image embeddings of 3 frames per clip, by the same model's image tower",
+            "identity": f"{model.identity} (image)",
+            "provider": model.provider,
+        },
+        "audio": audio
+        | {
+            "about": "ConSE over YAMNet AudioSet classes whose names are embedded by the "
+            'image-text model\'s text tower ("the sound of {name}"); clips without audible '
+            'events hold the vector of "silence"'
+        },
+        "transcription": speech,
+    }

