@@ -5,6 +5,7 @@ tokenizer -> ONNX), in the embedded client, the CLI and the server with the offi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +237,62 @@ def test_the_cli_takes_the_stacks_file(
     # without the file, the name is unknown, and the error names the flag
     assert main(["embed", video, "--model", "my-clip", "--data-dir", str(tmp_path)]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_tasks_record_their_stack_and_encoders_and_search_sets_aside_changed_ones(
+    stacks_file: Path, still_video: tuple[Path, Image.Image], tmp_path: Path
+) -> None:
+    import json
+
+    service = make_service(tmp_path, stacks_file=stacks_file)
+    try:
+        ids = [
+            service.create(model_name="marengo3.0", video_file=str(still_video[0]))["_id"] for _ in range(2)
+        ]
+        for task_id in ids:
+            while service.status(task_id)["status"] == "processing":
+                time.sleep(0.2)
+        body = service.retrieve(ids[0])
+        assert body["stack"]["name"] == "my-clip"  # the alias, resolved when the task was created
+        assert body["stack"]["encoders"] == service.catalog.identities("my-clip")
+        assert set(body["stack"]["encoders"]) == {"text", "visual", "audio", "transcription"}
+        assert body["stack"]["encoders"]["visual"].startswith("ViT-tiny__clip visual:")
+
+        # As if ids[1] had been embedded by an earlier image model.
+        older = {**body["stack"]["encoders"], "visual": "ViT-tiny__clip visual:000000000000 (image)"}
+        with service.store._transaction() as db:
+            db.execute("UPDATE tasks SET encoders = ? WHERE id = ?", (json.dumps(older), ids[1]))
+        found = service.search_clips(query_text="a man", model_name="my-clip")
+        assert {h["task_id"] for hits in found["data"].values() for h in hits} == {ids[0]}
+        assert found["left_out"] == [
+            {"task_id": ids[1], "reason": "embedded by encoders that have changed since: visual"}
+        ]
+    finally:
+        service.close()
+
+
+def test_a_database_from_before_the_stack_columns_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    from vidembed.service.store import SQLiteStore
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the tasks table as the first release wrote it
+        db.execute(
+            "CREATE TABLE tasks (id TEXT PRIMARY KEY, owner TEXT NOT NULL, model_name TEXT NOT NULL, "
+            "status TEXT NOT NULL, params TEXT NOT NULL, options TEXT NOT NULL, source_path TEXT, "
+            "input_url TEXT, input_filename TEXT, duration REAL, error TEXT, progress REAL NOT NULL DEFAULT 0, "
+            "stage TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, "
+            "lease_until REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO tasks (id, owner, model_name, status, params, options, created_at, updated_at) "
+            "VALUES ('a', '', 'marengo3.0', 'ready', '{}', '[\"visual\"]', 1, 1)"
+        )
+    store = SQLiteStore(path)
+    try:
+        task = store.get("a")
+        assert task is not None and task.stack is None and task.encoders is None
+        assert [t.id for t in store.ready_tasks(None)] == ["a"]
+    finally:
+        store.close()

@@ -72,6 +72,7 @@ def test_search_respects_api_keys_and_unfinished_tasks(keyed_server: LiveServer)
     assert nothing.status_code == 200 and nothing.json() == {
         "query_text": "a dog",
         "model_name": "conse-minilm-384",  # the default stack when model_name is left out
+        "left_out": [],
         "data": {},
     }
 

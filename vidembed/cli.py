@@ -136,15 +136,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     service = TaskService(_settings(args), start_workers=False)
     try:
         # the same validation and ranking as client.clips.search and POST /clips/search
-        ranked = service.search_clips(
+        found = service.search_clips(
             query_text=args.query,
             model_name=args.model,
             task_id=args.task,
             embedding_option=args.option,
             page_limit=args.top,
-        )["data"]
+        )
+        ranked = found["data"]
     finally:
         service.close()
+    for task in found["left_out"]:
+        print(f"not searched: task {task['task_id']}, {task['reason']} (embed it again)", file=sys.stderr)
     if not ranked:
         print("no finished tasks to search", file=sys.stderr)
         return 1

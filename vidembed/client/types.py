@@ -50,6 +50,13 @@ class TasksCreateResponse(_Model):
     id: str | None = Field(default=None, alias="_id")
 
 
+class TaskStack(_Model):
+    """Our addition: the stack that embedded a task and, once ready, each role's encoder identity."""
+
+    name: str
+    encoders: dict[str, str] | None = None
+
+
 class _TaskBase(_Model):
     id: str | None = Field(default=None, alias="_id")
     model_name: str | None = None
@@ -57,6 +64,7 @@ class _TaskBase(_Model):
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     progress: TaskProgress | None = None
+    stack: TaskStack | None = None
     error: TaskError | None = None
 
 
@@ -109,12 +117,19 @@ class ClipHit(_Model):
     score: float
 
 
+class LeftOutTask(_Model):
+    task_id: str
+    reason: str
+
+
 class ClipSearchResponse(_Model):
-    """Clips ranked per option; ``fused`` (all searched options on one scale) when there are several."""
+    """Clips ranked per option; ``fused`` (all searched options on one scale) when there are several.
+    ``left_out``: tasks of the stack that were not searched (their encoders changed since)."""
 
     query_text: str
     model_name: str
     data: dict[str, list[ClipHit]]
+    left_out: list[LeftOutTask] = []
 
     @property
     def best(self) -> list[ClipHit]:

@@ -64,6 +64,7 @@ class EmbeddingResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # undecodable packets skipped per stream ("video", "audio"): the input's damage, for the log
     skipped_packets: dict[str, int] = field(default_factory=dict)
+    encoders: dict[str, str] = field(default_factory=dict)  # per role, the identity of its encoder
 
 
 @dataclass
@@ -304,6 +305,7 @@ class Engine:
         }
         result = self._result(info, plan, params, options, pipeline, timings)
         result.skipped_packets = dict(damage.skipped_packets)
+        result.encoders = self.stack.identities()
         return result
 
     def _feed(

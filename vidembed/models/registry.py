@@ -116,7 +116,24 @@ def _whisper_identity(config: StackConfig, settings: StackSettings, text: TextEn
         if config.speech == BUILTIN_SPEECH
         else f"whisper {config.speech}"
     )
-    return f"{name} beam:{settings.asr_beam} language:{config.language or 'auto'} over {text.identity}"
+    # The beam width is a decoding setting (GET /models shows it), not part of the identity: the
+    # fast mode should not set aside every task embedded before it.
+    return f"{name} language:{config.language or 'auto'} over {text.identity}"
+
+
+def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) -> dict[str, str]:
+    """Per role, the identity of the encoder a stack built from ``config`` has (what
+    ``ModelStack.identities()`` gives once built), without loading the video encoders."""
+    if kind(config) == "image-text":
+        visual = f"{_image_text_model(config, settings).identity} (image)"
+    else:
+        visual = _conse_visual_identity(text)
+    return {
+        "text": text.identity,
+        "visual": visual,
+        "audio": _yamnet_identity(text),
+        "transcription": _whisper_identity(config, settings, text),
+    }
 
 
 # --- whole stacks ------------------------------------------------------------------------------

@@ -167,6 +167,13 @@ class StackCatalog:
                 _placeholders[config] = dict(zip(texts, vectors, strict=True))
             return _placeholders[config]
 
+    def identities(self, model_name: str) -> dict[str, str]:
+        """Per role, the identity of the encoder that embeds for this stack now."""
+        from vidembed.models import registry
+
+        config = self.config(model_name)
+        return registry.identities(config, self.settings, self.text_encoder(config.name))
+
     def describe(self, model_name: str) -> dict[str, Any]:
         """What a stack's vectors mean, for users (``GET /models``, ``vidembed models``): from
         its configuration and its encoders' own metadata (identities, dimension, provider)."""

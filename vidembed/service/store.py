@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_owner TEXT,
     lease_until REAL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    stack TEXT,
+    encoders TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, lease_until);
@@ -74,6 +76,8 @@ class TaskRecord:
     progress: float = 0.0
     stage: str = "queued"
     attempts: int = 0
+    stack: str | None = None  # the stack model_name selected at creation (aliases resolved)
+    encoders: dict[str, str] | None = None  # per role, the identity of the encoder that made the vectors
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,14 +93,17 @@ class StoredSegment:
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
-    "duration, error, progress, stage, attempts, created_at, updated_at"
+    "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders"
 )
+# Columns added after the first release, with their type: added to older databases on open.
+_ADDED_COLUMNS = {"stack": "TEXT", "encoders": "TEXT"}
 
 
 def _record(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
     data["params"] = json.loads(data["params"])
     data["options"] = json.loads(data["options"])
+    data["encoders"] = json.loads(data["encoders"]) if data["encoders"] else None
     return TaskRecord(**data)
 
 
@@ -111,6 +118,10 @@ class SQLiteStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -132,7 +143,7 @@ class SQLiteStore:
     def insert(self, task: TaskRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
                 (
                     task.id,
                     task.owner,
@@ -150,6 +161,8 @@ class SQLiteStore:
                     task.attempts,
                     task.created_at,
                     task.updated_at,
+                    task.stack,
+                    json.dumps(task.encoders) if task.encoders is not None else None,
                 ),
             )
 
@@ -268,14 +281,16 @@ class SQLiteStore:
         worker: str,
         duration: float,
         segments: Sequence[tuple[str, str, float, float, np.ndarray]],
+        encoders: dict[str, str] | None = None,
     ) -> bool:
+        """Results, ``ready`` and the identities of the encoders that made them, in one transaction."""
         now = time.time()
         with self._transaction() as db:
             cur = db.execute(
                 "UPDATE tasks SET status = 'ready', duration = ?, progress = 1.0, stage = 'done', "
-                "lease_owner = NULL, lease_until = NULL, updated_at = ? "
+                "lease_owner = NULL, lease_until = NULL, updated_at = ?, encoders = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
-                (duration, now, task_id, worker),
+                (duration, now, json.dumps(encoders) if encoders else None, task_id, worker),
             )
             if cur.rowcount != 1:
                 return False
@@ -318,10 +333,10 @@ class SQLiteStore:
             rows = self._conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
         return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4")) for r in rows]
 
-    def ready_tasks(self, owner: str | None) -> list[tuple[str, str]]:
-        """(id, model_name) of every ready task (of ``owner``), oldest first."""
-        query, args = "SELECT id, model_name FROM tasks WHERE status = 'ready'", []
+    def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
+        """Every ready task (of ``owner``), oldest first."""
+        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready'", []
         if owner is not None:
             query, args = query + " AND owner = ?", [owner]
         with self._lock:
-            return [(r[0], r[1]) for r in self._conn.execute(query + " ORDER BY created_at", args)]
+            return [_record(r) for r in self._conn.execute(query + " ORDER BY created_at", args)]

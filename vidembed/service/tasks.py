@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vidembed import errors
@@ -72,6 +73,7 @@ class TaskService:
             id=task_id,
             owner=owner,
             model_name=request.model_name,
+            stack=self.catalog.resolve(request.model_name),
             status="processing",
             params=request.clip.as_dict(),
             options=_requested_options(embedding_option),
@@ -155,25 +157,41 @@ class TaskService:
         task_id: str | None = None,
         options: Sequence[str] | None = None,
         top: int = 5,
-    ) -> dict[str, list[Hit]]:
-        """Clips of ready tasks ranked by cosine with the text query, per option. Only the tasks
-        embedded by the query's stack are searched: other stacks' vectors live in other spaces."""
+    ) -> SearchOutcome:
+        """Clips of ready tasks ranked by cosine with the text query, per option.
+
+        Only tasks embedded by the query's stack are searched (other stacks' vectors live in other
+        spaces), and of those only the ones whose encoders are the stack's encoders now: a task
+        embedded before an encoder changed is left out, and ``left_out`` says which and why.
+        """
         stack = self.catalog.resolve(model_name)
         if task_id is not None:
             task = self._task(task_id, owner)
             if task.status != "ready":
                 raise errors.invalid("task_id", f"Task {task_id} is {task.status}, not ready.")
-            if self._stack_of(task.model_name) != stack:
+            embedded_by = self._stack_of(task)
+            if embedded_by != stack:
                 raise errors.invalid(
-                    "task_id",
-                    f"Task {task_id} was embedded by the stack {task.model_name}, not {model_name}.",
+                    "task_id", f"Task {task_id} was embedded by the stack {embedded_by}, not {model_name}."
                 )
-            ids = [task_id]
+            candidates = [task]
         else:
-            ids = [i for i, name in self.store.ready_tasks(owner) if self._stack_of(name) == stack]
-        query = self.catalog.text_encoder(model_name).encode([text])[0]
-        placeholders = self.catalog.placeholder_vectors(model_name)
-        return rank_clips(query, self.store.segments(ids, options), top, placeholders)
+            candidates = [t for t in self.store.ready_tasks(owner) if self._stack_of(t) == stack]
+        current = self.catalog.identities(stack)
+        searched, left_out = [], []
+        for task in candidates:
+            changed = _changed_encoders(task.encoders, current, task.options)
+            if changed:
+                left_out.append(
+                    (task.id, f"embedded by encoders that have changed since: {', '.join(changed)}")
+                )
+            else:
+                searched.append(task)
+        query = self.catalog.text_encoder(stack).encode([text])[0]
+        placeholders = self.catalog.placeholder_vectors(stack)
+        segments = self.store.segments([t.id for t in searched], options)
+        sources = {t.id: t.input_url or t.input_filename or "" for t in searched}
+        return SearchOutcome(rank_clips(query, segments, top, placeholders), left_out, sources)
 
     def search_clips(
         self,
@@ -191,26 +209,37 @@ class TaskService:
         model = parse_model_name(model_name or DEFAULT_STACK, self.catalog.known_names())
         limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
         options = _requested_options(embedding_option)
-        ranked = self.search(
+        found = self.search(
             text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
         )
-        return wire.clip_search(text, model, ranked, self._sources(ranked))
+        return wire.clip_search(text, model, found.ranked, found.sources, found.left_out)
 
-    def _stack_of(self, model_name: str) -> str | None:
-        """The stack a stored task's model name selects now (None: no longer configured)."""
+    def _stack_of(self, task: TaskRecord) -> str | None:
+        """The stack that embedded a task: recorded at creation; for tasks older than that record,
+        the stack its model name selects now (None: no longer configured)."""
+        if task.stack is not None:
+            return task.stack
         try:
-            return self.catalog.resolve(model_name)
+            return self.catalog.resolve(task.model_name)
         except KeyError:
             return None
 
-    def _sources(self, ranked: Mapping[str, Sequence[Hit]]) -> dict[str, str]:
-        """The video of each task in the hits: its upload's file name or its URL."""
-        sources = {}
-        for task_id in {hit.task_id for hits in ranked.values() for hit in hits}:
-            task = self.store.get(task_id)
-            if task is not None:
-                sources[task_id] = task.input_url or task.input_filename or ""
-        return sources
+
+@dataclass
+class SearchOutcome:
+    ranked: dict[str, list[Hit]]  # per option and "fused", best first
+    left_out: list[tuple[str, str]]  # (task id, why) of the stack's tasks that were not searched
+    sources: dict[str, str]  # task id -> its video's file name or URL
+
+
+def _changed_encoders(
+    recorded: dict[str, str] | None, current: dict[str, str], options: Sequence[str]
+) -> list[str]:
+    """The roles (text, and the task's options) whose encoder differs from the one that embedded
+    the task; nothing for tasks from before encoders were recorded (unknown, kept)."""
+    if not recorded:
+        return []
+    return [role for role in ("text", *options) if recorded.get(role) != current.get(role)]
 
 
 def _requested_options(value: Any) -> list[str]:

@@ -53,6 +53,8 @@ def task_summary(task: TaskRecord) -> dict[str, Any]:
         "video_embedding": {"metadata": metadata(task)},
         "progress": {"fraction": round(task.progress, 3), "stage": task.stage},
     }
+    if task.stack is not None:  # our addition: which stack, and (once ready) which encoders
+        body["stack"] = {"name": task.stack, **({"encoders": task.encoders} if task.encoders else {})}
     if task.status == "failed" and task.error:
         body["error"] = {"message": task.error}
     return body
@@ -93,13 +95,19 @@ def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
 
 
 def clip_search(
-    query_text: str, model_name: str, ranked: dict[str, Sequence[Hit]], sources: Mapping[str, str]
+    query_text: str,
+    model_name: str,
+    ranked: dict[str, Sequence[Hit]],
+    sources: Mapping[str, str],
+    left_out: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Ranked clips per option, ``fused`` first when several options were searched; each hit names
-    its task's video (``sources``: task id -> file name or URL)."""
+    its task's video (``sources``: task id -> file name or URL); ``left_out`` lists the tasks of
+    the stack that were not searched, and why."""
     return {
         "query_text": query_text,
         "model_name": model_name,
+        "left_out": [{"task_id": task_id, "reason": reason} for task_id, reason in left_out],
         "data": {
             option: [
                 {

@@ -125,7 +125,7 @@ class WorkerPool:
                 self.store.fail(task.id, f"Internal error ({type(exc).__name__}: {exc}).")
                 return
         rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
-        if self.store.complete(task.id, worker, result.duration, rows):
+        if self.store.complete(task.id, worker, result.duration, rows, result.encoders):
             skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))
             damage = f"; skipped undecodable packets: {skipped}" if skipped else ""
             log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)
