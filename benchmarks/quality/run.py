@@ -28,11 +28,10 @@ import av
 import numpy as np
 from PIL import Image
 
-from benchmarks.quality.fusion import ClipTable, recall
+from benchmarks.quality.fusion import ClipTable, add_stack_arguments, recall, stack_from_arguments
 from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models.assets import models_dir
-from vidembed.models.stack import load_stack
 from vidembed.params import ClipParams
 
 SEGMENT_SEC = 6.0
@@ -201,10 +200,11 @@ def main() -> None:
     parser.add_argument("--per-video", type=int, default=6)
     parser.add_argument("--crossed-videos", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=models_dir().parent / "benchmarks")
+    add_stack_arguments(parser)
     args = parser.parse_args()
     stamps = find_stamps(stamps_root(args.cache))
     videos = build_videos(stamps, args.videos, args.per_video, args.cache / "quality-videos")
-    engine = Engine(load_stack("marengo3.0"))
+    engine = Engine(stack_from_arguments(args))
     halves = {"development": videos[0::2], "held-out": videos[1::2]}
     started = time.perf_counter()
     evaluated = {name: evaluate(engine, part) for name, part in halves.items()}

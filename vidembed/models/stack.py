@@ -64,6 +64,11 @@ class ModelStack:
             "transcription": self.transcription.identity,
         }
 
+    def placeholder_vectors(self) -> dict[str, np.ndarray]:
+        """Per option that has one, the vector a clip holds when the option found nothing."""
+        texts = {"audio": self.audio.placeholder_text, "transcription": self.transcription.placeholder_text}
+        return dict(zip(texts, self.encode_text(list(texts.values())), strict=True))
+
     def warm_up(self) -> None:
         """Runs the ONNX encoders once on a tiny input, so the first task does not pay for their
         first-call allocations. Whisper is left out: on a tone it decodes a whole 30 s window
