@@ -6,6 +6,8 @@ cut into clips by the midpoint of their timestamps, then each clip's words are e
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from vidembed.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
 NO_SPEECH_TEXT = "no speech"
 SAMPLE_RATE = 16_000
 WINDOWS_PER_BATCH = 2  # 4 saves a little more time but costs ~250 MB more peak memory
+
+AUTO, CPU, CUDA = "auto", "cpu", "cuda"
+# int8 weights everywhere; on CUDA the activations in float16 (CTranslate2 has no int8 activations there).
+COMPUTE_TYPES = {CPU: "int8", CUDA: "int8_float16"}
+MODEL_FILES = ("model.bin", "config.json")  # what a CTranslate2 Whisper folder cannot do without
 
 
 @dataclass(frozen=True)
@@ -26,14 +37,39 @@ class Word:
 
 
 class WhisperTranscriber:
+    """faster-whisper (CTranslate2) with the decoding options every call shares.
+
+    ``model_dir`` is a CTranslate2 Whisper folder, or a faster-whisper size name (``"small"``,
+    ``"large-v3"``, ...) or CTranslate2 hub id, which faster-whisper fetches from the Hugging Face hub
+    once into its cache (ModelUnavailableError, saying which folder to make instead, when it cannot).
+    ``device`` is ``"auto"`` (CUDA when CTranslate2 sees a CUDA device, else CPU), ``"cpu"`` or
+    ``"cuda"``; the one used is ``self.device``, logged once per process.
+    """
+
     def __init__(
-        self, model_dir: Path, threads: int = 1, beam_size: int = 5, language: str | None = "en"
+        self,
+        model_dir: Path | str,
+        threads: int = 1,
+        beam_size: int = 5,
+        language: str | None = "en",
+        device: str = AUTO,
     ) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
-        )
+        path = resolve_whisper_model(model_dir)
+        self.device = choose_device(device)
+        try:
+            self._model = _load(WhisperModel, path, self.device, threads)
+        except RuntimeError as exc:
+            # "auto" saw a CUDA device that CTranslate2 cannot use (driver too old, cuBLAS or cuDNN
+            # missing): run on CPU rather than fail every task.
+            if device != AUTO or self.device == CPU:
+                raise
+            log.warning("Whisper cannot run on CUDA (%s): running it on CPU", str(exc).strip()[:300])
+            self.device = CPU
+            self._model = _load(WhisperModel, path, CPU, threads)
+        self.compute_type = COMPUTE_TYPES[self.device]
+        _log_device_once(self.device)
         self._batched = BatchedInferencePipeline(self._model)
         self._beam_size = beam_size
         self.language = language
@@ -66,6 +102,123 @@ class WhisperTranscriber:
         """Words of a whole track, VAD on (what the speed benchmark's naive reference calls per clip)."""
         segments, _info = self._model.transcribe(pcm, vad_filter=True, **self._decoding())
         return _words(segments)
+
+
+def _load(whisper_model: Any, path: str, device: str, threads: int) -> Any:
+    model = whisper_model(
+        path, device=device, compute_type=COMPUTE_TYPES[device], cpu_threads=threads, num_workers=1
+    )
+    if device == CUDA:
+        # CTranslate2 loads cuBLAS and cuDNN at their first use: one encoder pass over a silent
+        # window finds a missing library now rather than in the first task.
+        model.encode(np.zeros((model.model.n_mels, model.feature_extractor.nb_max_frames), np.float32))
+    return model
+
+
+def choose_device(requested: str = AUTO) -> str:
+    """``"cuda"`` or ``"cpu"``: the one requested, or for ``"auto"`` CUDA when CTranslate2 sees a CUDA
+    device (``ctranslate2.get_cuda_device_count() > 0``), else CPU."""
+    if requested not in (AUTO, CPU, CUDA):
+        raise ValueError(f"Whisper device must be {AUTO!r}, {CPU!r} or {CUDA!r}, not {requested!r}")
+    if requested != AUTO:
+        return requested
+    import ctranslate2
+
+    return CUDA if ctranslate2.get_cuda_device_count() > 0 else CPU
+
+
+_logged_devices: set[str] = set()
+_log_lock = threading.Lock()
+
+
+def _log_device_once(device: str) -> None:
+    with _log_lock:
+        if device in _logged_devices:
+            return
+        _logged_devices.add(device)
+    log.info("Whisper on %s (CTranslate2 %s)", device, COMPUTE_TYPES[device])
+
+
+def resolve_whisper_model(spec: Path | str) -> str:
+    """What faster-whisper loads for ``spec``: a local CTranslate2 Whisper folder as it is, or the
+    folder of a size name / hub id in faster-whisper's cache (fetched from the hub if not there).
+
+    ``spec`` is a folder if it is a Path, exists, or starts with ``/``, ``.`` or ``~``. Raises
+    ModelUnavailableError saying what is wrong and which folder to make instead.
+    """
+    from faster_whisper.utils import available_models, download_model
+
+    text = str(spec)
+    local = Path(text).expanduser()
+    if isinstance(spec, Path) or text.startswith(("/", ".", "~")) or local.exists():
+        if not local.is_dir():
+            raise ModelUnavailableError(
+                f"No Whisper model folder at {local.absolute()}. {_folder_hint(None, local.absolute())}"
+            )
+        missing = [name for name in MODEL_FILES if not (local / name).is_file()]
+        if missing:
+            raise ModelUnavailableError(
+                f"{local.absolute()} is not a CTranslate2 Whisper folder (missing {', '.join(missing)}). "
+                f"{_folder_hint(None, local.absolute())}"
+            )
+        return str(local)
+    if "/" not in text and text not in available_models():
+        raise ModelUnavailableError(
+            f"The Whisper model {text!r} is neither an existing folder nor a faster-whisper size name "
+            f"({', '.join(available_models())}). {_folder_hint(None, None)}"
+        )
+    try:
+        return str(download_model(text))
+    except Exception as exc:  # any hub, HTTP, network or cache error: the message says what to do
+        from huggingface_hub import constants
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        why = (
+            "the hub could not be reached (or downloads are off: HF_HUB_OFFLINE)"
+            if isinstance(exc, LocalEntryNotFoundError)
+            else "the hub did not give it"
+        )
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise ModelUnavailableError(
+            f"The Whisper model {text!r} is not in faster-whisper's cache on this machine and could not be "
+            f"fetched from the Hugging Face hub at {constants.ENDPOINT}: {why} ({type(exc).__name__}: "
+            f"{detail}). {_folder_hint(text, None)}"
+        ) from exc
+
+
+def _transformers_id(size: str) -> str:
+    """The transformers checkpoint a faster-whisper size name was converted from."""
+    if size.startswith("distil-"):
+        return f"distil-whisper/{size}"
+    if size in ("turbo", "large-v3-turbo"):
+        return "openai/whisper-large-v3-turbo"
+    return f"openai/whisper-{'large-v3' if size == 'large' else size}"
+
+
+def _folder_hint(name: str | None, folder: Path | None) -> str:
+    """How to make a local CTranslate2 Whisper folder (for the size name or hub id ``name``)."""
+    where = str(folder) if folder is not None else "FOLDER"
+    source = _transformers_id(name) if name is not None and "/" not in name else "openai/whisper-small"
+    convert = (
+        f"`ct2-transformers-converter --model {source} --output_dir {where} "
+        f"--copy_files tokenizer.json preprocessor_config.json --quantization int8` "
+        f"(pip install ctranslate2 transformers torch)"
+    )
+    if folder is not None:
+        return (
+            f"Make it on a machine with internet with {convert} and copy it here, or point speech in the "
+            f"stacks file at another CTranslate2 Whisper folder."
+        )
+    hint = f"Use a local CTranslate2 Whisper folder instead: on a machine with internet, run {convert}"
+    if name is not None:
+        from faster_whisper import utils
+
+        repo = getattr(utils, "_MODELS", {}).get(name, name)  # size name -> the hub repository fetched
+        hint += (
+            f", or copy the files of the hub repository {repo} (config.json, model.bin, tokenizer.json, "
+            f"vocabulary.*, preprocessor_config.json) into {where}"
+        )
+    return f'{hint}; then set speech = "{where}" (an absolute path) in the stacks file.'
 
 
 def _words(segments: Iterable[Any]) -> list[Word]:
