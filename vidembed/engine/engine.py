@@ -10,11 +10,10 @@ few chunks, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from vidembed.engine.media import (
     probe,
 )
 from vidembed.errors import MediaError
-from vidembed.models.runtime import l2_normalise
+from vidembed.models.runtime import l2_normalise, timed
 from vidembed.models.speech import Word, words_in
 from vidembed.models.stack import ModelStack
 from vidembed.params import ClipParams
@@ -139,15 +138,6 @@ class _Pipeline:
         self._lock = threading.Lock()
         self.model_seconds = {"audio": 0.0, "speech": 0.0}  # the visual encoder reports its own
 
-    @contextlib.contextmanager
-    def _timed(self, model: str) -> Iterator[None]:
-        """Wall time inside each model, for the speed benchmark's profile (one thread per key)."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.model_seconds[model] += time.perf_counter() - started
-
     def fail(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
@@ -173,13 +163,13 @@ class _Pipeline:
         windows = [self._window(job, self.plan.clips[i]) for i in job.clips]
         if "audio" in self.vectors:
             pcm = job.pcm if self.info.has_audio else None
-            with self._timed("audio"):
+            with timed(self.model_seconds, "audio"):
                 self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
             self._advance("audio", len(job.clips))
         if "transcription" in self.vectors:
             if self.info.has_audio:
                 lo, hi = (round((t - job.start) * AUDIO_RATE) for t in job.own)
-                with self._timed("speech"):  # e.g. VAD and Whisper
+                with timed(self.model_seconds, "speech"):  # e.g. VAD and Whisper
                     self.words += self.speech.add(job.pcm[lo:hi], job.own[0])
                     if job.last:
                         self.words += self.speech.flush()

@@ -8,14 +8,13 @@ first 77 tokens.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from vidembed.models.openclip import ImageTextModel
 from vidembed.models.roles import FrameSpec
-from vidembed.models.runtime import l2_normalise
+from vidembed.models.runtime import l2_normalise, timed
 
 # English averages about 1.3 BPE tokens per word; two start/end tokens. 77 tokens -> 50 words.
 TOKENS_PER_WORD = 1.5
@@ -66,7 +65,7 @@ class ImageTextVisualEncoder:
 
     def __init__(self, model: ImageTextModel) -> None:
         self.model = model
-        self._busy = 0.0
+        self._busy: dict[str, float] = {"image_text": 0.0}
 
     @property
     def frames(self) -> FrameSpec:
@@ -77,12 +76,8 @@ class ImageTextVisualEncoder:
         return f"{self.model.identity} (image)"
 
     def encode_clip(self, frames: np.ndarray, detail: np.ndarray | None) -> np.ndarray:
-        started = time.perf_counter()
-        try:
-            vectors = self.model.encode_images(list(frames))
-            return l2_normalise(vectors.mean(axis=0))
-        finally:
-            self._busy += time.perf_counter() - started
+        with timed(self._busy, "image_text"):
+            return l2_normalise(self.model.encode_images(list(frames)).mean(axis=0))
 
     def busy_seconds(self) -> Mapping[str, float]:
-        return {"image_text": self._busy}
+        return dict(self._busy)

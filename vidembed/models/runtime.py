@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,17 @@ def session(path: Path, threads: int = 1, providers: Sequence[str] | None = None
     options.log_severity_level = 3
     chosen = list(providers) if providers is not None else ["CPUExecutionProvider"]
     return ort.InferenceSession(str(path), options, providers=chosen)
+
+
+@contextlib.contextmanager
+def timed(totals: MutableMapping[str, float], key: str) -> Iterator[None]:
+    """Adds the wall time of the block to ``totals[key]`` (the speed benchmark's per-model profile;
+    one thread per key)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        totals[key] = totals.get(key, 0.0) + time.perf_counter() - started
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -10,10 +10,8 @@ the strongest detection; the sum is L2-normalised.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import numpy as np
 from vidembed.models.faces import PEOPLE_PHRASES, FaceDetector, people_phrases
 from vidembed.models.objects import COCO_NAMES, ObjectDetector, object_phrase, object_phrases
 from vidembed.models.roles import FrameSpec
-from vidembed.models.runtime import conse, l2_normalise, session
+from vidembed.models.runtime import conse, l2_normalise, session, timed
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +81,10 @@ class ConseVisualEncoder:
     def busy_seconds(self) -> Mapping[str, float]:
         return dict(self._busy)
 
-    @contextlib.contextmanager
-    def _timed(self, model: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._busy[model] += time.perf_counter() - started
-
     def encode_clip(self, frames: np.ndarray, detail: np.ndarray | None) -> np.ndarray:
         """The visual role: a clip's frames (n, 224, 224, 3) and its middle frame -> (dim,)."""
         reading = self._read_detail(detail) if detail is not None else FrameReading()
-        with self._timed("image_classes"):
+        with timed(self._busy, "image_classes"):
             return self.encode_clips([frames], [reading])[0]
 
     def _read_detail(self, image: np.ndarray) -> FrameReading:
@@ -104,11 +94,11 @@ class ConseVisualEncoder:
         if self._last_reading is not None and self._last_reading[0].shape == thumb.shape:
             if float(np.abs(self._last_reading[0] - thumb).mean()) < SAME_PICTURE:
                 return self._last_reading[1]
-        with self._timed("ocr"):
+        with timed(self._busy, "ocr"):
             text = self.read_text(image)
-        with self._timed("faces"):
+        with timed(self._busy, "faces"):
             people = self.read_people(image)
-        with self._timed("objects"):
+        with timed(self._busy, "objects"):
             objects = self.read_objects(image)
         reading = FrameReading(text, people + objects)
         self._last_reading = (thumb, reading)
