@@ -8,7 +8,10 @@ Two kinds today:
 - ``image-text`` (a stacks file's ``image_text = ...``): an image-text model (CLIP, SigLIP) embeds
   frames and every text; the audio option is YAMNet's ConSE over sound-class names embedded by
   that model's text tower, so sounds land in the same space; transcripts go through the same text
-  tower (in chunks that fit its context). Speech is the stack's Whisper model.
+  tower (in chunks that fit its context). Speech is the stack's Whisper model. With ``audio_text =
+  ...`` (a CLAP export, ``vidembed.models.clap``) the audio option is CLAP's ConSE instead: CLAP
+  scores the sound against the same class names in its own text space, and the names' vectors in
+  the stack's space are mixed.
 
 A new kind is a builder here; a new model is one class that fills a role (``roles.py``).
 """
@@ -23,6 +26,7 @@ from vidembed.models.stacks_file import BUILTIN_SPEECH, StackConfig
 
 if TYPE_CHECKING:
     from vidembed.models.audio import YamnetAudioEncoder
+    from vidembed.models.clap import AudioTextModel, ClapAudioEncoder
     from vidembed.models.image_text import ImageTextVisualEncoder
     from vidembed.models.openclip import ImageTextModel
     from vidembed.models.speech import TranscriptionEncoder as WhisperTranscription
@@ -88,6 +92,27 @@ def _image_text_model(config: StackConfig, settings: StackSettings) -> ImageText
     return _image_text_models[key]
 
 
+_audio_text_models: dict[tuple[str, Path | None], AudioTextModel] = {}
+
+
+def _audio_text_model(config: StackConfig, settings: StackSettings) -> AudioTextModel:
+    """One AudioTextModel (CLAP) per model folder and process. A relative folder is taken from the
+    stacks file's folder."""
+    from vidembed.models import assets
+    from vidembed.models.clap import AudioTextModel, resolve_model_folder
+
+    assert config.audio_text is not None
+    key = (config.audio_text, config.source)
+    if key not in _audio_text_models:
+        spec = config.audio_text
+        local = Path(spec).expanduser()
+        if not local.is_absolute() and config.source is not None and (config.source / local).exists():
+            spec = str(config.source / local)
+        folder = resolve_model_folder(spec, assets.models_dir())
+        _audio_text_models[key] = AudioTextModel(folder, threads=settings.threads)
+    return _audio_text_models[key]
+
+
 # --- identities: names and weight digests, known without loading the weights -------------------
 
 
@@ -106,6 +131,10 @@ def _yamnet_identity(text: TextEncoder) -> str:
     from vidembed.models import assets
 
     return f"conse yamnet:{_digest(assets.YAMNET_ZIP.sha256)} over {text.identity}"
+
+
+def _clap_identity(config: StackConfig, settings: StackSettings, text: TextEncoder) -> str:
+    return f"conse clap {_audio_text_model(config, settings).identity} over {text.identity}"
 
 
 def _whisper_identity(config: StackConfig, settings: StackSettings, text: TextEncoder) -> str:
@@ -131,7 +160,7 @@ def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) 
     return {
         "text": text.identity,
         "visual": visual,
-        "audio": _yamnet_identity(text),
+        "audio": _clap_identity(config, settings, text) if config.audio_text else _yamnet_identity(text),
         "transcription": _whisper_identity(config, settings, text),
     }
 
@@ -151,7 +180,7 @@ def build_stack(config: StackConfig, settings: StackSettings, text: TextEncoder)
         name=config.name,
         text=text,
         visual=visual,
-        audio=_yamnet_audio(text, settings),
+        audio=_clap_audio(config, text, settings) if config.audio_text else _yamnet_audio(text, settings),
         transcription=_whisper(config, settings, text),
         options=OPTIONS,
     )
@@ -210,6 +239,30 @@ def _yamnet_audio(text: TextEncoder, settings: StackSettings) -> YamnetAudioEnco
         text.encode([SILENCE_TEXT])[0],
         settings.threads,
         identity=_yamnet_identity(text),
+    )
+
+
+def _clap_audio(config: StackConfig, text: TextEncoder, settings: StackSettings) -> ClapAudioEncoder:
+    """CLAP's ConSE: YAMNet's AudioSet class names in CLAP's text space (to score the sound) and in
+    the stack's (to mix), both cached by encoder identity."""
+    from vidembed.models import assets, vocabulary
+    from vidembed.models.audio import SILENCE_TEXT, SOUND_TEMPLATES
+    from vidembed.models.clap import CLAP_TEMPLATES, ClapAudioEncoder
+
+    model = _audio_text_model(config, settings)
+    names = vocabulary.yamnet_names(assets.locate(assets.YAMNET_CLASSES))
+    clap_labels = vocabulary.label_vectors(
+        names, CLAP_TEMPLATES, model.encode_text, _label_cache(), f"{model.identity} (text)"
+    )
+    stack_labels = vocabulary.label_vectors(
+        names, SOUND_TEMPLATES, text.encode, _label_cache(), text.identity
+    )
+    return ClapAudioEncoder(
+        model,
+        clap_labels,
+        stack_labels,
+        text.encode([SILENCE_TEXT])[0],
+        identity=_clap_identity(config, settings, text),
     )
 
 
@@ -275,11 +328,24 @@ def describe_encoders(
             "identity": f"{model.identity} (image)",
             "provider": model.provider,
         },
-        "audio": audio
+        "audio": _clap_description(config, settings, text)
+        if config.audio_text
+        else audio
         | {
             "about": "ConSE over YAMNet AudioSet classes whose names are embedded by the "
             'image-text model\'s text tower ("the sound of {name}"); clips without audible '
             'events hold the vector of "silence"'
         },
         "transcription": speech,
+    }
+
+
+def _clap_description(config: StackConfig, settings: StackSettings, text: TextEncoder) -> dict[str, str]:
+    return {
+        "kind": "conse",
+        "about": "ConSE over CLAP: the clip's sound scored by the audio-text model against AudioSet class "
+        "names in its own text space (softmax with its logit scale; speech, silence and generic animal "
+        "classes left out of the mix), the top 5 names' vectors in this stack's space (\"the sound of "
+        '{name}") mixed; clips without audible events hold the vector of "silence"',
+        "identity": _clap_identity(config, settings, text),
     }

