@@ -170,8 +170,8 @@ def test_the_server_and_the_official_sdk_select_the_stack_by_model_name(
 def test_stacks_file_mistakes_name_the_file_and_the_key(tmp_path: Path) -> None:
     path = tmp_path / "stacks.toml"
     cases = {
-        "[stacks.a]\nimage_txt = 'x'\n": "[stacks.a]: unknown keys image_txt; a stack takes aliases, image_text, "
-        "language, speech.",
+        "[stacks.a]\nimage_txt = 'x'\n": "[stacks.a]: unknown keys image_txt; a stack takes aliases, audio_text, "
+        "image_text, language, speech.",
         "[stacks.a]\naliases = ['b']\n": "[stacks.a]: image_text is required: a model folder or a Hugging Face hub id.",
         "[stacks.conse-minilm-384]\nimage_text = 'x'\n": "[stacks.conse-minilm-384]: conse-minilm-384 is built in "
         "and cannot be redefined; choose another name.",
