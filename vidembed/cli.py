@@ -37,6 +37,7 @@ EMBED_FLAGS: Mapping[str, str] = {
 }
 SEARCH_FLAGS: Mapping[str, str] = {
     "query_text": "query",
+    "query_image": "--image",
     "page_limit": "--top",
     "embedding_option": "--option",
     "model_name": "--model",
@@ -133,11 +134,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from vidembed.service.tasks import TaskService
 
+    if args.image is not None and not Path(args.image).is_file():
+        print(f"error: no such file: {args.image}", file=sys.stderr)
+        return 2
     service = TaskService(_settings(args), start_workers=False)
     try:
         # the same validation and ranking as client.clips.search and POST /clips/search
         found = service.search_clips(
             query_text=args.query,
+            query_image=Path(args.image) if args.image is not None else None,
             model_name=args.model,
             task_id=args.task,
             embedding_option=args.option,
@@ -278,8 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out", default=None, help="write the retrieve response (wire JSON) here")
     embed.set_defaults(func=cmd_embed)
 
-    search = command("search", "rank stored clips against a text query")
-    search.add_argument("query", help="the text to search for")
+    search = command("search", "rank stored clips against a text query or an image")
+    search.add_argument("query", nargs="?", default=None, help="the text to search for (or --image)")
+    search.add_argument(
+        "--image",
+        metavar="FILE",
+        default=None,
+        help="search with a picture instead of a text: ranks the visual option only",
+    )
     search.add_argument("--task", default=None, help="search only this task")
     search.add_argument("--option", default=None, help="some of visual,audio,transcription")
     search.add_argument(

@@ -1,4 +1,4 @@
-"""The rules for a create-task request, in one place for the embedded client and the server.
+"""The rules for every request's parameters, in one place for the embedded client and the server.
 
 Input values may be Python numbers (embedded client) or the strings that multipart forms carry
 (server); an empty string means "not provided" (the SDK sends explicit ``None`` as ``""``).
@@ -7,9 +7,10 @@ Input values may be Python numbers (embedded client) or the strings that multipa
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from vidembed import errors
 
@@ -19,6 +20,16 @@ DEFAULT_CLIP_SEC = 6.0
 SCOPES = ("clip", "video")
 CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
 END_AFTER_START_RULE = "video_end_offset_sec should be greater than video_start_offset_sec"
+NOTHING_TO_EMBED = "Nothing to embed: send text, an image (image_file or image_url), or both."
+ONE_IMAGE_RULE = "Send one image: image_file or image_url, not both."
+AUDIO_NOT_SUPPORTED = "This server does not embed audio in POST /embed yet; use embed tasks for video."
+NO_QUERY = "No query was provided: send query_text (a text) or query_image (an image file)."
+ONE_QUERY_RULE = "Send one query: query_text or query_image, not both."
+IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
+
+# A file parameter (video_file, image_file, query_image): a path, bytes, a binary file object, or
+# (file name, content) as the SDK and the server hand uploads over.
+FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str | None, IO[bytes] | bytes]
 
 
 @dataclass(frozen=True)
@@ -156,3 +167,68 @@ def parse_create(
     )
     # The contract: when both are given, video_url takes precedence.
     return CreateRequest(name, clip, url, has_file and url is None)
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """A valid ``POST /embed``: text, an image (a file or a URL), or both."""
+
+    model_name: str
+    text: str | None = None
+    image_url: str | None = None
+    has_image_file: bool = False
+
+    @property
+    def has_image(self) -> bool:
+        return self.has_image_file or self.image_url is not None
+
+
+def parse_embed(
+    *,
+    model_name: object,
+    known_models: Sequence[str],
+    text: object = None,
+    image_url: object = None,
+    has_image_file: bool = False,
+    audio_url: object = None,
+    has_audio_file: bool = False,
+) -> EmbedRequest:
+    """``POST /embed`` and ``client.embed.create``: audio is refused (not supported yet); the
+    model name as everywhere; then at least one of text and an image, and one image at most."""
+    for name, given in (("audio_url", not _absent(audio_url)), ("audio_file", has_audio_file)):
+        if given:
+            raise errors.invalid(name, AUDIO_NOT_SUPPORTED)
+    name = parse_model_name(model_name, known_models)
+    text_value = None if text is None or not str(text).strip() else str(text)
+    url = None if _absent(image_url) else str(image_url).strip()
+    if text_value is None and url is None and not has_image_file:
+        raise errors.BadRequestError(NOTHING_TO_EMBED, "parameter_not_provided")
+    if url is not None and has_image_file:
+        raise errors.invalid_many(["image_file", "image_url"], ONE_IMAGE_RULE)
+    return EmbedRequest(name, text_value, url, has_image_file)
+
+
+def parse_search_query(query_text: object, has_image: bool) -> str | None:
+    """A clip search takes one query: a text (``query_text``) or an image (``query_image``).
+    Returns the text, or None for an image query."""
+    text = None if query_text is None or not str(query_text).strip() else str(query_text)
+    if text is None and not has_image:
+        raise errors.BadRequestError(NO_QUERY, "parameter_not_provided")
+    if text is not None and has_image:
+        raise errors.invalid_many(["query_text", "query_image"], ONE_QUERY_RULE)
+    return text
+
+
+def image_query_options(requested: Sequence[str] | None) -> list[str]:
+    """The options an image query ranks: the visual option (an image is compared with what is
+    seen), unless the caller asked for options; asked-for options that are not visual are refused."""
+    if not requested:
+        return list(IMAGE_QUERY_OPTIONS)
+    other = [o for o in requested if o not in IMAGE_QUERY_OPTIONS]
+    if other:
+        raise errors.invalid(
+            "embedding_option",
+            f"An image query is compared with what the clips show: it searches the visual option only, "
+            f"not {', '.join(other)}. Leave embedding_option out, or use visual.",
+        )
+    return list(requested)

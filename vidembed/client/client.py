@@ -17,6 +17,7 @@ from vidembed.client.types import (
     TasksRetrieveResponse,
     TasksStatusResponse,
 )
+from vidembed.params import FileInput
 from vidembed.service.config import Settings
 
 FINAL_STATUSES = ("ready", "failed")
@@ -127,17 +128,29 @@ class EmbedClient:
         *,
         model_name: str,
         text: str | None = None,
+        image_url: str | None = None,
+        image_file: FileInput | None = None,
+        audio_url: str | None = None,
+        audio_file: FileInput | None = None,
+        audio_start_offset_sec: float | None = None,
         request_options: dict[str, Any] | None = None,
-        **unsupported: Any,
     ) -> EmbeddingResponse:
-        """Text embeddings in the same space as the video options."""
-        if any(v is not None for v in unsupported.values()):
-            raise NotImplementedError(
-                f"vidembed's embed.create supports text only for now (got {sorted(unsupported)})"
-            )
-        return EmbeddingResponse.model_validate(
-            self._transport.embed({"model_name": model_name, "text": text})
-        )
+        """The SDK's create: text, an image (``image_file``: a path, bytes or a binary file; or
+        ``image_url``), or both, in the stack's space: an image compares with the visual option,
+        text with every option. Audio is refused with a 400 (not supported yet)."""
+        fields = {
+            "model_name": model_name,
+            "text": text,
+            "image_url": image_url,
+            "audio_url": audio_url,
+            "audio_start_offset_sec": audio_start_offset_sec,
+        }
+        files = {
+            name: file
+            for name, file in (("image_file", image_file), ("audio_file", audio_file))
+            if file is not None
+        }
+        return EmbeddingResponse.model_validate(self._transport.embed(fields, files))
 
 
 class ClipsClient:
@@ -149,13 +162,18 @@ class ClipsClient:
     def search(
         self,
         *,
-        query_text: str,
+        query_text: str | None = None,
+        query_image: FileInput | None = None,
         model_name: str = "marengo3.0",
         task_id: str | None = None,
         embedding_option: Sequence[str] | None = None,
         page_limit: int = 5,
     ) -> ClipSearchResponse:
-        """The ``page_limit`` best clips per option, and fused across options (see README)."""
+        """The ``page_limit`` best clips per option, and fused across options (see README).
+
+        The query is a text (``query_text``) or a picture (``query_image``: a path, bytes or a
+        binary file), not both. A picture is compared with what the clips show: it ranks the
+        visual option only, and other options asked for are refused with a 400."""
         fields = {
             "query_text": query_text,
             "model_name": model_name,
@@ -163,7 +181,7 @@ class ClipsClient:
             "embedding_option": list(embedding_option) if embedding_option else None,
             "page_limit": page_limit,
         }
-        return ClipSearchResponse.model_validate(self._transport.search_clips(fields))
+        return ClipSearchResponse.model_validate(self._transport.search_clips(fields, query_image))
 
 
 class VidEmbed:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -23,6 +23,7 @@ from vidembed.errors import (
     NotFoundError,
     TooManyRequestsError,
 )
+from vidembed.params import FileInput
 
 RETRY_STATUSES = (429, 502, 503, 504)
 _ERRORS: dict[int, type[ApiError]] = {
@@ -84,18 +85,34 @@ class HttpTransport:
         return self._base + path
 
     def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]:
+        files = {"video_file": video_file} if video_file is not None else {}
+        return self._post_form("embed/tasks", fields, files)
+
+    def _post_form(
+        self, path: str, fields: Mapping[str, object], files: Mapping[str, FileInput]
+    ) -> dict[str, Any]:
+        """A multipart POST: fields (a list is a repeated field; None is left out) and file parts;
+        a retry sends every file again, from where it was."""
         data: dict[str, list[str]] = {}
         for name, value in fields.items():
             if value is not None:
                 values = value if isinstance(value, (list, tuple)) else [value]
                 data[name] = [str(v) for v in values]
-        start = video_file.tell() if hasattr(video_file, "seek") else None
+        streams: dict[str, IO[bytes]] = {}
+        for name, file in files.items():
+            if not isinstance(file, (str, bytes, tuple, os.PathLike)) and hasattr(file, "seek"):
+                streams[name] = file
+        starts = {name: stream.tell() for name, stream in streams.items()}
 
         def request() -> httpx.Response:
-            if start is not None:
-                video_file.seek(start)  # a retry sends the whole file again
-            with _file_part(video_file) as files:
-                return self._client.post(self._url("embed/tasks"), data=data, files=files)
+            with ExitStack() as stack:
+                parts: dict[str, Any] = {}
+                for name, file in files.items():
+                    if name in starts:
+                        streams[name].seek(starts[name])  # a retry sends the whole file again
+                    part = stack.enter_context(_file_part(file, name))
+                    parts.update(part or {})
+                return self._client.post(self._url(path), data=data, files=parts or None)
 
         return self._send(request)
 
@@ -110,35 +127,32 @@ class HttpTransport:
         params = {k: v for k, v in query.items() if v is not None}
         return self._send(lambda: self._client.get(self._url("embed/tasks"), params=params))
 
-    def embed(self, fields: dict[str, Any]) -> dict[str, Any]:
-        data = {k: str(v) for k, v in fields.items() if v is not None}
-        return self._send(lambda: self._client.post(self._url("embed"), data=data))
+    def embed(self, fields: Mapping[str, object], files: Mapping[str, FileInput]) -> dict[str, Any]:
+        return self._post_form("embed", fields, files)
 
-    def search_clips(self, fields: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            k: str(v) for k, v in fields.items() if v is not None and not isinstance(v, list)
-        }
-        if fields.get("embedding_option"):
-            data["embedding_option"] = list(fields["embedding_option"])  # a repeated form field
-        return self._send(lambda: self._client.post(self._url("clips/search"), data=data))
+    def search_clips(self, fields: dict[str, Any], query_image: FileInput | None = None) -> dict[str, Any]:
+        files = {"query_image": query_image} if query_image is not None else {}
+        # embedding_option is a list: a repeated form field (an empty one is left out)
+        data = {k: v for k, v in fields.items() if not (isinstance(v, list) and not v)}
+        return self._post_form("clips/search", data, files)
 
     def close(self) -> None:
         self._client.close()
 
 
 @contextmanager
-def _file_part(video_file: Any) -> Iterator[dict[str, Any] | None]:
-    """The multipart file part for one attempt; a path is opened (and closed) per attempt."""
-    if video_file is None:
+def _file_part(file: Any, field: str = "video_file") -> Iterator[dict[str, Any] | None]:
+    """The multipart file part ``field`` for one attempt; a path is opened (and closed) per attempt."""
+    if file is None:
         yield None
-    elif isinstance(video_file, (str, os.PathLike)):
-        path = Path(video_file)
+    elif isinstance(file, (str, os.PathLike)):
+        path = Path(file)
         with open(path, "rb") as fh:
-            yield {"video_file": (path.name, fh, "application/octet-stream")}
-    elif isinstance(video_file, (bytes, bytearray, memoryview)):
-        yield {"video_file": ("upload", bytes(video_file), "application/octet-stream")}
-    elif isinstance(video_file, tuple):
-        yield {"video_file": video_file}
+            yield {field: (path.name, fh, "application/octet-stream")}
+    elif isinstance(file, (bytes, bytearray, memoryview)):
+        yield {field: ("upload", bytes(file), "application/octet-stream")}
+    elif isinstance(file, tuple):
+        yield {field: file}
     else:
-        name = os.path.basename(str(getattr(video_file, "name", "upload")))
-        yield {"video_file": (name, video_file, "application/octet-stream")}
+        name = os.path.basename(str(getattr(file, "name", "upload")))
+        yield {field: (name, file, "application/octet-stream")}

@@ -103,9 +103,25 @@ class TextEmbeddingResult(_Model):
     error_message: str | None = None
 
 
+class BaseEmbeddingMetadata(_Model):
+    """Where an embedded input came from: ``input_url`` or ``input_filename``."""
+
+    input_url: str | None = None
+    input_filename: str | None = None
+
+
+class ImageEmbeddingResult(_Model):
+    segments: list[BaseSegment] | None = None
+    metadata: BaseEmbeddingMetadata | None = None
+    error_message: str | None = None
+
+
 class EmbeddingResponse(_Model):
+    """``embed.create``: one result per input sent (text, image), in the stack's space."""
+
     model_name: str
     text_embedding: TextEmbeddingResult | None = None
+    image_embedding: ImageEmbeddingResult | None = None
 
 
 class ClipHit(_Model):
@@ -124,9 +140,11 @@ class LeftOutTask(_Model):
 
 class ClipSearchResponse(_Model):
     """Clips ranked per option; ``fused`` (all searched options on one scale) when there are several.
-    ``left_out``: tasks of the stack that were not searched (their encoders changed since)."""
+    ``left_out``: tasks of the stack that were not searched (their encoders changed since). The
+    query is ``query_text``, or ``query_image`` (the image's file name; visual option only)."""
 
-    query_text: str
+    query_text: str | None = None
+    query_image: str | None = None
     model_name: str
     data: dict[str, list[ClipHit]]
     left_out: list[LeftOutTask] = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidembed.models.roles import TextEncoder
+from vidembed.models.roles import TextEncoder, VisualEncoder
 from vidembed.models.stacks_file import BUILTIN_SPEECH, StackConfig
 
 if TYPE_CHECKING:
@@ -168,18 +168,24 @@ def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) 
 # --- whole stacks ------------------------------------------------------------------------------
 
 
-def build_stack(config: StackConfig, settings: StackSettings, text: TextEncoder) -> ModelStack:
+def build_visual(config: StackConfig, settings: StackSettings, text: TextEncoder) -> VisualEncoder:
+    """The stack's visual encoder: the one way to build it, for ``build_stack`` and for a process
+    that embeds image queries without the rest of the stack (``StackCatalog.visual_encoder``)."""
+    if kind(config) == "image-text":
+        return _image_text_visual(config, settings)
+    return _conse_visual(text, settings)
+
+
+def build_stack(
+    config: StackConfig, settings: StackSettings, text: TextEncoder, visual: VisualEncoder | None = None
+) -> ModelStack:
+    """The whole stack; ``visual``: its visual encoder when this process has built it already."""
     from vidembed.models.stack import OPTIONS, ModelStack
 
-    visual: ConseVisualEncoder | ImageTextVisualEncoder = (
-        _image_text_visual(config, settings)
-        if kind(config) == "image-text"
-        else _conse_visual(text, settings)
-    )
     return ModelStack(
         name=config.name,
         text=text,
-        visual=visual,
+        visual=visual if visual is not None else build_visual(config, settings, text),
         audio=_clap_audio(config, text, settings) if config.audio_text else _yamnet_audio(text, settings),
         transcription=_whisper(config, settings, text),
         options=OPTIONS,

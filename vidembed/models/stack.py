@@ -142,6 +142,24 @@ class StackCatalog:
                 _text_encoders[config] = registry.build_text_encoder(config, self.settings)
             return _text_encoders[config]
 
+    def visual_encoder(self, model_name: str) -> VisualEncoder:
+        """Only the stack's visual encoder: what embedding image queries needs, in a process that
+        otherwise loads text encoders only (the server). Built once per process, by the registry's
+        one way to build it, and shared with the whole stack when this process loads that too."""
+        from vidembed.models import registry
+
+        config = self.config(model_name)
+        key = (config, self.settings.threads)
+        with _lock:
+            if key not in _visual_encoders:
+                loaded = [s for k, s in _stacks.items() if (k[0], k[2]) == key]
+                _visual_encoders[key] = (
+                    loaded[0].visual
+                    if loaded
+                    else registry.build_visual(config, self.settings, self.text_encoder(config.name))
+                )
+            return _visual_encoders[key]
+
     def load(self, model_name: str) -> ModelStack:
         """The loaded, warmed-up stack for a model name or alias; loaded once per process and kept."""
         from vidembed.models import registry
@@ -150,7 +168,12 @@ class StackCatalog:
         key = (config, self.settings.asr_beam, self.settings.threads)
         with _lock:
             if key not in _stacks:
-                stack = registry.build_stack(config, self.settings, self.text_encoder(config.name))
+                stack = registry.build_stack(
+                    config,
+                    self.settings,
+                    self.text_encoder(config.name),
+                    visual=_visual_encoders.get((config, self.settings.threads)),
+                )
                 stack.warm_up()
                 _stacks[key] = stack
             return _stacks[key]
@@ -205,6 +228,7 @@ class StackCatalog:
 
 _stacks: dict[tuple[StackConfig, int, int], ModelStack] = {}
 _text_encoders: dict[StackConfig, TextEncoder] = {}
+_visual_encoders: dict[tuple[StackConfig, int], VisualEncoder] = {}  # (config, threads)
 _placeholders: dict[StackConfig, dict[str, np.ndarray]] = {}
 _lock = threading.RLock()
 BUILTIN = StackCatalog()

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +28,7 @@ from starlette.types import Message, Receive
 
 from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
+from vidembed.params import FileInput
 from vidembed.server.auth import ApiKeys
 from vidembed.service.tasks import TaskService
 
@@ -78,7 +79,9 @@ def _multipart_body(
     properties: dict[str, Any], required: tuple[str, ...] = ("model_name",)
 ) -> dict[str, Any]:
     """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it)."""
-    schema = {"type": "object", "required": list(required), "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:  # an empty list is not valid OpenAPI
+        schema["required"] = list(required)
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
@@ -95,22 +98,35 @@ _CREATE_SCHEMA = _multipart_body(
     }
 )
 _EMBED_SCHEMA = _multipart_body(
-    {"model_name": {"type": "string"}, "text": {"type": "string"}}, required=("model_name", "text")
+    {
+        "model_name": {"type": "string", "example": "marengo3.0"},
+        "text": {"type": "string", "description": "text, an image, or both"},
+        "image_file": {"type": "string", "format": "binary", "description": "or image_url"},
+        "image_url": {"type": "string", "description": "or image_file"},
+        "audio_file": {"type": "string", "format": "binary", "description": "not supported yet (400)"},
+        "audio_url": {"type": "string", "description": "not supported yet (400)"},
+    }
 )
+EMBED_FIELDS = ("model_name", "text", "image_url", "audio_url")
 SEARCH_FIELDS = ("query_text", "model_name", "task_id", "page_limit")
 _SEARCH_SCHEMA = _multipart_body(
     {
-        "query_text": {"type": "string"},
+        "query_text": {"type": "string", "description": "a text query, or query_image"},
+        "query_image": {
+            "type": "string",
+            "format": "binary",
+            "description": "an image query, or query_text: ranks the visual option only",
+        },
         "model_name": {"type": "string", "default": "marengo3.0"},
         "task_id": {"type": "string", "description": "search only this task's clips"},
         "embedding_option": {"type": "array", "items": {"type": "string"}},
         "page_limit": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
     },
-    required=("query_text",),
+    required=(),  # query_text or query_image
 )
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+def _limited(receive: Receive, limit: int, upload_limit: int, field: str) -> Receive:
     """An ASGI receive that stops a body larger than ``limit`` while it streams in."""
     seen = 0
 
@@ -119,14 +135,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
         message = await receive()
         seen += len(message.get("body", b""))
         if seen > limit:
-            raise _too_large(limit)
+            raise _too_large(upload_limit, field)
         return message
 
     return receive_limited
 
 
-def _too_large(limit: int) -> BadRequestError:
-    return invalid("video_file", f"The upload is larger than the limit of {limit} bytes.")
+def _too_large(limit: int, field: str = "video_file") -> BadRequestError:
+    return invalid(field, f"The upload is larger than the limit of {limit} bytes.")
 
 
 def _check_form_type(request: Request) -> None:
@@ -150,13 +166,15 @@ def _check_form_type(request: Request) -> None:
     )
 
 
-async def _read_form(request: Request, upload_limit: int) -> FormData:
+async def _read_form(request: Request, upload_limit: int, file_field: str = "video_file") -> FormData:
+    """The form, refused while it streams in when larger than ``upload_limit`` (a message naming
+    ``file_field``, the route's upload)."""
     _check_form_type(request)
     limit = upload_limit + FORM_SLACK
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(upload_limit)
-    limited = Request(request.scope, _limited(request.receive, limit))
+        raise _too_large(upload_limit, file_field)
+    limited = Request(request.scope, _limited(request.receive, limit, upload_limit, file_field))
     # Files spool to disk past 1 MB (python-multipart), so an upload is never whole in memory.
     return await limited.form(max_files=8, max_fields=200)
 
@@ -179,6 +197,17 @@ def _upload(form: FormData, name: str) -> UploadFile | None:
     for value in form.getlist(name):
         if isinstance(value, UploadFile):
             return value
+    return None
+
+
+def _file_only(form: FormData, name: str, hint: str) -> tuple[str, IO[bytes]] | None:
+    """A parameter that is a file part only: its (file name, content); a text value is refused,
+    and an empty part without a file name (a form's unused file field) is absent."""
+    upload = _upload(form, name)
+    if upload is not None and (upload.filename or upload.size):
+        return (upload.filename or "upload", upload.file)
+    if any(isinstance(v, str) and v.strip() for v in form.getlist(name)):
+        raise invalid(name, f"Send {name} as a file part (multipart/form-data){hint}.")
     return None
 
 
@@ -277,39 +306,48 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         )
 
     @router.post(
-        "/embed", openapi_extra=_EMBED_SCHEMA, responses=_errors(400, 401), summary="Create text embeddings"
+        "/embed",
+        openapi_extra=_EMBED_SCHEMA,
+        responses=_errors(400, 401),
+        summary="Create text and image embeddings",
     )
     async def embed(request: Request) -> dict[str, Any]:
         owner(request)
-        form = await _read_form(request, TEXT_PART_MAX)
+        form = await _read_form(request, service.settings.max_upload_bytes, "image_file")
         try:
-            for name in ("image_url", "image_file", "audio_url", "audio_file"):
-                if await _text(form, name) or _upload(form, name):
-                    raise invalid(
-                        name, "This server embeds text only in POST /embed; use embed tasks for video."
-                    )
-            model_name, text = await _text(form, "model_name"), await _text(form, "text")
+            fields = {name: await _text(form, name) for name in EMBED_FIELDS}
+            image_file = _file_only(form, "image_file", "; for an image on the web, use image_url")
+            audio = _upload(form, "audio_file")
+            audio_file: FileInput | None = (audio.filename or "upload", audio.file) if audio else None
+            if audio_file is None and await _text(form, "audio_file"):  # audio as a text value
+                audio_file = ("audio_file", b"")  # refused by the service like any audio
+            return await run_in_threadpool(
+                lambda: service.embed(image_file=image_file, audio_file=audio_file, **fields)
+            )
         finally:
             await form.close()
-        return await run_in_threadpool(lambda: service.embed_text(model_name=model_name, text=text))
 
     @router.post(
         "/clips/search",
         openapi_extra=_SEARCH_SCHEMA,
         responses=_errors(400, 401, 404),
-        summary="Rank stored clips against a text query (vidembed extension, not in the TwelveLabs API)",
+        summary="Rank stored clips against a text or image query (vidembed extension, not in the "
+        "TwelveLabs API)",
     )
     async def search_clips(request: Request) -> dict[str, Any]:
         who = owner(request)
-        form = await _read_form(request, TEXT_PART_MAX)
+        form = await _read_form(request, service.settings.max_upload_bytes, "query_image")
         try:
             fields = {name: await _text(form, name) for name in SEARCH_FIELDS}
             options = [v for v in form.getlist("embedding_option") if isinstance(v, str)]
+            image = _file_only(form, "query_image", "")
+            return await run_in_threadpool(
+                lambda: service.search_clips(
+                    who, query_image=image, embedding_option=options or None, **fields
+                )
+            )
         finally:
             await form.close()
-        return await run_in_threadpool(
-            lambda: service.search_clips(who, embedding_option=options or None, **fields)
-        )
 
     @router.get(
         "/models", responses=_errors(401), summary="The model stacks served and what their vectors mean"

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidembed import errors
+from vidembed.engine.still import embed_image, load_image
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
-from vidembed.params import parse_create, parse_model_name, parse_required_text
+from vidembed.params import (
+    IMAGE_QUERY_OPTIONS,
+    FileInput,
+    image_query_options,
+    parse_create,
+    parse_embed,
+    parse_model_name,
+    parse_search_query,
+)
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
 from vidembed.service.search import Hit, rank_clips
@@ -32,6 +47,7 @@ class TaskService:
         self.catalog = StackCatalog(self.settings.stacks)  # the stacks file is checked here, at start
         self.store = SQLiteStore(self.settings.db_path)
         self.workers = WorkerPool(self.store, self.settings)
+        self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:
             self.workers.start()
 
@@ -136,13 +152,77 @@ class TaskService:
         tasks, total = self.store.list(owner, wanted, after, before, (page_number - 1) * limit, limit)
         return wire.task_list(tasks, page_number, limit, total)
 
-    # --- text -----------------------------------------------------------------------------
+    # --- text and images ------------------------------------------------------------------
 
-    def embed_text(self, *, model_name: Any = None, text: Any = None) -> dict[str, Any]:
-        model_name = parse_model_name(model_name, self.catalog.known_names())
-        text = parse_required_text("text", text)
-        vector = self.catalog.text_encoder(model_name).encode([text])[0]
-        return wire.text_embedding(model_name, vector)
+    def embed(
+        self,
+        *,
+        model_name: object = None,
+        text: object = None,
+        image_file: FileInput | None = None,
+        image_url: object = None,
+        audio_url: object = None,
+        audio_file: FileInput | None = None,
+    ) -> dict[str, Any]:
+        """``POST /embed``: text, an image (``image_file`` or ``image_url``), or both, each in the
+        stack's space: text by its text encoder, an image by its visual encoder as a clip that
+        shows only that picture (so it compares by cosine with the stack's visual option). Audio
+        is refused (not supported yet)."""
+        request = parse_embed(
+            model_name=model_name,
+            known_models=self.catalog.known_names(),
+            text=text,
+            image_url=image_url,
+            has_image_file=image_file is not None,
+            audio_url=audio_url,
+            has_audio_file=audio_file is not None,
+        )
+        image, source = None, None
+        if request.image_url is not None:
+            picture = self._query_image("image_url", url=request.image_url)
+            image, source = self._embed_picture(request.model_name, picture), {"input_url": request.image_url}
+        elif image_file is not None:
+            picture = self._query_image("image_file", upload=image_file)
+            image = self._embed_picture(request.model_name, picture)
+            source = {"input_filename": intake.describe_upload(image_file)}
+        text_vector = None
+        if request.text is not None:
+            text_vector = self.catalog.text_encoder(request.model_name).encode([request.text])[0]
+        return wire.embedding(request.model_name, text=text_vector, image=image, image_source=source)
+
+    def _embed_picture(self, model_name: str, picture: np.ndarray) -> np.ndarray:
+        visual = self.catalog.visual_encoder(model_name)
+        with self._visual_lock:
+            return embed_image(visual, picture)
+
+    def _query_image(
+        self, parameter: str, *, upload: FileInput | None = None, url: str | None = None
+    ) -> np.ndarray:
+        """An image parameter's picture, fetched under the same limits and guards as a video's
+        (upload size, download size, time and redirects, the local-address guard) and decoded;
+        every failure is a 400 naming ``parameter``."""
+        scratch = self.settings.data_dir / "scratch"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="query-", dir=scratch) as folder:
+            target = Path(folder) / "image"
+            try:
+                if url is not None:
+                    intake.check_url(url, self.settings.allow_local_urls)
+                    intake.download(
+                        url,
+                        target,
+                        max_bytes=self.settings.max_download_bytes,
+                        timeout=self.settings.download_timeout_seconds,
+                        max_redirects=self.settings.max_redirects,
+                        allow_local=self.settings.allow_local_urls,
+                    )
+                else:
+                    intake.save_upload(upload, target, self.settings.max_upload_bytes)
+                return load_image(target)
+            except errors.BadRequestError as exc:
+                raise errors.BadRequestError(_naming(parameter, exc.message), exc.code) from None
+            except errors.MediaError as exc:
+                raise errors.invalid(parameter, _naming(parameter, str(exc))) from None
 
     def models(self) -> list[dict[str, Any]]:
         """Every stack served, from its encoders' own metadata (``GET /models``)."""
@@ -150,15 +230,18 @@ class TaskService:
 
     def search(
         self,
-        text: str,
+        text: str | None = None,
         *,
+        image: np.ndarray | None = None,
         owner: str | None = None,
         model_name: str = DEFAULT_STACK,
         task_id: str | None = None,
         options: Sequence[str] | None = None,
         top: int = 5,
     ) -> SearchOutcome:
-        """Clips of ready tasks ranked by cosine with the text query, per option.
+        """Clips of ready tasks ranked by cosine with the query, per option: a text, or an image
+        (RGB uint8, embedded by the stack's visual encoder; it ranks the visual option unless
+        ``options`` say otherwise; ``search_clips`` allows the visual option only).
 
         Only tasks embedded by the query's stack are searched (other stacks' vectors live in other
         spaces), and of those only the ones whose encoders are the stack's encoders now: a task
@@ -187,7 +270,13 @@ class TaskService:
                 )
             else:
                 searched.append(task)
-        query = self.catalog.text_encoder(stack).encode([text])[0]
+        if image is not None:
+            query = self._embed_picture(stack, image)
+            options = options or list(IMAGE_QUERY_OPTIONS)
+        elif text is not None:
+            query = self.catalog.text_encoder(stack).encode([text])[0]
+        else:
+            raise ValueError("search needs a text or an image query")
         placeholders = self.catalog.placeholder_vectors(stack)
         segments = self.store.segments([t.id for t in searched], options)
         sources = {t.id: t.input_url or t.input_filename or "" for t in searched}
@@ -198,21 +287,38 @@ class TaskService:
         owner: str | None = None,
         *,
         query_text: Any = None,
+        query_image: FileInput | None = None,
         model_name: Any = None,
         task_id: Any = None,
         embedding_option: Any = None,
         page_limit: Any = None,
     ) -> dict[str, Any]:
         """The wire form of ``search``: raw parameters validated, hits as JSON (vidembed's own
-        endpoint, not part of the TwelveLabs API)."""
-        text = parse_required_text("query_text", query_text)
+        endpoint, not part of the TwelveLabs API). The query is a text (``query_text``) or an
+        image file (``query_image``); an image ranks the visual option only."""
+        text = parse_search_query(query_text, query_image is not None)
         model = parse_model_name(model_name or DEFAULT_STACK, self.catalog.known_names())
         limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
-        options = _requested_options(embedding_option)
+        image, image_name = None, None
+        if text is None:
+            asked = _requested_options(embedding_option) if _option_list(embedding_option) else None
+            options = image_query_options(asked)
+            image = self._query_image("query_image", upload=query_image)
+            image_name = intake.describe_upload(query_image)
+        else:
+            options = _requested_options(embedding_option)
         found = self.search(
-            text, owner=owner, model_name=model, task_id=task_id or None, options=options, top=limit
+            text,
+            image=image,
+            owner=owner,
+            model_name=model,
+            task_id=task_id or None,
+            options=options,
+            top=limit,
         )
-        return wire.clip_search(text, model, found.ranked, found.sources, found.left_out)
+        return wire.clip_search(
+            text, model, found.ranked, found.sources, found.left_out, query_image=image_name
+        )
 
     def _stack_of(self, task: TaskRecord) -> str | None:
         """The stack that embedded a task: recorded at creation; for tasks older than that record,
@@ -240,6 +346,13 @@ def _changed_encoders(
     if not recorded:
         return []
     return [role for role in ("text", *options) if recorded.get(role) != current.get(role)]
+
+
+def _naming(parameter: str, message: str) -> str:
+    """intake's upload and download rules are written for videos; applied to an image, their
+    messages name the image parameter."""
+    message = re.sub(r"\bvideo_(?:url|file)\b", parameter, message)
+    return message.replace("video file", "image file").replace("The video at", "The image at")
 
 
 def _requested_options(value: Any) -> list[str]:

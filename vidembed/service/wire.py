@@ -6,7 +6,7 @@ Both the HTTP server and the embedded client use these, so the two modes return 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vidembed.service.search import FUSED, Hit
@@ -91,21 +91,46 @@ def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) ->
 
 
 def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
-    return {"model_name": model_name, "text_embedding": {"segments": [{"float": [float(x) for x in vector]}]}}
+    return embedding(model_name, text=vector)
+
+
+def embedding(
+    model_name: str,
+    *,
+    text: Iterable[float] | None = None,
+    image: Iterable[float] | None = None,
+    image_source: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``POST /embed`` body (CONTRACT.md §3): one segment per embedded input; the image's
+    ``metadata`` says where it came from (``input_url`` or ``input_filename``)."""
+    body: dict[str, Any] = {"model_name": model_name}
+    if text is not None:
+        body["text_embedding"] = {"segments": [{"float": [float(x) for x in text]}]}
+    if image is not None:
+        body["image_embedding"] = {
+            "segments": [{"float": [float(x) for x in image]}],
+            "metadata": dict(image_source or {}),
+        }
+    return body
 
 
 def clip_search(
-    query_text: str,
+    query_text: str | None,
     model_name: str,
-    ranked: dict[str, Sequence[Hit]],
+    ranked: Mapping[str, Sequence[Hit]],
     sources: Mapping[str, str],
     left_out: Sequence[tuple[str, str]] = (),
+    query_image: str | None = None,
 ) -> dict[str, Any]:
     """Ranked clips per option, ``fused`` first when several options were searched; each hit names
     its task's video (``sources``: task id -> file name or URL); ``left_out`` lists the tasks of
-    the stack that were not searched, and why."""
+    the stack that were not searched, and why. The query is a text (``query_text``) or an image
+    (``query_image``: its file name, in place of ``query_text``)."""
+    query: dict[str, str | None] = (
+        {"query_image": query_image} if query_image is not None else {"query_text": query_text}
+    )
     return {
-        "query_text": query_text,
+        **query,
         "model_name": model_name,
         "left_out": [{"task_id": task_id, "reason": reason} for task_id, reason in left_out],
         "data": {
