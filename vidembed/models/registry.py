@@ -276,17 +276,22 @@ def _whisper(config: StackConfig, settings: StackSettings, text: TextEncoder) ->
     from vidembed.models import assets
     from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
 
-    model = assets.whisper_dir() if config.speech == BUILTIN_SPEECH else _whisper_model(config.speech)
+    model = (
+        assets.whisper_dir() if config.speech == BUILTIN_SPEECH else _whisper_model(config.speech, config.source)
+    )
     transcriber = WhisperTranscriber(
         model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language
     )
     return TranscriptionEncoder(transcriber, text.encode, identity=_whisper_identity(config, settings, text))
 
 
-def _whisper_model(spec: str) -> Path | str:
-    """A local CTranslate2 folder, or a faster-whisper size name (faster-whisper fetches it from
-    the hub once, into its cache)."""
+def _whisper_model(spec: str, source: Path | None = None) -> Path | str:
+    """A local CTranslate2 folder (a relative one is taken from the stacks file's folder, as
+    ``image_text`` is), or a faster-whisper size name (faster-whisper fetches it from the hub once,
+    into its cache; ``speech.resolve_whisper_model`` says which folder to make when it cannot)."""
     path = Path(spec).expanduser()
+    if not path.is_absolute() and source is not None and (source / path).exists():
+        return source / path
     return path if path.exists() else spec
 
 
