@@ -197,7 +197,7 @@ def test_embed_url_errors_name_the_video_argument(tmp_path: Path, capsys: pytest
             ["a dog", "--page-limit", "101"],
             "The --top parameter is invalid. It must be at least 1 and at most 100.",
         ),
-        (["   "], "The query argument is required but was not provided."),
+        (["   "], "No query was provided: send query (a text) or --image (an image file)."),
         (
             ["a dog", "--option", "smell"],
             "The --option parameter is invalid. Use some of: visual, audio, transcription.",
