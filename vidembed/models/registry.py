@@ -277,7 +277,9 @@ def _whisper(config: StackConfig, settings: StackSettings, text: TextEncoder) ->
     from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
 
     model = (
-        assets.whisper_dir() if config.speech == BUILTIN_SPEECH else _whisper_model(config.speech, config.source)
+        assets.whisper_dir()
+        if config.speech == BUILTIN_SPEECH
+        else _whisper_model(config.speech, config.source)
     )
     transcriber = WhisperTranscriber(
         model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language
