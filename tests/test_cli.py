@@ -79,7 +79,7 @@ def test_embed_writes_wire_json_and_search_finds_the_spoken_clip(
     [
         ([], DESCRIPTION),
         (["embed"], "Embed a video file or URL in the embedded service."),
-        (["search"], "Rank stored clips against a text query."),
+        (["search"], "Rank stored clips against a text query or an image."),
         (["serve"], "Serve the TwelveLabs-compatible HTTP API."),
         (["models"], "Prepare and verify the default stack's weights."),
     ],
