@@ -71,6 +71,15 @@ def build_text_encoder(config: StackConfig, settings: StackSettings) -> TextEnco
     )
 
 
+def _from_stacks_file(spec: str, source: Path | None) -> str:
+    """A model spec of the stacks file: a relative folder that exists beside the file is taken from
+    there; anything else (an absolute folder, a hub id, a size name) as written."""
+    local = Path(spec).expanduser()
+    if not local.is_absolute() and source is not None and (source / local).exists():
+        return str(source / local)
+    return str(local) if local.is_absolute() or spec.startswith("~") else spec
+
+
 _image_text_models: dict[tuple[str, Path | None], ImageTextModel] = {}
 
 
@@ -83,11 +92,9 @@ def _image_text_model(config: StackConfig, settings: StackSettings) -> ImageText
     assert config.image_text is not None
     key = (config.image_text, config.source)
     if key not in _image_text_models:
-        spec = config.image_text
-        local = Path(spec).expanduser()
-        if not local.is_absolute() and config.source is not None and (config.source / local).exists():
-            spec = str(config.source / local)
-        folder = resolve_model_folder(spec, assets.models_dir())
+        folder = resolve_model_folder(
+            _from_stacks_file(config.image_text, config.source), assets.models_dir()
+        )
         _image_text_models[key] = ImageTextModel(folder, threads=settings.threads)
     return _image_text_models[key]
 
@@ -104,11 +111,9 @@ def _audio_text_model(config: StackConfig, settings: StackSettings) -> AudioText
     assert config.audio_text is not None
     key = (config.audio_text, config.source)
     if key not in _audio_text_models:
-        spec = config.audio_text
-        local = Path(spec).expanduser()
-        if not local.is_absolute() and config.source is not None and (config.source / local).exists():
-            spec = str(config.source / local)
-        folder = resolve_model_folder(spec, assets.models_dir())
+        folder = resolve_model_folder(
+            _from_stacks_file(config.audio_text, config.source), assets.models_dir()
+        )
         _audio_text_models[key] = AudioTextModel(folder, threads=settings.threads)
     return _audio_text_models[key]
 
@@ -291,10 +296,8 @@ def _whisper_model(spec: str, source: Path | None = None) -> Path | str:
     """A local CTranslate2 folder (a relative one is taken from the stacks file's folder, as
     ``image_text`` is), or a faster-whisper size name (faster-whisper fetches it from the hub once,
     into its cache; ``speech.resolve_whisper_model`` says which folder to make when it cannot)."""
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and source is not None and (source / path).exists():
-        return source / path
-    return path if path.exists() else spec
+    local = Path(_from_stacks_file(spec, source))
+    return local if local.exists() else spec
 
 
 # --- description ---------------------------------------------------------------------------------
