@@ -142,7 +142,7 @@ def _clap_identity(config: StackConfig, settings: StackSettings, text: TextEncod
     return f"conse clap {_audio_text_model(config, settings).identity} over {text.identity}"
 
 
-def _whisper_identity(config: StackConfig, settings: StackSettings, text: TextEncoder) -> str:
+def _whisper_identity(config: StackConfig, text: TextEncoder) -> str:
     from vidembed.models import assets
 
     name = (
@@ -166,7 +166,7 @@ def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) 
         "text": text.identity,
         "visual": visual,
         "audio": _clap_identity(config, settings, text) if config.audio_text else _yamnet_identity(text),
-        "transcription": _whisper_identity(config, settings, text),
+        "transcription": _whisper_identity(config, text),
     }
 
 
@@ -289,7 +289,7 @@ def _whisper(config: StackConfig, settings: StackSettings, text: TextEncoder) ->
     transcriber = WhisperTranscriber(
         model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language
     )
-    return TranscriptionEncoder(transcriber, text.encode, identity=_whisper_identity(config, settings, text))
+    return TranscriptionEncoder(transcriber, text.encode, identity=_whisper_identity(config, text))
 
 
 def _whisper_model(spec: str, source: Path | None = None) -> Path | str:
@@ -317,7 +317,7 @@ def describe_encoders(
         if config.speech == BUILTIN_SPEECH
         else f"Whisper {config.speech} (CTranslate2, Silero VAD) words cut into clips by timestamp, embedded "
         'by the stack\'s text encoder; clips without words hold the vector of "no speech"',
-        "identity": _whisper_identity(config, settings, text),
+        "identity": _whisper_identity(config, text),
     }
     if kind(config) == "conse":
         return {
