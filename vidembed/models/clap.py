@@ -49,11 +49,8 @@ folder in this layout made by other means would load the same way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import re
 import threading
 from collections.abc import Sequence
 from functools import cached_property
@@ -62,13 +59,13 @@ from typing import Any
 
 import av
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from vidembed.errors import ModelUnavailableError
+from vidembed.models import onnx_folder
 from vidembed.models.audio import GENERIC_CLASSES, SILENCE_CLASS, SILENCE_TEXT, SPEECH_CLASSES, TOP_K
-from vidembed.models.providers import choose_providers, text_providers
-from vidembed.models.runtime import conse, l2_normalise, session
+from vidembed.models.onnx_folder import HUB_ID, OnnxModelFolder, fixed_batch, output_name, read_tokenizer
+from vidembed.models.runtime import conse, l2_normalise
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +84,6 @@ CLAP_TEMPLATES = ("This is a sound of {}.",)
 # "Silence" class gives the placeholder. Not tuned on real CLAP weights (none are available here).
 MIN_EVENT_RATIO = 0.1
 AUDIBLE_PEAK = 1e-4  # as the YAMNet encoder: below this the PCM is digital silence
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _download_lock = threading.Lock()
 
 
@@ -146,32 +142,22 @@ def resample(pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
 
 
-class AudioTextModel:
-    """One CLAP model folder; its ONNX sessions and tokenizer load on first use, once."""
+class AudioTextModel(OnnxModelFolder):
+    """One CLAP model folder; its ONNX sessions and tokenizer load on first use, once.
 
-    def __init__(self, folder: Path, threads: int = 1, providers: Sequence[str] | None = None) -> None:
-        self.folder = Path(folder)
-        self.name = self.folder.name
-        self.threads = threads
-        self._providers = list(providers) if providers is not None else None
-        self.loaded = False
-        self._load_lock = threading.Lock()
-        self._identity_lock = threading.Lock()
-        self._identity: str | None = None
+    ``identity`` is ``name audio:<sha256[:12]> text:<sha256[:12]>`` of the two ONNX files."""
+
+    kind = "audio-text"
+    towers = ("audio", "text")
+    required_files = REQUIRED_FILES
+    _log = log
 
     # --- what config.json says (no ONNX needed) ---------------------------------------------------
 
     @cached_property
     def config(self) -> dict[str, Any]:
         path = self.folder / "config.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ModelUnavailableError(_incomplete(self.folder, ["config.json"])) from exc
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailableError(f"{path} could not be read as JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ModelUnavailableError(f"{path} is not a JSON object")
+        data = self._json("config.json")
         if data.get("format") != FORMAT:
             raise ModelUnavailableError(_not_exported(self.folder))
         if int(data.get("format_version", 0)) > FORMAT_VERSION:
@@ -243,39 +229,22 @@ class AudioTextModel:
         return np.hanning(n_fft + 1)[:-1]  # periodic Hann
 
     @property
-    def identity(self) -> str:
-        """``name audio:<sha256[:12]> text:<sha256[:12]>`` of the two ONNX files (hashed once)."""
-        with self._identity_lock:
-            if self._identity is None:
-                parts = [self.name]
-                for tower in ("audio", "text"):
-                    parts.append(f"{tower}:{_digest(self.folder, tower)[:12]}")
-                self._identity = " ".join(parts)
-            return self._identity
-
-    @property
     def provider(self) -> str:
         self.load()
         return str(self._audio.get_providers()[0])
 
     # --- loading ----------------------------------------------------------------------------------
 
-    def load(self) -> None:
-        with self._load_lock:
-            if self.loaded:
-                return
-            log.info("loading audio-text model %s from %s", self.name, self.folder)
-            self._load()
-            self.loaded = True
+    def _incomplete_message(self, missing: Sequence[str]) -> str:
+        return _incomplete(self.folder, missing)
+
+    def _reload_hint(self) -> str:
+        return "export the model again (python -m vidembed.devtools.export_clap MODEL FOLDER)"
 
     def _load(self) -> None:
-        missing = missing_files(self.folder)
-        if missing:
-            raise ModelUnavailableError(_incomplete(self.folder, missing))
+        self._check_complete()
         _ = self._mel  # checks config.json before the sessions load
-        providers = self._providers if self._providers is not None else choose_providers()
-        self._audio = self._session("audio", providers)
-        self._text = self._session("text", text_providers(providers))
+        self._audio, self._text = self._open_towers()
         features = self._audio.get_inputs()[0]
         expected = [1, self.frames, int(self.audio_cfg["n_mels"])]
         shape = list(features.shape)
@@ -287,15 +256,15 @@ class AudioTextModel:
                 f"[N, {', '.join(map(str, expected))}]"
             )
         self._audio_input = features.name
-        self._audio_batch = _fixed_batch(features.shape)
+        self._audio_batch = fixed_batch(features.shape)
         names = [i.name for i in self._text.get_inputs()]
         if "input_ids" not in names:
             raise ModelUnavailableError(
                 f"{self.folder / 'text/model.onnx'} takes {names}; expected input_ids and attention_mask"
             )
         self._mask_input = "attention_mask" in names
-        self._audio_output = _output_name(self._audio)
-        self._text_output = _output_name(self._text)
+        self._audio_output = output_name(self._audio)
+        self._text_output = output_name(self._text)
         self._tokenizer = self._load_tokenizer()
         log.info(
             "audio-text model %s: %d-d, %d Hz, %s s windows, on %s",
@@ -306,22 +275,9 @@ class AudioTextModel:
             self._audio.get_providers()[0],
         )
 
-    def _session(self, tower: str, providers: Sequence[str]) -> ort.InferenceSession:
-        path = self.folder / tower / "model.onnx"
-        try:
-            return session(path, self.threads, providers)
-        except Exception as exc:  # onnxruntime raises its own classes for bad files
-            raise ModelUnavailableError(
-                f"onnxruntime could not load {path} ({exc}); export the model again "
-                "(python -m vidembed.devtools.export_clap MODEL FOLDER)"
-            ) from exc
-
     def _load_tokenizer(self) -> Tokenizer:
         path = self.folder / "text" / "tokenizer.json"
-        try:
-            tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:
-            raise ModelUnavailableError(f"{path} is not a tokenizers file ({exc})") from exc
+        tokenizer = read_tokenizer(path)
         text = self.config["text"]
         pad_token = text.get("pad_token", "<pad>")
         pad_id = text.get("pad_id", tokenizer.token_to_id(pad_token))
@@ -417,22 +373,6 @@ class AudioTextModel:
             out.append(self._run(self._text, self._text_output, feeds))
         return l2_normalise(np.concatenate(out))
 
-    def _run(self, graph: ort.InferenceSession, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        rows = next(iter(feeds.values())).shape[0]
-        fixed = _fixed_batch(graph.get_inputs()[0].shape)
-        if fixed is not None and rows < fixed:  # a graph exported for a fixed batch: pad the last one
-            feeds = {
-                k: np.concatenate([v, np.zeros((fixed - rows, *v.shape[1:]), v.dtype)])
-                for k, v in feeds.items()
-            }
-        result = np.asarray(graph.run([output], feeds)[0], dtype=np.float32)
-        if result.ndim != 2 or result.shape[0] < rows or result.shape[1] != self.dimension:
-            raise ModelUnavailableError(
-                f"{self.name}: output {output!r} has shape {result.shape} for {rows} inputs; "
-                f"config.json says embed_dim {self.dimension}"
-            )
-        return result[:rows]
-
 
 # --- the audio role ------------------------------------------------------------------------------
 
@@ -521,7 +461,7 @@ class ClapAudioEncoder:
 
 def missing_files(folder: Path) -> list[str]:
     """The files of the layout that ``folder`` lacks, relative to it."""
-    return [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    return onnx_folder.missing_files(folder, REQUIRED_FILES)
 
 
 def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = True) -> Path:
@@ -531,41 +471,32 @@ def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = 
     A transformers checkpoint (``laion/clap-htsat-unfused`` itself, or its local copy) is not this
     layout: the error says to run the export command. Raises ModelUnavailableError.
     """
-    local = Path(spec).expanduser()
-    if spec.startswith(("/", ".", "~")) or local.exists():
-        if not local.is_dir():
-            raise ModelUnavailableError(
-                f"No audio-text model folder at {local.absolute()}: {_export_hint(spec, local)}, "
-                "or give a Hugging Face hub id of a repository in that layout."
-            )
-        _check_layout(local, spec)
-        return local
-    if not _HUB_ID.fullmatch(spec):
-        raise ModelUnavailableError(
+    return onnx_folder.resolve_model_folder(
+        spec,
+        models_dir,
+        REQUIRED_FILES,
+        fetch=_download,
+        lock=_download_lock,
+        not_a_folder=lambda local: (
+            f"No audio-text model folder at {local.absolute()}: {_export_hint(spec, local)}, "
+            "or give a Hugging Face hub id of a repository in that layout."
+        ),
+        not_a_hub_id=(
             f"{spec!r} is neither an existing folder nor a Hugging Face hub id (org/name) of an "
             "audio-text model."
-        )
-    org, name = spec.split("/")
-    folder = Path(models_dir) / "hub" / f"{org}__{name}"
-    with _download_lock:
-        if not missing_files(folder) and _is_export(folder):
-            return folder
-        if not allow_download:
-            raise ModelUnavailableError(
-                f"{spec} is not downloaded ({folder} is incomplete) and downloads are off: "
-                f"{_export_hint(spec, folder)}."
-            )
-        _download(spec, folder)
-        _check_layout(folder, spec)
-    return folder
-
-
-def _check_layout(folder: Path, spec: str) -> None:
-    if (folder / "config.json").is_file() and not _is_export(folder):
-        raise ModelUnavailableError(_not_exported(folder, spec))
-    missing = missing_files(folder)
-    if missing:
-        raise ModelUnavailableError(_incomplete(folder, missing, spec))
+        ),
+        incomplete=lambda folder, missing: _incomplete(folder, missing, spec),
+        downloads_off=lambda folder, missing: (
+            f"{spec} is not downloaded ({folder} is incomplete) and downloads are off: "
+            f"{_export_hint(spec, folder)}."
+        ),
+        not_in_layout=lambda folder: (
+            _not_exported(folder, spec)
+            if (folder / "config.json").is_file() and not _is_export(folder)
+            else None
+        ),
+        allow_download=allow_download,
+    )
 
 
 def _is_export(folder: Path) -> bool:
@@ -576,28 +507,18 @@ def _is_export(folder: Path) -> bool:
 
 
 def _download(repo_id: str, folder: Path) -> None:
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
-    where = endpoint or "https://huggingface.co"
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            f"huggingface_hub is not installed, so {repo_id} cannot be downloaded: pip install "
-            f"huggingface_hub, or {_export_hint(repo_id, folder)}."
-        ) from exc
-    log.info("downloading %s from %s to %s: this may take a while", repo_id, where, folder)
-    try:
-        snapshot_download(repo_id=repo_id, local_dir=folder, allow_patterns=HUB_PATTERNS, endpoint=endpoint)
-    except Exception as exc:  # any hub, HTTP or network error: the message says what to do
-        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise ModelUnavailableError(
-            f"Could not download {repo_id} from {where} ({type(exc).__name__}: {reason}). Set HF_ENDPOINT / "
-            f"check the network (and HF_TOKEN for a private repository), or {_export_hint(repo_id, folder)}."
-        ) from exc
+    onnx_folder.fetch_from_hub(
+        repo_id,
+        folder,
+        HUB_PATTERNS,
+        hint=_export_hint(repo_id, folder),
+        token_for="a private repository",
+        logger=log,
+    )
 
 
 def _export_hint(spec: str, folder: Path) -> str:
-    source = spec if _HUB_ID.fullmatch(spec) else "laion/clap-htsat-unfused"
+    source = spec if HUB_ID.fullmatch(spec) else "laion/clap-htsat-unfused"
     return (
         f"export a CLAP model there with python -m vidembed.devtools.export_clap {source} "
         f'{Path(folder).absolute()} (needs pip install -e ".[export]")'
@@ -613,32 +534,6 @@ def _not_exported(folder: Path, spec: str | None = None) -> str:
 
 
 def _incomplete(folder: Path, missing: Sequence[str], spec: str | None = None) -> str:
-    return (
-        f"The audio-text model folder {Path(folder).absolute()} is incomplete: missing {', '.join(missing)}. "
-        f"E{_export_hint(spec or str(folder), folder)[1:]}."
+    return onnx_folder.incomplete_message(
+        "audio-text", folder, missing, _export_hint(spec or str(folder), folder)
     )
-
-
-def _digest(folder: Path, tower: str) -> str:
-    """sha256 of ``tower/model.onnx``, followed by its external-data files (``model.onnx_data`` ...)."""
-    path = folder / tower / "model.onnx"
-    digest = hashlib.sha256()
-    extra = sorted(p for p in path.parent.glob(path.name + "?*") if p.is_file())
-    for part in (path, *extra):
-        try:
-            with part.open("rb") as file:
-                while chunk := file.read(1 << 20):
-                    digest.update(chunk)
-        except FileNotFoundError as exc:
-            raise ModelUnavailableError(_incomplete(folder, [f"{tower}/model.onnx"])) from exc
-    return digest.hexdigest()
-
-
-def _fixed_batch(shape: Sequence[Any]) -> int | None:
-    first = shape[0] if shape else None
-    return first if isinstance(first, int) and first > 0 else None
-
-
-def _output_name(graph: ort.InferenceSession) -> str:
-    names = [o.name for o in graph.get_outputs()]
-    return "embedding" if "embedding" in names else names[0]

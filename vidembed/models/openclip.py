@@ -20,11 +20,7 @@ graph's input. Only onnxruntime, tokenizers, numpy, Pillow and (for downloads) h
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import re
 import string
 import threading
 from collections.abc import Sequence
@@ -33,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
 from vidembed.errors import ModelUnavailableError
-from vidembed.models.providers import choose_providers, text_providers
-from vidembed.models.runtime import l2_normalise, session
+from vidembed.models import onnx_folder
+from vidembed.models.onnx_folder import OnnxModelFolder, fixed_batch, output_name, read_tokenizer
+from vidembed.models.runtime import l2_normalise
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +53,20 @@ HUB_PATTERNS = ["config.json", "visual/*", "textual/*"]
 HUB_IGNORED = ["*.armnn", "*.rknn"]
 RESIZE_MODES = ("shortest", "squash", "longest")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _INT_TYPES = {"tensor(int32)": np.int32, "tensor(int64)": np.int64}
 _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 _download_lock = threading.Lock()
 
 
-class ImageTextModel:
-    """One image-text model folder; its ONNX sessions and tokenizer load on first use, once."""
+class ImageTextModel(OnnxModelFolder):
+    """One image-text model folder; its ONNX sessions and tokenizer load on first use, once.
 
-    def __init__(self, folder: Path, threads: int = 1, providers: Sequence[str] | None = None) -> None:
-        self.folder = Path(folder)
-        self.name = self.folder.name
-        self.threads = threads
-        self._providers = list(providers) if providers is not None else None
-        self.loaded = False
-        self._load_lock = threading.Lock()
-        self._identity_lock = threading.Lock()
-        self._identity: str | None = None
+    ``identity`` is ``name visual:<sha256[:12]> textual:<sha256[:12]>`` of the two ONNX files."""
+
+    kind = "image-text"
+    towers = ("visual", "textual")
+    required_files = REQUIRED_FILES
+    _log = log
 
     # --- what config.json and preprocess_cfg.json say (no ONNX needed) ---------------------------
 
@@ -110,17 +102,6 @@ class ImageTextModel:
         return int(self.config.get("text_cfg", {}).get("context_length", 77))
 
     @property
-    def identity(self) -> str:
-        """``name visual:<sha256[:12]> textual:<sha256[:12]>`` of the two ONNX files (hashed once)."""
-        with self._identity_lock:
-            if self._identity is None:
-                parts = [self.name]
-                for tower in ("visual", "textual"):
-                    parts.append(f"{tower}:{_digest(self.folder / tower / 'model.onnx')[:12]}")
-                self._identity = " ".join(parts)
-            return self._identity
-
-    @property
     def provider(self) -> str:
         """The execution provider the image tower actually runs on."""
         self.load()
@@ -134,22 +115,16 @@ class ImageTextModel:
 
     # --- loading --------------------------------------------------------------------------------
 
-    def load(self) -> None:
-        with self._load_lock:  # two requests may arrive for a model neither has loaded
-            if self.loaded:
-                return
-            log.info("loading image-text model %s from %s", self.name, self.folder)
-            self._load()
-            self.loaded = True
+    def _incomplete_message(self, missing: Sequence[str]) -> str:
+        return _incomplete(self.folder, missing)
+
+    def _reload_hint(self) -> str:
+        return f"{_copy_hint(self.folder)} again"
 
     def _load(self) -> None:
-        missing = missing_files(self.folder)
-        if missing:
-            raise ModelUnavailableError(_incomplete(self.folder, missing))
+        self._check_complete()
         _ = self._transform  # reads and checks preprocess_cfg.json before the sessions load
-        providers = self._providers if self._providers is not None else choose_providers()
-        self._visual = self._session("visual", providers)
-        self._textual = self._session("textual", text_providers(providers))
+        self._visual, self._textual = self._open_towers()
 
         image = self._visual.get_inputs()[0]
         if image.type not in _FLOAT_TYPES or len(image.shape) != 4:
@@ -163,7 +138,7 @@ class ImageTextModel:
                 f"visual/preprocess_cfg.json says size {self.image_size}"
             )
         self._image_input, self._image_dtype = image.name, _FLOAT_TYPES[image.type]
-        self._image_batch = _fixed_batch(image.shape)
+        self._image_batch = fixed_batch(image.shape)
 
         text = self._textual.get_inputs()
         names = [i.name for i in text]
@@ -181,9 +156,9 @@ class ImageTextModel:
                 f"text_cfg.context_length {self.context_length}"
             )
         self._text_dtype = _INT_TYPES[ids.type]
-        self._text_batch = _fixed_batch(ids.shape)
-        self._visual_output = _output_name(self._visual)
-        self._textual_output = _output_name(self._textual)
+        self._text_batch = fixed_batch(ids.shape)
+        self._visual_output = output_name(self._visual)
+        self._textual_output = output_name(self._textual)
         self._tokenizer = self._load_tokenizer()
         log.info(
             "image-text model %s: %d-d, %d px, %d tokens, on %s",
@@ -194,21 +169,8 @@ class ImageTextModel:
             self._visual.get_providers()[0],
         )
 
-    def _session(self, tower: str, providers: Sequence[str]) -> ort.InferenceSession:
-        path = self.folder / tower / "model.onnx"
-        try:
-            return session(path, self.threads, providers)
-        except Exception as exc:  # onnxruntime raises its own classes for bad files
-            raise ModelUnavailableError(
-                f"onnxruntime could not load {path} ({exc}); {_copy_hint(self.folder)} again"
-            ) from exc
-
     def _load_tokenizer(self) -> Tokenizer:
-        path = self.folder / "textual" / "tokenizer.json"
-        try:
-            tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:
-            raise ModelUnavailableError(f"{path} is not a tokenizers file ({exc})") from exc
+        tokenizer = read_tokenizer(self.folder / "textual" / "tokenizer.json")
         pad_token = self._json("textual/tokenizer_config.json").get("pad_token")
         if isinstance(pad_token, dict):  # an AddedToken as transformers serialises it
             pad_token = pad_token.get("content")
@@ -335,41 +297,10 @@ class ImageTextModel:
             out.append(self._run(self._textual, self._textual_output, feeds))
         return l2_normalise(np.concatenate(out))
 
-    # --- helpers --------------------------------------------------------------------------------
-
-    def _run(self, graph: ort.InferenceSession, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        rows = next(iter(feeds.values())).shape[0]
-        fixed = _fixed_batch(graph.get_inputs()[0].shape)
-        if fixed is not None and rows < fixed:  # a graph exported for a fixed batch: pad the last one
-            feeds = {
-                k: np.concatenate([v, np.zeros((fixed - rows, *v.shape[1:]), v.dtype)])
-                for k, v in feeds.items()
-            }
-        result = np.asarray(graph.run([output], feeds)[0], dtype=np.float32)
-        if result.ndim != 2 or result.shape[0] < rows or result.shape[1] != self.dimension:
-            raise ModelUnavailableError(
-                f"{self.name}: output {output!r} has shape {result.shape} for {rows} inputs; "
-                f"config.json says embed_dim {self.dimension}"
-            )
-        return result[:rows]
-
-    def _json(self, relative: str) -> dict[str, Any]:
-        path = self.folder / relative
-        try:
-            with path.open(encoding="utf-8") as file:
-                data = json.load(file)
-        except FileNotFoundError as exc:
-            raise ModelUnavailableError(_incomplete(self.folder, [relative])) from exc
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailableError(f"{path} could not be read as JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ModelUnavailableError(f"{path} is not a JSON object")
-        return data
-
 
 def missing_files(folder: Path) -> list[str]:
     """The files of Immich's layout that ``folder`` lacks, relative to it."""
-    return [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    return onnx_folder.missing_files(folder, REQUIRED_FILES)
 
 
 def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = True) -> Path:
@@ -380,71 +311,43 @@ def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = 
     ``models_dir/hub/org__name`` and reused from there once complete.
     Raises ModelUnavailableError saying what is missing and where to put it.
     """
-    local = Path(spec).expanduser()
-    if spec.startswith(("/", ".", "~")) or local.exists():
-        if not local.is_dir():
-            raise ModelUnavailableError(
-                f"No image-text model folder at {local.absolute()}: {_copy_hint(local)}, "
-                "or give a Hugging Face hub id such as immich-app/ViT-B-32__openai."
-            )
-        missing = missing_files(local)
-        if missing:
-            raise ModelUnavailableError(_incomplete(local, missing))
-        return local
-    if not _HUB_ID.fullmatch(spec):
-        raise ModelUnavailableError(
+    return onnx_folder.resolve_model_folder(
+        spec,
+        models_dir,
+        REQUIRED_FILES,
+        fetch=_download,
+        lock=_download_lock,
+        not_a_folder=lambda local: (
+            f"No image-text model folder at {local.absolute()}: {_copy_hint(local)}, "
+            "or give a Hugging Face hub id such as immich-app/ViT-B-32__openai."
+        ),
+        not_a_hub_id=(
             f"{spec!r} is neither an existing folder nor a Hugging Face hub id (org/name, "
             "e.g. immich-app/ViT-B-32__openai)."
-        )
-    org, name = spec.split("/")
-    folder = Path(models_dir) / "hub" / f"{org}__{name}"
-    with _download_lock:
-        missing = missing_files(folder)
-        if not missing:
-            return folder
-        if not allow_download:
-            raise ModelUnavailableError(
-                f"{spec} is not downloaded (missing in {folder}: {', '.join(missing)}) and downloads are "
-                f"off: {_copy_hint(folder)}."
-            )
-        _download(spec, folder)
-        missing = missing_files(folder)
-        if missing:
-            raise ModelUnavailableError(
-                f"{spec} is not an image-text model in Immich's layout: after the download {folder} lacks "
-                f"{', '.join(missing)}. Pick another model, or {_copy_hint(folder)}."
-            )
-    return folder
+        ),
+        incomplete=_incomplete,
+        downloads_off=lambda folder, missing: (
+            f"{spec} is not downloaded (missing in {folder}: {', '.join(missing)}) and downloads are "
+            f"off: {_copy_hint(folder)}."
+        ),
+        incomplete_download=lambda folder, missing: (
+            f"{spec} is not an image-text model in Immich's layout: after the download {folder} lacks "
+            f"{', '.join(missing)}. Pick another model, or {_copy_hint(folder)}."
+        ),
+        allow_download=allow_download,
+    )
 
 
 def _download(repo_id: str, folder: Path) -> None:
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
-    where = endpoint or "https://huggingface.co"
-    advice = (
-        f"Set HF_ENDPOINT / check the network (and HF_TOKEN for a private or gated repository), "
-        f"or {_copy_hint(folder)}."
+    onnx_folder.fetch_from_hub(
+        repo_id,
+        folder,
+        HUB_PATTERNS,
+        HUB_IGNORED,
+        hint=_copy_hint(folder),
+        token_for="a private or gated repository",
+        logger=log,
     )
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            f"huggingface_hub is not installed, so {repo_id} cannot be downloaded: pip install "
-            f"huggingface_hub, or {_copy_hint(folder)}."
-        ) from exc
-    log.info("downloading %s from %s to %s: this may take a while", repo_id, where, folder)
-    try:
-        snapshot_download(
-            repo_id=repo_id,
-            local_dir=folder,
-            allow_patterns=HUB_PATTERNS,
-            ignore_patterns=HUB_IGNORED,
-            endpoint=endpoint,
-        )
-    except Exception as exc:  # any hub, HTTP or network error: the message says what to do
-        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise ModelUnavailableError(
-            f"Could not download {repo_id} from {where} ({type(exc).__name__}: {reason}). {advice}"
-        ) from exc
 
 
 def _copy_hint(folder: Path) -> str:
@@ -452,35 +355,7 @@ def _copy_hint(folder: Path) -> str:
 
 
 def _incomplete(folder: Path, missing: Sequence[str]) -> str:
-    return (
-        f"The image-text model folder {Path(folder).absolute()} is incomplete: missing {', '.join(missing)}. "
-        f"C{_copy_hint(folder)[1:]}."
-    )
-
-
-def _digest(path: Path) -> str:
-    """sha256 of an ONNX file, followed by its external-data files (``model.onnx_data`` ...) if any."""
-    digest = hashlib.sha256()
-    extra = sorted(p for p in path.parent.glob(path.name + "?*") if p.is_file())
-    for part in (path, *extra):
-        try:
-            with part.open("rb") as file:
-                while chunk := file.read(1 << 20):
-                    digest.update(chunk)
-        except FileNotFoundError as exc:
-            relative = f"{path.parent.name}/{path.name}"
-            raise ModelUnavailableError(_incomplete(path.parent.parent, [relative])) from exc
-    return digest.hexdigest()
-
-
-def _fixed_batch(shape: Sequence[Any]) -> int | None:
-    first = shape[0] if shape else None
-    return first if isinstance(first, int) and first > 0 else None
-
-
-def _output_name(graph: ort.InferenceSession) -> str:
-    names = [o.name for o in graph.get_outputs()]
-    return "embedding" if "embedding" in names else names[0]
+    return onnx_folder.incomplete_message("image-text", folder, missing, _copy_hint(folder))
 
 
 def _to_image(frame: np.ndarray) -> Image.Image:
