@@ -10,12 +10,18 @@ import pytest
 from vidembed import VidEmbed
 from vidembed.client.transport import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, espeak_available, make_video, tone
+from vidembed.models.fake import FAKE_STACK
+from vidembed.models.stacks_file import StackConfig
 from vidembed.service.config import Settings
 from vidembed.service.tasks import TaskService
 
 SPOKEN = "The chef is slicing fresh tomatoes and onions in the kitchen."
 PARAPHRASE = "someone cutting vegetables for cooking"
 UNRELATED = "a rocket launching into space at night"
+# The model_name of the fake stack (vidembed.models.fake: tiny, deterministic, no weights), served
+# beside the built-in stack by the fake_* services and fixtures below: for tests of engine, service
+# and server logic (segments, boundaries, states, codes, messages) that do not need real models.
+FAKE = FAKE_STACK.name
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,12 +74,46 @@ def make_service(data_dir: Path, start_workers: bool = True, **overrides: object
     return TaskService(make_settings(data_dir, **overrides), start_workers=start_workers)
 
 
+def fake_settings(data_dir: Path, **overrides: object) -> Settings:
+    """``make_settings`` whose services also serve the fake stack (model_name ``FAKE``)."""
+    return make_settings(data_dir, extra_stacks=(FAKE_STACK,), **overrides)
+
+
+def make_fake_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
+    return TaskService(fake_settings(data_dir, **overrides), start_workers=start_workers)
+
+
 @pytest.fixture(scope="session")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VidEmbed]:
     """The embedded client, shared by the tests of one session (one engine process)."""
     data = tmp_path_factory.mktemp("client-data")
     with VidEmbed(transport=LocalTransport(make_settings(data))) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def fake_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VidEmbed]:
+    """The embedded client of a service that also serves the fake stack (tasks with model_name
+    ``FAKE`` load no weights), shared by the tests of one session."""
+    data = tmp_path_factory.mktemp("fake-client-data")
+    with VidEmbed(transport=LocalTransport(fake_settings(data))) as c:
+        yield c
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ``vidembed`` command's services (``cli.main`` in this process) also serve the fake
+    stack; the --model to pass them."""
+    from dataclasses import dataclass
+
+    from vidembed.service import config
+
+    @dataclass
+    class FakeStackSettings(config.Settings):
+        extra_stacks: tuple[StackConfig, ...] = (FAKE_STACK,)
+
+    monkeypatch.setattr(config, "Settings", FakeStackSettings)
+    return FAKE
 
 
 @pytest.fixture
@@ -131,6 +171,14 @@ class LiveServer:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """An open server (no keys) that refuses local URLs, as a shared deployment would."""
     live = LiveServer(make_service(tmp_path_factory.mktemp("server-data"), allow_local_urls=False))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``server`` (open, refuses local URLs) that also serves the fake stack (model_name ``FAKE``)."""
+    live = LiveServer(make_fake_service(tmp_path_factory.mktemp("fake-server-data"), allow_local_urls=False))
     yield live
     live.stop()
 

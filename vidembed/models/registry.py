@@ -13,6 +13,9 @@ Two kinds today:
   scores the sound against the same class names in its own text space, and the names' vectors in
   the stack's space are mixed.
 
+Besides these, ``fake`` (``vidembed.models.fake``): the tests' stack without weights, added by code
+(``StackSettings.extra_stacks``), never by a stacks file.
+
 A new kind is a builder here; a new model is one class that fills a role (``roles.py``).
 """
 
@@ -39,6 +42,8 @@ ASR_THREADS = 2
 
 
 def kind(config: StackConfig) -> str:
+    if config.kind == "fake":  # the tests' stack without weights (models/fake.py); never from a file
+        return "fake"
     return "image-text" if config.image_text else "conse"
 
 
@@ -47,6 +52,10 @@ def _digest(sha256: str) -> str:
 
 
 def placeholder_texts(config: StackConfig) -> dict[str, str]:
+    if kind(config) == "fake":
+        from vidembed.models import fake
+
+        return {"audio": fake.SILENCE_TEXT, "transcription": fake.NO_SPEECH_TEXT}
     from vidembed.models.audio import SILENCE_TEXT
     from vidembed.models.speech import NO_SPEECH_TEXT
 
@@ -57,6 +66,10 @@ def placeholder_texts(config: StackConfig) -> dict[str, str]:
 
 
 def build_text_encoder(config: StackConfig, settings: StackSettings) -> TextEncoder:
+    if kind(config) == "fake":
+        from vidembed.models.fake import FakeTextEncoder
+
+        return FakeTextEncoder()
     if kind(config) == "image-text":
         from vidembed.models.image_text import ImageTextTextEncoder
 
@@ -158,6 +171,10 @@ def _whisper_identity(config: StackConfig, text: TextEncoder) -> str:
 def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) -> dict[str, str]:
     """Per role, the identity of the encoder a stack built from ``config`` has (what
     ``ModelStack.identities()`` gives once built), without loading the video encoders."""
+    if kind(config) == "fake":
+        from vidembed.models import fake
+
+        return dict(fake.IDENTITIES)
     if kind(config) == "image-text":
         visual = f"{_image_text_model(config, settings).identity} (image)"
     else:
@@ -176,6 +193,10 @@ def identities(config: StackConfig, settings: StackSettings, text: TextEncoder) 
 def build_visual(config: StackConfig, settings: StackSettings, text: TextEncoder) -> VisualEncoder:
     """The stack's visual encoder: the one way to build it, for ``build_stack`` and for a process
     that embeds image queries without the rest of the stack (``StackCatalog.visual_encoder``)."""
+    if kind(config) == "fake":
+        from vidembed.models.fake import FakeVisualEncoder
+
+        return FakeVisualEncoder()
     if kind(config) == "image-text":
         return _image_text_visual(config, settings)
     return _conse_visual(text, settings)
@@ -185,6 +206,12 @@ def build_stack(
     config: StackConfig, settings: StackSettings, text: TextEncoder, visual: VisualEncoder | None = None
 ) -> ModelStack:
     """The whole stack; ``visual``: its visual encoder when this process has built it already."""
+    if kind(config) == "fake":
+        from vidembed.models import fake
+
+        assert isinstance(text, fake.FakeTextEncoder)
+        assert visual is None or isinstance(visual, fake.FakeVisualEncoder)
+        return fake.build_stack(config, text, visual)
     from vidembed.models.stack import OPTIONS, ModelStack
 
     return ModelStack(
@@ -308,6 +335,10 @@ def describe_encoders(
 ) -> dict[str, dict[str, str]]:
     """Per role: what the encoder is and its identity (from the encoders' own metadata, without
     loading the video encoders' weights); for ``GET /models`` and ``vidembed models``."""
+    if kind(config) == "fake":
+        from vidembed.models import fake
+
+        return fake.describe()
     from vidembed.models.stack import CONSE_ABOUT
 
     audio = {"kind": "conse", "about": CONSE_ABOUT["audio"], "identity": _yamnet_identity(text)}

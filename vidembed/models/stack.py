@@ -30,12 +30,14 @@ OPTIONS = ("visual", "audio", "transcription")
 class StackSettings:
     """What every process that embeds or searches must agree on (picklable: worker processes get
     a copy). ``stacks_file`` adds stacks to the built-in one; Whisper's beam width and language
-    apply to the built-in stack (a stacks file sets its own stacks' language)."""
+    apply to the built-in stack (a stacks file sets its own stacks' language). ``extra_stacks``:
+    stacks added by code rather than by a file (the tests' fake stack, ``vidembed.models.fake``)."""
 
     stacks_file: Path | None = None
     asr_beam: int = 5
     language: str | None = "en"
     threads: int = 1
+    extra_stacks: tuple[StackConfig, ...] = ()
 
 
 @dataclass
@@ -101,20 +103,25 @@ CONSE_ABOUT = {
 
 
 class StackCatalog:
-    """The stacks a process serves: the built-in one and those of the stacks file, their
-    aliases, and the loaded encoders (each loaded once per process, on first use)."""
+    """The stacks a process serves: the built-in one, those of the stacks file and the settings'
+    extra stacks, their aliases, and the loaded encoders (each loaded once per process, on first
+    use)."""
 
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
         builtin = StackConfig(DEFAULT_STACK, language=self.settings.language)
+        extra = list(self.settings.extra_stacks)
+        names = [DEFAULT_STACK, *(c.name for c in extra)]
+        if len(set(names)) < len(names):
+            raise ValueError(f"extra stacks must have names of their own, not {names}")
         configured = (
-            parse_stacks_file(self.settings.stacks_file, reserved=(DEFAULT_STACK,))
+            parse_stacks_file(self.settings.stacks_file, reserved=tuple(names))
             if self.settings.stacks_file is not None
             else []
         )
-        self.configs: dict[str, StackConfig] = {c.name: c for c in [builtin, *configured]}
+        self.configs: dict[str, StackConfig] = {c.name: c for c in [builtin, *configured, *extra]}
         self.aliases: dict[str, str] = {alias: DEFAULT_STACK for alias in BUILTIN_ALIASES}
-        for config in configured:
+        for config in [*configured, *extra]:
             for alias in config.aliases:
                 self.aliases[alias] = config.name
 

@@ -10,6 +10,7 @@ import platformdirs
 
 from vidembed.errors import ConfigurationError
 from vidembed.models.stack import StackSettings
+from vidembed.models.stacks_file import StackConfig
 
 GB = 1024**3
 
@@ -76,11 +77,13 @@ class Settings:
     stacks_file: Path | None = field(default_factory=stacks_file_from_env)
     asr_beam: int = field(default_factory=asr_beam_from_env)
     language: str | None = field(default_factory=language_from_env)
+    # Stacks added by code, not by the environment (the tests' fake stack, vidembed.models.fake).
+    extra_stacks: tuple[StackConfig, ...] = ()
 
     @property
     def stacks(self) -> StackSettings:
         """What the worker processes need to build the same stacks."""
-        return StackSettings(self.stacks_file, self.asr_beam, self.language)
+        return StackSettings(self.stacks_file, self.asr_beam, self.language, extra_stacks=self.extra_stacks)
 
     @property
     def db_path(self) -> Path:
