@@ -1,4 +1,9 @@
-"""Crashes and hangs lose nothing: killed engines, stalled decoders, a server killed with SIGKILL."""
+"""Crashes and hangs lose nothing: killed engines, stalled decoders, a server killed with SIGKILL.
+
+The stalled decoder is caught on the fake stack (conftest.FAKE): a stall does not depend on the
+models. The tests that stop a task mid-way keep the real models: the fake stack embeds the 90 s
+video in about 0.4 s, too fast for a poll to see it mid-way every time. The server killed with
+SIGKILL is ``vidembed serve`` in its own process, which serves the built-in stack only."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import make_service
+from conftest import FAKE, make_fake_service, make_service
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.service.store import TaskRecord
@@ -69,7 +74,7 @@ def test_a_killed_engine_process_is_replaced_and_the_task_completes(tmp_path: Pa
 
 
 def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(tmp_path: Path, silent_video: Path) -> None:
-    service = make_service(tmp_path, start_workers=False, stall_seconds=3)
+    service = make_fake_service(tmp_path, start_workers=False, stall_seconds=3)
     try:
         fifo = tmp_path / "never-written.mp4"
         os.mkfifo(fifo)  # a source that never delivers a byte, like a stalled network mount
@@ -78,7 +83,7 @@ def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(tmp_path: Path, sil
             TaskRecord(
                 id="f" * 24,
                 owner="",
-                model_name="marengo3.0",
+                model_name=FAKE,
                 status="processing",
                 params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
                 options=["visual"],
@@ -87,7 +92,7 @@ def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(tmp_path: Path, sil
                 source_path=str(fifo),
             )
         )
-        good = service.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+        good = service.create(model_name=FAKE, video_file=str(silent_video))["_id"]
         service.workers.start()
         started = time.monotonic()
         hung = wait_status(service.status, "f" * 24)

@@ -1,4 +1,5 @@
-"""Persistence across restarts, leases, listing and the client's polling helpers."""
+"""Persistence across restarts, leases, listing and the client's polling helpers. Tasks that run
+use the fake stack (conftest.FAKE): what is checked here does not depend on the models."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_service, make_settings
+from conftest import FAKE, make_fake_service, make_service, make_settings
 
 from vidembed import NotFoundError, VidEmbed
 from vidembed.client.transport import LocalTransport
@@ -26,11 +27,11 @@ def wait_ready(service: TaskService, task_id: str, timeout: float = 120) -> dict
 
 
 def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, silent_video: Path) -> None:
-    first = make_service(tmp_path, start_workers=False)
-    task_id = first.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+    first = make_fake_service(tmp_path, start_workers=False)
+    task_id = first.create(model_name=FAKE, video_file=str(silent_video))["_id"]
     first.close()  # the process exits before any worker ran
 
-    second = make_service(tmp_path)
+    second = make_fake_service(tmp_path)
     try:
         assert wait_ready(second, task_id)["status"] == "ready"
         segments = second.retrieve(task_id)["video_embedding"]["segments"]
@@ -38,7 +39,7 @@ def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, sil
     finally:
         second.close()
 
-    third = make_service(tmp_path, start_workers=False)  # results survive a restart
+    third = make_fake_service(tmp_path, start_workers=False)  # results survive a restart
     try:
         again = third.retrieve(task_id)
         assert again["status"] == "ready"
@@ -48,8 +49,8 @@ def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, sil
 
 
 def test_task_of_a_dead_worker_is_claimed_again_after_its_lease(tmp_path: Path, silent_video: Path) -> None:
-    service = make_service(tmp_path, start_workers=False, lease_seconds=0.5)
-    task_id = service.create(model_name="marengo3.0", video_file=str(silent_video))["_id"]
+    service = make_fake_service(tmp_path, start_workers=False, lease_seconds=0.5)
+    task_id = service.create(model_name=FAKE, video_file=str(silent_video))["_id"]
     claimed = service.store.claim("dead-worker", lease_seconds=0.5, max_attempts=3)
     assert claimed is not None and claimed.id == task_id
     assert service.store.claim("other", 0.5, 3) is None  # the lease holds
@@ -131,9 +132,9 @@ def test_client_errors_and_wait_arguments(tmp_path: Path) -> None:
 
 
 def test_videos_over_the_duration_limit_fail_with_the_limit(tmp_path: Path, labelled_video: Path) -> None:
-    service = make_service(tmp_path, max_duration_seconds=10)
+    service = make_fake_service(tmp_path, max_duration_seconds=10)
     try:
-        task_id = service.create(model_name="marengo3.0", video_file=str(labelled_video))["_id"]
+        task_id = service.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         status = wait_ready(service, task_id)
         assert status["status"] == "failed"
         assert status["error"]["message"] == (
