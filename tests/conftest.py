@@ -176,14 +176,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """``server`` (open, refuses local URLs) that also serves the fake stack (model_name ``FAKE``)."""
-    live = LiveServer(make_fake_service(tmp_path_factory.mktemp("fake-server-data"), allow_local_urls=False))
-    yield live
-    live.stop()
-
-
-@pytest.fixture(scope="session")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(
         make_service(tmp_path_factory.mktemp("keyed-data"), start_workers=False), {"key-a", "key-b"}

@@ -276,10 +276,11 @@ def test_embed_accepts_clip_and_clip_video(scope: str | None, scopes: list[str])
 
 
 def test_embed_failure_reason_names_the_flags(
-    tmp_path: Path, labelled_video: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, labelled_video: Path, capsys: pytest.CaptureFixture[str], fake_cli: str
 ) -> None:
     # known only once the video is probed: the task fails rather than the create call
     argv = ["--data-dir", str(tmp_path), "embed", str(labelled_video), "--start", "12", "--end", "20"]
+    argv += ["--model", fake_cli]
     assert main(argv) == 1
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.endswith(
@@ -367,8 +368,10 @@ def test_progress_of_a_stream_without_isatty_is_plain() -> None:
     assert sink.text == "progress  50% audio processing\n"
 
 
-def test_embed_reports_a_failed_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_embed_reports_a_failed_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cli: str
+) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 1000)
-    assert main(["--data-dir", str(tmp_path / "d"), "embed", str(broken)]) == 1
+    assert main(["--data-dir", str(tmp_path / "d"), "embed", str(broken), "--model", fake_cli]) == 1
     assert "failed: The file is not a video" in capsys.readouterr().err
