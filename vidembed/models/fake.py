@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidembed.models.roles import FrameSpec
+from vidembed.models.roles import FrameSpec, TextEncoder, VisualEncoder
 from vidembed.models.speech import NO_SPEECH_TEXT, Word
 from vidembed.models.stacks_file import StackConfig
 
@@ -104,7 +104,7 @@ class FakeAudioEncoder:
     identity = IDENTITIES["audio"]
     placeholder_text = SILENCE_TEXT
 
-    def __init__(self, text: FakeTextEncoder) -> None:
+    def __init__(self, text: TextEncoder) -> None:
         self._silence = text.encode([SILENCE_TEXT])[0]
 
     def encode_clips(self, pcm: np.ndarray | None, windows: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -139,7 +139,7 @@ class FakeTranscriptionEncoder:
     identity = IDENTITIES["transcription"]
     placeholder_text = NO_SPEECH_TEXT
 
-    def __init__(self, text: FakeTextEncoder) -> None:
+    def __init__(self, text: TextEncoder) -> None:
         self._text = text
 
     def session(self) -> _NoWords:
@@ -149,7 +149,7 @@ class FakeTranscriptionEncoder:
         return self._text.encode([t if t.strip() else NO_SPEECH_TEXT for t in texts])
 
 
-def build_stack(config: StackConfig, text: FakeTextEncoder, visual: FakeVisualEncoder | None) -> ModelStack:
+def build_stack(config: StackConfig, text: TextEncoder, visual: VisualEncoder | None) -> ModelStack:
     from vidembed.models.stack import OPTIONS, ModelStack
 
     return ModelStack(

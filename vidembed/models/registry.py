@@ -209,8 +209,6 @@ def build_stack(
     if kind(config) == "fake":
         from vidembed.models import fake
 
-        assert isinstance(text, fake.FakeTextEncoder)
-        assert visual is None or isinstance(visual, fake.FakeVisualEncoder)
         return fake.build_stack(config, text, visual)
     from vidembed.models.stack import OPTIONS, ModelStack
 
