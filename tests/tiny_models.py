@@ -3,7 +3,9 @@
 No model hub is reachable here, so tests that load image-text models make their own: a transformers
 `CLIPModel` / `SiglipModel` with a couple of 64-wide layers (seeded, so every run writes the same
 weights), exported the way Immich's exporter (`machine-learning/export` in immich-app/immich) lays a
-model out::
+model out. The sizes are parameters (`TowerSize` per tower, patch and image size, projection dim,
+context length, vocabulary size) whose defaults are the tiny test models; real sizes give random
+models that cost what real weights cost, for the speed benchmark (`benchmarks/speed/image_text.py`)::
 
     config.json                    open_clip model config (embed_dim, vision_cfg, text_cfg)
     visual/model.onnx              image float32 [N, 3, S, S] -> embedding (L2-normalised in the graph)
@@ -90,6 +92,20 @@ SIGLIP_CORPUS = [
 SIGLIP_SUFFIXES = ["ing", "ed", "s", "er", "es"]
 
 
+@dataclass(frozen=True)
+class TowerSize:
+    """One transformer tower's size: hidden width, layers, attention heads and MLP width."""
+
+    width: int = WIDTH
+    layers: int = LAYERS
+    heads: int = HEADS
+    mlp_width: int | None = None  # the MLP's intermediate size; default 2 * width (ViT-B: 4 * width)
+
+    @property
+    def intermediate_size(self) -> int:
+        return self.mlp_width if self.mlp_width is not None else 2 * self.width
+
+
 @dataclass
 class TinyModel:
     """A tiny model written in Immich's layout in `folder`, with its reference implementation."""
@@ -140,37 +156,53 @@ class TinyModel:
         return _normalised(features.numpy()[0])
 
 
-def make_tiny_clip(folder: Path, image_size: int = 64) -> TinyModel:
-    """A random `CLIPModel` (OpenAI ViT layout, real CLIP BPE tokenizer) exported to `folder`."""
+def make_tiny_clip(
+    folder: Path,
+    image_size: int = 64,
+    *,
+    vision: TowerSize = TowerSize(),
+    text: TowerSize = TowerSize(),
+    patch_size: int = PATCH_SIZE,
+    embed_dim: int = CLIP_EMBED_DIM,
+    context_length: int = CLIP_CONTEXT_LENGTH,
+    vocab_size: int = CLIP_VOCAB_SIZE,
+) -> TinyModel:
+    """A random `CLIPModel` (OpenAI ViT layout, real CLIP BPE tokenizer) exported to `folder`.
+
+    `embed_dim` is the projection dim of both towers; `vocab_size` is at least the BPE vocabulary's
+    49408 (a larger one only grows the token embedding table).
+    """
     import torch
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
     from transformers.image_utils import PILImageResampling
 
+    if vocab_size < CLIP_VOCAB_SIZE:
+        raise ValueError(f"vocab_size {vocab_size}: the CLIP BPE tokenizer has {CLIP_VOCAB_SIZE} tokens")
     folder = Path(folder)
     config = CLIPConfig(
         text_config={
-            "vocab_size": CLIP_VOCAB_SIZE,
-            "hidden_size": WIDTH,
-            "intermediate_size": 2 * WIDTH,
-            "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS,
-            "max_position_embeddings": CLIP_CONTEXT_LENGTH,
+            "vocab_size": vocab_size,
+            "hidden_size": text.width,
+            "intermediate_size": text.intermediate_size,
+            "num_hidden_layers": text.layers,
+            "num_attention_heads": text.heads,
+            "max_position_embeddings": context_length,
         },
         vision_config={
-            "hidden_size": WIDTH,
-            "intermediate_size": 2 * WIDTH,
-            "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS,
+            "hidden_size": vision.width,
+            "intermediate_size": vision.intermediate_size,
+            "num_hidden_layers": vision.layers,
+            "num_attention_heads": vision.heads,
             "image_size": image_size,
-            "patch_size": PATCH_SIZE,
+            "patch_size": patch_size,
         },
-        projection_dim=CLIP_EMBED_DIM,
+        projection_dim=embed_dim,
     )
     torch.manual_seed(0)
     model = CLIPModel(config).eval()
 
     vocab, merges = clip_bpe_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=CLIP_CONTEXT_LENGTH)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context_length)
     processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
@@ -183,14 +215,19 @@ def make_tiny_clip(folder: Path, image_size: int = 64) -> TinyModel:
         image_std=list(OPENAI_CLIP_STD),
     )
     open_clip_config = {
-        "embed_dim": CLIP_EMBED_DIM,
-        "vision_cfg": {"image_size": image_size, "layers": LAYERS, "width": WIDTH, "patch_size": PATCH_SIZE},
+        "embed_dim": embed_dim,
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": vision.layers,
+            "width": vision.width,
+            "patch_size": patch_size,
+        },
         "text_cfg": {
-            "context_length": CLIP_CONTEXT_LENGTH,
-            "vocab_size": CLIP_VOCAB_SIZE,
-            "width": WIDTH,
-            "heads": HEADS,
-            "layers": LAYERS,
+            "context_length": context_length,
+            "vocab_size": vocab_size,
+            "width": text.width,
+            "heads": text.heads,
+            "layers": text.layers,
         },
     }
     preprocess_cfg = {
@@ -202,42 +239,58 @@ def make_tiny_clip(folder: Path, image_size: int = 64) -> TinyModel:
         "resize_mode": "shortest",
         "fill_color": 0,
     }
-    tiny = TinyModel(
-        "clip", folder, CLIP_EMBED_DIM, image_size, CLIP_CONTEXT_LENGTH, model, processor, tokenizer
-    )
+    tiny = TinyModel("clip", folder, embed_dim, image_size, context_length, model, processor, tokenizer)
     _write_layout(tiny, open_clip_config, preprocess_cfg)
     return tiny
 
 
-def make_tiny_siglip(folder: Path, image_size: int = 64) -> TinyModel:
-    """A random `SiglipModel` with a small Unigram tokenizer (pad `<pad>`, EOS `</s>`) exported to `folder`."""
+def make_tiny_siglip(
+    folder: Path,
+    image_size: int = 64,
+    *,
+    vision: TowerSize = TowerSize(),
+    text: TowerSize = TowerSize(),
+    patch_size: int = PATCH_SIZE,
+    context_length: int = SIGLIP_CONTEXT_LENGTH,
+    vocab_size: int | None = None,
+) -> TinyModel:
+    """A random `SiglipModel` with a small Unigram tokenizer (pad `<pad>`, EOS `</s>`) exported to `folder`.
+
+    The embedding is the vision tower's width (SigLIP's attention-pooling head has no projection); the
+    text tower projects to it. `vocab_size` defaults to the tokenizer's (a few hundred pieces); a larger
+    one (SigLIP's 32000) only grows the token embedding table, whose extra rows no text reaches.
+    """
     import torch
     from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipImageProcessorPil, SiglipModel
     from transformers.image_utils import PILImageResampling
 
     folder = Path(folder)
     backend = siglip_unigram_tokenizer()
-    vocab_size = backend.get_vocab_size()
+    if vocab_size is None:
+        vocab_size = backend.get_vocab_size()
+    elif vocab_size < backend.get_vocab_size():
+        raise ValueError(f"vocab_size {vocab_size}: the tokenizer has {backend.get_vocab_size()} pieces")
+    embed_dim = vision.width
     config = SiglipConfig(
         text_config={
             "vocab_size": vocab_size,
-            "hidden_size": WIDTH,
-            "intermediate_size": 2 * WIDTH,
-            "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS,
-            "max_position_embeddings": SIGLIP_CONTEXT_LENGTH,
+            "hidden_size": text.width,
+            "intermediate_size": text.intermediate_size,
+            "num_hidden_layers": text.layers,
+            "num_attention_heads": text.heads,
+            "max_position_embeddings": context_length,
             "pad_token_id": backend.token_to_id("<pad>"),
             "bos_token_id": None,  # SigLIP adds none (the default, 49406, is CLIP's)
             "eos_token_id": backend.token_to_id("</s>"),
-            "projection_size": WIDTH,
+            "projection_size": embed_dim,
         },
         vision_config={
-            "hidden_size": WIDTH,
-            "intermediate_size": 2 * WIDTH,
-            "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS,
+            "hidden_size": vision.width,
+            "intermediate_size": vision.intermediate_size,
+            "num_hidden_layers": vision.layers,
+            "num_attention_heads": vision.heads,
             "image_size": image_size,
-            "patch_size": PATCH_SIZE,
+            "patch_size": patch_size,
         },
     )
     torch.manual_seed(0)
@@ -248,7 +301,7 @@ def make_tiny_siglip(folder: Path, image_size: int = 64) -> TinyModel:
         pad_token="<pad>",
         eos_token="</s>",
         unk_token="<unk>",
-        model_max_length=SIGLIP_CONTEXT_LENGTH,
+        model_max_length=context_length,
     )
     # SiglipImageProcessor's defaults (bicubic, 0.5 / 0.5, a plain resize to S x S), which are also
     # open_clip's SigLIP preprocess config (`_slpcfg`: bicubic, resize_mode "squash").
@@ -262,16 +315,21 @@ def make_tiny_siglip(folder: Path, image_size: int = 64) -> TinyModel:
         image_std=list(SIGLIP_STD),
     )
     open_clip_config = {
-        "embed_dim": WIDTH,
+        "embed_dim": embed_dim,
         "init_logit_bias": -10,
         "custom_text": True,
-        "vision_cfg": {"image_size": image_size, "layers": LAYERS, "width": WIDTH, "patch_size": PATCH_SIZE},
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": vision.layers,
+            "width": vision.width,
+            "patch_size": patch_size,
+        },
         "text_cfg": {
-            "context_length": SIGLIP_CONTEXT_LENGTH,
+            "context_length": context_length,
             "vocab_size": vocab_size,
-            "width": WIDTH,
-            "heads": HEADS,
-            "layers": LAYERS,
+            "width": text.width,
+            "heads": text.heads,
+            "layers": text.layers,
             "no_causal_mask": True,
             "proj_bias": True,
             "pool_type": "last",
@@ -286,7 +344,7 @@ def make_tiny_siglip(folder: Path, image_size: int = 64) -> TinyModel:
         "resize_mode": "squash",
         "fill_color": 0,
     }
-    tiny = TinyModel("siglip", folder, WIDTH, image_size, SIGLIP_CONTEXT_LENGTH, model, processor, tokenizer)
+    tiny = TinyModel("siglip", folder, embed_dim, image_size, context_length, model, processor, tokenizer)
     _write_layout(tiny, open_clip_config, preprocess_cfg)
     return tiny
 
