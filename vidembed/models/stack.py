@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class ModelStack:
     audio: AudioEncoder
     transcription: TranscriptionEncoder
     options: tuple[str, ...] = OPTIONS
-    description: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dimension(self) -> int:
