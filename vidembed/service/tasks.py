@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import tempfile
 import threading
@@ -207,7 +206,7 @@ class TaskService:
             target = Path(folder) / "image"
             try:
                 if url is not None:
-                    intake.check_url(url, self.settings.allow_local_urls)
+                    intake.check_url(url, self.settings.allow_local_urls, parameter, "image")
                     intake.download(
                         url,
                         target,
@@ -215,14 +214,14 @@ class TaskService:
                         timeout=self.settings.download_timeout_seconds,
                         max_redirects=self.settings.max_redirects,
                         allow_local=self.settings.allow_local_urls,
+                        parameter=parameter,
+                        what="image",
                     )
                 else:
-                    intake.save_upload(upload, target, self.settings.max_upload_bytes)
+                    intake.save_upload(upload, target, self.settings.max_upload_bytes, parameter)
                 return load_image(target)
-            except errors.BadRequestError as exc:
-                raise errors.BadRequestError(_naming(parameter, exc.message), exc.code) from None
             except errors.MediaError as exc:
-                raise errors.invalid(parameter, _naming(parameter, str(exc))) from None
+                raise errors.invalid(parameter, str(exc)) from None
 
     def models(self) -> list[dict[str, Any]]:
         """Every stack served, from its encoders' own metadata (``GET /models``)."""
@@ -346,13 +345,6 @@ def _changed_encoders(
     if not recorded:
         return []
     return [role for role in ("text", *options) if recorded.get(role) != current.get(role)]
-
-
-def _naming(parameter: str, message: str) -> str:
-    """intake's upload and download rules are written for videos; applied to an image, their
-    messages name the image parameter."""
-    message = re.sub(r"\bvideo_(?:url|file)\b", parameter, message)
-    return message.replace("video file", "image file").replace("The video at", "The image at")
 
 
 def _requested_options(value: Any) -> list[str]:
