@@ -100,6 +100,8 @@ def test_defaults_and_wire_strings() -> None:
         "start": None,
         "end": None,
         "scopes": ["clip"],
+        "strategy": "fixed",
+        "min_duration": 4.0,
     }
     p = parse_clip_params("5", "0", "10", ["clip", "video"])
     assert (p.clip_length, p.start, p.end, p.scopes) == (5.0, 0.0, 10.0, ("clip", "video"))

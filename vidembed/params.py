@@ -18,6 +18,10 @@ MIN_CLIP_SEC = 2.0
 MAX_CLIP_SEC = 10.0
 DEFAULT_CLIP_SEC = 6.0
 SCOPES = ("clip", "video")
+STRATEGIES = ("fixed", "dynamic")  # dynamic: segments follow shot boundaries (docs/SEGMENTATION.md)
+MIN_DYNAMIC_SEC = 2.0
+MAX_DYNAMIC_SEC = 5.0
+DEFAULT_DYNAMIC_SEC = 4.0
 CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
 END_AFTER_START_RULE = "video_end_offset_sec should be greater than video_start_offset_sec"
 NOTHING_TO_EMBED = "Nothing to embed: send text, an image (image_file or image_url), or both."
@@ -34,12 +38,18 @@ FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str | None, IO[by
 
 @dataclass(frozen=True)
 class ClipParams:
-    """What to embed: the interval, the clip length and the scopes. Offsets may be unset."""
+    """What to embed: the interval, how it is cut and the scopes. Offsets may be unset.
+
+    ``strategy`` ``fixed`` cuts clips of ``clip_length``; ``dynamic`` cuts at shot boundaries,
+    each clip at least ``min_duration`` long (``clip_length`` is then unused).
+    """
 
     clip_length: float = DEFAULT_CLIP_SEC
     start: float | None = None
     end: float | None = None
     scopes: tuple[str, ...] = ("clip",)
+    strategy: str = "fixed"
+    min_duration: float = DEFAULT_DYNAMIC_SEC
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,11 +57,21 @@ class ClipParams:
             "start": self.start,
             "end": self.end,
             "scopes": list(self.scopes),
+            "strategy": self.strategy,
+            "min_duration": self.min_duration,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClipParams:
-        return cls(data["clip_length"], data["start"], data["end"], tuple(data["scopes"]))
+        # tasks stored before dynamic segmentation existed have no strategy: they are fixed
+        return cls(
+            data["clip_length"],
+            data["start"],
+            data["end"],
+            tuple(data["scopes"]),
+            data.get("strategy", "fixed"),
+            data.get("min_duration", DEFAULT_DYNAMIC_SEC),
+        )
 
 
 @dataclass(frozen=True)

@@ -242,8 +242,12 @@ class Engine:
         options: Sequence[str] | None = None,
         progress: Progress | None = None,
         max_duration: float | None = None,
+        input_type: str = "video",
     ) -> EmbeddingResult:
-        """Raises MediaError (unusable media) or BadRequestError (offsets beyond the video)."""
+        """Raises MediaError (unusable media) or BadRequestError (offsets beyond the video).
+
+        ``input_type`` ``audio``: an audio file (or a video's sound), for the audio and
+        transcription options only."""
         report = progress or (lambda fraction, stage: None)
         options = list(options or self.stack.options)
         info = probe(path)

@@ -60,6 +60,7 @@ class Job:
     model_name: str
     max_duration: float | None
     stacks: StackSettings = field(default_factory=StackSettings)
+    input_type: str = "video"  # or "audio": an audio file, embedded for audio and transcription
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -215,6 +216,7 @@ def child_main() -> None:
                 job.options,
                 lambda fraction, stage: send(("progress", fraction, stage)),
                 max_duration=job.max_duration,
+                input_type=job.input_type,
             )
             send(("done", result))
         except BadRequestError as exc:

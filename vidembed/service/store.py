@@ -41,9 +41,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     stack TEXT,
-    encoders TEXT
+    encoders TEXT,
+    api TEXT NOT NULL DEFAULT 'v1.3',
+    input_type TEXT NOT NULL DEFAULT 'video',
+    asset_id TEXT
 );
-CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, lease_until);
 CREATE TABLE IF NOT EXISTS segments (
     task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
@@ -78,6 +80,11 @@ class TaskRecord:
     attempts: int = 0
     stack: str | None = None  # the stack model_name selected at creation (aliases resolved)
     encoders: dict[str, str] | None = None  # per role, the identity of the encoder that made the vectors
+    # which API made the task: "v1.3" (/embed/tasks), "v2" (/embed-v2/tasks) or "v2-sync" (the
+    # video or audio of a POST /embed-v2, run as a task and waited for); each lists its own
+    api: str = "v1.3"
+    input_type: str = "video"  # "video", or "audio" (an audio file: audio and transcription only)
+    asset_id: str | None = None  # the asset the media came from (v2 media_source.asset_id)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,10 +100,22 @@ class StoredSegment:
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
-    "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders"
+    "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders, "
+    "api, input_type, asset_id"
 )
+_N_COLUMNS = _COLUMNS.count(",") + 1
 # Columns added after the first release, with their type: added to older databases on open.
-_ADDED_COLUMNS = {"stack": "TEXT", "encoders": "TEXT"}
+_ADDED_COLUMNS = {
+    "stack": "TEXT",
+    "encoders": "TEXT",
+    "api": "TEXT NOT NULL DEFAULT 'v1.3'",
+    "input_type": "TEXT NOT NULL DEFAULT 'video'",
+    "asset_id": "TEXT",
+}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_api ON tasks (api, owner, created_at);
+"""
 
 
 def _record(row: sqlite3.Row) -> TaskRecord:
@@ -122,6 +141,7 @@ class SQLiteStore:
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in have:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+            self._conn.executescript(_INDEXES)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -143,7 +163,7 @@ class SQLiteStore:
     def insert(self, task: TaskRecord) -> None:
         with self._transaction() as db:
             db.execute(
-                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * _N_COLUMNS)})",
                 (
                     task.id,
                     task.owner,
@@ -163,6 +183,9 @@ class SQLiteStore:
                     task.updated_at,
                     task.stack,
                     json.dumps(task.encoders) if task.encoders is not None else None,
+                    task.api,
+                    task.input_type,
+                    task.asset_id,
                 ),
             )
 
@@ -182,8 +205,11 @@ class SQLiteStore:
         created_before: float | None,
         offset: int,
         limit: int,
+        api: str = "v1.3",
     ) -> tuple[list[TaskRecord], int]:
-        where, args = ["1 = 1"], []
+        """One page of one API's tasks, newest first, and how many match in all."""
+        where: list[str] = ["api = ?"]
+        args: list[Any] = [api]
         for clause, value in (
             ("owner = ?", owner),
             ("status = ?", status),
@@ -333,9 +359,15 @@ class SQLiteStore:
             rows = self._conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
         return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4")) for r in rows]
 
+    def delete(self, task_id: str) -> None:
+        """A task and its vectors (the synchronous v2 route's task, once answered)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
     def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
-        """Every ready task (of ``owner``), oldest first."""
-        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready'", []
+        """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both
+        APIs (not the synchronous route's, which are deleted once answered)."""
+        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready' AND api != 'v2-sync'", []
         if owner is not None:
             query, args = query + " AND owner = ?", [owner]
         with self._lock:

@@ -104,6 +104,7 @@ class WorkerPool:
                     task.model_name,
                     self.settings.max_duration_seconds,
                     self.settings.stacks,
+                    task.input_type,
                 )
                 result = engine.run(job, heartbeat.report)
             except WorkerCrashed as exc:
