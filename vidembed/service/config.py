@@ -79,6 +79,9 @@ class Settings:
     language: str | None = field(default_factory=language_from_env)
     # Stacks added by code, not by the environment (the tests' fake stack, vidembed.models.fake).
     extra_stacks: tuple[StackConfig, ...] = ()
+    # Where tasks and vectors live: None is SQLite in the data folder; postgresql://... a shared
+    # PostgreSQL (vidembed.service.store_api.open_store; docs/POSTGRES.md).
+    database_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_DATABASE_URL") or None)
 
     @property
     def stacks(self) -> StackSettings:
