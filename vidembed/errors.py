@@ -127,3 +127,8 @@ def too_many_active(limit: int, retry_after: int) -> TooManyRequestsError:
         f"Please try again later after {retry_after} seconds.",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def asset_not_found(asset_id: str) -> NotFoundError:
+    """404 for an asset id that does not exist, or that belongs to another API key."""
+    return NotFoundError(f"Resource with id {asset_id} does not exist in assets.")
