@@ -3,9 +3,9 @@
 A stack is configuration: which encoder fills each role (``vidembed.models.roles``). The
 built-in stack ``conse-minilm-384`` uses only weights that ship in registry packages; a stacks
 file (``vidembed.models.stacks_file``) adds stacks with real image-text models, built by
-``vidembed.models.registry``. ``marengo3.0`` is accepted as an alias (of the stack that lists it,
-else of the built-in one) so that code written for the TwelveLabs API runs unchanged; the vectors
-are ours, not Marengo's.
+``vidembed.models.registry``. ``marengo3.0`` and ``marengo3.5`` are accepted as aliases (of the
+stack that lists them, else of the built-in one) so that code written for the TwelveLabs API runs
+unchanged; the vectors are ours, not Marengo's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from vidembed.models.roles import AudioEncoder, TextEncoder, TranscriptionEncode
 from vidembed.models.stacks_file import StackConfig, parse_stacks_file
 
 DEFAULT_STACK = "conse-minilm-384"
-BUILTIN_ALIASES = ("marengo3.0", "Marengo-retrieval-2.7")
+BUILTIN_ALIASES = ("marengo3.0", "marengo3.5", "Marengo-retrieval-2.7")
 OPTIONS = ("visual", "audio", "transcription")
 
 

@@ -238,13 +238,16 @@ class SQLiteStore:
     # --- the worker's side -----------------------------------------------------------------
 
     def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> TaskRecord | None:
-        """Takes the oldest processing task whose lease is free or expired, or None."""
+        """Takes the oldest processing task whose lease is free or expired, or None. The
+        synchronous route's tasks (api ``v2-sync``: a caller is waiting on the connection) go
+        before every other."""
         now = time.time()
         with self._transaction() as db:
             while True:
                 row = db.execute(
                     f"SELECT {_COLUMNS} FROM tasks WHERE status = 'processing' "
-                    "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at LIMIT 1",
+                    "AND (lease_until IS NULL OR lease_until < ?) "
+                    "ORDER BY api = 'v2-sync' DESC, created_at LIMIT 1",
                     (now,),
                 ).fetchone()
                 if row is None:
