@@ -60,6 +60,23 @@ class TooManyRequestsError(ApiError):
     default_code = "too_many_requests"
 
 
+class ContentTooLargeError(ApiError):
+    """413 of the Embed v2 routes. Its body is nested (``{"error": {code, message, details}}``),
+    unlike every other error body: the official SDK parses a 413 only in that shape
+    (docs/CONTRACT.md §5)."""
+
+    status_code = 413
+    default_code = "content_too_large"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
 class ModelUnavailableError(VidEmbedError):
     """A model's weights are missing or do not match their pinned checksum."""
 
@@ -102,8 +119,16 @@ def none_provided(parameters: list[str]) -> BadRequestError:
     )
 
 
-def task_not_found(task_id: str) -> NotFoundError:
-    return NotFoundError(f"Resource with id {task_id} does not exist in embed_tasks.")
+def task_not_found(task_id: str, collection: str = "embed_tasks") -> NotFoundError:
+    return NotFoundError(f"Resource with id {task_id} does not exist in {collection}.")
+
+
+def unknown_parameters(parameters: list[str]) -> BadRequestError:
+    if len(parameters) == 1:
+        return BadRequestError(f"The {parameters[0]} parameter is unknown.", "parameter_unknown")
+    return BadRequestError(
+        f"The following parameters are unknown: {', '.join(parameters)}.", "parameter_unknown"
+    )
 
 
 def api_key_invalid(missing: bool) -> AuthenticationError:
