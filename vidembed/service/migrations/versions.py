@@ -1,0 +1,67 @@
+"""The PostgreSQL schema, as numbered forward-only migrations. Never edit one that has shipped:
+add the next. Each runs once per database, in order, inside the migration transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+# Task and segment ids sort and compare bytewise (COLLATE "C"), as in SQLite, whatever the
+# database's locale. Timestamps are timestamptz: created_at comes from the API server that made
+# the task; lease_until and updated_at from the database clock (now()), so that servers and
+# workers whose clocks differ agree on when a lease runs out. Vectors are little-endian float32
+# bytes (bytea), as in SQLite; pgvector columns come with vector search, in a later migration.
+INITIAL = """
+CREATE TABLE tasks (
+    id text COLLATE "C" PRIMARY KEY,
+    owner text NOT NULL,
+    model_name text NOT NULL,
+    status text NOT NULL,
+    params jsonb NOT NULL,
+    options jsonb NOT NULL,
+    source_path text,
+    input_url text,
+    input_filename text,
+    duration double precision,
+    error text,
+    progress double precision NOT NULL DEFAULT 0,
+    stage text NOT NULL DEFAULT 'queued',
+    attempts integer NOT NULL DEFAULT 0,
+    lease_owner text,
+    lease_until timestamptz,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    stack text,
+    encoders jsonb,
+    api text NOT NULL DEFAULT 'v1.3',
+    input_type text NOT NULL DEFAULT 'video',
+    asset_id text
+);
+-- Listing and paging: one API's tasks of one owner (or of everyone), newest first.
+CREATE INDEX tasks_by_owner ON tasks (api, owner, created_at DESC, id DESC);
+CREATE INDEX tasks_by_api ON tasks (api, created_at DESC, id DESC);
+-- Claiming and the per-owner limit look at processing tasks only: a small part of the table.
+CREATE INDEX tasks_processing ON tasks (created_at, id) WHERE status = 'processing';
+CREATE INDEX tasks_processing_by_owner ON tasks (owner) WHERE status = 'processing';
+-- Search reads the ready tasks of one owner.
+CREATE INDEX tasks_ready_by_owner ON tasks (owner, created_at) WHERE status = 'ready';
+CREATE TABLE segments (
+    task_id text COLLATE "C" NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    seq integer NOT NULL,
+    option text NOT NULL,
+    scope text NOT NULL,
+    start_sec double precision NOT NULL,
+    end_sec double precision NOT NULL,
+    vector bytea NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "tasks and segments", INITIAL),)

@@ -1,0 +1,308 @@
+"""Tasks and their vectors in PostgreSQL: the store for several API servers and workers sharing one
+database (``--database-url postgresql://...``; docs/POSTGRES.md).
+
+The same rules as ``SQLiteStore`` (vidembed.service.store_api has them; the contract tests check
+both): results and ``ready`` in one transaction, so a task is either ready with all its segments or
+still processing; a lease that only its owner can renew, release or complete. What differs is how:
+
+- claiming locks the chosen row with ``FOR UPDATE SKIP LOCKED``, so claimers in other threads,
+  processes or machines never wait for each other nor take the same task;
+- lease deadlines and ``updated_at`` come from the database clock (``now()``), never the
+  caller's, so machines whose clocks differ agree on when a lease has run out;
+- connections come from a pool (psycopg_pool), one per call, so the store is safe to share between
+  request threads, worker threads and their heartbeat threads;
+- the schema is brought up to date on open by numbered migrations (vidembed.service.migrations).
+
+TaskRecord keeps its timestamps as float epoch seconds; they are timestamptz in the database
+(microsecond precision) and converted here, at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from vidembed.errors import ConfigurationError
+from vidembed.service.migrations import migrate
+from vidembed.service.store import StoredSegment, TaskRecord
+from vidembed.service.store_api import SegmentRow, _without_password
+
+_COLUMNS = (
+    "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
+    "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders, "
+    "api, input_type, asset_id"
+)
+_N_COLUMNS = _COLUMNS.count(",") + 1
+# The claim order: the synchronous route's tasks first (a caller is waiting on the connection),
+# then the oldest; id breaks ties so that the order is total.
+_CLAIM_ORDER = "(api = 'v2-sync') DESC, created_at, id"
+_SEGMENT_COLUMNS = ("task_id", "seq", "option", "scope", "start_sec", "end_sec", "vector")
+
+
+def _timestamp(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _record(row: dict[str, Any]) -> TaskRecord:
+    data = dict(row)
+    data["created_at"] = data["created_at"].timestamp()
+    data["updated_at"] = data["updated_at"].timestamp()
+    data["encoders"] = data["encoders"] or None
+    return TaskRecord(**data)
+
+
+class PostgresStore:
+    """A ``TaskStore`` on PostgreSQL (psycopg 3 with a connection pool)."""
+
+    def __init__(self, url: str, *, max_connections: int = 10, connect_timeout: float = 10) -> None:
+        """Connects to ``url`` (a libpq URI or conninfo string), applies the migrations the database
+        lacks and opens a pool of up to ``max_connections``; ConfigurationError if the server
+        cannot be reached."""
+        shown = _without_password(url)
+        try:
+            with psycopg.connect(url, connect_timeout=max(1, round(connect_timeout))) as conn:
+                migrate(conn)
+        except psycopg.OperationalError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigurationError(f"Cannot use the PostgreSQL database {shown}: {message}") from None
+        self._pool: ConnectionPool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            open=False,
+            # a connection broken by a server restart is replaced before it is handed out
+            check=ConnectionPool.check_connection,
+            name="vidembed-store",
+        )
+        self._pool.open(wait=True, timeout=connect_timeout)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _one(self, query: str, args: Sequence[object] = ()) -> dict[str, Any] | None:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, args).fetchone()
+
+    def _all(self, query: str, args: Sequence[object] = ()) -> list[dict[str, Any]]:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, args).fetchall()
+
+    def _write(self, query: str, args: Sequence[object]) -> int:
+        """Runs one statement in a transaction of its own; the number of rows it changed."""
+        with self._pool.connection() as conn:
+            return conn.execute(query, args).rowcount
+
+    # --- tasks -----------------------------------------------------------------------------
+
+    def insert(self, task: TaskRecord) -> None:
+        self._write(
+            f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * _N_COLUMNS)})",
+            (
+                task.id,
+                task.owner,
+                task.model_name,
+                task.status,
+                Jsonb(task.params),
+                Jsonb(task.options),
+                task.source_path,
+                task.input_url,
+                task.input_filename,
+                task.duration,
+                task.error,
+                task.progress,
+                task.stage,
+                task.attempts,
+                _timestamp(task.created_at),
+                _timestamp(task.updated_at),
+                task.stack,
+                Jsonb(task.encoders) if task.encoders is not None else None,
+                task.api,
+                task.input_type,
+                task.asset_id,
+            ),
+        )
+
+    def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
+        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", [task_id]
+        if owner is not None:
+            query, args = query + " AND owner = %s", [*args, owner]
+        row = self._one(query, args)
+        return _record(row) if row else None
+
+    def list(
+        self,
+        owner: str | None,
+        status: str | None,
+        created_after: float | None,
+        created_before: float | None,
+        offset: int,
+        limit: int,
+        api: str = "v1.3",
+    ) -> tuple[list[TaskRecord], int]:
+        """One page of one API's tasks, newest first, and how many match in all."""
+        where: list[str] = ["api = %s"]
+        args: list[object] = [api]
+        for clause, value in (
+            ("owner = %s", owner),
+            ("status = %s", status),
+            ("created_at > %s", _timestamp(created_after)),
+            ("created_at < %s", _timestamp(created_before)),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        condition = " AND ".join(where)
+        # one snapshot for the count and the page, so that they agree
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            counted = cur.execute(f"SELECT count(*) AS n FROM tasks WHERE {condition}", args).fetchone()
+            rows = cur.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE {condition} "
+                "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+                [*args, limit, offset],
+            ).fetchall()
+        total = int(counted["n"]) if counted else 0
+        return [_record(r) for r in rows], total
+
+    def count_active(self, owner: str) -> int:
+        row = self._one("SELECT count(*) AS n FROM tasks WHERE owner = %s AND status = 'processing'", [owner])
+        return int(row["n"]) if row else 0
+
+    def update_source(self, task_id: str, source_path: str) -> None:
+        self._write("UPDATE tasks SET source_path = %s WHERE id = %s", (source_path, task_id))
+
+    def delete(self, task_id: str) -> None:
+        """A task and its vectors (the synchronous v2 route's task, once answered)."""
+        self._write("DELETE FROM tasks WHERE id = %s", (task_id,))
+
+    # --- the worker's side -----------------------------------------------------------------
+
+    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> TaskRecord | None:
+        """Takes the oldest processing task whose lease is free or expired, or None (the
+        synchronous route's tasks first). Rows another claimer holds locked are skipped, not
+        waited for; a task already claimed ``max_attempts`` times ends failed instead."""
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            while True:
+                candidate = cur.execute(
+                    "SELECT id, attempts, stage FROM tasks WHERE status = 'processing' "
+                    "AND (lease_until IS NULL OR lease_until < now()) "
+                    f"ORDER BY {_CLAIM_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
+                ).fetchone()
+                if candidate is None:
+                    return None
+                if candidate["attempts"] >= max_attempts:
+                    self._give_up(cur, candidate["id"], candidate["attempts"], candidate["stage"])
+                    continue  # still locked by us and no longer processing: the next one
+                claimed = cur.execute(
+                    "UPDATE tasks SET lease_owner = %s, lease_until = now() + make_interval(secs => %s), "
+                    f"attempts = attempts + 1, updated_at = now() WHERE id = %s RETURNING {_COLUMNS}",
+                    (worker, float(lease_seconds), candidate["id"]),
+                ).fetchone()
+                assert claimed is not None  # the row is locked by this transaction
+                return _record(claimed)
+
+    @staticmethod
+    def _give_up(cur: psycopg.Cursor[dict[str, Any]], task_id: str, attempts: int, stage: str) -> None:
+        reason = (
+            f"The task was attempted {attempts} times and its worker stopped "
+            f"each time (last seen at stage '{stage}'); giving up."
+        )
+        cur.execute(
+            "UPDATE tasks SET status = 'failed', error = %s, lease_owner = NULL, "
+            "lease_until = NULL, updated_at = now() WHERE id = %s",
+            (reason, task_id),
+        )
+
+    def renew(
+        self,
+        task_id: str,
+        worker: str,
+        lease_seconds: float,
+        progress: float | None = None,
+        stage: str | None = None,
+    ) -> bool:
+        """Extends a lease (and records progress); False if the lease was lost."""
+        changed = self._write(
+            "UPDATE tasks SET lease_until = now() + make_interval(secs => %s), "
+            "progress = COALESCE(%s, progress), stage = COALESCE(%s, stage), updated_at = now() "
+            "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
+            (float(lease_seconds), progress, stage, task_id, worker),
+        )
+        return changed == 1
+
+    def release(self, task_id: str, worker: str, reason: str) -> None:
+        """Gives a task back for another attempt at once, recording why this one ended."""
+        self._write(
+            "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, error = %s, updated_at = now() "
+            "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
+            (reason, task_id, worker),
+        )
+
+    def complete(
+        self,
+        task_id: str,
+        worker: str,
+        duration: float,
+        segments: Sequence[SegmentRow],
+        encoders: dict[str, str] | None = None,
+    ) -> bool:
+        """Results, ``ready`` and the identities of the encoders that made them, in one transaction."""
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                "UPDATE tasks SET status = 'ready', duration = %s, progress = 1.0, stage = 'done', "
+                "lease_owner = NULL, lease_until = NULL, updated_at = now(), encoders = %s "
+                "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
+                (duration, Jsonb(encoders) if encoders else None, task_id, worker),
+            )
+            if cur.rowcount != 1:
+                return False
+            cur.execute("DELETE FROM segments WHERE task_id = %s", (task_id,))
+            # COPY: a long video's thousands of rows in one round trip
+            with cur.copy(f"COPY segments ({', '.join(_SEGMENT_COLUMNS)}) FROM STDIN") as copy:
+                for seq, (option, scope, start, end, vector) in enumerate(segments):
+                    blob = np.asarray(vector, dtype="<f4").tobytes()
+                    copy.write_row((task_id, seq, option, scope, float(start), float(end), blob))
+            return True
+
+    def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
+        self._write(
+            "UPDATE tasks SET status = 'failed', error = %s, duration = COALESCE(%s, duration), "
+            "stage = 'failed', lease_owner = NULL, lease_until = NULL, updated_at = now() "
+            "WHERE id = %s AND status = 'processing'",
+            (reason, duration, task_id),
+        )
+
+    # --- results ---------------------------------------------------------------------------
+
+    def segments(self, task_ids: Iterable[str], options: Sequence[str] | None = None) -> list[StoredSegment]:
+        ids = list(task_ids)
+        if not ids:
+            return []
+        query = (
+            "SELECT task_id, option, scope, start_sec, end_sec, vector FROM segments WHERE task_id = ANY(%s)"
+        )
+        args: list[object] = [ids]
+        if options:
+            query += " AND option = ANY(%s)"
+            args.append(list(options))
+        with self._pool.connection() as conn:
+            rows = conn.execute(query + " ORDER BY task_id, seq", args).fetchall()
+        return [
+            StoredSegment(task, option, scope, start, end, np.frombuffer(blob, dtype="<f4"))
+            for task, option, scope, start, end, blob in rows
+        ]
+
+    def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
+        """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both
+        APIs (not the synchronous route's, which are deleted once answered)."""
+        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready' AND api <> 'v2-sync'", []
+        if owner is not None:
+            query, args = query + " AND owner = %s", [owner]
+        return [_record(r) for r in self._all(query + " ORDER BY created_at, id", args)]
