@@ -30,6 +30,7 @@ from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
 from vidembed.params import FileInput
 from vidembed.server.auth import ApiKeys
+from vidembed.service.assets import AssetService
 from vidembed.service.tasks import TaskService
 
 log = logging.getLogger("vidembed.http")
@@ -226,8 +227,23 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     }
 
 
-def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models: bool = True) -> FastAPI:
+def create_app(
+    service: TaskService,
+    keys: ApiKeys | None = None,
+    preload_models: bool = True,
+    assets: AssetService | None = None,
+) -> FastAPI:
+    """The app over ``service``; ``assets`` serves ``/assets`` (default: an AssetService built
+    from ``service.settings``, with its workers, closed when the app shuts down)."""
+    # imported here: the assets routes reuse this module's form helpers
+    from vidembed.server.assets_routes import assets_router
+
     keys = keys or ApiKeys(set())
+    if assets is None:
+        assets = AssetService(service.settings)
+        app_assets = assets
+    else:
+        app_assets = None
     readiness = {"models": not preload_models}
     app = FastAPI(
         title="vidembed",
@@ -235,6 +251,9 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
         description="Self-hosted video embeddings; TwelveLabs Embed API v1.3 compatible.",
     )
     app.state.service = service
+    app.state.assets = assets
+    if app_assets is not None:
+        app.router.add_event_handler("shutdown", app_assets.close)
     if keys.open:
         log.warning("no API keys configured: the server is OPEN to anyone who can reach it")
 
@@ -359,6 +378,9 @@ def create_app(service: TaskService, keys: ApiKeys | None = None, preload_models
 
     app.include_router(router, prefix="/v1.3")
     app.include_router(router)
+    asset_routes = assets_router(assets, owner)
+    app.include_router(asset_routes, prefix="/v1.3")
+    app.include_router(asset_routes)
     _install_prefixed_docs(app, "/v1.3")
     _drop_validation_responses(app)
 

@@ -1,0 +1,96 @@
+"""The ``/assets`` routes (TwelveLabs' ``client.assets``, docs/CONTRACT.md §5.1, docs/ASSETS.md).
+
+``create_app`` includes this router under ``/v1.3`` and the root, like the embed routes. The form
+is parsed by the same hand-written rules (``""`` means absent; a too-large body is refused while
+it streams in, naming ``file``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from vidembed.server.app import ErrorBody, _file_only, _multipart_body, _read_form, _text
+from vidembed.service.asset_store import JsonObject
+from vidembed.service.assets import AssetService
+
+CREATE_FIELDS = ("method", "url", "filename", "user_metadata", "enable_hls", "enable_thumbnail")
+_DESCRIPTIONS = {
+    400: "`parameter_invalid` or `parameter_not_provided` (validation is always 400, never 422)",
+    401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
+    404: "`resource_not_exist`: no asset with this id for this API key",
+}
+_CREATE_SCHEMA = _multipart_body(
+    {
+        "method": {"type": "string", "enum": ["direct", "url"]},
+        "file": {"type": "string", "format": "binary", "description": "with method=direct"},
+        "url": {"type": "string", "description": "with method=url"},
+        "filename": {"type": "string", "description": "default: the upload's name, or the URL's"},
+        "user_metadata": {"type": "string", "description": 'a JSON object, e.g. {"category": "news"}'},
+        "enable_hls": {"type": "boolean", "description": "accepted and ignored"},
+        "enable_thumbnail": {"type": "boolean", "description": "accepted and ignored"},
+    },
+    required=("method",),
+)
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIRouter:
+    """The routes of ``assets``; ``owner`` maps a request to its API key's owner (or raises 401)."""
+    router = APIRouter(tags=["assets"])
+
+    @router.post(
+        "/assets",
+        status_code=201,
+        openapi_extra=_CREATE_SCHEMA,
+        responses=_errors(400, 401),
+        summary="Create an asset: upload a file (method=direct) or import it from a URL (method=url)",
+    )
+    async def create_asset(request: Request) -> JsonObject:
+        who = owner(request)
+        form = await _read_form(request, assets.settings.max_upload_bytes, "file")
+        try:
+            fields = {name: await _text(form, name) for name in CREATE_FIELDS}
+            file = _file_only(form, "file", "; for a file on the web, use method=url with url")
+            return await run_in_threadpool(lambda: assets.create(owner=who, file=file, **fields))
+        finally:
+            await form.close()
+
+    @router.get("/assets", responses=_errors(400, 401), summary="List assets, newest first")
+    async def list_assets(request: Request) -> JsonObject:
+        who = owner(request)
+        q = request.query_params
+        return await run_in_threadpool(
+            lambda: assets.list(
+                who,
+                page=q.get("page"),
+                page_limit=q.get("page_limit"),
+                asset_ids=q.getlist("asset_ids"),
+                asset_types=q.getlist("asset_types"),
+                filename=q.get("filename"),
+            )
+        )
+
+    @router.get("/assets/{asset_id}", responses=_errors(401, 404), summary="Retrieve an asset")
+    async def retrieve_asset(asset_id: str, request: Request) -> JsonObject:
+        return await run_in_threadpool(assets.retrieve, asset_id, owner(request))
+
+    @router.delete(
+        "/assets/{asset_id}",
+        status_code=204,
+        response_class=Response,
+        responses=_errors(401, 404),
+        summary="Delete an asset and its file (tasks made from it keep their copy and vectors)",
+    )
+    async def delete_asset(asset_id: str, request: Request) -> Response:
+        # ?force= is accepted: nothing here blocks a delete (no indexes reference assets)
+        await run_in_threadpool(assets.delete, asset_id, owner(request))
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,292 @@
+"""Assets in SQLite (WAL): a table beside the tasks, in the same database file, on its own connection.
+
+An asset is ``processing`` from creation until a worker has stored (downloaded) and probed its
+file; workers claim it with a lease they renew while they work, as for tasks
+(``vidembed/service/store.py``), so an asset whose worker died is claimed again once its lease
+runs out, and two processes sharing the database never process one asset at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    method TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    file_type TEXT NOT NULL,
+    asset_type TEXT,
+    source_url TEXT,
+    path TEXT,
+    user_metadata TEXT,
+    technical_metadata TEXT,
+    size INTEGER,
+    duration REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assets_by_owner ON assets (owner, created_at);
+CREATE INDEX IF NOT EXISTS assets_by_status ON assets (status, lease_until);
+"""
+
+_COLUMNS = (
+    "id, owner, method, status, filename, file_type, asset_type, source_url, path, user_metadata, "
+    "technical_metadata, size, duration, error, attempts, created_at, updated_at"
+)
+_N_COLUMNS = _COLUMNS.count(",") + 1
+
+JsonObject = dict[str, object]
+
+
+@dataclass
+class AssetRecord:
+    id: str
+    owner: str
+    method: str  # "direct" (an upload) or "url" (an import)
+    status: str  # "processing" | "ready" | "failed"
+    filename: str
+    file_type: str  # MIME: guessed from the name at creation, from the content once probed
+    created_at: float
+    updated_at: float
+    asset_type: str | None = None  # "video" | "audio" | "image", once probed
+    source_url: str | None = None  # method=url: where the file comes from
+    path: str | None = None  # the stored file; None until a URL import is downloaded
+    user_metadata: JsonObject | None = None
+    technical_metadata: JsonObject | None = None
+    size: int | None = None
+    duration: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Probed:
+    """What processing found out about an asset's file."""
+
+    asset_type: str
+    file_type: str
+    technical_metadata: JsonObject
+    size: int
+    duration: float | None
+
+
+def _record(row: sqlite3.Row) -> AssetRecord:
+    data = dict(row)
+    for name in ("user_metadata", "technical_metadata"):
+        data[name] = json.loads(data[name]) if data[name] else None
+    return AssetRecord(**data)
+
+
+class AssetStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def insert(self, asset: AssetRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT INTO assets ({_COLUMNS}) VALUES ({', '.join('?' * _N_COLUMNS)})",
+                (
+                    asset.id,
+                    asset.owner,
+                    asset.method,
+                    asset.status,
+                    asset.filename,
+                    asset.file_type,
+                    asset.asset_type,
+                    asset.source_url,
+                    asset.path,
+                    json.dumps(asset.user_metadata) if asset.user_metadata is not None else None,
+                    json.dumps(asset.technical_metadata) if asset.technical_metadata is not None else None,
+                    asset.size,
+                    asset.duration,
+                    asset.error,
+                    asset.attempts,
+                    asset.created_at,
+                    asset.updated_at,
+                ),
+            )
+
+    def get(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """The asset, or None when there is none with this id (of ``owner``, when given)."""
+        query, args = f"SELECT {_COLUMNS} FROM assets WHERE id = ?", [asset_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        with self._lock:
+            row = self._conn.execute(query, args).fetchone()
+        return _record(row) if row else None
+
+    def list(
+        self,
+        owner: str | None,
+        asset_ids: Sequence[str],
+        asset_types: Sequence[str],
+        filename: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[AssetRecord], int]:
+        """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
+        ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        for column, values in (("id", asset_ids), ("asset_type", asset_types)):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        if filename:
+            where.append("instr(lower(filename), lower(?)) > 0")  # LIKE would treat % and _ as wildcards
+            args.append(filename)
+        condition = " AND ".join(where)
+        with self._lock:
+            total = self._conn.execute(f"SELECT COUNT(*) FROM assets WHERE {condition}", args).fetchone()[0]
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM assets WHERE {condition} "
+                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_record(r) for r in rows], total
+
+    def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """Removes the record; returns it, or None when there was none (of ``owner``)."""
+        with self._transaction() as db:
+            query, args = f"SELECT {_COLUMNS} FROM assets WHERE id = ?", [asset_id]
+            if owner is not None:
+                query, args = query + " AND owner = ?", [*args, owner]
+            row = db.execute(query, args).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM assets WHERE id = ?", (asset_id,))
+            return _record(row)
+
+    # --- the worker's side -----------------------------------------------------------------
+
+    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> AssetRecord | None:
+        """Takes the oldest processing asset whose lease is free or expired, or None. An asset
+        whose workers stopped ``max_attempts`` times ends failed instead of looping."""
+        now = time.time()
+        with self._transaction() as db:
+            while True:
+                row = db.execute(
+                    f"SELECT {_COLUMNS} FROM assets WHERE status = 'processing' "
+                    "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at LIMIT 1",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    return None
+                asset = _record(row)
+                if asset.attempts >= max_attempts:
+                    reason = (
+                        f"Processing the file was interrupted {asset.attempts} times (the server "
+                        "stopped each time); giving up. Create the asset again."
+                    )
+                    db.execute(
+                        "UPDATE assets SET status = 'failed', error = ?, lease_owner = NULL, "
+                        "lease_until = NULL, updated_at = ? WHERE id = ?",
+                        (reason, now, asset.id),
+                    )
+                    continue
+                db.execute(
+                    "UPDATE assets SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+                    "updated_at = ? WHERE id = ?",
+                    (worker, now + lease_seconds, now, asset.id),
+                )
+                asset.attempts += 1
+                return asset
+
+    def renew(self, asset_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extends a lease; False if it was lost (expired and claimed by another worker, or the
+        asset was deleted)."""
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE assets SET lease_until = ?, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (now + lease_seconds, now, asset_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def release(self, asset_id: str, worker: str) -> None:
+        """Gives an asset back at once (the service is stopping), for the next start to resume."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE assets SET lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (asset_id, worker),
+            )
+
+    def set_path(self, asset_id: str, worker: str, path: str) -> bool:
+        """Records where a URL import was downloaded; False if the lease was lost."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE assets SET path = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (path, asset_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def complete(self, asset_id: str, worker: str, probed: Probed) -> bool:
+        """``ready`` with what probing found, in one transaction; False if the lease was lost."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE assets SET status = 'ready', asset_type = ?, file_type = ?, technical_metadata = ?, "
+                "size = ?, duration = ?, error = NULL, lease_owner = NULL, lease_until = NULL, "
+                "updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (
+                    probed.asset_type,
+                    probed.file_type,
+                    json.dumps(probed.technical_metadata),
+                    probed.size,
+                    probed.duration,
+                    time.time(),
+                    asset_id,
+                    worker,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def fail(self, asset_id: str, worker: str, reason: str) -> bool:
+        """``failed`` with the reason; False if the lease was lost."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE assets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, "
+                "updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (reason, time.time(), asset_id, worker),
+            )
+            return cur.rowcount == 1

@@ -1,0 +1,613 @@
+"""AssetService: upload or import a file once, then use it by id (TwelveLabs' ``client.assets``,
+docs/CONTRACT.md §5.1; docs/ASSETS.md).
+
+``create`` stores an upload under ``media/assets/<id>/`` (or checks a URL) and records the asset
+as ``processing``; worker threads of the service download URL imports and probe the file, then
+mark it ``ready`` with its type and technical metadata, or ``failed`` with a reason. Workers
+claim assets with a lease (``AssetStore``), so nothing is lost on restart and two processes
+sharing the database never process one asset twice. ``media`` hands a ready asset's file to
+another part of the service (Embed v2's ``media_source.asset_id``) as a hard link.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+from vidembed import errors
+from vidembed.engine import media as av_media
+from vidembed.engine.still import load_image
+from vidembed.errors import MediaError
+from vidembed.params import FileInput
+from vidembed.service import intake
+from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed
+from vidembed.service.config import Settings
+from vidembed.service.tasks import MAX_PAGE_LIMIT, _whole
+from vidembed.service.wire import rfc3339
+
+log = logging.getLogger("vidembed.assets")
+
+METHODS = ("direct", "url")
+ASSET_TYPES = ("video", "audio", "image")
+# What the SDK may send as asset_types (AssetsListRequestAssetTypesItem); we hold no documents,
+# so "document" is accepted and matches nothing.
+FILTER_TYPES = ("image", "video", "audio", "document")
+MAX_FILENAME = 255
+# Pillow also "identifies" formats that are really video (MPEG) or that it cannot decode; these
+# are the still-image formats we take as images.
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/markdown")
+NOT_MEDIA = (
+    "The file is not a video, audio or image file this server can read (unknown or damaged "
+    "format). Upload a video (such as MP4, MOV, MKV or WebM), an audio file (MP3, WAV, M4A, FLAC "
+    "or Ogg) or an image (JPEG, PNG, WebP or GIF) as a new asset."
+)
+NO_DOCUMENTS = (
+    "Documents (PDF, text, Markdown) are not supported by this server. Upload a video, audio or "
+    "image file as a new asset."
+)
+DOWNLOAD_HINT = (
+    "Check that the url points at the file itself and that this server can reach it, then create "
+    "the asset again."
+)
+# MIME types by PyAV container name, for files whose name does not say what they hold.
+_CONTAINER_MIME = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "aac": "audio/aac",
+    "avi": "video/x-msvideo",
+    "mpeg": "video/mpeg",
+    "mpegts": "video/mp2t",
+    "flv": "video/x-flv",
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "matroska,webm": "video/webm",
+}
+
+
+def new_asset_id() -> str:
+    return secrets.token_hex(12)  # 24 hex characters, as task ids
+
+
+@dataclass(frozen=True)
+class AssetMedia:
+    """A ready asset's file as handed to another part of the service (``AssetService.media``)."""
+
+    path: Path  # the caller's own link (or copy) of the file
+    asset_type: str  # "video" | "audio" | "image"
+    filename: str
+    technical_metadata: JsonObject
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, for video and audio (the container's duration, as ``GET /assets`` reports)."""
+        value = self.technical_metadata.get("duration_seconds")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+# --- request rules -----------------------------------------------------------------------------
+
+
+def _required(parameter: str, detail: str) -> errors.BadRequestError:
+    error = errors.not_provided(parameter)
+    return errors.BadRequestError(f"{error.message} {detail}", error.code)
+
+
+def _text(value: object) -> str | None:
+    """A form value: ``""`` (what the SDK sends for an explicit None) means absent."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_method(value: object) -> str:
+    method = _text(value)
+    if method is None:
+        raise _required("method", "Use direct (with the file in a part named file) or url (with url).")
+    if method not in METHODS:
+        raise errors.invalid(
+            "method",
+            "Use direct (upload the file in a multipart part named file) or url (import it from "
+            "a publicly accessible URL given in url).",
+        )
+    return method
+
+
+def _metadata_value_ok(value: object) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def parse_user_metadata(value: str | Mapping[str, object] | None) -> JsonObject | None:
+    """``user_metadata``: a JSON object (as a string, or a mapping from the embedded client) whose
+    values are strings, numbers, booleans, null or lists of strings (the SDK's ``UserMetadata``)."""
+    if isinstance(value, Mapping):
+        parsed: object = dict(value)
+    else:
+        text = _text(value)
+        if text is None:
+            return None
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise errors.invalid(
+                "user_metadata",
+                f'It is not valid JSON ({exc}). Send an object such as {{"category": "news"}}.',
+            ) from None
+    if not isinstance(parsed, dict):
+        raise errors.invalid("user_metadata", 'It must be a JSON object such as {"category": "news"}.')
+    bad = [str(key) for key, item in parsed.items() if not _metadata_value_ok(item)]
+    if bad:
+        raise errors.invalid(
+            "user_metadata",
+            f"The values of {', '.join(bad)} are not allowed: use a string, a number, a boolean or "
+            "a list of strings.",
+        )
+    return {str(key): item for key, item in parsed.items()}
+
+
+def _filename(value: object) -> str | None:
+    name = _text(value)
+    if name is not None and len(name) > MAX_FILENAME:
+        raise errors.invalid("filename", f"It must be at most {MAX_FILENAME} characters long.")
+    return name
+
+
+def _url_filename(url: str) -> str:
+    return intake.safe_filename(unquote(urlparse(url).path)) if urlparse(url).path.strip("/") else "download"
+
+
+def _guess_mime(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+# --- probing -----------------------------------------------------------------------------------
+
+
+def probe_file(path: Path, filename: str) -> Probed:
+    """What the file is (video, audio or image) and its technical metadata; raises MediaError with
+    a reason a person can act on when it is none of them."""
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError("The file is empty (0 bytes). Upload the file again as a new asset.")
+    probed = _probe_image(path, size)
+    if probed is not None:
+        return probed
+    try:
+        return _probe_av(path, size, filename)
+    except MediaError as exc:
+        if str(exc) == NOT_MEDIA and _guess_mime(filename) in DOCUMENT_TYPES:
+            raise MediaError(NO_DOCUMENTS) from None
+        raise
+
+
+def _probe_image(path: Path, size: int) -> Probed | None:
+    """An image's metadata, or None when Pillow does not take the file for a still image."""
+    try:
+        with Image.open(path) as image:
+            image_format = image.format or ""
+            if image_format not in IMAGE_FORMATS:
+                return None
+            width, height = image.size
+            technical: JsonObject = {
+                "file_size_bytes": size,
+                "file_mime_type": Image.MIME.get(image_format, f"image/{image_format.lower()}"),
+                "image_width": width,
+                "image_height": height,
+                "image_format": image_format,
+                "has_alpha": image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info,
+                "is_animated": bool(getattr(image, "is_animated", False)),
+            }
+            orientation = image.getexif().get(0x0112)  # EXIF Orientation
+            if isinstance(orientation, int):
+                technical["image_orientation"] = orientation
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    load_image(path)  # decodes it whole: a truncated or oversized image fails here, with the reason
+    mime = str(technical["file_mime_type"])
+    return Probed("image", mime, technical, size, None)
+
+
+def _rate(stream: av.video.stream.VideoStream) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate
+    return round(float(rate), 3) if rate else None
+
+
+def _probe_av(path: Path, size: int, filename: str) -> Probed:
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError:
+        raise MediaError(NOT_MEDIA) from None
+    with container:
+        container_format = container.format.name
+        pictures = [
+            s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+        ]
+        sounds = list(container.streams.audio)
+        if container_format == "tty":  # FFmpeg reads any text as ANSI art
+            raise MediaError(NOT_MEDIA)
+        fps = _rate(pictures[0]) if pictures else None
+        audio_rate = sounds[0].codec_context.sample_rate if sounds else None
+        audio_channels = sounds[0].codec_context.channels if sounds else None
+    info = av_media.probe(path)  # duration, size and codecs, with its reasons for unusable files
+    asset_type = "video" if pictures else "audio"
+    technical: JsonObject = {
+        "file_size_bytes": size,
+        "file_container_format": container_format,
+        "duration_seconds": round(info.duration, 3),
+        "has_audio": bool(sounds),
+        "total_video_streams": len(pictures),
+        "total_audio_streams": len(sounds),
+    }
+    if pictures:
+        technical |= {
+            "video_codec": info.video_codec,
+            "video_width": info.width,
+            "video_height": info.height,
+            "video_fps": fps,
+            "video_duration_seconds": round(info.video_duration or info.duration, 3),
+        }
+    if sounds:
+        technical |= {
+            "audio_codec": info.audio_codec,
+            "audio_sample_rate": audio_rate,
+            "audio_channels": audio_channels,
+            "audio_duration_seconds": round(info.duration, 3),
+        }
+    mime = _av_mime(asset_type, container_format, filename)
+    technical["file_mime_type"] = mime
+    return Probed(
+        asset_type, mime, {k: v for k, v in technical.items() if v is not None}, size, info.duration
+    )
+
+
+def _av_mime(asset_type: str, container_format: str, filename: str) -> str:
+    """The name's MIME type when it agrees with the content, else one from the container."""
+    guessed = _guess_mime(filename)
+    if guessed.split("/")[0] == asset_type:
+        return guessed
+    known = _CONTAINER_MIME.get(container_format)
+    if known is not None:
+        return f"{asset_type}/{known.split('/')[1]}"
+    return f"{asset_type}/{container_format.split(',')[0]}"
+
+
+# --- wire --------------------------------------------------------------------------------------
+
+
+def asset_body(asset: AssetRecord) -> JsonObject:
+    """The ``Asset``/``AssetDetail`` JSON of the SDK; ``asset_type`` is our addition."""
+    body: JsonObject = {
+        "_id": asset.id,
+        "method": asset.method,
+        "status": asset.status,
+        "filename": asset.filename,
+        "file_type": asset.file_type,
+        "created_at": rfc3339(asset.created_at),
+    }
+    if asset.asset_type is not None:
+        body["asset_type"] = asset.asset_type
+    if asset.user_metadata is not None:
+        body["user_metadata"] = asset.user_metadata
+    if asset.status == "ready":
+        body["technical_metadata"] = asset.technical_metadata or {}
+        body["size"] = asset.size
+        if asset.duration is not None:
+            body["duration"] = asset.duration
+    if asset.status == "failed":
+        body["error"] = {"message": asset.error or "Processing failed."}
+    return body
+
+
+def asset_list(assets: Sequence[AssetRecord], page: int, limit: int, total: int) -> JsonObject:
+    return {
+        "data": [asset_body(a) for a in assets],
+        "page_info": {
+            "limit_per_page": limit,
+            "page": page,
+            "total_page": max(1, -(-total // limit)),
+            "total_results": total,
+        },
+    }
+
+
+def _values(value: str | Sequence[str] | None) -> list[str]:
+    """A repeated query parameter (``a=1&a=2``), also comma-separated."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+class AssetService:
+    def __init__(self, settings: Settings, *, start_workers: bool = True, worker_threads: int = 2) -> None:
+        """Two worker threads by default, so a slow URL import does not hold up a probe (which
+        takes milliseconds)."""
+        self.settings = settings
+        self.store = AssetStore(settings.db_path)
+        self._worker_threads = worker_threads
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if start_workers:
+            self.start()
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.settings.media_dir / "assets"
+
+    def start(self) -> None:
+        """Starts the workers; they first resume the assets a stopped process left processing."""
+        self._stop.clear()
+        for n in range(self._worker_threads):
+            name = f"{socket.gethostname()}:{os.getpid()}:assets-{n}:{secrets.token_hex(3)}"
+            thread = threading.Thread(target=self._loop, args=(name,), name=f"assets-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        self.store.close()
+
+    # --- create ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        owner: str = "",
+        method: str | None,
+        file: FileInput | None = None,
+        url: str | None = None,
+        filename: str | None = None,
+        user_metadata: str | Mapping[str, object] | None = None,
+        enable_hls: object = None,
+        enable_thumbnail: object = None,
+    ) -> JsonObject:
+        """The new asset, ``processing``. ``enable_hls`` and ``enable_thumbnail`` are accepted
+        and ignored (no HLS or thumbnails are made)."""
+        chosen = parse_method(method)
+        metadata = parse_user_metadata(user_metadata)
+        name = _filename(filename)
+        link = _text(url)
+        now = time.time()
+        asset = AssetRecord(
+            id=new_asset_id(),
+            owner=owner,
+            method=chosen,
+            status="processing",
+            filename="",
+            file_type="",
+            created_at=now,
+            updated_at=now,
+            user_metadata=metadata,
+        )
+        if chosen == "url":
+            self._check_import(link, file)
+            assert link is not None
+            asset.source_url = link
+            asset.filename = name or _url_filename(link)
+        else:
+            self._check_upload(link, file)
+            assert file is not None
+            asset.filename = name or intake.describe_upload(file)
+            asset.path, asset.size = self._save(asset.id, file, asset.filename)
+        asset.file_type = _guess_mime(asset.filename)
+        self.store.insert(asset)
+        self._wake.set()
+        return asset_body(asset)
+
+    def _check_import(self, url: str | None, file: FileInput | None) -> None:
+        if file is not None:
+            raise errors.invalid(
+                "file", "method=url imports the file from url: leave the file part out, or use method=direct."
+            )
+        if url is None:
+            raise _required("url", "With method=url, give the publicly accessible URL of the file.")
+        intake.check_url(url, self.settings.allow_local_urls, parameter="url", what="media")
+
+    def _check_upload(self, url: str | None, file: FileInput | None) -> None:
+        if url is not None:
+            raise errors.invalid(
+                "url", "method=direct uploads the file part: leave url out, or use method=url."
+            )
+        if file is None:
+            raise _required(
+                "file",
+                "With method=direct, send the file as a multipart part named file (or use method=url).",
+            )
+
+    def _save(self, asset_id: str, file: FileInput, filename: str) -> tuple[str, int]:
+        target = self.assets_dir / asset_id / intake.safe_filename(filename)
+        try:
+            written = intake.save_upload(file, target, self.settings.max_upload_bytes, parameter="file")
+            if written == 0:
+                raise errors.invalid("file", "The file is empty (0 bytes).")
+        except BaseException:
+            shutil.rmtree(target.parent, ignore_errors=True)
+            raise
+        return str(target), written
+
+    # --- read, delete ---------------------------------------------------------------------
+
+    def _asset(self, asset_id: str, owner: str | None) -> AssetRecord:
+        asset = self.store.get(asset_id, owner)
+        if asset is None:
+            raise errors.asset_not_found(asset_id)
+        return asset
+
+    def retrieve(self, asset_id: str, owner: str | None = None) -> JsonObject:
+        """The asset in any state (``owner`` None: any owner's, for the embedded client)."""
+        return asset_body(self._asset(asset_id, owner))
+
+    def list(
+        self,
+        owner: str | None = None,
+        *,
+        page: str | int | None = None,
+        page_limit: str | int | None = None,
+        asset_ids: str | Sequence[str] | None = None,
+        asset_types: str | Sequence[str] | None = None,
+        filename: str | None = None,
+    ) -> JsonObject:
+        """One page, newest first; a page past the end has ``data: []`` (the SDK's pager stops
+        on it). Paging rules as ``GET /embed/tasks``."""
+        page_number = _whole("page", page, 1, minimum=1)
+        limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
+        types = _values(asset_types)
+        if any(t not in FILTER_TYPES for t in types):
+            raise errors.invalid("asset_types", f"Use some of: {', '.join(FILTER_TYPES)}.")
+        records, total = self.store.list(
+            owner, _values(asset_ids), types, _text(filename), (page_number - 1) * limit, limit
+        )
+        return asset_list(records, page_number, limit, total)
+
+    def delete(self, asset_id: str, owner: str | None = None) -> None:
+        """Removes the record and the asset's file. A task's link (or copy) of the file, made by
+        ``media``, and the vectors made from it stay."""
+        asset = self.store.delete(asset_id, owner)
+        if asset is None:
+            raise errors.asset_not_found(asset_id)
+        shutil.rmtree(self.assets_dir / asset.id, ignore_errors=True)
+
+    def media(self, asset_id: str, owner: str | None, target: Path) -> AssetMedia:
+        """A ready asset's file, hard-linked to ``target`` (copied across file systems), for a task
+        that embeds it: the task's copy outlives a later delete of the asset. Raises 404 as
+        ``retrieve``, and 400 naming ``asset_id`` for an asset still processing or failed."""
+        asset = self._asset(asset_id, owner)
+        if asset.status == "processing":
+            raise errors.invalid(
+                "asset_id",
+                f"The asset {asset_id} is still processing: poll GET /assets/{asset_id} until its "
+                "status is ready.",
+            )
+        if asset.status == "failed" or asset.path is None or asset.asset_type is None:
+            raise errors.invalid(
+                "asset_id",
+                f"The asset {asset_id} failed to process ({asset.error}); it cannot be used. "
+                "Create a new asset from a readable file.",
+            )
+        try:
+            _link_or_copy(Path(asset.path), target)
+        except FileNotFoundError:  # deleted since we read the record
+            raise errors.asset_not_found(asset_id) from None
+        return AssetMedia(target, asset.asset_type, asset.filename, dict(asset.technical_metadata or {}))
+
+    # --- workers --------------------------------------------------------------------------
+
+    def _loop(self, worker: str) -> None:
+        while not self._stop.is_set():
+            try:
+                asset = self.store.claim(worker, self.settings.lease_seconds, self.settings.max_attempts)
+            except Exception:  # the database is closing or busy beyond its timeout: try again
+                if self._stop.is_set():
+                    return
+                log.exception("claiming an asset failed")
+                asset = None
+            if asset is None:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+                continue
+            self._process(asset, worker)
+
+    def _process(self, asset: AssetRecord, worker: str) -> None:
+        log.info("asset %s: processing (attempt %d)", asset.id, asset.attempts)
+        try:
+            with self._lease(asset.id, worker):
+                path = self._stored_file(asset, worker)
+                probed = probe_file(path, asset.filename)
+        except MediaError as exc:
+            log.info("asset %s: failed: %s", asset.id, exc)
+            self._settle(asset.id, self.store.fail(asset.id, worker, str(exc)))
+            return
+        except Exception as exc:  # a bug, or the service closing under us
+            if self._stop.is_set():
+                return  # the lease runs out and the next start resumes the asset
+            log.exception("asset %s: unexpected error", asset.id)
+            reason = f"Internal error ({type(exc).__name__}: {exc}). Create the asset again."
+            self._settle(asset.id, self.store.fail(asset.id, worker, reason))
+            return
+        self._settle(asset.id, self.store.complete(asset.id, worker, probed))
+        log.info("asset %s: ready (%s, %d bytes)", asset.id, probed.asset_type, probed.size)
+
+    def _settle(self, asset_id: str, recorded: bool) -> None:
+        """After an outcome could not be recorded: if the asset was deleted meanwhile, remove the
+        files this worker may have written since (a lost lease means another worker has it)."""
+        if not recorded and self.store.get(asset_id) is None:
+            shutil.rmtree(self.assets_dir / asset_id, ignore_errors=True)
+
+    def _stored_file(self, asset: AssetRecord, worker: str) -> Path:
+        if asset.path is not None:
+            return Path(asset.path)
+        assert asset.source_url is not None
+        target = self.assets_dir / asset.id / intake.safe_filename(asset.filename)
+        try:
+            intake.download(
+                asset.source_url,
+                target,
+                max_bytes=self.settings.max_download_bytes,
+                timeout=self.settings.download_timeout_seconds,
+                max_redirects=self.settings.max_redirects,
+                allow_local=self.settings.allow_local_urls,
+                parameter="url",
+                what="file",
+            )
+        except MediaError as exc:
+            raise MediaError(f"{exc} {DOWNLOAD_HINT}") from None
+        self.store.set_path(asset.id, worker, str(target))
+        return target
+
+    @contextmanager
+    def _lease(self, asset_id: str, worker: str) -> Iterator[None]:
+        """Renews the asset's lease every heartbeat while the block runs (a download may take
+        minutes; the lease is ``lease_seconds``, 60 s by default)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.settings.heartbeat_seconds):
+                if not self.store.renew(asset_id, worker, self.settings.lease_seconds):
+                    log.warning("asset %s: lease lost", asset_id)
+                    return
+
+        thread = threading.Thread(target=renew, name=f"lease-{asset_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:  # EXDEV (another file system) or a file system without hard links
+        shutil.copyfile(source, target)
