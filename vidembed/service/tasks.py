@@ -80,39 +80,59 @@ class TaskService:
             video_clip_length=video_clip_length,
             video_embedding_scope=video_embedding_scope,
         )
-        if self.store.count_active(owner) >= self.settings.max_active_tasks_per_owner:
-            raise errors.too_many_active(self.settings.max_active_tasks_per_owner, retry_after=30)
-        task_id = new_task_id()
-        now = time.time()
-        task = TaskRecord(
-            id=task_id,
-            owner=owner,
-            model_name=request.model_name,
-            stack=self.catalog.resolve(request.model_name),
-            status="processing",
-            params=request.clip.as_dict(),
-            options=_requested_options(embedding_option),
-            created_at=now,
-            updated_at=now,
+        self.admit(owner)
+        task = self.new_task(
+            owner, request.model_name, request.clip.as_dict(), _requested_options(embedding_option)
         )
         if request.video_url is not None:
             intake.check_url(request.video_url, self.settings.allow_local_urls)
             task.input_url = request.video_url
         else:
             task.input_filename = intake.describe_upload(video_file)
-            target = self.settings.media_dir / task_id / intake.safe_filename(task.input_filename)
+            target = self.settings.media_dir / task.id / intake.safe_filename(task.input_filename)
             intake.save_upload(video_file, target, self.settings.max_upload_bytes)
             task.source_path = str(target)
+        self.submit(task)
+        return {"_id": task.id}
+
+    def admit(self, owner: str) -> None:
+        """The per-key limit on tasks processing at once (both APIs count): 429 past it."""
+        if self.store.count_active(owner) >= self.settings.max_active_tasks_per_owner:
+            raise errors.too_many_active(self.settings.max_active_tasks_per_owner, retry_after=30)
+
+    def new_task(
+        self, owner: str, model_name: str, params: dict[str, Any], options: list[str], api: str = "v1.3"
+    ) -> TaskRecord:
+        """A processing task record, not yet stored: the caller sets its input, then ``submit``."""
+        now = time.time()
+        return TaskRecord(
+            id=new_task_id(),
+            owner=owner,
+            model_name=model_name,
+            stack=self.catalog.resolve(model_name),
+            status="processing",
+            params=params,
+            options=options,
+            created_at=now,
+            updated_at=now,
+            api=api,
+        )
+
+    def submit(self, task: TaskRecord) -> None:
+        """Stores a new task and wakes the workers: from here on, nothing loses it."""
         self.store.insert(task)
         self.workers.wake()
-        return {"_id": task_id}
 
     # --- read -----------------------------------------------------------------------------
 
     def _task(self, task_id: str, owner: str | None) -> TaskRecord:
+        return self.task(task_id, owner, "v1.3")
+
+    def task(self, task_id: str, owner: str | None, api: str) -> TaskRecord:
+        """A task of one API (each API has its own collection of tasks); 404 otherwise."""
         task = self.store.get(task_id, owner)
-        if task is None:
-            raise errors.task_not_found(task_id)
+        if task is None or task.api != api:
+            raise errors.task_not_found(task_id, "embed_tasks" if api == "v1.3" else "embed_v2_tasks")
         return task
 
     def status(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -141,6 +161,20 @@ class TaskService:
         page: Any = None,
         page_limit: Any = None,
     ) -> dict[str, Any]:
+        found = self.list_page(owner, started_at, ended_at, status, page, page_limit)
+        return wire.task_list(*found)
+
+    def list_page(
+        self,
+        owner: str | None,
+        started_at: Any,
+        ended_at: Any,
+        status: Any,
+        page: Any,
+        page_limit: Any,
+        api: str = "v1.3",
+    ) -> tuple[list[TaskRecord], int, int, int]:
+        """The list rules of both APIs: one page of tasks, its number, its size and the total."""
         page_number = _whole("page", page, 1, minimum=1)
         limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
         wanted = None if status in (None, "") else str(status)
@@ -148,8 +182,9 @@ class TaskService:
             raise errors.invalid("status", f"Use one of: {', '.join(STATUSES)}.")
         after = _time("started_at", started_at)
         before = _time("ended_at", ended_at)
-        tasks, total = self.store.list(owner, wanted, after, before, (page_number - 1) * limit, limit)
-        return wire.task_list(tasks, page_number, limit, total)
+        offset = (page_number - 1) * limit
+        tasks, total = self.store.list(owner, wanted, after, before, offset, limit, api=api)
+        return tasks, page_number, limit, total
 
     # --- text and images ------------------------------------------------------------------
 
