@@ -1,7 +1,17 @@
-"""How an interval of a video is cut into clips (one rule for every stack and transport)."""
+"""How an interval of a video is cut into clips (one rule for every stack and transport).
+
+Three strategies (``ClipParams.strategy``, docs/SEGMENTATION.md):
+
+- ``fixed``: consecutive clips of ``clip_length``; a last piece under 2 s is dropped;
+- ``dynamic``: clips follow shot boundaries (hard cuts found while decoding), each at least
+  ``min_duration`` long; a long shot is cut into pieces of at most ``MAX_SHOT_PIECE_SEC``;
+- ``window``: one clip of ``clip_length`` from ``start`` (the v1.3 ``POST /embed`` audio window).
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vidembed import errors
@@ -9,6 +19,11 @@ from vidembed.params import MIN_CLIP_SEC, ClipParams
 
 # Floating-point slack when comparing offsets with a probed duration.
 _EPS = 1e-6
+# A shot longer than this is cut into equal pieces of at most this length (each still at least
+# min_duration): a 40 s take is then 4 searchable clips instead of one vector averaging them all,
+# the same granularity as the fixed strategy's longest clip (video_clip_length <= 10 s), and the
+# engine never keeps more than about 10 s + min_duration of one open shot's frames and audio.
+MAX_SHOT_PIECE_SEC = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,23 +45,71 @@ class ClipPlan:
     clips: tuple[Clip, ...]
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A hard cut: the time of the first frame of the new shot, and how sure the detector is
+    (larger is stronger; only compared with other cuts' strengths)."""
+
+    time: float
+    strength: float
+
+
 def _round(t: float) -> float:
     return round(t, 3)
 
 
-def plan_clips(duration: float, params: ClipParams) -> ClipPlan:
-    """Consecutive clips of ``clip_length`` from start to end; a last piece under 2 s is dropped.
+def _too_short(duration: float) -> errors.BadRequestError:
+    return errors.invalid(
+        "video_clip_length",
+        f"The video is {duration:.3f} s long; at least {MIN_CLIP_SEC:g} s are needed for one clip.",
+    )
 
-    Raises ``BadRequestError`` for offsets that do not fit the video; the task service turns it
-    into a failed task, because only now is the duration known.
-    """
-    start = 0.0 if params.start is None else params.start
+
+def _end_of(duration: float, params: ClipParams) -> float:
     end = duration if params.end is None else params.end
     if params.end is not None and end > duration + _EPS:
         raise errors.invalid(
             "video_end_offset_sec",
             f"video_end_offset_sec ({end:g} s) is beyond the end of the video ({duration:.3f} s).",
         )
+    return end
+
+
+def plan_interval(duration: float, params: ClipParams) -> tuple[float, float]:
+    """The interval [start, end] a dynamic plan covers; raises ``BadRequestError`` when the offsets
+    do not fit the video or the interval is under 2 s."""
+    start = 0.0 if params.start is None else params.start
+    end = _end_of(duration, params)
+    if duration < MIN_CLIP_SEC - _EPS:
+        raise _too_short(duration)
+    if end - start < MIN_CLIP_SEC - _EPS:
+        raise errors.invalid(
+            "video_start_offset_sec",
+            f"video_start_offset_sec ({start:g} s) must be at least {MIN_CLIP_SEC:g} s before the end "
+            f"of the interval ({end:.3f} s).",
+        )
+    return _round(start), _round(end)
+
+
+def plan_clips(duration: float, params: ClipParams, cuts: Sequence[Cut] = ()) -> ClipPlan:
+    """The clips of ``params.strategy`` over a video of ``duration`` seconds.
+
+    ``fixed``: consecutive clips of ``clip_length`` from start to end; a last piece under 2 s is
+    dropped. ``dynamic``: the shots between ``cuts`` (see :class:`ShotPlanner`). ``window``: one
+    clip [start, min(start + clip_length, duration)].
+
+    Raises ``BadRequestError`` for offsets that do not fit the video; the task service turns it
+    into a failed task, because only now is the duration known.
+    """
+    if params.strategy == "window":
+        return _plan_window(duration, params)
+    if params.strategy == "dynamic":
+        start, end = plan_interval(duration, params)
+        return ClipPlan(start, end, plan_shots(start, end, cuts, params.min_duration))
+    if params.strategy != "fixed":
+        raise ValueError(f"unknown segmentation strategy {params.strategy!r}")
+    start = 0.0 if params.start is None else params.start
+    end = _end_of(duration, params)
     if start > max(duration - params.clip_length, 0.0) + _EPS:
         raise errors.invalid(
             "video_start_offset_sec",
@@ -60,8 +123,102 @@ def plan_clips(duration: float, params: ClipParams) -> ClipPlan:
         # Multiply rather than accumulate so that long videos keep exact boundaries.
         clip_start = start + len(clips) * params.clip_length
     if not clips:
-        raise errors.invalid(
-            "video_clip_length",
-            f"The video is {duration:.3f} s long; at least {MIN_CLIP_SEC:g} s are needed for one clip.",
-        )
+        raise _too_short(duration)
     return ClipPlan(_round(start), _round(end), tuple(clips))
+
+
+def _plan_window(duration: float, params: ClipParams) -> ClipPlan:
+    """One clip from ``start``; no 2 s minimum (a 10 s window of a 3 s sound is that sound)."""
+    start = 0.0 if params.start is None else params.start
+    if start >= duration - _EPS:
+        raise errors.invalid(
+            "audio_start_offset_sec",
+            f"audio_start_offset_sec ({start:g} s) is beyond the end of the audio ({duration:.3f} s).",
+        )
+    clip = Clip(_round(start), _round(min(start + params.clip_length, duration)))
+    return ClipPlan(clip.start, clip.end, (clip,))
+
+
+def plan_shots(
+    start: float,
+    end: float,
+    cuts: Sequence[Cut],
+    min_duration: float,
+    max_piece: float = MAX_SHOT_PIECE_SEC,
+) -> tuple[Clip, ...]:
+    """The dynamic plan of [start, end] given every cut at once (the engine feeds
+    :class:`ShotPlanner` as it decodes; both give the same clips)."""
+    planner = ShotPlanner(start, end, min_duration, max_piece)
+    clips: list[Clip] = []
+    for cut in sorted(cuts, key=lambda c: c.time):
+        clips += planner.cut(cut)
+    return tuple(clips + planner.finish())
+
+
+class ShotPlanner:
+    """Closes dynamic clips online as cuts are confirmed, in time order.
+
+    Rules: clips are contiguous and cover [start, end]; every inner boundary is a cut, or a split
+    of a shot longer than ``max_piece``; every clip is at least ``min_duration`` long, unless the
+    interval itself is shorter (then it is one clip). A shot shorter than the minimum joins the
+    neighbour across the weaker of its two cuts (a flash or a quick insert stays with the scene it
+    interrupts); the first shot can only join the next, the last only the previous. To decide, the
+    last complete clip is held until the shot after it is known, so at most two shots are open.
+    A shot is split as soon as it is ``max_piece + min_duration`` long ([open, open + max_piece]
+    is then final whatever follows); a rest over ``max_piece`` is split in two equal halves.
+    """
+
+    def __init__(self, start: float, end: float, min_duration: float, max_piece: float = MAX_SHOT_PIECE_SEC):
+        if max_piece < 2 * min_duration:
+            raise ValueError("max_piece must be at least twice min_duration, so that halves stay long enough")
+        self.start, self.end, self.min_duration, self.max_piece = start, end, min_duration, max_piece
+        self._open = start  # where the open shot begins
+        self._open_cut = math.inf  # strength of the cut at _open (inf: the interval's start, or a split)
+        self._held: Clip | None = None  # the last complete clip, not yet released
+        self._finished = False
+
+    def cut(self, cut: Cut) -> list[Clip]:
+        """Clips that are final once ``cut`` is known (cuts outside the open part are ignored)."""
+        if not self._open + _EPS < cut.time < self.end - _EPS:
+            return []
+        out = self.advance(cut.time)
+        if cut.time - self._open >= self.min_duration - _EPS:
+            out += self._release()
+            self._held, self._open, self._open_cut = Clip(self._open, cut.time), cut.time, cut.strength
+        elif self._held is not None and self._open_cut < cut.strength:
+            # the short shot joins the previous clip: its first cut is the weaker one
+            self._held, self._open, self._open_cut = Clip(self._held.start, cut.time), cut.time, cut.strength
+        # otherwise the short shot joins the next one: this cut is dropped
+        return out
+
+    def advance(self, horizon: float) -> list[Clip]:
+        """Clips that are final once no cut before ``horizon`` remains to be reported."""
+        out: list[Clip] = []
+        while min(horizon, self.end) - self._open >= self.max_piece + self.min_duration - _EPS:
+            out += self._release()
+            piece = Clip(self._open, self._open + self.max_piece)
+            out.append(Clip(_round(piece.start), _round(piece.end)))
+            self._open, self._open_cut = piece.end, math.inf
+        return out
+
+    def finish(self) -> list[Clip]:
+        """The remaining clips, up to ``end``."""
+        if self._finished:
+            return []
+        self._finished = True
+        out = self.advance(self.end)
+        if self.end - self._open >= self.min_duration - _EPS or self._held is None:
+            out += self._release()
+            self._held = Clip(self._open, self.end)
+        else:  # the last shot is too short: it joins the previous clip
+            self._held = Clip(self._held.start, self.end)
+        return out + self._release()
+
+    def _release(self) -> list[Clip]:
+        held, self._held = self._held, None
+        if held is None:
+            return []
+        pieces = max(1, math.ceil(held.duration / self.max_piece - _EPS))
+        step = held.duration / pieces
+        bounds = [held.start + i * step for i in range(pieces)] + [held.end]
+        return [Clip(_round(a), _round(b)) for a, b in zip(bounds, bounds[1:], strict=False)]

@@ -23,24 +23,39 @@ import numpy as np
 from vidembed.engine.media import (
     AUDIO_RATE,
     AudioChunk,
+    DecodedFrame,
     DecodeReport,
     FrameRequest,
     MediaInfo,
     decode,
     probe,
 )
+from vidembed.engine.shots import DETECT_REQUEST, CutDetector
 from vidembed.errors import MediaError
+from vidembed.models.roles import FrameSpec
 from vidembed.models.runtime import l2_normalise, timed
 from vidembed.models.speech import Word, words_in
 from vidembed.models.stack import ModelStack
 from vidembed.params import ClipParams
-from vidembed.segmentation import Clip, ClipPlan, plan_clips
+from vidembed.segmentation import Clip, ClipPlan, ShotPlanner, plan_clips, plan_interval
 
 FRAMES_PER_CLIP = 3
 AUDIO_JOB_SEC = 24.0  # audio is handed to the audio stage in jobs of about this length
 AUDIO_CONTEXT_SEC = 1.0  # of audio either side of a job, for the sound encoder's windows
 QUEUE_DEPTH = 4
 MAX_PIXELS = 8192 * 8192  # a frame this size is ~100 MB decoded; larger headers are refused
+INPUT_TYPES = ("video", "audio")
+AUDIO_OPTIONS = ("audio", "transcription")  # what an audio input can be embedded for
+# Dynamic plans choose a clip's frames when the clip closes, among model-size candidates kept
+# while its shots were open: one every CANDIDATE_STEP_SEC (a clip of >= 2 s samples frames
+# >= 0.67 s apart, so a candidate is at most 1/8 s from where the fixed strategy would sample),
+# and a detail frame every DETAIL_STEP_SEC (one per clip is used, from its middle).
+CANDIDATE_STEP_SEC = 0.25
+DETAIL_STEP_SEC = 0.5
+# At most this many candidates of each kind are kept (every other one is dropped beyond): the open
+# shots span at most ~2 x (MAX_SHOT_PIECE_SEC + min_duration) = 28 s, i.e. 112 at 0.25 s, unless
+# short shots keep merging; this bounds memory whatever the video (~40 MB at 224 px, detail ~45 MB).
+MAX_CANDIDATES = 256
 
 Progress = Callable[[float, str], None]
 
@@ -122,16 +137,25 @@ class _Stage(threading.Thread):
 
 
 class _Pipeline:
+    """The stages' shared state. ``clips`` grows as the feeder closes clips (all at once for fixed
+    plans; as shots are confirmed for dynamic ones); a clip is appended before any stage sees it."""
+
     def __init__(
-        self, stack: ModelStack, info: MediaInfo, plan: ClipPlan, options: Sequence[str], progress: Progress
+        self,
+        stack: ModelStack,
+        info: MediaInfo,
+        clips: Sequence[Clip],
+        options: Sequence[str],
+        progress: Progress,
+        expected_clips: float,
     ) -> None:
-        self.stack, self.info, self.plan, self.options = stack, info, plan, list(options)
+        self.stack, self.info, self.options = stack, info, list(options)
+        self.clips = list(clips)
+        self.expected_clips = expected_clips  # for progress, until the plan is complete
         self.progress = progress
         self.failed = threading.Event()
         self.error: BaseException | None = None
-        n = len(plan.clips)
-        dim = stack.dimension
-        self.vectors = {o: np.zeros((n, dim), np.float32) for o in self.options}
+        self.vectors: dict[str, dict[int, np.ndarray]] = {o: {} for o in self.options}
         self.words: list[Word] = []
         self.speech = stack.transcription.session()
         self._done = {"visual": 0, "audio": 0, "transcription": 0}
@@ -147,24 +171,26 @@ class _Pipeline:
         with self._lock:
             self._done[option] += clips
             active = [o for o in self.options if o in self._done]
-            fraction = sum(self._done[o] for o in active) / (len(active) * len(self.plan.clips))
+            total = max(len(self.clips), self.expected_clips, 1)
+            fraction = sum(self._done[o] for o in active) / (len(active) * total)
         self.progress(min(0.99, 0.02 + 0.97 * fraction), option)
 
     # --- visual stage ------------------------------------------------------------------------
 
     def visual(self, clip: _ClipFrames) -> None:
         frames = np.stack([f for f in clip.frames if f is not None])
-        self.vectors["visual"][clip.index] = self.stack.visual.encode_clip(frames, clip.detail)
+        self.vectors["visual"][clip.index] = np.asarray(self.stack.visual.encode_clip(frames, clip.detail))
         self._advance("visual", 1)
 
     # --- audio stage -------------------------------------------------------------------------
 
     def audio(self, job: _AudioJob) -> None:
-        windows = [self._window(job, self.plan.clips[i]) for i in job.clips]
+        windows = [self._window(job, self.clips[i]) for i in job.clips]
         if "audio" in self.vectors:
             pcm = job.pcm if self.info.has_audio else None
             with timed(self.model_seconds, "audio"):
-                self.vectors["audio"][job.clips] = self.stack.audio.encode_clips(pcm, windows)
+                rows = self.stack.audio.encode_clips(pcm, windows)
+            self.vectors["audio"].update(zip(job.clips, rows, strict=True))
             self._advance("audio", len(job.clips))
         if "transcription" in self.vectors:
             if self.info.has_audio:
@@ -178,6 +204,11 @@ class _Pipeline:
     @staticmethod
     def _window(job: _AudioJob, clip: Clip) -> tuple[int, int]:
         return round((clip.start - job.start) * AUDIO_RATE), round((clip.end - job.start) * AUDIO_RATE)
+
+    def matrix(self, option: str) -> np.ndarray:
+        """One row per clip, in clip order."""
+        rows = self.vectors[option]
+        return np.stack([rows[i] for i in range(len(self.clips))]).astype(np.float32, copy=False)
 
 
 class _AudioBuffer:
@@ -227,8 +258,115 @@ def _audio_jobs(plan: ClipPlan) -> list[list[int]]:
     return [list(range(i, min(i + per_chunk, n))) for i in range(0, n, per_chunk)]
 
 
+class _AudioFeed:
+    """Hands the audio stage its jobs (consecutive clips and their PCM, with context) as soon as
+    the buffer holds a job's audio. Fixed plans know their jobs up front (``_audio_jobs``);
+    dynamic ones group clips as they close (``clip_closed``, then ``close`` after the last)."""
+
+    def __init__(
+        self, pipeline: _Pipeline, stage: _Stage, buffer: _AudioBuffer, end: float, jobs: list[list[int]]
+    ) -> None:
+        self.pipeline, self.stage, self.buffer, self.end = pipeline, stage, buffer, end
+        self.jobs = jobs
+        self.complete = bool(jobs)  # no job is added once complete (the last one flushes speech)
+        self._next = 0
+        self._group: list[int] = []
+
+    def clip_closed(self, index: int) -> None:
+        clips = self.pipeline.clips
+        if self._group and clips[index].end - clips[self._group[0]].start > AUDIO_JOB_SEC:
+            self.jobs.append(self._group)
+            self._group = []
+        self._group.append(index)
+
+    def close(self) -> None:
+        if self._group:
+            self.jobs.append(self._group)
+            self._group = []
+        self.complete = True
+
+    def flush(self, final: bool) -> None:
+        clips, buffer = self.pipeline.clips, self.buffer
+        while self._next < len(self.jobs):
+            group = self.jobs[self._next]
+            own = (clips[group[0]].start, clips[group[-1]].end)
+            t0 = max(buffer.start, own[0] - AUDIO_CONTEXT_SEC)
+            t1 = min(self.end, own[1] + AUDIO_CONTEXT_SEC)
+            if not final and buffer.seconds_filled() < t1:
+                return
+            last = self.complete and self._next == len(self.jobs) - 1
+            self.stage.put(_AudioJob(t0, buffer.slice(t0, t1), group, own, last))
+            buffer.drop_before(own[1] - AUDIO_CONTEXT_SEC)
+            self._next += 1
+
+
+def _request(spec: FrameSpec, time: float = 0.0) -> FrameRequest:
+    return FrameRequest(time, spec.size, spec.size, spec.crop_square)
+
+
+class _Candidates:
+    """Frames at one model size, one every ``step`` seconds of decoded video, kept until the clip
+    they belong to closes (dynamic plans: a clip's frames are chosen when its end is known)."""
+
+    def __init__(self, spec: FrameSpec, step: float) -> None:
+        self.request, self.step = _request(spec), step
+        self.items: list[tuple[float, np.ndarray]] = []
+
+    def offer(self, frame: DecodedFrame) -> None:
+        if self.items and frame.time - self.items[-1][0] < self.step - 1e-6:
+            return
+        self.items.append((frame.time, frame.convert(self.request)))
+        if len(self.items) > MAX_CANDIDATES:
+            self.items = self.items[::2]
+
+    def nearest(self, time: float, clip: Clip) -> np.ndarray | None:
+        """The candidate inside ``clip`` nearest ``time`` (any candidate if none is inside)."""
+        inside = [item for item in self.items if clip.start - 1e-3 <= item[0] < clip.end] or self.items
+        return min(inside, key=lambda item: abs(item[0] - time))[1] if inside else None
+
+    def drop_before(self, time: float) -> None:
+        # the latest candidate stays: it stands in for a clip past the picture's end
+        self.items = [item for item in self.items[:-1] if item[0] >= time - 1e-3] + self.items[-1:]
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def _check_input(input_type: str, params: ClipParams, options: list[str]) -> None:
+    """Programming errors upstream validation prevents (the HTTP layer answers 400 before)."""
+    if input_type not in INPUT_TYPES:
+        raise ValueError(f"input_type must be one of {', '.join(INPUT_TYPES)}, not {input_type!r}")
+    if input_type != "audio":
+        return
+    other = [o for o in options if o not in AUDIO_OPTIONS]
+    if other:
+        raise ValueError(f"an audio input is embedded for audio and transcription only, not {other}")
+    if params.strategy == "dynamic":
+        raise ValueError("dynamic segmentation follows shots: audio input takes the fixed or window strategy")
+
+
+def _check_media(info: MediaInfo, input_type: str, max_duration: float | None) -> None:
+    noun = "video" if input_type == "video" else "file"
+    if input_type == "audio":
+        if not info.has_audio:
+            raise MediaError(
+                "The file has no audio stream; upload an audio file (WAV, MP3, M4A or OGG) or a video "
+                "with sound, or embed this file as a video for its picture."
+            )
+    else:
+        if not info.has_video:
+            raise MediaError("The file has no video stream (it looks like audio only); upload a video.")
+        if info.width * info.height > MAX_PIXELS:
+            raise MediaError(
+                f"The video's resolution ({info.width}x{info.height}) is larger than this service "
+                "decodes (at most 8192x8192 pixels); scale it down first."
+            )
+    if max_duration is not None and info.duration > max_duration:
+        raise MediaError(
+            f"The {noun} is {_minutes(info.duration)} long; this service accepts {noun}s up to "
+            f"{_minutes(max_duration)} (VIDEMBED_MAX_DURATION)."
+        )
 
 
 class Engine:
@@ -246,27 +384,28 @@ class Engine:
     ) -> EmbeddingResult:
         """Raises MediaError (unusable media) or BadRequestError (offsets beyond the video).
 
-        ``input_type`` ``audio``: an audio file (or a video's sound), for the audio and
-        transcription options only."""
+        ``input_type`` ``audio``: an audio file (or a video's sound, its picture ignored), for the
+        audio and transcription options only (all of them when ``options`` is None); it takes the
+        fixed and window strategies. ``params.strategy`` ``dynamic`` detects cuts in the same decode
+        pass and closes clips as they are confirmed (docs/SEGMENTATION.md). Asking an audio input
+        for ``visual`` or ``dynamic`` raises ValueError: upstream validation refuses both."""
         report = progress or (lambda fraction, stage: None)
+        if options is None and input_type == "audio":
+            options = [o for o in self.stack.options if o in AUDIO_OPTIONS]
         options = list(options or self.stack.options)
+        _check_input(input_type, params, options)
         info = probe(path)
-        if not info.has_video:
-            raise MediaError("The file has no video stream (it looks like audio only); upload a video.")
-        if info.width * info.height > MAX_PIXELS:
-            raise MediaError(
-                f"The video's resolution ({info.width}x{info.height}) is larger than this service "
-                "decodes (at most 8192x8192 pixels); scale it down first."
-            )
-        if max_duration is not None and info.duration > max_duration:
-            raise MediaError(
-                f"The video is {_minutes(info.duration)} long; this service accepts videos up to "
-                f"{_minutes(max_duration)} (VIDEMBED_MAX_DURATION)."
-            )
-        plan = plan_clips(info.duration, params)
+        _check_media(info, input_type, max_duration)
+        if params.strategy == "dynamic":
+            interval = plan_interval(info.duration, params)
+            planned: tuple[Clip, ...] = ()
+            expected = (interval[1] - interval[0]) / 6.0  # a guess for progress until the plan is known
+        else:
+            fixed = plan_clips(info.duration, params)
+            interval, planned, expected = (fixed.start, fixed.end), fixed.clips, len(fixed.clips)
         report(0.02, "probed")
         started = time.perf_counter()
-        pipeline = _Pipeline(self.stack, info, plan, options, report)
+        pipeline = _Pipeline(self.stack, info, planned, options, report, expected)
         visual_busy = dict(self.stack.visual.busy_seconds())
         stages = {name: _Stage(name, getattr(pipeline, name), pipeline) for name in ("visual", "audio")}
         for stage in stages.values():
@@ -274,7 +413,10 @@ class Engine:
         decode_seconds = 0.0
         damage = DecodeReport()
         try:
-            decode_seconds = self._feed(path, info, plan, options, pipeline, stages, damage)
+            if params.strategy == "dynamic":
+                decode_seconds = self._feed_shots(path, info, params, interval, pipeline, stages, damage)
+            else:
+                decode_seconds = self._feed(path, info, interval, pipeline, stages, damage)
         except _Stopped:
             pass
         except BaseException as exc:
@@ -297,6 +439,7 @@ class Engine:
             },
             "wall": time.perf_counter() - started,
         }
+        plan = ClipPlan(interval[0], interval[1], tuple(pipeline.clips))
         result = self._result(info, plan, params, options, pipeline, timings)
         result.skipped_packets = dict(damage.skipped_packets)
         result.encoders = self.stack.identities()
@@ -306,57 +449,42 @@ class Engine:
         self,
         path: Path,
         info: MediaInfo,
-        plan: ClipPlan,
-        options: list[str],
+        interval: tuple[float, float],
         pipeline: _Pipeline,
         stages: dict[str, _Stage],
         damage: DecodeReport,
     ) -> float:
-        """Decodes once and hands each clip's frames and each audio chunk to its stage."""
+        """A fixed plan: decodes once and hands each clip's frames (sampled at times known from
+        the plan) and each audio job to its stage."""
         started = time.perf_counter()
+        clips, options = pipeline.clips, pipeline.options
         requests: list[FrameRequest] = []
         owners: list[tuple[int, int]] = []  # (clip, slot); slot FRAMES_PER_CLIP is the detail frame
         detail = self.stack.visual.detail
         if "visual" in options:
             spec = self.stack.visual.frames
-            for i, c in enumerate(plan.clips):
+            for i, c in enumerate(clips):
                 for k in range(FRAMES_PER_CLIP):
-                    t = c.start + c.duration * (k + 0.5) / FRAMES_PER_CLIP
-                    requests.append(FrameRequest(t, spec.size, spec.size, spec.crop_square))
+                    requests.append(_request(spec, c.start + c.duration * (k + 0.5) / FRAMES_PER_CLIP))
                     owners.append((i, k))
                 if detail is not None:
-                    t = c.start + c.duration / 2
-                    requests.append(FrameRequest(t, detail.size, detail.size, detail.crop_square))
+                    requests.append(_request(detail, c.start + c.duration / 2))
                     owners.append((i, FRAMES_PER_CLIP))
         wants_audio = "audio" in options or "transcription" in options
-        jobs = _audio_jobs(plan) if wants_audio else []
+        plan = ClipPlan(interval[0], interval[1], tuple(clips))
         buffer = _AudioBuffer(max(0.0, plan.start - AUDIO_CONTEXT_SEC), plan.end)
-        pending = {i: _ClipFrames(i, [None] * FRAMES_PER_CLIP) for i in range(len(plan.clips))}
+        jobs = _audio_jobs(plan) if wants_audio else []
+        feed = _AudioFeed(pipeline, stages["audio"], buffer, plan.end, jobs)
+        pending = {i: _ClipFrames(i, [None] * FRAMES_PER_CLIP) for i in range(len(clips))}
         per_clip = FRAMES_PER_CLIP + (detail is not None)
         missing = {i: per_clip for i in pending} if requests else {}
-        next_job = 0
-
-        def flush_audio(final: bool) -> None:
-            nonlocal next_job
-            while next_job < len(jobs):
-                clips = jobs[next_job]
-                own = (plan.clips[clips[0]].start, plan.clips[clips[-1]].end)
-                t0 = max(buffer.start, own[0] - AUDIO_CONTEXT_SEC)
-                t1 = min(plan.end, own[1] + AUDIO_CONTEXT_SEC)
-                if not final and buffer.seconds_filled() < t1:
-                    return
-                stages["audio"].put(
-                    _AudioJob(t0, buffer.slice(t0, t1), clips, own, next_job == len(jobs) - 1)
-                )
-                buffer.drop_before(own[1] - AUDIO_CONTEXT_SEC)
-                next_job += 1
-
         audio_range = (buffer.start, plan.end) if wants_audio and info.has_audio else None
         for event in decode(path, info, requests, audio_range, report=damage):
             if isinstance(event, AudioChunk):
                 buffer.add(event)
-                flush_audio(final=False)
+                feed.flush(final=False)
                 continue
+            assert isinstance(event, tuple)
             index, array = event
             clip, slot = owners[index]
             if slot == FRAMES_PER_CLIP:
@@ -366,8 +494,78 @@ class Engine:
             missing[clip] -= 1
             if missing[clip] == 0:
                 stages["visual"].put(pending.pop(clip))
-        flush_audio(final=True)
+        feed.flush(final=True)
         return time.perf_counter() - started
+
+    def _feed_shots(
+        self,
+        path: Path,
+        info: MediaInfo,
+        params: ClipParams,
+        interval: tuple[float, float],
+        pipeline: _Pipeline,
+        stages: dict[str, _Stage],
+        damage: DecodeReport,
+    ) -> float:
+        """A dynamic plan, in the same single decode pass: every decoded frame of the interval goes
+        to the cut detector (at 64 px), confirmed cuts to the planner, and each clip the planner
+        closes gets its frames from the candidates kept meanwhile, and its audio job."""
+        started = time.perf_counter()
+        options = pipeline.options
+        planner = ShotPlanner(interval[0], interval[1], params.min_duration)
+        detector = CutDetector()
+        visual = "visual" in options
+        detail_spec = self.stack.visual.detail
+        frames = _Candidates(self.stack.visual.frames, CANDIDATE_STEP_SEC)
+        details = _Candidates(detail_spec, DETAIL_STEP_SEC) if detail_spec is not None else None
+        wants_audio = "audio" in options or "transcription" in options
+        buffer = _AudioBuffer(max(0.0, interval[0] - AUDIO_CONTEXT_SEC), interval[1])
+        feed = _AudioFeed(pipeline, stages["audio"], buffer, interval[1], [])
+
+        def close(clips: list[Clip]) -> None:
+            for clip in clips:
+                index = len(pipeline.clips)
+                pipeline.clips.append(clip)
+                if visual:
+                    stages["visual"].put(self._choose(index, clip, frames, details))
+                if wants_audio:
+                    feed.clip_closed(index)
+            if clips and wants_audio:
+                feed.flush(final=False)
+
+        audio_range = (buffer.start, interval[1]) if wants_audio and info.has_audio else None
+        for event in decode(path, info, [], audio_range, report=damage, video_range=interval):
+            if isinstance(event, AudioChunk):
+                buffer.add(event)
+                feed.flush(final=False)
+                continue
+            assert isinstance(event, DecodedFrame)
+            if visual:
+                frames.offer(event)
+                if details is not None:
+                    details.offer(event)
+            for cut in detector.add(event.time, event.convert(DETECT_REQUEST)):
+                close(planner.cut(cut))
+            close(planner.advance(detector.horizon))
+        for cut in detector.finish():
+            close(planner.cut(cut))
+        close(planner.finish())
+        pipeline.expected_clips = len(pipeline.clips)
+        if wants_audio:
+            feed.close()
+            feed.flush(final=True)
+        return time.perf_counter() - started
+
+    @staticmethod
+    def _choose(index: int, clip: Clip, frames: _Candidates, details: _Candidates | None) -> _ClipFrames:
+        """The clip's frames where a fixed plan would sample them, from the nearest candidates."""
+        times = [clip.start + clip.duration * (k + 0.5) / FRAMES_PER_CLIP for k in range(FRAMES_PER_CLIP)]
+        chosen = _ClipFrames(index, [frames.nearest(t, clip) for t in times])
+        frames.drop_before(clip.end)
+        if details is not None:
+            chosen.detail = details.nearest(clip.start + clip.duration / 2, clip)
+            details.drop_before(clip.end)
+        return chosen
 
     def _result(
         self,
@@ -379,14 +577,15 @@ class Engine:
         timings: dict[str, float],
     ) -> EmbeddingResult:
         words = sorted(pipeline.words, key=lambda w: w.start)
+        matrices = {o: pipeline.matrix(o) for o in options if o != "transcription"}
         if "transcription" in options:
             texts = [words_in(words, c.start, c.end) for c in plan.clips]
-            pipeline.vectors["transcription"] = self.stack.transcription.encode_texts(texts)
+            matrices["transcription"] = self.stack.transcription.encode_texts(texts)
         transcript = " ".join(w.text for w in words)
         durations = np.array([c.duration for c in plan.clips], np.float32)
         segments: list[Segment] = []
         for option in options:
-            vectors = pipeline.vectors[option]
+            vectors = matrices[option]
             segments += [
                 Segment(option, "clip", c.start, c.end, vectors[i]) for i, c in enumerate(plan.clips)
             ]

@@ -119,6 +119,19 @@ def _convert(frame: av.VideoFrame, req: FrameRequest) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class DecodedFrame:
+    """A decoded picture of ``decode``'s ``video_range``, for a consumer that chooses frames as
+    they come (shot detection); convert it before the next event, the frame is not kept."""
+
+    time: float  # seconds from the start of the video
+    frame: av.VideoFrame
+
+    def convert(self, request: FrameRequest) -> np.ndarray:
+        """The picture at the request's size (its time is not used)."""
+        return _convert(self.frame, request)
+
+
+@dataclass(frozen=True)
 class AudioChunk:
     time: float  # seconds from the start of the video of samples[0]
     samples: np.ndarray  # mono float32 at AUDIO_RATE
@@ -144,14 +157,17 @@ def decode(
     audio_range: tuple[float, float] | None,
     skip_non_reference: bool = True,
     report: DecodeReport | None = None,
-) -> Iterator[tuple[int, np.ndarray] | AudioChunk]:
+    video_range: tuple[float, float] | None = None,
+) -> Iterator[tuple[int, np.ndarray] | AudioChunk | DecodedFrame]:
     """One demux and decode pass over both streams, in file order.
 
     Yields ``(request index, RGB array)`` for each frame request (the first decoded frame at or
     after its time, converted to the requested size during decode, so no full frame is kept) and
     ``AudioChunk``s of 16 kHz mono PCM covering ``audio_range``. With ``skip_non_reference`` the
     decoder drops frames nothing else refers to (B-frames): a sample then takes the next
-    reference frame, at most a few frames later, for a large saving in decode time.
+    reference frame, at most a few frames later, for a large saving in decode time. With
+    ``video_range`` every decoded frame from its start to its end is also yielded, as a
+    ``DecodedFrame`` (dynamic segmentation detects cuts on them).
 
     A packet that does not decode is skipped, as players do, and counted in ``report``: a bad
     packet in one stream does not stop the other (Debian opencv-doc's Megamind.avi has one bad
@@ -160,7 +176,7 @@ def decode(
     """
     report = report if report is not None else DecodeReport()
     order = sorted(range(len(requests)), key=lambda i: requests[i].time)
-    want_video = bool(order)
+    want_video = bool(order) or video_range is not None
     want_audio = audio_range is not None and info.has_audio
     with _open(path) as container:
         streams = []
@@ -175,7 +191,9 @@ def decode(
             resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
         if not streams:
             return
-        starts = [requests[order[0]].time] if want_video else []
+        starts = [requests[order[0]].time] if order else []
+        if video_range is not None:
+            starts.append(video_range[0])
         if want_audio:
             assert audio_range is not None
             starts.append(audio_range[0])
@@ -184,6 +202,7 @@ def decode(
             container.seek(int((first - 1.0 + info.start_time) * av.time_base), backward=True)
         pending, last, audio_cursor, audio_done = 0, None, None, not want_audio
         video_done = not want_video
+        range_done = video_range is None
         demux_error: av.error.FFmpegError | None = None
         try:
             for packet in container.demux(streams):
@@ -201,10 +220,13 @@ def decode(
                     t = frame.time - info.start_time
                     if kind == "video":
                         last = frame
+                        if video_range is not None and not range_done and t >= video_range[0] - 1e-3:
+                            yield DecodedFrame(t, frame)
+                            range_done = t >= video_range[1] - 1e-3
                         while pending < len(order) and requests[order[pending]].time <= t + 1e-3:
                             yield order[pending], _convert(frame, requests[order[pending]])
                             pending += 1
-                        video_done = pending == len(order)
+                        video_done = pending == len(order) and range_done
                     else:
                         assert audio_range is not None
                         if audio_cursor is None:
@@ -233,16 +255,22 @@ def decode(
                 f"{report.first_error['audio']}. Embed the visual option only "
                 "(embedding_option=visual), or re-encode the audio."
             )
+        if video_range is not None and not range_done:
+            assert last is not None
+            _check_not_truncated(info, last.time - info.start_time, video_range[1])
         if pending < len(order):
             assert last is not None
-            ended = last.time - info.start_time
-            # Audio may run on after the picture ends; only a video stream that stops before the
-            # length it declares itself is cut.
-            declared = info.video_duration or info.duration
-            if min(declared, requests[order[-1]].time) > ended + TRUNCATION_SLACK_SEC:
-                raise MediaError(
-                    f"The video stream ends at {ended:.1f} s although the file declares "
-                    f"{info.duration:.1f} s: the file looks truncated or damaged."
-                )
+            _check_not_truncated(info, last.time - info.start_time, requests[order[-1]].time)
             for index in order[pending:]:  # the last frame stands in for the final instants
                 yield index, _convert(last, requests[index])
+
+
+def _check_not_truncated(info: MediaInfo, ended: float, wanted: float) -> None:
+    """Audio may run on after the picture ends; only a video stream that stops before the length
+    it declares itself is cut."""
+    declared = info.video_duration or info.duration
+    if min(declared, wanted) > ended + TRUNCATION_SLACK_SEC:
+        raise MediaError(
+            f"The video stream ends at {ended:.1f} s although the file declares "
+            f"{info.duration:.1f} s: the file looks truncated or damaged."
+        )
