@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from vidembed.client.assets import AssetsClient
 from vidembed.client.transport import LocalTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
@@ -216,6 +217,7 @@ class VidEmbed:
         self._transport = transport
         self.embed = EmbedClient(transport)
         self.clips = ClipsClient(transport)
+        self.assets = AssetsClient(transport)
 
     def close(self) -> None:
         self._transport.close()

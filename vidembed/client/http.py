@@ -78,7 +78,7 @@ class HttpTransport:
                 time.sleep(float(retry_after) if retry_after.isdigit() else min(0.5 * 2**attempt, 8))
                 continue
             _raise_for(response)
-            return response.json()
+            return response.json() if response.content else {}  # 204 (DELETE /assets/{id}): no body
         raise AssertionError("unreachable")
 
     def _url(self, path: str) -> str:
@@ -135,6 +135,22 @@ class HttpTransport:
         # embedding_option is a list: a repeated form field (an empty one is left out)
         data = {k: v for k, v in fields.items() if not (isinstance(v, list) and not v)}
         return self._post_form("clips/search", data, files)
+
+    def create_asset(self, fields: Mapping[str, object], file: FileInput | None) -> dict[str, object]:
+        return self._post_form("assets", fields, {"file": file} if file is not None else {})
+
+    def list_assets(self, query: Mapping[str, object]) -> dict[str, object]:
+        params: list[tuple[str, str]] = []  # asset_ids and asset_types repeat, as the SDK sends them
+        for name, value in query.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            params += [(name, str(v)) for v in values if v is not None]
+        return self._send(lambda: self._client.get(self._url("assets"), params=params))
+
+    def retrieve_asset(self, asset_id: str) -> dict[str, object]:
+        return self._send(lambda: self._client.get(self._url(f"assets/{asset_id}")))
+
+    def delete_asset(self, asset_id: str) -> None:
+        self._send(lambda: self._client.delete(self._url(f"assets/{asset_id}")))
 
     def close(self) -> None:
         self._client.close()

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from vidembed.params import FileInput
+from vidembed.service.assets import AssetService
 from vidembed.service.config import Settings
 from vidembed.service.tasks import TaskService
 
@@ -25,6 +26,13 @@ class Transport(Protocol):
     def search_clips(
         self, fields: dict[str, Any], query_image: FileInput | None = None
     ) -> dict[str, Any]: ...
+    def create_asset(self, fields: Mapping[str, object], file: FileInput | None) -> dict[str, object]:
+        """``POST /assets``: ``method``, ``url``, ``filename``, ``user_metadata`` (JSON), and the file."""
+        ...
+
+    def list_assets(self, query: Mapping[str, object]) -> dict[str, object]: ...
+    def retrieve_asset(self, asset_id: str) -> dict[str, object]: ...
+    def delete_asset(self, asset_id: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -33,6 +41,7 @@ class LocalTransport:
 
     def __init__(self, settings: Settings | None = None, start_workers: bool = True) -> None:
         self.service = TaskService(settings, start_workers=start_workers)
+        self.assets = AssetService(self.service.settings, start_workers=start_workers)
 
     def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]:
         return self.service.create(video_file=video_file, **fields)
@@ -59,5 +68,47 @@ class LocalTransport:
     def search_clips(self, fields: dict[str, Any], query_image: FileInput | None = None) -> dict[str, Any]:
         return self.service.search_clips(query_image=query_image, **fields)
 
+    def create_asset(self, fields: Mapping[str, object], file: FileInput | None) -> dict[str, object]:
+        text = {name: None if value is None else str(value) for name, value in fields.items()}
+        return self.assets.create(
+            method=text.get("method"),
+            file=file,
+            url=text.get("url"),
+            filename=text.get("filename"),
+            user_metadata=text.get("user_metadata"),
+            enable_hls=text.get("enable_hls"),
+            enable_thumbnail=text.get("enable_thumbnail"),
+        )
+
+    def list_assets(self, query: Mapping[str, object]) -> dict[str, object]:
+        return self.assets.list(
+            None,
+            page=_optional_text(query.get("page")),
+            page_limit=_optional_text(query.get("page_limit")),
+            asset_ids=_text_list(query.get("asset_ids")),
+            asset_types=_text_list(query.get("asset_types")),
+            filename=_optional_text(query.get("filename")),
+        )
+
+    def retrieve_asset(self, asset_id: str) -> dict[str, object]:
+        return self.assets.retrieve(asset_id)
+
+    def delete_asset(self, asset_id: str) -> None:
+        self.assets.delete(asset_id)
+
     def close(self) -> None:
+        self.assets.close()
         self.service.close()
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text_list(value: object) -> list[str] | None:
+    """A query parameter that may repeat: one value or a sequence of them."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return [str(value)]
