@@ -31,6 +31,7 @@ from vidembed.errors import ApiError, BadRequestError, invalid
 from vidembed.params import FileInput
 from vidembed.server.auth import ApiKeys
 from vidembed.service.assets import AssetService
+from vidembed.service.embed_v2 import EmbedV2Service
 from vidembed.service.tasks import TaskService
 
 log = logging.getLogger("vidembed.http")
@@ -237,6 +238,7 @@ def create_app(
     from ``service.settings``, with its workers, closed when the app shuts down)."""
     # imported here: the assets routes reuse this module's form helpers
     from vidembed.server.assets_routes import assets_router
+    from vidembed.server.v2_routes import v2_router
 
     keys = keys or ApiKeys(set())
     if assets is None:
@@ -381,6 +383,9 @@ def create_app(
     asset_routes = assets_router(assets, owner)
     app.include_router(asset_routes, prefix="/v1.3")
     app.include_router(asset_routes)
+    embed_v2 = v2_router(EmbedV2Service(service, assets), owner)
+    app.include_router(embed_v2, prefix="/v1.3")
+    app.include_router(embed_v2)
     _install_prefixed_docs(app, "/v1.3")
     _drop_validation_responses(app)
 

@@ -6,7 +6,8 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,32 +214,30 @@ class TaskService:
         )
         image, source = None, None
         if request.image_url is not None:
-            picture = self._query_image("image_url", url=request.image_url)
-            image, source = self._embed_picture(request.model_name, picture), {"input_url": request.image_url}
+            picture = self.query_image("image_url", url=request.image_url)
+            image, source = self.embed_picture(request.model_name, picture), {"input_url": request.image_url}
         elif image_file is not None:
-            picture = self._query_image("image_file", upload=image_file)
-            image = self._embed_picture(request.model_name, picture)
+            picture = self.query_image("image_file", upload=image_file)
+            image = self.embed_picture(request.model_name, picture)
             source = {"input_filename": intake.describe_upload(image_file)}
         text_vector = None
         if request.text is not None:
             text_vector = self.catalog.text_encoder(request.model_name).encode([request.text])[0]
         return wire.embedding(request.model_name, text=text_vector, image=image, image_source=source)
 
-    def _embed_picture(self, model_name: str, picture: np.ndarray) -> np.ndarray:
+    def embed_picture(self, model_name: str, picture: np.ndarray) -> np.ndarray:
         visual = self.catalog.visual_encoder(model_name)
         with self._visual_lock:
             return embed_image(visual, picture)
 
-    def _query_image(
+    def query_image(
         self, parameter: str, *, upload: FileInput | None = None, url: str | None = None
     ) -> np.ndarray:
         """An image parameter's picture, fetched under the same limits and guards as a video's
         (upload size, download size, time and redirects, the local-address guard) and decoded;
         every failure is a 400 naming ``parameter``."""
-        scratch = self.settings.data_dir / "scratch"
-        scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="query-", dir=scratch) as folder:
-            target = Path(folder) / "image"
+        with self.scratch_folder() as folder:
+            target = folder / "image"
             try:
                 if url is not None:
                     intake.check_url(url, self.settings.allow_local_urls, parameter, "image")
@@ -257,6 +256,15 @@ class TaskService:
                 return load_image(target)
             except errors.MediaError as exc:
                 raise errors.invalid(parameter, str(exc)) from None
+
+    @contextmanager
+    def scratch_folder(self) -> Iterator[Path]:
+        """A temporary folder in the data folder (same file system as the media, so links work),
+        removed afterwards."""
+        scratch = self.settings.data_dir / "scratch"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="query-", dir=scratch) as folder:
+            yield Path(folder)
 
     def models(self) -> list[dict[str, Any]]:
         """Every stack served, from its encoders' own metadata (``GET /models``)."""
@@ -305,7 +313,7 @@ class TaskService:
             else:
                 searched.append(task)
         if image is not None:
-            query = self._embed_picture(stack, image)
+            query = self.embed_picture(stack, image)
             options = options or list(IMAGE_QUERY_OPTIONS)
         elif text is not None:
             query = self.catalog.text_encoder(stack).encode([text])[0]
@@ -337,7 +345,7 @@ class TaskService:
         if text is None:
             asked = _requested_options(embedding_option) if _option_list(embedding_option) else None
             options = image_query_options(asked)
-            image = self._query_image("query_image", upload=query_image)
+            image = self.query_image("query_image", upload=query_image)
             image_name = intake.describe_upload(query_image)
         else:
             options = _requested_options(embedding_option)

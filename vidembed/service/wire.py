@@ -78,16 +78,18 @@ def task_retrieve(task: TaskRecord, segments: Sequence[StoredSegment]) -> dict[s
     return body
 
 
-def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:
+def page_info(page: int, limit: int, total: int) -> dict[str, int]:
+    """The pager of every list (tasks of both APIs, assets): four integers (CONTRACT.md §2.4)."""
     return {
-        "data": [task_summary(t) for t in tasks],
-        "page_info": {
-            "limit_per_page": limit,
-            "page": page,
-            "total_page": max(1, -(-total // limit)),
-            "total_results": total,
-        },
+        "limit_per_page": limit,
+        "page": page,
+        "total_page": max(1, -(-total // limit)),
+        "total_results": total,
     }
+
+
+def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:
+    return {"data": [task_summary(t) for t in tasks], "page_info": page_info(page, limit, total)}
 
 
 def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:

@@ -1,0 +1,245 @@
+"""Embed API v2: ``POST /embed-v2`` (synchronous) and ``/embed-v2/tasks`` (asynchronous).
+
+A v2 task is a task like any other, with another wire format: the same store, leases, workers and
+engine as v1.3 (``TaskService``), recorded with ``api="v2"``. The synchronous route embeds text
+and images in the request; its audio and video run as a task (``api="v2-sync"``, claimed before
+any other) that the request waits for, answers from and then deletes, so a crash mid-request loses
+nothing but that request. Inputs come from a URL (fetched under the same guards as v1.3's), base64
+in the body, or an asset (hard-linked, so deleting the asset later leaves the task whole).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from vidembed import errors
+from vidembed.engine.media import probe
+from vidembed.engine.still import load_image
+from vidembed.models.runtime import l2_normalise
+from vidembed.params_v2 import (
+    MAX_SYNC_MEDIA_SEC,
+    AsyncRequest,
+    MediaRequest,
+    MediaSource,
+    SyncRequest,
+    parse_async,
+    parse_sync,
+)
+from vidembed.service import intake, wire_v2
+from vidembed.service.store import TaskRecord
+from vidembed.service.tasks import TaskService
+
+SYNC_POLL_SECONDS = 0.1
+V2_COLLECTION = "embed_v2_tasks"
+
+
+class LinkedMedia(Protocol):
+    """An asset's file linked for a task (``AssetService.media``)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def asset_type(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+
+
+class AssetSource(Protocol):
+    def media(self, asset_id: str, owner: str | None, target: Path) -> LinkedMedia: ...
+
+
+class EmbedV2Service:
+    def __init__(self, tasks: TaskService, assets: AssetSource | None = None) -> None:
+        self.tasks = tasks
+        self.assets = assets
+
+    def _dimension(self, model_name: str) -> int:
+        return self.tasks.catalog.text_encoder(model_name).dimension
+
+    # --- POST /embed-v2 --------------------------------------------------------------------
+
+    def create(self, body: object, owner: str = "") -> dict[str, Any]:
+        """The synchronous route: the embeddings in the response."""
+        request = parse_sync(body, self.tasks.catalog.known_names(), self._dimension)
+        if request.media is not None:
+            return self._embed_media_now(request.model_name, request.media, owner)
+        return self._embed_still(request, owner)
+
+    def _embed_still(self, request: SyncRequest, owner: str) -> dict[str, Any]:
+        text_vector = image_vector = None
+        source: dict[str, str] = {}
+        if request.text is not None:
+            text_vector = self.tasks.catalog.text_encoder(request.model_name).encode([request.text])[0]
+        if request.image is not None:
+            picture, source = self._picture(request.image, owner)
+            image_vector = self.tasks.embed_picture(request.model_name, picture)
+        if text_vector is not None and image_vector is not None:
+            # text_image: one vector for both, the mean of the two unit vectors (each is in the
+            # stack's space, so their mean is too); documented in the README.
+            vector = l2_normalise(text_vector + image_vector)
+        else:
+            vector = text_vector if text_vector is not None else image_vector
+        assert vector is not None
+        return wire_v2.still_response(request.input_type, vector, source)
+
+    def _picture(self, image: MediaSource, owner: str) -> tuple[np.ndarray, dict[str, str]]:
+        parameter = image.parameter
+        if image.url is not None:
+            return self.tasks.query_image(f"{parameter}.url", url=image.url), {"input_url": image.url}
+        if image.data is not None:
+            return self.tasks.query_image(f"{parameter}.base64_string", upload=image.data), {}
+        assert image.asset_id is not None
+        with self.tasks.scratch_folder() as folder:
+            linked = self._asset(image.asset_id, owner, folder / "asset")
+            if linked.asset_type != "image":
+                kind = linked.asset_type
+                raise errors.invalid(
+                    f"{parameter}.asset_id", f"The asset {image.asset_id} is a {kind}, not an image."
+                )
+            try:
+                return load_image(linked.path), {"input_filename": linked.filename}
+            except errors.MediaError as exc:
+                raise errors.invalid(f"{parameter}.asset_id", str(exc)) from None
+
+    def _asset(self, asset_id: str, owner: str, target: Path) -> LinkedMedia:
+        if self.assets is None:
+            raise errors.invalid("asset_id", "This service was started without assets.")
+        return self.assets.media(asset_id, owner, target)
+
+    def _embed_media_now(self, model_name: str, media: MediaRequest, owner: str) -> dict[str, Any]:
+        """Audio or video on the synchronous route: fetched and probed here (media longer than 10
+        minutes is refused before any work), then embedded as a task that this call waits for."""
+        self.tasks.admit(owner)
+        task = self._media_task(model_name, media, owner, "v2-sync")
+        try:
+            folder = self.tasks.settings.media_dir / task.id
+            path = self._fetch_now(task, media, owner, folder)
+            self._check_sync_length(path, media)
+            task.source_path = str(path)
+            self.tasks.submit(task)
+            done = self._wait(task.id)
+            if done.status == "failed":
+                raise errors.BadRequestError(done.error or "The media could not be embedded.")
+            return wire_v2.media_response(done, self.tasks.store.segments([done.id]))
+        finally:
+            self.tasks.store.delete(task.id)
+            shutil.rmtree(self.tasks.settings.media_dir / task.id, ignore_errors=True)
+
+    def _fetch_now(self, task: TaskRecord, media: MediaRequest, owner: str, folder: Path) -> Path:
+        """The media on local disk: downloaded (a URL), written (base64) or linked (an asset)."""
+        source = media.source
+        if source.url is not None:
+            target = folder / "download"
+            settings = self.tasks.settings
+            parameter = f"{source.parameter}.url"
+            intake.check_url(source.url, settings.allow_local_urls, parameter, media.input_type)
+            try:
+                intake.download(
+                    source.url,
+                    target,
+                    max_bytes=settings.max_download_bytes,
+                    timeout=settings.download_timeout_seconds,
+                    max_redirects=settings.max_redirects,
+                    allow_local=settings.allow_local_urls,
+                    parameter=f"{source.parameter}.url",
+                    what=media.input_type,
+                )
+            except errors.MediaError as exc:
+                raise errors.invalid(f"{source.parameter}.url", str(exc)) from None
+            return target
+        return self._store_source(task, media, owner, folder)
+
+    def _store_source(self, task: TaskRecord, media: MediaRequest, owner: str, folder: Path) -> Path:
+        """Base64 bytes or an asset's file into the task's folder (URLs are the worker's job)."""
+        source = media.source
+        folder.mkdir(parents=True, exist_ok=True)
+        if source.data is not None:
+            target = folder / "upload"
+            target.write_bytes(source.data)
+            return target
+        assert source.asset_id is not None
+        linked = self._asset(source.asset_id, owner, folder / "asset")
+        allowed = ("video",) if media.input_type == "video" else ("audio", "video")
+        if linked.asset_type not in allowed:
+            raise errors.invalid(
+                f"{source.parameter}.asset_id",
+                f"The asset {source.asset_id} is a {linked.asset_type}; input_type {media.input_type} "
+                f"takes {' or '.join(allowed)} assets.",
+            )
+        task.asset_id = source.asset_id
+        task.input_filename = linked.filename
+        return linked.path
+
+    def _check_sync_length(self, path: Path, media: MediaRequest) -> None:
+        try:
+            duration = probe(path).duration
+        except errors.MediaError as exc:
+            raise errors.invalid(media.source.parameter, str(exc)) from None
+        start = media.clip.start or 0.0
+        end = min(duration, media.clip.end) if media.clip.end is not None else duration
+        if end - start > MAX_SYNC_MEDIA_SEC + 1e-6:
+            raise errors.invalid(
+                media.input_type,
+                f"The {media.input_type} to embed is {end - start:.1f} s long; POST /embed-v2 embeds at most "
+                f"{MAX_SYNC_MEDIA_SEC / 60:g} minutes. Use POST /embed-v2/tasks "
+                "(client.embed.v_2.tasks.create) for longer media, or set start_sec and end_sec.",
+            )
+
+    def _wait(self, task_id: str) -> TaskRecord:
+        while True:
+            task = self.tasks.store.get(task_id)
+            if task is None:
+                raise errors.ApiError("The embedding task disappeared while it ran.")
+            if task.status != "processing":
+                return task
+            time.sleep(SYNC_POLL_SECONDS)
+
+    def _media_task(self, model_name: str, media: MediaRequest, owner: str, api: str) -> TaskRecord:
+        params = {**media.clip.as_dict(), **media.wire_params()}
+        task = self.tasks.new_task(owner, model_name, params, list(media.options), api=api)
+        task.input_type = media.input_type
+        if media.source.url is not None:
+            task.input_url = media.source.url
+        return task
+
+    # --- /embed-v2/tasks -------------------------------------------------------------------
+
+    def create_task(self, body: object, owner: str = "") -> dict[str, Any]:
+        """``POST /embed-v2/tasks``: a task for audio or video, answered at once."""
+        request: AsyncRequest = parse_async(body, self.tasks.catalog.known_names(), self._dimension)
+        media = request.media
+        self.tasks.admit(owner)
+        task = self._media_task(request.model_name, media, owner, "v2")
+        source = media.source
+        if source.url is not None:
+            intake.check_url(
+                source.url, self.tasks.settings.allow_local_urls, f"{source.parameter}.url", media.input_type
+            )
+        else:
+            path = self._store_source(task, media, owner, self.tasks.settings.media_dir / task.id)
+            task.source_path = str(path)
+        self.tasks.submit(task)
+        return {"_id": task.id, "status": "processing", "data": None}
+
+    def retrieve(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        task = self.tasks.task(task_id, owner, "v2")
+        segments = self.tasks.store.segments([task.id]) if task.status == "ready" else []
+        return wire_v2.task_response(task, segments)
+
+    def list(
+        self,
+        owner: str | None = None,
+        *,
+        started_at: Any = None,
+        ended_at: Any = None,
+        status: Any = None,
+        page: Any = None,
+        page_limit: Any = None,
+    ) -> dict[str, Any]:
+        found = self.tasks.list_page(owner, started_at, ended_at, status, page, page_limit, api="v2")
+        return wire_v2.task_list(*found)
