@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vidembed.client.assets import AssetsClient
+from vidembed.client.embed_v2 import EmbedV2Client
 from vidembed.client.transport import LocalTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
@@ -123,6 +124,7 @@ class EmbedClient:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self.tasks = TasksClient(transport)
+        self.v_2 = EmbedV2Client(transport)  # Embed API v2, as the SDK's client.embed.v_2
 
     def create(
         self,

@@ -20,6 +20,7 @@ from vidembed.errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    ContentTooLargeError,
     NotFoundError,
     TooManyRequestsError,
 )
@@ -42,6 +43,9 @@ def _raise_for(response: httpx.Response) -> None:
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}
+    if response.status_code == 413 and isinstance(body.get("error"), dict):  # Embed v2's nested 413
+        nested = body["error"]
+        raise ContentTooLargeError(str(nested.get("message", "")), nested.get("details") or {})
     code = body.get("code")
     message = body.get("message") or response.text[:500] or f"HTTP {response.status_code}"
     cls = _ERRORS.get(response.status_code, ApiError)
@@ -151,6 +155,18 @@ class HttpTransport:
 
     def delete_asset(self, asset_id: str) -> None:
         self._send(lambda: self._client.delete(self._url(f"assets/{asset_id}")))
+
+    def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._send(lambda: self._client.post(self._url("embed-v2"), json=body))
+
+    def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._send(lambda: self._client.post(self._url("embed-v2/tasks"), json=body))
+
+    def retrieve_v2_task(self, task_id: str) -> dict[str, Any]:
+        return self._send(lambda: self._client.get(self._url(f"embed-v2/tasks/{task_id}")))
+
+    def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]:
+        return self._send(lambda: self._client.get(self._url("embed-v2/tasks"), params=query))
 
     def close(self) -> None:
         self._client.close()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from vidembed.params import FileInput
 from vidembed.service.assets import AssetService
 from vidembed.service.config import Settings
+from vidembed.service.embed_v2 import EmbedV2Service
 from vidembed.service.tasks import TaskService
 
 
@@ -33,6 +34,13 @@ class Transport(Protocol):
     def list_assets(self, query: Mapping[str, object]) -> dict[str, object]: ...
     def retrieve_asset(self, asset_id: str) -> dict[str, object]: ...
     def delete_asset(self, asset_id: str) -> None: ...
+    def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /embed-v2`` (a JSON body)."""
+        ...
+
+    def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    def retrieve_v2_task(self, task_id: str) -> dict[str, Any]: ...
+    def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -42,6 +50,7 @@ class LocalTransport:
     def __init__(self, settings: Settings | None = None, start_workers: bool = True) -> None:
         self.service = TaskService(settings, start_workers=start_workers)
         self.assets = AssetService(self.service.settings, start_workers=start_workers)
+        self.v2 = EmbedV2Service(self.service, self.assets)
 
     def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]:
         return self.service.create(video_file=video_file, **fields)
@@ -95,6 +104,18 @@ class LocalTransport:
 
     def delete_asset(self, asset_id: str) -> None:
         self.assets.delete(asset_id)
+
+    def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.v2.create(body)
+
+    def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.v2.create_task(body)
+
+    def retrieve_v2_task(self, task_id: str) -> dict[str, Any]:
+        return self.v2.retrieve(task_id)
+
+    def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]:
+        return self.v2.list(**query)
 
     def close(self) -> None:
         self.assets.close()
