@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vidembed import BadRequestError
 from vidembed.params import ClipParams
-from vidembed.segmentation import plan_clips
+from vidembed.segmentation import Cut, plan_clips, plan_shots
 
 
 def bounds(duration: float, **kw: object) -> list[tuple[float, float]]:
@@ -44,3 +45,92 @@ def test_long_video_boundaries_do_not_drift() -> None:
     clips = bounds(7200.0, clip_length=2.2)
     assert len(clips) == 3272
     assert clips[-1] == (7196.2, 7198.4)  # the last 1.6 s are dropped
+
+
+# --- dynamic (shot) plans: vidembed.segmentation.plan_shots / ShotPlanner -------------------------
+
+
+def shots(start: float, end: float, cuts: list[tuple[float, float]], minimum: float = 4) -> list[tuple[float, float]]:
+    """The dynamic plan's (start, end) pairs for cuts given as (time, strength)."""
+    return [(c.start, c.end) for c in plan_shots(start, end, [Cut(t, s) for t, s in cuts], minimum)]
+
+
+def assert_covers(clips: list[tuple[float, float]], start: float, end: float, minimum: float) -> None:
+    assert clips[0][0] == start and clips[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(clips, clips[1:], strict=False))
+    assert all(b - a >= minimum - 1e-9 for a, b in clips)
+
+
+def test_shots_long_enough_are_clips_as_they_are() -> None:
+    assert shots(0, 20, [(5, 1), (11, 1), (15.5, 1)]) == [(0, 5), (5, 11), (11, 15.5), (15.5, 20)]
+
+
+def test_a_short_shot_joins_the_neighbour_across_the_weaker_cut() -> None:
+    # [5, 6) is 1 s: its cut at 6 (0.5) is weaker than its cut at 5 (1.0): it joins the next shot
+    assert shots(0, 20, [(5, 1.0), (6, 0.5), (12, 1.0)]) == [(0, 5), (5, 12), (12, 20)]
+    # the cut at 5 is weaker: it joins the previous one
+    assert shots(0, 20, [(5, 0.5), (6, 1.0), (12, 1.0)]) == [(0, 6), (6, 12), (12, 20)]
+
+
+def test_the_first_and_last_short_shots_join_their_only_neighbour() -> None:
+    assert shots(0, 20, [(1, 9.0), (10, 1.0), (19, 9.0)]) == [(0, 10), (10, 20)]
+
+
+def test_a_run_of_short_shots_merges_until_long_enough() -> None:
+    cuts = [(t, 1.0 + 0.1 * i) for i, t in enumerate([4, 5, 6, 7, 8, 9])]
+    clips = shots(0, 16, cuts)
+    assert_covers(clips, 0, 16, 4)
+    assert all(a in (4, 5, 6, 7, 8, 9) for a, _ in clips[1:])
+
+
+def test_a_long_shot_is_split_into_pieces_of_at_most_10_s() -> None:
+    assert shots(0, 25, []) == [(0, 10), (10, 20), (20, 25)]
+    assert shots(0, 13, []) == [(0, 6.5), (6.5, 13)]  # a rest over 10 s: two equal halves
+    clips = shots(3, 47.5, [(30, 1)], minimum=5)
+    assert_covers(clips, 3, 47.5, 5)
+    assert 30 in [a for a, _ in clips] and max(b - a for a, b in clips) <= 10
+
+
+def test_a_merged_clip_over_10_s_is_split_at_the_strongest_absorbed_cut() -> None:
+    # every shot is under 5 s; they merge into [0, 13], split at 7.5 (the strongest cut, 0.9)
+    assert shots(0, 13, [(3, 0.2), (7.5, 0.9), (10, 0.3)], minimum=5) == [(0, 7.5), (7.5, 13)]
+
+
+def test_an_interval_shorter_than_the_minimum_is_one_clip() -> None:
+    assert shots(2, 5, [(3, 1.0), (4, 1.0)]) == [(2, 5)]
+
+
+def test_cuts_outside_the_interval_are_ignored() -> None:
+    assert shots(10, 30, [(2, 1), (9.9, 1), (20, 1), (30, 1), (41, 1)]) == [(10, 20), (20, 30)]
+
+
+def test_random_cuts_always_give_a_valid_plan() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        end = float(rng.uniform(2, 120))
+        minimum = float(rng.choice([2, 3, 4, 5]))
+        cuts = [(float(t), float(s)) for t, s in zip(rng.uniform(0, end, 40), rng.uniform(0.3, 1, 40), strict=True)]
+        clips = shots(0, round(end, 3), cuts[: trial % 40], minimum)
+        if end >= minimum:
+            assert_covers(clips, 0, round(end, 3), minimum)
+        assert max(b - a for a, b in clips) <= 10 + 1e-9 or len(clips) == 1
+
+
+def test_dynamic_offsets_are_checked_against_the_video() -> None:
+    plan = plan_clips(30.0, ClipParams(strategy="dynamic"), [Cut(12.0, 1.0)])
+    # [0, 12] is over 10 s without a cut inside: halves; [12, 30]: 10 s, then the 8 s rest
+    assert [(c.start, c.end) for c in plan.clips] == [(0, 6), (6, 12), (12, 22), (22, 30)]
+    with pytest.raises(BadRequestError, match="at least 2 s"):
+        plan_clips(1.5, ClipParams(strategy="dynamic"))
+    with pytest.raises(BadRequestError, match="video_start_offset_sec parameter is invalid"):
+        plan_clips(10.0, ClipParams(start=9, end=10, strategy="dynamic"))
+    with pytest.raises(BadRequestError, match="video_end_offset_sec parameter is invalid"):
+        plan_clips(10.0, ClipParams(start=0, end=12, strategy="dynamic"))
+
+
+def test_the_window_strategy_is_one_clip_from_the_start_offset() -> None:
+    assert bounds(60.0, clip_length=10, start=12.5, strategy="window") == [(12.5, 22.5)]
+    assert bounds(3.2, clip_length=10, strategy="window") == [(0, 3.2)]  # no 2 s minimum
+    assert bounds(20.0, clip_length=10, start=19.5, strategy="window") == [(19.5, 20.0)]
+    with pytest.raises(BadRequestError, match=r"beyond the end of the audio \(20\.000 s\)"):
+        plan_clips(20.0, ClipParams(start=20, strategy="window"))

@@ -164,8 +164,10 @@ class ShotPlanner:
     neighbour across the weaker of its two cuts (a flash or a quick insert stays with the scene it
     interrupts); the first shot can only join the next, the last only the previous. To decide, the
     last complete clip is held until the shot after it is known, so at most two shots are open.
-    A shot is split as soon as it is ``max_piece + min_duration`` long ([open, open + max_piece]
-    is then final whatever follows); a rest over ``max_piece`` is split in two equal halves.
+    A clip longer than ``max_piece`` made of merged shots is split at the strongest of the cuts it
+    absorbed that leaves both sides at least ``min_duration`` long; one without such a cut is split
+    into equal pieces. An open shot is split as soon as it is ``max_piece + min_duration`` long
+    ([open, open + max_piece] is then final whatever follows).
     """
 
     def __init__(self, start: float, end: float, min_duration: float, max_piece: float = MAX_SHOT_PIECE_SEC):
@@ -175,6 +177,8 @@ class ShotPlanner:
         self._open = start  # where the open shot begins
         self._open_cut = math.inf  # strength of the cut at _open (inf: the interval's start, or a split)
         self._held: Clip | None = None  # the last complete clip, not yet released
+        self._held_cuts: list[Cut] = []  # cuts inside _held (dropped when short shots merged)
+        self._open_cuts: list[Cut] = []  # cuts inside the open shot
         self._finished = False
 
     def cut(self, cut: Cut) -> list[Clip]:
@@ -184,11 +188,15 @@ class ShotPlanner:
         out = self.advance(cut.time)
         if cut.time - self._open >= self.min_duration - _EPS:
             out += self._release()
-            self._held, self._open, self._open_cut = Clip(self._open, cut.time), cut.time, cut.strength
+            self._held, self._held_cuts = Clip(self._open, cut.time), self._open_cuts
         elif self._held is not None and self._open_cut < cut.strength:
             # the short shot joins the previous clip: its first cut is the weaker one
-            self._held, self._open, self._open_cut = Clip(self._held.start, cut.time), cut.time, cut.strength
-        # otherwise the short shot joins the next one: this cut is dropped
+            self._held_cuts += [Cut(self._open, self._open_cut), *self._open_cuts]
+            self._held = Clip(self._held.start, cut.time)
+        else:  # the short shot joins the next one: this cut is dropped
+            self._open_cuts.append(cut)
+            return out
+        self._open, self._open_cut, self._open_cuts = cut.time, cut.strength, []
         return out
 
     def advance(self, horizon: float) -> list[Clip]:
@@ -199,6 +207,7 @@ class ShotPlanner:
             piece = Clip(self._open, self._open + self.max_piece)
             out.append(Clip(_round(piece.start), _round(piece.end)))
             self._open, self._open_cut = piece.end, math.inf
+            self._open_cuts = [c for c in self._open_cuts if c.time > piece.end + _EPS]
         return out
 
     def finish(self) -> list[Clip]:
@@ -209,8 +218,9 @@ class ShotPlanner:
         out = self.advance(self.end)
         if self.end - self._open >= self.min_duration - _EPS or self._held is None:
             out += self._release()
-            self._held = Clip(self._open, self.end)
+            self._held, self._held_cuts = Clip(self._open, self.end), self._open_cuts
         else:  # the last shot is too short: it joins the previous clip
+            self._held_cuts += [Cut(self._open, self._open_cut), *self._open_cuts]
             self._held = Clip(self._held.start, self.end)
         return out + self._release()
 
@@ -218,7 +228,22 @@ class ShotPlanner:
         held, self._held = self._held, None
         if held is None:
             return []
-        pieces = max(1, math.ceil(held.duration / self.max_piece - _EPS))
-        step = held.duration / pieces
-        bounds = [held.start + i * step for i in range(pieces)] + [held.end]
-        return [Clip(_round(a), _round(b)) for a, b in zip(bounds, bounds[1:], strict=False)]
+        return [Clip(_round(c.start), _round(c.end)) for c in self._split(held, self._held_cuts)]
+
+    def _split(self, clip: Clip, cuts: list[Cut]) -> list[Clip]:
+        if clip.duration <= self.max_piece + _EPS:
+            return [clip]
+        usable = [
+            c
+            for c in cuts
+            if min(c.time - clip.start, clip.end - c.time) >= self.min_duration - _EPS
+        ]
+        if usable:
+            at = max(usable, key=lambda c: c.strength).time
+            left = [c for c in cuts if c.time < at - _EPS]
+            right = [c for c in cuts if c.time > at + _EPS]
+            return self._split(Clip(clip.start, at), left) + self._split(Clip(at, clip.end), right)
+        pieces = math.ceil(clip.duration / self.max_piece - _EPS)
+        step = clip.duration / pieces
+        bounds = [clip.start + i * step for i in range(pieces)] + [clip.end]
+        return [Clip(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]

@@ -17,10 +17,11 @@ Thresholds were chosen on ``python -m benchmarks.segmentation`` (docs/SEGMENTATI
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
-from vidembed.engine.media import FrameRequest
+from vidembed.engine.media import DecodedFrame, FrameRequest, decode, probe
 from vidembed.segmentation import Cut
 
 DETECT_SIZE = 64  # px, the longer side; 64x36 for 16:9. The histogram needs no more detail.
@@ -106,3 +107,22 @@ class CutDetector:
         if score >= self.min_score and score >= self.ratio * baseline:
             return [Cut(time, score)]
         return []
+
+
+def detect_cuts(
+    path: Path,
+    interval: tuple[float, float] | None = None,
+    detector: CutDetector | None = None,
+    skip_non_reference: bool = True,
+) -> list[Cut]:
+    """The cuts of a file (or of ``interval``) in a decode pass of their own, with the frames the
+    engine's pass decodes. The engine does not call this (it runs the detector in its single pass);
+    it serves tests and ``benchmarks.segmentation``."""
+    info = probe(path)
+    span = interval or (0.0, info.duration)
+    detector = detector or CutDetector()
+    cuts: list[Cut] = []
+    for event in decode(path, info, [], None, skip_non_reference, video_range=span):
+        if isinstance(event, DecodedFrame):
+            cuts += detector.add(event.time, event.convert(DETECT_REQUEST))
+    return cuts + detector.finish()

@@ -1,0 +1,164 @@
+"""Dynamic (shot) segmentation on generated videos with known cuts, audio-only input and the window
+strategy, on the fake stack (the models are not the point here)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.segmentation import Shot, ShotVideo, make_shot_video, procedural_photos
+from vidembed import BadRequestError
+from vidembed.engine import Engine
+from vidembed.engine.shots import CutDetector, colour_histogram, detect_cuts, histogram_distance
+from vidembed.errors import MediaError
+from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
+from vidembed.models.stack import ModelStack, StackCatalog, StackSettings
+from vidembed.params import ClipParams
+
+TOLERANCE = 0.25  # s: a boundary this close to a true cut counts as that cut
+# 15.2 s at 25 fps, 320x180: a fast pan, a zoom, a 1.2 s still insert (shorter than the 2 s minimum:
+# one of its two cuts must go), a shaking camera, a still shot. Cut times off the 1 s grid.
+SHOTS = [
+    Shot(0, 3.0, "pan"),
+    Shot(1, 4.2, "zoom"),
+    Shot(2, 1.2, "still"),
+    Shot(3, 3.4, "shake"),
+    Shot(4, 3.4, "pan"),
+]
+
+
+@pytest.fixture(scope="module")
+def stack() -> ModelStack:
+    return StackCatalog(StackSettings(extra_stacks=(FAKE_STACK,))).load(FAKE_STACK.name)
+
+
+@pytest.fixture(scope="module")
+def shot_video(tmp_path_factory: pytest.TempPathFactory) -> ShotVideo:
+    """Without x264's keyframes at cuts, so a cut can fall on a B-frame the decoder skips."""
+    path = tmp_path_factory.mktemp("shots") / "shots.mp4"
+    return make_shot_video(path, procedural_photos(5), SHOTS, 320, 180, keyframes_at_cuts=False)
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """espeak-ng speech (4.7 s), then 4 s of silence (the WAV's samples are padded here)."""
+    import wave
+
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    text = "The chef is slicing fresh tomatoes and onions in the kitchen, then he washes the knife."
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True, timeout=60)
+    with wave.open(str(path)) as wav:
+        params, samples = wav.getparams(), wav.readframes(wav.getnframes())
+    with wave.open(str(path), "wb") as wav:
+        wav.setparams(params)
+        wav.writeframes(samples + b"\0" * (4 * params.framerate * params.sampwidth))
+    return path
+
+
+def _near(t: float, cuts: tuple[float, ...]) -> bool:
+    return any(abs(t - c) <= TOLERANCE for c in cuts)
+
+
+def test_histogram_distance_is_zero_for_equal_pictures_and_one_for_disjoint_colours() -> None:
+    red = np.zeros((36, 64, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros_like(red)
+    blue[..., 2] = 60
+    assert histogram_distance(colour_histogram(red), colour_histogram(red)) == 0.0
+    assert histogram_distance(colour_histogram(red), colour_histogram(blue)) == pytest.approx(1.0)
+
+
+def test_the_detector_finds_every_cut_and_none_inside_pans_zooms_or_shakes(shot_video: ShotVideo) -> None:
+    detector = CutDetector()
+    detector.keep_scores = True
+    cuts = detect_cuts(shot_video.path, detector=detector)
+    assert shot_video.cuts == (3.0, 7.2, 8.4, 11.8)
+    assert [c.time for c in cuts if not _near(c.time, shot_video.cuts)] == []  # no false cut
+    assert all(any(abs(c.time - t) <= TOLERANCE for c in cuts) for t in shot_video.cuts)  # none missed
+    # a cut is reported on the first decoded frame of the new shot: never early, at most a few
+    # skipped B-frames late (measured: 0-2 frames at 25 fps)
+    assert all(0.0 <= min(c.time - t for c in cuts if c.time >= t - 1e-6) <= 0.12 for t in shot_video.cuts)
+    inside = [s for t, s in detector.scores if not _near(t, shot_video.cuts)]
+    assert max(inside) < CutDetector().min_score / 2  # motion stays far below the threshold
+
+
+def test_dynamic_segments_follow_the_cuts(shot_video: ShotVideo, stack: ModelStack) -> None:
+    result = Engine(stack).embed(
+        shot_video.path, ClipParams(strategy="dynamic", min_duration=2, scopes=("clip", "video"))
+    )
+    clips = [(c.start, c.end) for c in result.plan.clips]
+    assert clips[0][0] == 0.0 and clips[-1][1] == pytest.approx(shot_video.duration, abs=0.05)
+    assert all(a[1] == b[0] for a, b in zip(clips, clips[1:], strict=False))  # contiguous
+    assert all(end - start >= 2.0 for start, end in clips)
+    inner = [start for start, _ in clips[1:]]
+    assert all(_near(t, shot_video.cuts) for t in inner)
+    # the 1.2 s insert joins one neighbour: one of its cuts (7.2 or 8.4) is gone, the others stay
+    assert len(inner) == 3 and _near(inner[0], (3.0,)) and _near(inner[2], (11.8,))
+    visual = [s for s in result.segments if s.option == "visual" and s.scope == "clip"]
+    assert [(s.start, s.end) for s in visual] == clips
+    whole = [s for s in result.segments if s.scope == "video"]
+    assert {s.option for s in whole} == {"visual", "audio", "transcription"}
+    assert all((s.start, s.end) == (0.0, result.plan.end) for s in whole)
+
+
+def test_dynamic_with_a_larger_minimum_and_an_interval(shot_video: ShotVideo, stack: ModelStack) -> None:
+    result = Engine(stack).embed(
+        shot_video.path, ClipParams(start=1.0, end=14.0, strategy="dynamic", min_duration=5), ["visual"]
+    )
+    clips = [(c.start, c.end) for c in result.plan.clips]
+    assert (result.plan.start, result.plan.end) == (1.0, 14.0)
+    assert clips[0][0] == 1.0 and clips[-1][1] == 14.0
+    assert all(end - start >= 5.0 for start, end in clips)
+    # shots [1, 3), [7.2, 8.4), [8.4, 11.8) and [11.8, 14] are under 5 s and merge; the 13 s clip is
+    # then split at the strongest cut it absorbed that leaves both sides >= 5 s
+    assert len(clips) == 2 and _near(clips[1][0], (8.4,))
+
+
+def test_a_dynamic_interval_shorter_than_the_minimum_is_one_clip(shot_video: ShotVideo, stack: ModelStack) -> None:
+    result = Engine(stack).embed(
+        shot_video.path, ClipParams(start=2.0, end=5.0, strategy="dynamic", min_duration=4), ["visual"]
+    )
+    assert [(c.start, c.end) for c in result.plan.clips] == [(2.0, 5.0)]
+
+
+def test_audio_input_with_fixed_clips_and_the_video_scope(speech_wav: Path, stack: ModelStack) -> None:
+    result = Engine(stack).embed(
+        speech_wav, ClipParams(clip_length=2, scopes=("clip", "video")), input_type="audio"
+    )
+    assert result.duration > 6.0
+    n = int(result.duration // 2) + (result.duration % 2 >= 2)
+    clips = [(s.start, s.end) for s in result.segments if s.option == "audio" and s.scope == "clip"]
+    assert clips == [(2.0 * i, min(2.0 * i + 2, result.duration)) for i in range(n)]
+    assert {s.option for s in result.segments} == {"audio", "transcription"}  # no visual for audio
+    by = {(s.option, s.scope, s.start): s.vector for s in result.segments}
+    silence = FakeTextEncoder().encode(["silence"])[0]
+    assert float(by[("audio", "clip", 0.0)] @ silence) < 0.99  # speech at the start
+    assert float(by[("audio", "clip", 6.0)] @ silence) == pytest.approx(1.0)  # the padded silence
+    assert ("audio", "video", 0.0) in by and ("transcription", "video", 0.0) in by
+
+
+def test_a_videos_sound_as_audio_input_and_the_window_strategy(labelled_video: Path, stack: ModelStack) -> None:
+    result = Engine(stack).embed(labelled_video, ClipParams(), input_type="audio")
+    assert [(s.option, s.start) for s in result.segments] == [
+        (o, t) for o in ("audio", "transcription") for t in (0.0, 6.0, 12.0)
+    ]
+    window = Engine(stack).embed(
+        labelled_video, ClipParams(clip_length=10, start=12.5, strategy="window"), ["audio"], input_type="audio"
+    )
+    assert [(s.start, s.end) for s in window.segments] == [(12.5, 18.0)]  # cut at the file's end
+    with pytest.raises(BadRequestError, match=r"audio_start_offset_sec .*beyond the end of the audio \(18"):
+        Engine(stack).embed(labelled_video, ClipParams(start=18.0, strategy="window"), input_type="audio")
+
+
+def test_audio_input_refusals(silent_video: Path, speech_wav: Path, stack: ModelStack) -> None:
+    with pytest.raises(MediaError, match="The file has no audio stream; upload an audio file"):
+        Engine(stack).embed(silent_video, ClipParams(), input_type="audio")
+    with pytest.raises(ValueError, match="audio and transcription only"):
+        Engine(stack).embed(speech_wav, ClipParams(), ["visual", "audio"], input_type="audio")
+    with pytest.raises(ValueError, match="dynamic segmentation"):
+        Engine(stack).embed(speech_wav, ClipParams(strategy="dynamic"), input_type="audio")
+    with pytest.raises(MediaError, match="no video stream"):  # as a video, unchanged
+        Engine(stack).embed(speech_wav, ClipParams())
