@@ -551,8 +551,10 @@ class AssetService:
             reason = f"Internal error ({type(exc).__name__}: {exc}). Create the asset again."
             self._settle(asset.id, self.store.fail(asset.id, worker, reason))
             return
-        self._settle(asset.id, self.store.complete(asset.id, worker, probed))
-        log.info("asset %s: ready (%s, %d bytes)", asset.id, probed.asset_type, probed.size)
+        recorded = self.store.complete(asset.id, worker, probed)
+        self._settle(asset.id, recorded)
+        if recorded:
+            log.info("asset %s: ready (%s, %d bytes)", asset.id, probed.asset_type, probed.size)
 
     def _settle(self, asset_id: str, recorded: bool) -> None:
         """After an outcome could not be recorded: if the asset was deleted meanwhile, remove the
