@@ -213,9 +213,9 @@ def parse_segmentation(value: object, input_type: str, model_name: str) -> ClipP
                 name,
                 'The "temporal" form is Marengo 3.5\'s; with this model, set {"strategy": ...} directly.',
             )
-        _check_fields(obj, f"{name}.", ("temporal",))
         if "temporal" not in obj:
             raise errors.invalid(name, 'With marengo3.5, put the settings in {"temporal": {...}}.')
+        _check_fields(obj, f"{name}.", ("temporal",))
         name, obj = f"{name}.temporal", _object(obj["temporal"], f"{name}.temporal")
     strategy = obj.get("strategy")
     if strategy not in ("fixed", "dynamic"):

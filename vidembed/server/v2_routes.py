@@ -21,8 +21,9 @@ from vidembed.params_v2 import MAX_BASE64_MEDIA_BYTES, MB
 from vidembed.server.app import ErrorBody
 from vidembed.service.embed_v2 import EmbedV2Service
 
-# base64 grows a file by a third; the largest body the limits allow, with room for the JSON around it
-MAX_JSON_BODY = MAX_BASE64_MEDIA_BYTES * 4 // 3 + MB
+# base64 grows a file by a third; the largest body the limits allow, with room for the JSON around
+# it and for a file a little over its limit (whose 413 then names the field that is too large)
+MAX_JSON_BODY = MAX_BASE64_MEDIA_BYTES * 4 // 3 + 8 * MB
 _DESCRIPTIONS = {
     400: "`parameter_invalid`, `parameter_not_provided` or `parameter_unknown`",
     401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",

@@ -1,0 +1,532 @@
+"""Embed API v2 (``/embed-v2``, ``/embed-v2/tasks``) with the official SDK 1.3.6 against a real
+server, and the embedded client's ``client.embed.v_2`` (CONTRACT.md §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import http.server
+import io
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import FAKE, SPOKEN, LiveServer, make_fake_service, make_service
+from PIL import Image
+from twelvelabs import AsyncTwelveLabs, BadRequestError, NotFoundError, TwelveLabs
+from twelvelabs.errors import ContentTooLargeError
+from twelvelabs.types import MediaSource, TextInputRequest, VideoInputRequest
+
+from vidembed import VidEmbed
+from vidembed.devtools.synth import SegmentSpec, make_video, speak, tone
+
+# Four shots with hard cuts at 5, 11 and 13 s; the third shot (2 s) is shorter than the default
+# 4 s minimum, so dynamic segmentation may drop one of the cuts at 11 and 13.
+CUTS = (5.0, 11.0, 13.0)
+SHOT_LENGTHS = (5.0, 6.0, 2.0, 5.0)
+
+
+def _wait(fetch, is_done, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if is_done(value):
+            return value
+        assert time.monotonic() < deadline, f"still not done: {value}"
+        time.sleep(0.2)
+
+
+def _shot_picture(seed: int) -> np.ndarray:
+    """A picture unlike the others: a coloured gradient with a pattern of its own."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, 3)
+    ramp = np.linspace(0, 1, 320)[None, :, None]
+    picture = (base * ramp + (255 - base) * (1 - ramp)).repeat(180, axis=0)
+    tiles = (np.indices((180, 320)).sum(axis=0) // (20 + 10 * seed) % 2)[..., None] * 60
+    return np.clip(picture + tiles, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def shots_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("shots")
+    return make_video(
+        folder / "shots.mp4",
+        [SegmentSpec(length, image=_shot_picture(i)) for i, length in enumerate(SHOT_LENGTHS)],
+        fps=25,
+    )
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audio-only file: 1 s of a tone, then a spoken sentence."""
+    samples = np.concatenate([tone(440, 1.0), speak(SPOKEN)])
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(_shot_picture(7)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def v2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of the fake stack that fetches local URLs (the tests serve files on loopback)."""
+    live = LiveServer(make_fake_service(tmp_path_factory.mktemp("v2-data"), allow_local_urls=True))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_v2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """No workers: tasks stay processing (listing, paging, ownership)."""
+    live = LiveServer(make_fake_service(tmp_path_factory.mktemp("v2-idle"), start_workers=False), {"a", "b"})
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A plain HTTP file server on 127.0.0.1 over a folder: (base URL, folder)."""
+    folder = tmp_path_factory.mktemp("served")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    httpd.shutdown()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _bounds(data, option: str, scope: str = "clip") -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    return [
+        (d.start_sec, d.end_sec) for d in data if d.embedding_option == option and d.embedding_scope == scope
+    ]
+
+
+# --- the quickstart -------------------------------------------------------------------------------
+
+
+def test_quickstart_on_the_default_stack(
+    tmp_path_factory: pytest.TempPathFactory, labelled_video: Path, file_server: tuple[str, Path]
+) -> None:
+    """The quickstart's calls, unchanged, on marengo3.0 (the built-in stack): an asset by upload
+    and one by URL, a v2 task on the asset with the default options and scopes, then a text query
+    that finds the spoken clip."""
+    base, folder = file_server
+    (folder / "labelled.mp4").write_bytes(labelled_video.read_bytes())
+    live = LiveServer(make_service(tmp_path_factory.mktemp("quickstart"), allow_local_urls=True))
+    try:
+        client = TwelveLabs(api_key="key", base_url=live.url)
+        with open(labelled_video, "rb") as fh:
+            uploaded = client.assets.create(method="direct", file=fh)
+        by_url = client.assets.create(method="url", url=f"{base}/labelled.mp4")
+        for asset in (uploaded, by_url):
+            ready = _wait(lambda a=asset: client.assets.retrieve(a.id), lambda a: a.status != "processing")
+            assert ready.status == "ready"
+        task = client.embed.v_2.tasks.create(
+            input_type="video",
+            model_name="marengo3.0",
+            video=VideoInputRequest(media_source=MediaSource(asset_id=uploaded.id)),
+        )
+        assert task.status == "processing" and len(task.id) == 24
+        done = _wait(
+            lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing", 300
+        )
+        assert done.status == "ready", done.error
+        assert done.metadata.input_type == "video" and done.metadata.duration == pytest.approx(18.0, abs=0.1)
+        assert done.metadata.embedding_options == ["visual", "audio", "transcription"]
+        assert done.metadata.embedding_scopes == ["clip", "asset"]
+        assert {(d.embedding_option, d.embedding_scope) for d in done.data} == {
+            (o, s) for o in ("visual", "audio", "transcription") for s in ("clip", "asset")
+        }
+        assert all(len(d.embedding) == 384 for d in done.data)
+        # dynamic by default (min 4 s): the labelled video's three 6 s scenes
+        assert _bounds(done.data, "visual") == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)]
+        query = client.embed.v_2.create(
+            input_type="text",
+            model_name="marengo3.0",
+            text=TextInputRequest(input_text="someone cutting vegetables"),
+        )
+        vector = np.array(query.data[0].embedding)
+        spoken = next(d for d in done.data if d.embedding_option == "transcription" and d.start_sec == 0.0)
+        assert vector.shape == (384,) and float(vector @ np.array(spoken.embedding)) > 0.3
+    finally:
+        live.stop()
+
+
+def test_quickstart_with_the_async_client(v2_server: LiveServer, labelled_video: Path) -> None:
+    async def run() -> tuple[str, list[tuple[float, float]]]:
+        client = AsyncTwelveLabs(api_key="key", base_url=v2_server.url)
+        with open(labelled_video, "rb") as fh:
+            asset = await client.assets.create(method="direct", file=fh)
+        while (await client.assets.retrieve(asset.id)).status == "processing":
+            await asyncio.sleep(0.1)
+        task = await client.embed.v_2.tasks.create(
+            input_type="video",
+            model_name=FAKE,
+            video={
+                "media_source": {"asset_id": asset.id},
+                "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 6}},
+            },
+        )
+        while (done := await client.embed.v_2.tasks.retrieve(task.id)).status == "processing":
+            await asyncio.sleep(0.2)
+        return done.status, _bounds(done.data, "audio")
+
+    status, bounds = asyncio.run(run())
+    assert status == "ready" and bounds == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)]
+
+
+# --- segmentation ---------------------------------------------------------------------------------
+
+
+def test_fixed_segmentation_gives_exact_boundaries(v2_server: LiveServer, labelled_video: Path) -> None:
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    result = client.embed.v_2.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"base64_string": _b64(labelled_video.read_bytes())},
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 4}},
+            "embedding_option": ["visual", "audio"],
+            "embedding_scope": ["clip"],
+        },
+    )
+    assert _bounds(result.data, "visual") == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 18.0)]
+    assert _bounds(result.data, "audio") == _bounds(result.data, "visual")
+    assert {d.embedding_scope for d in result.data} == {"clip"}
+    assert result.metadata.clip_length == 4 and result.metadata.embedding_options == ["visual", "audio"]
+
+
+def test_dynamic_segmentation_follows_the_cuts(v2_server: LiveServer, shots_video: Path) -> None:
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    task = client.embed.v_2.tasks.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"base64_string": _b64(shots_video.read_bytes())},
+            "segmentation": {"strategy": "dynamic", "dynamic": {"min_duration_sec": 4}},
+            "embedding_option": ["visual"],
+        },
+    )
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing")
+    assert done.status == "ready", done.error
+    bounds = _bounds(done.data, "visual")
+    assert bounds[0][0] == 0.0 and bounds[-1][1] == pytest.approx(sum(SHOT_LENGTHS), abs=0.1)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))  # contiguous
+    assert all(end - start >= 4.0 - 1e-6 for start, end in bounds)
+    inner = [end for _, end in bounds[:-1]]
+    assert all(min(abs(t - cut) for cut in CUTS) <= 0.25 for t in inner), inner
+    assert len(inner) >= len(CUTS) - 1  # only the cut that the 4 s minimum forbids may be missed
+    assert _bounds(done.data, "visual", "asset") == [(0.0, bounds[-1][1])]
+
+
+# --- the synchronous route's inputs ----------------------------------------------------------------
+
+
+def test_sync_text_image_text_image_audio_and_video(
+    v2_server: LiveServer, png_bytes: bytes, speech_wav: Path, labelled_video: Path
+) -> None:
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    text = client.embed.v_2.create(input_type="text", model_name=FAKE, text={"input_text": SPOKEN})
+    image = client.embed.v_2.create(
+        input_type="image", model_name=FAKE, image={"media_source": {"base64_string": _b64(png_bytes)}}
+    )
+    both = client.embed.v_2.create(
+        input_type="text_image",
+        model_name=FAKE,
+        text_image={"media_source": {"base64_string": _b64(png_bytes)}, "input_text": SPOKEN},
+    )
+    vectors = [np.array(r.data[0].embedding) for r in (text, image, both)]
+    assert all(v.shape == (16,) and abs(np.linalg.norm(v) - 1) < 1e-5 for v in vectors)
+    mean = (vectors[0] + vectors[1]) / np.linalg.norm(vectors[0] + vectors[1])
+    assert np.allclose(vectors[2], mean, atol=1e-5)
+    assert image.metadata.input_type == "image" and both.metadata.input_type == "text_image"
+    assert text.data[0].embedding_option is None and text.data[0].start_sec is None
+    audio = client.embed.v_2.create(
+        input_type="audio",
+        model_name=FAKE,
+        audio={
+            "media_source": {"base64_string": _b64(speech_wav.read_bytes())},
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 2}},
+        },
+    )
+    duration = audio.metadata.duration
+    assert audio.metadata.input_type == "audio" and audio.metadata.embedding_options == [
+        "audio",
+        "transcription",
+    ]
+    assert {d.embedding_option for d in audio.data} == {"audio", "transcription"}
+    assert _bounds(audio.data, "audio")[0] == (0.0, 2.0)
+    assert _bounds(audio.data, "audio", "asset") == [(0.0, pytest.approx(duration, abs=1e-3))]
+    video = client.embed.v_2.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"base64_string": _b64(labelled_video.read_bytes())},
+            "start_sec": 6,
+            "end_sec": 12,
+        },
+    )
+    assert _bounds(video.data, "visual") == [(6.0, 12.0)]
+    assert video.metadata.start_offset_sec == 6.0 and video.metadata.end_offset_sec == 12.0
+    # the synchronous route's task is gone once answered: it lists nowhere
+    assert all(t.id for t in client.embed.v_2.tasks.list()) is not None
+    assert v2_server.service.store.list(None, None, None, None, 0, 50, api="v2-sync")[1] == 0
+
+
+def test_sync_refuses_media_longer_than_ten_minutes(v2_server: LiveServer, tmp_path: Path) -> None:
+    path = tmp_path / "long.mp4"
+    with av.open(str(path), "w") as out:  # 601 s at 1 frame per second, tiny: encodes in about a second
+        stream = out.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+        for i in range(601):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    video = {"media_source": {"base64_string": _b64(path.read_bytes())}, "embedding_option": ["visual"]}
+    with pytest.raises(BadRequestError) as info:
+        client.embed.v_2.create(input_type="video", model_name=FAKE, video=video)
+    message = info.value.body["message"]
+    assert "601.0 s long" in message and "POST /embed-v2/tasks" in message
+    shorter = client.embed.v_2.create(
+        input_type="video",
+        model_name=FAKE,
+        video={**video, "end_sec": 30, "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 10}}},
+    )
+    assert _bounds(shorter.data, "visual") == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]
+
+
+# --- bad requests and unknown ids -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (
+            {"input_type": "text", "text": {"input_text": "x"}},
+            "parameter_not_provided",
+            "The model_name parameter is required",
+        ),
+        (
+            {"input_type": "text", "model_name": "nope", "text": {"input_text": "x"}},
+            "parameter_invalid",
+            "Available models",
+        ),
+        (
+            {"input_type": "document", "model_name": FAKE, "document": {}},
+            "parameter_invalid",
+            "Marengo 3.5 input",
+        ),
+        (
+            {
+                "input_type": "text",
+                "model_name": FAKE,
+                "text": {"input_text": "x"},
+                "embedding_uncertainty": True,
+            },
+            "parameter_invalid",
+            "Only Marengo 3.5 has it",
+        ),
+        (
+            {"input_type": "text", "model_name": FAKE, "text": {"input_txt": "x"}},
+            "parameter_unknown",
+            "The text.input_txt parameter is unknown.",
+        ),
+        (
+            {
+                "input_type": "image",
+                "model_name": FAKE,
+                "image": {"media_source": {"url": "https://e/a.png", "asset_id": "x"}},
+            },
+            "parameter_invalid",
+            "Set exactly one of url, base64_string and asset_id (the request set url, asset_id)",
+        ),
+        (
+            {"input_type": "image", "model_name": FAKE, "image": {"media_source": {"base64_string": "%%%"}}},
+            "parameter_invalid",
+            "It is not valid base64.",
+        ),
+        (
+            {
+                "input_type": "video",
+                "model_name": FAKE,
+                "video": {
+                    "media_source": {"url": "https://e/v.mp4"},
+                    "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 11}},
+                },
+            },
+            "parameter_invalid",
+            "video.segmentation.fixed.duration_sec parameter is invalid. It must be from 2 to 10 seconds.",
+        ),
+        (
+            {
+                "input_type": "video",
+                "model_name": FAKE,
+                "video": {
+                    "media_source": {"url": "https://e/v.mp4"},
+                    "segmentation": {"strategy": "dynamic", "dynamic": {"min_duration_sec": 6}},
+                },
+            },
+            "parameter_invalid",
+            "It must be from 2 to 5 seconds.",
+        ),
+        (
+            {
+                "input_type": "video",
+                "model_name": "marengo3.5",
+                "video": {
+                    "media_source": {"url": "https://e/v.mp4"},
+                    "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 4}},
+                },
+            },
+            "parameter_invalid",
+            'put the settings in {"temporal"',
+        ),
+        (
+            {
+                "input_type": "audio",
+                "model_name": FAKE,
+                "audio": {"media_source": {"url": "https://e/a.wav"}, "embedding_option": ["visual"]},
+            },
+            "parameter_invalid",
+            "visual is not one of: audio, transcription.",
+        ),
+        (
+            {
+                "input_type": "video",
+                "model_name": FAKE,
+                "video": {"media_source": {"url": "https://e/v.mp4"}, "start_sec": 5, "end_sec": 3},
+            },
+            "parameter_invalid",
+            "It must be greater than start_sec.",
+        ),
+    ],
+)
+def test_bad_requests_get_400_with_a_clear_message(
+    v2_server: LiveServer, body: dict[str, object], code: str, message: str
+) -> None:
+    import httpx
+
+    for route in ("embed-v2", "embed-v2/tasks"):
+        if route == "embed-v2/tasks" and body.get("input_type") in ("text", "image"):
+            continue  # inputs of the synchronous route only
+        response = httpx.post(f"{v2_server.url}/{route}", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == code and message in response.json()["message"]
+
+
+def test_errors_through_the_sdk(v2_server: LiveServer, idle_v2_server: LiveServer) -> None:
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    with pytest.raises(NotFoundError) as missing:
+        client.embed.v_2.tasks.retrieve("0" * 24)
+    assert missing.value.body == {
+        "code": "resource_not_exist",
+        "message": f"Resource with id {'0' * 24} does not exist in embed_v2_tasks.",
+    }
+    huge = "A" * (37 * 1024 * 1024 * 4 // 3)  # 37 MB once decoded: over the 36 MB limit
+    with pytest.raises(ContentTooLargeError) as too_large:
+        client.embed.v_2.create(
+            input_type="video", model_name=FAKE, video={"media_source": {"base64_string": huge}}
+        )
+    assert too_large.value.status_code == 413
+    assert (
+        too_large.value.body.error.code == "content_too_large"
+        and "36 MB" in too_large.value.body.error.message
+    )
+    with pytest.raises(BadRequestError) as dimension:
+        client.embed.v_2.create(
+            input_type="text", model_name=FAKE, text={"input_text": "x"}, embedding_dimension=512
+        )
+    assert "makes 16-dimensional vectors" in dimension.value.body["message"]
+    ok = client.embed.v_2.create(
+        input_type="text", model_name=FAKE, text={"input_text": "x"}, embedding_dimension=16
+    )
+    assert len(ok.data[0].embedding) == 16
+    # a v1.3 task's id is not a v2 task, and the other way round
+    keyed = TwelveLabs(api_key="a", base_url=idle_v2_server.url)
+    v1 = keyed.embed.tasks.create(model_name=FAKE, video_url="https://example.com/v.mp4")
+    with pytest.raises(NotFoundError):
+        keyed.embed.v_2.tasks.retrieve(v1.id)
+
+
+def test_a_broken_file_fails_its_task_with_a_reason(v2_server: LiveServer) -> None:
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    task = client.embed.v_2.tasks.create(
+        input_type="video",
+        model_name=FAKE,
+        video={"media_source": {"base64_string": _b64(b"not a video" * 100)}},
+    )
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing")
+    assert done.status == "failed" and done.data is None
+    assert "not a video that can be decoded" in done.error.message
+    with pytest.raises(BadRequestError) as info:  # the synchronous route answers 400 with the reason
+        client.embed.v_2.create(
+            input_type="video", model_name=FAKE, video={"media_source": {"base64_string": _b64(b"x" * 1000)}}
+        )
+    assert "could not be decoded" in info.value.body["message"] or "not a video" in info.value.body["message"]
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+def test_lists_page_newest_first_per_key_and_per_api(idle_v2_server: LiveServer) -> None:
+    a = TwelveLabs(api_key="a", base_url=idle_v2_server.url)
+    b = TwelveLabs(api_key="b", base_url=idle_v2_server.url)
+    body = {"media_source": {"url": "https://example.com/v.mp4"}}
+    made = [a.embed.v_2.tasks.create(input_type="video", model_name=FAKE, video=body).id for _ in range(3)]
+    made.append(a.embed.v_2.tasks.create(input_type="audio", model_name=FAKE, audio=body).id)
+    listed = [t.id for t in a.embed.v_2.tasks.list(page_limit=2)]
+    assert listed[: len(made)] == made[::-1]  # newest first, across pages of 2
+    first = a.embed.v_2.tasks.list(page_limit=2)
+    assert first.items[0].video_embedding is None and first.items[0].audio_embedding is not None
+    assert all(t.id not in made for t in b.embed.v_2.tasks.list())  # another key sees none of them
+    assert all(t.id not in made for t in a.embed.tasks.list())  # nor does the v1.3 list
+    with pytest.raises(NotFoundError):
+        b.embed.v_2.tasks.retrieve(made[0])
+    assert a.embed.v_2.tasks.retrieve(made[0]).status == "processing"
+
+
+# --- the embedded client -------------------------------------------------------------------------
+
+
+def test_embedded_client_has_the_same_surface(fake_client: VidEmbed, labelled_video: Path) -> None:
+    asset = fake_client.assets.create(method="direct", file=str(labelled_video))
+    _wait(lambda: fake_client.assets.retrieve(asset.id), lambda a: a.status == "ready")
+    task = fake_client.embed.v_2.tasks.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"asset_id": asset.id},
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 6}},
+        },
+    )
+    done = fake_client.embed.v_2.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert done.status == "ready" and done.metadata.input_filename == "labelled.mp4"
+    assert _bounds(done.data, "transcription") == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)]
+    assert task.id in [t.id for t in fake_client.embed.v_2.tasks.list()]
+    text = fake_client.embed.v_2.create(input_type="text", model_name=FAKE, text={"input_text": "hello"})
+    assert len(text.data[0].embedding) == 16
+    fake_client.assets.delete(asset.id)  # the task keeps its own link to the file and its vectors
+    assert fake_client.embed.v_2.tasks.retrieve(task.id).status == "ready"
