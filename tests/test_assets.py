@@ -6,9 +6,11 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import struct
 import threading
 import time
 import wave
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -309,6 +311,13 @@ def test_delete_then_404_and_owner_isolation(live: LiveServer, files: dict[str, 
             'The user_metadata parameter is invalid. It must be a JSON object such as {"category": "news"}.',
         ),  # noqa: E501
         (
+            {"method": "direct", "user_metadata": '{"ok": 1.5, "n": NaN}'},
+            True,
+            "parameter_invalid",
+            "The user_metadata parameter is invalid. The values of n are not allowed: use a string, "
+            "a number, a boolean or a list of strings.",
+        ),
+        (
             {"method": "direct", "user_metadata": '{"a": {"b": 1}}'},
             True,
             "parameter_invalid",
@@ -355,6 +364,21 @@ def test_too_large_upload_is_refused(live: LiveServer) -> None:
     assert not any(a.filename == "big.mp4" for a in client.assets.list(page_limit=50))
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels (and holds almost none)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
+
+
 def test_unreadable_file_ends_failed_with_the_reason(live: LiveServer, files: dict[str, Path]) -> None:
     client = sdk(live)
     asset = client.assets.create(method="direct", file=open(files["fake"], "rb"))  # noqa: SIM115
@@ -365,6 +389,11 @@ def test_unreadable_file_ends_failed_with_the_reason(live: LiveServer, files: di
     doc = client.assets.create(method="direct", file=files["fake"].read_bytes(), filename="notes.txt")
     reason = wait_final(lambda: client.assets.retrieve(doc.id)).error.message
     assert reason.startswith("Documents (PDF, text, Markdown) are not supported by this server.")
+    huge = client.assets.create(method="direct", file=_png_header(40_000, 40_000), filename="huge.png")
+    assert wait_final(lambda: client.assets.retrieve(huge.id)).error.message == (
+        "The image's resolution is larger than this service decodes (at most 8192x8192 pixels); "
+        "scale it down first."
+    )
     with pytest.raises(BadRequestError) as info:
         client.assets.create(method="direct", file=("empty.mp4", b""))
     assert info.value.body["message"] == "The file parameter is invalid. The file is empty (0 bytes)."

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import mimetypes
 import os
 import secrets
@@ -131,7 +132,9 @@ def parse_method(value: object) -> str:
 
 
 def _metadata_value_ok(value: object) -> bool:
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if isinstance(value, float):
+        return math.isfinite(value)  # NaN and Infinity are not JSON: no answer could carry them
+    if value is None or isinstance(value, (str, bool, int)):
         return True
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
@@ -219,6 +222,9 @@ def _probe_image(path: Path, size: int) -> Probed | None:
             orientation = image.getexif().get(0x0112)  # EXIF Orientation
             if isinstance(orientation, int):
                 technical["image_orientation"] = orientation
+    except Image.DecompressionBombError:
+        load_image(path)  # raises MediaError naming the pixel limit
+        raise MediaError(NOT_MEDIA) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
     load_image(path)  # decodes it whole: a truncated or oversized image fails here, with the reason
