@@ -1,0 +1,586 @@
+"""An index of one stack's stored clip vectors, so that search need not load every vector.
+
+The SQLite store stays the source of truth; this index is a cache of its clip vectors, kept in
+the data folder and rebuilt from the store (``reconcile``) when it is missing, damaged or behind.
+
+**How it searches** (chosen by measurement, docs/SEARCH.md): vectors are kept twice, as float32
+(for exact scores) and as int8 codes (one scale per vector). A query scans every allowed int8
+code with numkong's SIMD dot product (1M x 384 codes: 18 ms on this machine, where numpy's float32
+matrix-vector product takes 155 ms), keeps the best few hundred and rescores them exactly in
+float32. That is exhaustive, so recall does not depend on how the vectors are distributed: HNSW
+(usearch) reached recall@10 0.25 on random unit vectors at 100k and needed 80 s to build. Below
+``EXACT_BELOW`` allowed vectors the float32 scan is fast enough and exact.
+
+**Layout.** One partition per (owner, option): a query of owner A only ever reads A's partitions,
+so owner isolation does not rest on a filter. Inside a partition the rows of a task are
+contiguous; a query restricted to some tasks masks (or gathers) their row ranges.
+
+**Fusion.** ``rank`` returns what ``search.rank_clips`` returns, fused ranking included: each
+option's best candidates come from the index and its score statistics (count, mean, spread over
+the allowed clips) from the same scan (int8 scores; float32 below ``EXACT_BELOW``), so the fused
+z-scores are those of ``rank_clips`` up to the int8 rounding of the statistics (about 1e-4).
+A clip of the fused top k is in the top k of its best option (z is increasing in the cosine), so
+the union of the options' candidates holds the fused top k.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numkong
+import numpy as np
+
+from vidembed.service.search import FUSED, MIN_SAMPLE, MIN_SPREAD, Hit, is_placeholder
+from vidembed.service.store import StoredSegment
+
+log = logging.getLogger(__name__)
+
+# Below this many allowed vectors in a partition, a query scans the float32 vectors exactly. The
+# crossover measured by benchmarks/search.py (docs/SEARCH.md): float32 and the int8 scan cost the
+# same at about 5,000 vectors (0.6 ms); the exact path keeps results identical to rank_clips.
+EXACT_BELOW = 5_000
+# The int8 scan keeps at least this many candidates for exact rescoring: the int8 rounding moves a
+# score by about 1e-4 and the 10th and 100th best of 1M random vectors differ by about 0.03, so
+# 100 candidates gave recall@10 1.000 at 1M (4x ``top`` when more results are asked for).
+MIN_CANDIDATES = 100
+INT8_MAX = 127
+FORMAT_VERSION = 1
+_EMPTY = -np.inf
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One partition's answer to a query: candidate rows with exact scores, and the statistics of
+    the scores of all allowed rows (their count, sum and sum of squares)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    count: int
+    total: float
+    squares: float
+
+
+class _Partition:
+    """One owner's vectors of one option; each task's rows are contiguous (``ranges``)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.vectors: np.ndarray = np.empty((0, dim), np.float32)  # a read-only memmap after load
+        self.codes: np.ndarray = np.empty((0, dim), np.int8)
+        self.inv_scale: np.ndarray = np.empty(0, np.float32)
+        self.starts: np.ndarray = np.empty(0, np.float64)
+        self.ends: np.ndarray = np.empty(0, np.float64)
+        self.rows = 0  # rows in use, live or dead
+        self.ranges: dict[str, tuple[int, int]] = {}
+
+    @property
+    def live(self) -> int:
+        return sum(b - a for a, b in self.ranges.values())
+
+    def append(self, task_id: str, starts: np.ndarray, ends: np.ndarray, vectors: np.ndarray) -> None:
+        count = len(vectors)
+        self._reserve(self.rows + count)
+        a, b = self.rows, self.rows + count
+        self.vectors[a:b] = vectors
+        self.codes[a:b], self.inv_scale[a:b] = quantise(vectors)
+        self.starts[a:b], self.ends[a:b] = starts, ends
+        self.ranges[task_id] = (a, b)
+        self.rows = b
+
+    def _reserve(self, needed: int) -> None:
+        capacity = len(self.inv_scale)
+        if needed <= capacity and self.vectors.flags.writeable:
+            return
+        grown = max(needed, 2 * capacity, 1024)
+        self.vectors = _resized(self.vectors, grown, self.rows)
+        self.codes = _resized(self.codes, grown, self.rows)
+        self.inv_scale = _resized(self.inv_scale, grown, self.rows)
+        self.starts = _resized(self.starts, grown, self.rows)
+        self.ends = _resized(self.ends, grown, self.rows)
+
+    def remove(self, task_id: str) -> None:
+        self.ranges.pop(task_id, None)
+        # Dead rows cost scan time; copying the rest out costs one pass over them: compact once
+        # a quarter of the rows are dead.
+        if self.rows - self.live > self.rows // 4:
+            self.compact()
+
+    def compact(self) -> None:
+        order = sorted(self.ranges.items(), key=lambda item: item[1][0])
+        keep = _row_indices([r for _, r in order])
+        self.vectors, self.codes = self.vectors[keep], self.codes[keep]
+        self.inv_scale, self.starts, self.ends = self.inv_scale[keep], self.starts[keep], self.ends[keep]
+        self.ranges, at = {}, 0
+        for task_id, (a, b) in order:
+            self.ranges[task_id] = (at, at + b - a)
+            at += b - a
+        self.rows = at
+
+    def row_of(self, task_id: str, start: float, end: float) -> int | None:
+        span = self.ranges.get(task_id)
+        if span is None:
+            return None
+        a, b = span
+        found = np.flatnonzero((self.starts[a:b] == start) & (self.ends[a:b] == end))
+        return a + int(found[-1]) if len(found) else None
+
+    def scan(
+        self, query: np.ndarray, allowed: Collection[str] | None, wanted: int, exact_below: int
+    ) -> _Scan:
+        spans = [self.ranges[t] for t in allowed if t in self.ranges] if allowed is not None else None
+        everything = spans is None or len(spans) == len(self.ranges)
+        if everything:
+            spans = list(self.ranges.values())
+        count = sum(b - a for a, b in spans)
+        if count == 0:
+            return _Scan(np.empty(0, np.int64), np.empty(0, np.float32), 0, 0.0, 0.0)
+        whole = everything and count == self.rows
+        if count < exact_below:
+            rows = np.arange(self.rows) if whole else _row_indices(spans)
+            scores = (self.vectors[: self.rows] if whole else self.vectors[rows]) @ query
+            best = _best(scores, wanted)
+            return _Scan(rows[best], scores[best], count, *_moments(scores))
+        approximate = self._int8_scores(query)
+        if not whole:
+            mask = np.zeros(self.rows, bool)
+            for a, b in spans:
+                mask[a:b] = True
+            approximate[~mask] = _EMPTY
+            total, squares = _moments(approximate[mask])
+        else:
+            total, squares = _moments(approximate)
+        candidates = _best(approximate, max(wanted * 4, MIN_CANDIDATES))
+        exact = self.vectors[candidates] @ query
+        best = _best(exact, wanted)
+        return _Scan(candidates[best], exact[best], count, total, squares)
+
+    def _int8_scores(self, query: np.ndarray) -> np.ndarray:
+        codes, inv_scale = quantise(query[None, :])
+        dots = numkong.cdist(codes, self.codes[: self.rows], metric="dot", out_dtype="float32")
+        return np.asarray(dots)[0] * (self.inv_scale[: self.rows] * inv_scale[0])
+
+
+@dataclass
+class _OptionScan:
+    """An option's best clips (task, start, end, exact score) over every allowed partition,
+    best first, and the count, sum and sum of squares of all the allowed clips' scores."""
+
+    clips: list[tuple[str, float, float, float]]
+    count: int
+    total: float
+    squares: float
+
+
+@dataclass
+class _TaskInfo:
+    owner: str
+    options: list[str]  # in the order of the task's segments
+    # per subset of the task's options (sorted, comma-joined), how many distinct clips it has
+    clips: dict[str, int] = field(default_factory=dict)
+
+
+class ClipIndex:
+    """The clip vectors of one stack's ready tasks, by owner and option, searchable by cosine.
+
+    ``placeholders`` are the stack's "nothing here" vectors per option (as for ``rank_clips``):
+    clips holding them are counted, not indexed. ``folder`` (None: in memory only) is where
+    ``flush`` writes the index and ``open`` reads it back.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        placeholders: Mapping[str, np.ndarray] | None = None,
+        folder: Path | None = None,
+        exact_below: int = EXACT_BELOW,
+    ) -> None:
+        self.dim = dim
+        self.placeholders = {o: np.asarray(v, np.float32) for o, v in (placeholders or {}).items()}
+        self.folder = folder
+        self.exact_below = exact_below
+        self._partitions: dict[tuple[str, str], _Partition] = {}
+        self._tasks: dict[str, _TaskInfo] = {}
+        self._lock = threading.RLock()
+
+    # --- contents ------------------------------------------------------------------------
+
+    def add_task(self, task_id: str, owner: str, segments: Iterable[StoredSegment]) -> None:
+        """Indexes a ready task's clip vectors (its video-scope vectors are ignored); adding a
+        task again replaces its vectors."""
+        by_option: dict[str, dict[tuple[float, float], np.ndarray]] = {}
+        for segment in segments:
+            if segment.scope == "clip":
+                by_option.setdefault(segment.option, {})[(segment.start, segment.end)] = segment.vector
+        with self._lock:
+            self.remove_task(task_id)
+            info = _TaskInfo(owner, list(by_option), _clip_counts(by_option))
+            for option, clips in by_option.items():
+                vectors = np.asarray(np.stack(list(clips.values())), np.float32)
+                real = ~is_placeholder(vectors, self.placeholders.get(option))
+                spans = np.array(list(clips), np.float64).reshape(-1, 2)[real]
+                if real.any():
+                    partition = self._partitions.setdefault((owner, option), _Partition(self.dim))
+                    partition.append(task_id, spans[:, 0], spans[:, 1], vectors[real])
+            self._tasks[task_id] = info
+
+    def remove_task(self, task_id: str) -> bool:
+        """Drops a task's vectors; False if it was not indexed."""
+        with self._lock:
+            info = self._tasks.pop(task_id, None)
+            if info is None:
+                return False
+            for option in info.options:
+                partition = self._partitions.get((info.owner, option))
+                if partition is not None:
+                    partition.remove(task_id)
+            return True
+
+    def tasks(self) -> dict[str, str]:
+        """Every indexed task, with its owner."""
+        with self._lock:
+            return {task_id: info.owner for task_id, info in self._tasks.items()}
+
+    def vector_count(self) -> int:
+        with self._lock:
+            return sum(p.live for p in self._partitions.values())
+
+    def reconcile(
+        self,
+        ready: Mapping[str, str],
+        segments_of: Callable[[Sequence[str]], Sequence[StoredSegment]],
+        batch: int = 64,
+    ) -> tuple[int, int]:
+        """Brings the index in line with the store: ``ready`` maps every ready task that search
+        may rank to its owner, ``segments_of`` reads tasks' segments from the store. Tasks the
+        index lacks (or holds under another owner) are added, tasks the store no longer has are
+        dropped. Returns (added, removed)."""
+        held = self.tasks()
+        stale = [t for t in held if t not in ready]
+        for task_id in stale:
+            self.remove_task(task_id)
+        missing = [t for t, owner in ready.items() if held.get(t) != owner]
+        for at in range(0, len(missing), batch):
+            chunk = missing[at : at + batch]
+            found: dict[str, list[StoredSegment]] = {t: [] for t in chunk}
+            for segment in segments_of(chunk):
+                found[segment.task_id].append(segment)
+            for task_id, segments in found.items():
+                self.add_task(task_id, ready[task_id], segments)
+        return len(missing), len(stale)
+
+    # --- search --------------------------------------------------------------------------
+
+    def rank(
+        self,
+        query: np.ndarray,
+        top: int,
+        *,
+        owner: str | None,
+        task_ids: Collection[str] | None = None,
+        options: Sequence[str] | None = None,
+        fused: bool = True,
+    ) -> dict[str, list[Hit]]:
+        """What ``rank_clips(query, store.segments(task_ids, options), top, placeholders)``
+        returns: the ``top`` best clips per option and fused, over the tasks of ``owner`` (None:
+        every owner) that are in ``task_ids`` (None: all of them)."""
+        query = np.asarray(query, np.float32)
+        allowed = set(task_ids) if task_ids is not None else None
+        with self._lock:
+            tasks = {
+                t: info
+                for t, info in self._tasks.items()
+                if (owner is None or info.owner == owner) and (allowed is None or t in allowed)
+            }
+            present = _options_in_order(tasks, options)
+            wanted = max(top, MIN_CANDIDATES // 4) if fused and len(present) > 1 else top
+            scans = {option: self._scan_option(option, query, tasks, wanted) for option in present}
+            ranked = {option: _hits(found, option, top) for option, found in scans.items()}
+            if fused and len(present) > 1:
+                ranked[FUSED] = self._fuse(query, present, scans, tasks, top)
+            return ranked
+
+    def _scan_option(
+        self, option: str, query: np.ndarray, tasks: Mapping[str, _TaskInfo], wanted: int
+    ) -> _OptionScan:
+        """The option's best ``wanted`` clips over the allowed tasks of every owner in ``tasks``,
+        and the statistics of all their scores."""
+        result = _OptionScan([], 0, 0.0, 0.0)
+        for owner in sorted({info.owner for info in tasks.values()}):
+            partition = self._partitions.get((owner, option))
+            if partition is None:
+                continue
+            mine = [t for t, info in tasks.items() if info.owner == owner]
+            scan = partition.scan(query, mine, wanted, self.exact_below)
+            task_of = _task_of_rows(partition, scan.rows)
+            result.clips += [
+                (task_of[i], float(partition.starts[r]), float(partition.ends[r]), float(s))
+                for i, (r, s) in enumerate(zip(scan.rows, scan.scores, strict=True))
+            ]
+            result.count += scan.count
+            result.total += scan.total
+            result.squares += scan.squares
+        result.clips.sort(key=lambda clip: -clip[3])
+        del result.clips[wanted:]
+        return result
+
+    def _fuse(
+        self,
+        query: np.ndarray,
+        present: Sequence[str],
+        scans: Mapping[str, _OptionScan],
+        tasks: Mapping[str, _TaskInfo],
+        top: int,
+    ) -> list[Hit]:
+        subset = set(present)
+        clips = sum(_clips_in(info, subset) for info in tasks.values())
+        weights = {  # option -> mean, spread, sqrt(share)
+            option: self._z_scale(query, option, scans[option], clips) for option in present
+        }
+        candidates = sorted({(t, a, b) for option in present for t, a, b, _ in scans[option].clips})
+        scored: list[tuple[float, str, float, float]] = []
+        for task_id, start, end in candidates:
+            owner = tasks[task_id].owner
+            best = _EMPTY
+            for option in present:
+                partition = self._partitions.get((owner, option))
+                row = partition.row_of(task_id, start, end) if partition is not None else None
+                if row is not None:
+                    mean, spread, weight = weights[option]
+                    z = (float(partition.vectors[row] @ query) - mean) / spread if spread else 0.0
+                    best = max(best, z * weight)
+            scored.append((best, task_id, start, end))
+        scored.sort(key=lambda s: (-s[0], s[1], s[2], s[3]))
+        return [Hit(t, FUSED, a, b, score) for score, t, a, b in scored[:top]]
+
+    def _z_scale(
+        self, query: np.ndarray, option: str, scan: _OptionScan, clips: int
+    ) -> tuple[float, float, float]:
+        """The mean and spread that ``search.zscores`` takes over an option's valid clips (with
+        the placeholder's score filling a sample of fewer than MIN_SAMPLE), and the weight
+        ``search.fuse`` gives the option (square root of its share of the clips). A spread of 0
+        stands for zscores' "too few to tell": every z is 0."""
+        count, total, squares = scan.count, scan.total, scan.squares
+        placeholder = self.placeholders.get(option)
+        fill = MIN_SAMPLE - count if placeholder is not None and count < MIN_SAMPLE else 0
+        if fill:
+            baseline = float(placeholder @ query)
+            total, squares = total + fill * baseline, squares + fill * baseline**2
+        n = count + fill
+        weight = float(np.sqrt(count / clips)) if clips else 0.0
+        if n < 2:
+            return 0.0, 0.0, weight
+        mean = total / n
+        spread = max(float(np.sqrt(max(squares / n - mean**2, 0.0))), MIN_SPREAD)
+        return mean, spread, weight
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def flush(self) -> Path:
+        """Writes the index as a new generation in ``folder`` and makes it current; a crash at
+        any point leaves the previous generation current. Returns the generation's folder."""
+        if self.folder is None:
+            raise ValueError("this index has no folder to flush to")
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            current = _current_generation(self.folder)
+            number = int(current.name.split("-")[1]) + 1 if current is not None else 1
+            final = self.folder / f"gen-{number:06d}"
+            staging = self.folder / f"{final.name}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            manifest = self._write_partitions(staging)
+            _write_synced(staging / "manifest.json", json.dumps(manifest).encode())
+            os.replace(staging, final)
+            _write_synced(self.folder / "CURRENT.tmp", final.name.encode())
+            os.replace(self.folder / "CURRENT.tmp", self.folder / "CURRENT")
+            for old in self.folder.glob("gen-*"):
+                if old != final:
+                    shutil.rmtree(old, ignore_errors=True)
+            return final
+
+    def _write_partitions(self, staging: Path) -> dict[str, object]:
+        parts = []
+        for i, ((owner, option), partition) in enumerate(self._partitions.items()):
+            if partition.live < partition.rows:
+                partition.compact()
+            name = f"p{i}"
+            for suffix, array in (
+                ("vectors", partition.vectors),
+                ("codes", partition.codes),
+                ("inv", partition.inv_scale),
+                ("starts", partition.starts),
+                ("ends", partition.ends),
+            ):
+                with open(staging / f"{name}-{suffix}.npy", "wb") as fh:
+                    np.save(fh, np.ascontiguousarray(array[: partition.rows]))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            parts.append(
+                {
+                    "owner": owner,
+                    "option": option,
+                    "file": name,
+                    "rows": partition.rows,
+                    "ranges": partition.ranges,
+                }
+            )
+        tasks = {
+            t: {"owner": i.owner, "options": i.options, "clips": i.clips} for t, i in self._tasks.items()
+        }
+        return {"version": FORMAT_VERSION, "dim": self.dim, "partitions": parts, "tasks": tasks}
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path,
+        dim: int,
+        placeholders: Mapping[str, np.ndarray] | None = None,
+        exact_below: int = EXACT_BELOW,
+    ) -> ClipIndex:
+        """The index last flushed to ``folder``; an empty one if there is none or it cannot be
+        read (then ``reconcile`` rebuilds it from the store). Float32 vectors stay on disk,
+        memory-mapped; the int8 codes, scanned by every query, are read into memory."""
+        index = cls(dim, placeholders, folder, exact_below)
+        generation = _current_generation(folder)
+        if generation is None:
+            return index
+        try:
+            index._load(generation)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("vector index in %s unreadable (%s); it will be rebuilt from the store", folder, exc)
+            return cls(dim, placeholders, folder, exact_below)
+        return index
+
+    def _load(self, generation: Path) -> None:
+        manifest = json.loads((generation / "manifest.json").read_text())
+        if manifest["version"] != FORMAT_VERSION or manifest["dim"] != self.dim:
+            raise ValueError(f"format {manifest['version']} / dimension {manifest['dim']} differ")
+        for part in manifest["partitions"]:
+            partition = _Partition(self.dim)
+            path = generation / part["file"]
+            partition.vectors = np.load(f"{path}-vectors.npy", mmap_mode="r")
+            partition.codes = np.load(f"{path}-codes.npy")
+            partition.inv_scale = np.load(f"{path}-inv.npy")
+            partition.starts, partition.ends = np.load(f"{path}-starts.npy"), np.load(f"{path}-ends.npy")
+            partition.rows = int(part["rows"])
+            partition.ranges = {t: (int(a), int(b)) for t, (a, b) in part["ranges"].items()}
+            shapes = {
+                len(a) for a in (partition.vectors, partition.codes, partition.inv_scale, partition.starts)
+            }
+            if shapes != {partition.rows} or partition.vectors.shape[1] != self.dim:
+                raise ValueError(f"partition {part['file']} does not match its manifest")
+            self._partitions[(part["owner"], part["option"])] = partition
+        self._tasks = {
+            t: _TaskInfo(i["owner"], list(i["options"]), dict(i["clips"]))
+            for t, i in manifest["tasks"].items()
+        }
+
+
+def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Int8 codes of float vectors, one scale per vector (largest component -> 127), and the
+    factor that turns a code back into the vector's units."""
+    largest = np.abs(vectors).max(axis=1).astype(np.float32)
+    largest[largest == 0] = 1.0
+    codes = np.rint(vectors * (INT8_MAX / largest)[:, None]).astype(np.int8)
+    return codes, largest / INT8_MAX
+
+
+def _resized(array: np.ndarray, rows: int, used: int) -> np.ndarray:
+    grown = np.empty((rows, *array.shape[1:]), array.dtype)
+    grown[:used] = array[:used]
+    return grown
+
+
+def _row_indices(spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    if not spans:
+        return np.empty(0, np.int64)
+    return np.concatenate([np.arange(a, b) for a, b in spans])
+
+
+def _best(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest finite scores, best first. On long arrays a threshold
+    from a strided sample cuts the candidates first (argpartition over 1M scores: 8 ms; this:
+    about 1 ms); if the threshold leaves too few, the full argpartition runs."""
+    n = len(scores)
+    if n > 64 * count and n > 65_536:
+        step = 32
+        sample = scores[::step]
+        keep = min(len(sample) - 1, 2 * (count // step) + 8)
+        threshold = np.partition(sample, len(sample) - keep - 1)[len(sample) - keep - 1]
+        above = np.flatnonzero(scores >= threshold) if np.isfinite(threshold) else np.empty(0, np.int64)
+        if len(above) >= count:
+            picked = above[np.argpartition(-scores[above], count - 1)[:count]]
+            return picked[np.argsort(-scores[picked], kind="stable")]
+    if n > count:
+        picked = np.argpartition(-scores, count - 1)[:count]
+    else:
+        picked = np.arange(n)
+    picked = picked[np.isfinite(scores[picked])]
+    return picked[np.argsort(-scores[picked], kind="stable")]
+
+
+def _moments(scores: np.ndarray) -> tuple[float, float]:
+    wide = scores.astype(np.float64)
+    return float(wide.sum()), float(wide @ wide)
+
+
+def _task_of_rows(partition: _Partition, rows: np.ndarray) -> list[str]:
+    if not len(rows):
+        return []
+    order = sorted(partition.ranges.items(), key=lambda item: item[1][0])
+    firsts = np.array([a for _, (a, _) in order])
+    where = np.searchsorted(firsts, rows, side="right") - 1
+    return [order[i][0] for i in where]
+
+
+def _hits(found: _OptionScan, option: str, top: int) -> list[Hit]:
+    return [Hit(t, option, a, b, s) for t, a, b, s in found.clips[:top]]
+
+
+def _clip_counts(by_option: Mapping[str, Mapping[tuple[float, float], np.ndarray]]) -> dict[str, int]:
+    options = sorted(by_option)
+    counts = {}
+    for size in range(1, len(options) + 1):
+        for chosen in combinations(options, size):
+            counts[",".join(chosen)] = len(set().union(*(by_option[o].keys() for o in chosen)))
+    return counts
+
+
+def _clips_in(info: _TaskInfo, options: set[str]) -> int:
+    chosen = ",".join(sorted(options & set(info.options)))
+    return info.clips.get(chosen, 0)
+
+
+def _options_in_order(tasks: Mapping[str, _TaskInfo], options: Sequence[str] | None) -> list[str]:
+    """The options that the tasks have clips for, in the order rank_clips meets them: tasks by
+    id, each task's options in segment order."""
+    present: list[str] = []
+    for task_id in sorted(tasks):
+        for option in tasks[task_id].options:
+            if option not in present and (not options or option in options):
+                present.append(option)
+    return present
+
+
+def _current_generation(folder: Path) -> Path | None:
+    try:
+        name = (folder / "CURRENT").read_text().strip()
+    except OSError:
+        return None
+    generation = folder / name
+    return generation if name.startswith("gen-") and generation.is_dir() else None
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
