@@ -530,3 +530,45 @@ def test_embedded_client_has_the_same_surface(fake_client: VidEmbed, labelled_vi
     assert len(text.data[0].embedding) == 16
     fake_client.assets.delete(asset.id)  # the task keeps its own link to the file and its vectors
     assert fake_client.embed.v_2.tasks.retrieve(task.id).status == "ready"
+
+
+# --- v1.3 POST /embed with image and audio --------------------------------------------------------
+
+
+def test_v13_embed_takes_image_and_audio_files(
+    v2_server: LiveServer, png_bytes: bytes, speech_wav: Path
+) -> None:
+    """``client.embed.create`` with image_file and audio_file in one call (CONTRACT.md §3): the
+    audio embedding covers 10 s from audio_start_offset_sec, as the audio option of a clip."""
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    with open(speech_wav, "rb") as sound:
+        answer = client.embed.create(
+            model_name=FAKE, text="a chef", image_file=png_bytes, audio_file=sound, audio_start_offset_sec=1
+        )
+    assert answer.text_embedding is not None and answer.image_embedding is not None
+    audio = answer.audio_embedding
+    assert audio is not None and audio.metadata.input_filename == "speech.wav"
+    segment = audio.segments[0]
+    with wave.open(str(speech_wav)) as w:
+        length = w.getnframes() / w.getframerate()
+    assert segment.start_offset_sec == 1.0 and segment.end_offset_sec == pytest.approx(
+        min(11.0, length), abs=1e-3
+    )
+    assert len(segment.float_) == 16 and abs(np.linalg.norm(segment.float_) - 1) < 1e-5
+    # the same sound through the v2 route, as its asset vector (the mean of its 6 s clips): nearly
+    # the same vector (one engine, one audio encoder; the windows differ slightly)
+    v2 = client.embed.v_2.create(
+        input_type="audio",
+        model_name=FAKE,
+        audio={
+            "media_source": {"base64_string": _b64(speech_wav.read_bytes())},
+            "start_sec": 1,
+            "embedding_option": ["audio"],
+            "embedding_scope": ["asset"],
+        },
+    )
+    assert float(np.dot(v2.data[0].embedding, segment.float_)) > 0.99
+    with pytest.raises(BadRequestError) as late:
+        client.embed.create(model_name=FAKE, audio_file=speech_wav.read_bytes(), audio_start_offset_sec=60)
+    assert late.value.body["message"].startswith("The audio_file parameter is invalid.")
+    assert "audio_start_offset_sec" in late.value.body["message"]

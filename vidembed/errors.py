@@ -157,3 +157,14 @@ def too_many_active(limit: int, retry_after: int) -> TooManyRequestsError:
 def asset_not_found(asset_id: str) -> NotFoundError:
     """404 for an asset id that does not exist, or that belongs to another API key."""
     return NotFoundError(f"Resource with id {asset_id} does not exist in assets.")
+
+
+def sync_timed_out(seconds: float, stage: str) -> ApiError:
+    """A synchronous request whose task did not end in time (no worker free, or long media)."""
+    where = "no worker had started it" if stage == "queued" else f"it was at stage '{stage}'"
+    return ApiError(
+        f"The embedding did not finish within {seconds:g} s ({where}). Use the task routes "
+        "(POST /embed-v2/tasks) for long media, or try again when the workers are less busy.",
+        "request_canceled_or_timed_out",
+        status_code=408,
+    )

@@ -24,9 +24,13 @@ MAX_DYNAMIC_SEC = 5.0
 DEFAULT_DYNAMIC_SEC = 4.0
 CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
 END_AFTER_START_RULE = "video_end_offset_sec should be greater than video_start_offset_sec"
-NOTHING_TO_EMBED = "Nothing to embed: send text, an image (image_file or image_url), or both."
+NOTHING_TO_EMBED = (
+    "Nothing to embed: send text, an image (image_file or image_url), audio (audio_file or "
+    "audio_url), or several of them."
+)
 ONE_IMAGE_RULE = "Send one image: image_file or image_url, not both."
-AUDIO_NOT_SUPPORTED = "This server does not embed audio in POST /embed yet; use embed tasks for video."
+ONE_AUDIO_RULE = "Send one audio file: audio_file or audio_url, not both."
+AUDIO_WINDOW_SEC = 10.0  # POST /embed embeds this much audio from audio_start_offset_sec
 NO_QUERY = "No query was provided: send query_text (a text) or query_image (an image file)."
 ONE_QUERY_RULE = "Send one query: query_text or query_image, not both."
 IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
@@ -191,16 +195,24 @@ def parse_create(
 
 @dataclass(frozen=True)
 class EmbedRequest:
-    """A valid ``POST /embed``: text, an image (a file or a URL), or both."""
+    """A valid ``POST /embed``: any of text, an image (a file or a URL) and audio (a file or a
+    URL, embedded for AUDIO_WINDOW_SEC from ``audio_start``)."""
 
     model_name: str
     text: str | None = None
     image_url: str | None = None
     has_image_file: bool = False
+    audio_url: str | None = None
+    has_audio_file: bool = False
+    audio_start: float = 0.0
 
     @property
     def has_image(self) -> bool:
         return self.has_image_file or self.image_url is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.has_audio_file or self.audio_url is not None
 
 
 def parse_embed(
@@ -212,20 +224,24 @@ def parse_embed(
     has_image_file: bool = False,
     audio_url: object = None,
     has_audio_file: bool = False,
+    audio_start_offset_sec: object = None,
 ) -> EmbedRequest:
-    """``POST /embed`` and ``client.embed.create``: audio is refused (not supported yet); the
-    model name as everywhere; then at least one of text and an image, and one image at most."""
-    for name, given in (("audio_url", not _absent(audio_url)), ("audio_file", has_audio_file)):
-        if given:
-            raise errors.invalid(name, AUDIO_NOT_SUPPORTED)
+    """``POST /embed`` and ``client.embed.create``: the model name as everywhere; then at least one
+    of text, an image and audio, one image and one audio file at most."""
     name = parse_model_name(model_name, known_models)
     text_value = None if text is None or not str(text).strip() else str(text)
     url = None if _absent(image_url) else str(image_url).strip()
-    if text_value is None and url is None and not has_image_file:
+    sound_url = None if _absent(audio_url) else str(audio_url).strip()
+    if text_value is None and url is None and not has_image_file and sound_url is None and not has_audio_file:
         raise errors.BadRequestError(NOTHING_TO_EMBED, "parameter_not_provided")
     if url is not None and has_image_file:
         raise errors.invalid_many(["image_file", "image_url"], ONE_IMAGE_RULE)
-    return EmbedRequest(name, text_value, url, has_image_file)
+    if sound_url is not None and has_audio_file:
+        raise errors.invalid_many(["audio_file", "audio_url"], ONE_AUDIO_RULE)
+    offset = _number("audio_start_offset_sec", audio_start_offset_sec, "It must be a number >= 0.")
+    if offset is not None and offset < 0:
+        raise errors.invalid("audio_start_offset_sec", "It must be a number >= 0.")
+    return EmbedRequest(name, text_value, url, has_image_file, sound_url, has_audio_file, offset or 0.0)
 
 
 def parse_search_query(query_text: object, has_image: bool) -> str | None:

@@ -138,9 +138,10 @@ class EmbedClient:
         audio_start_offset_sec: float | None = None,
         request_options: dict[str, Any] | None = None,
     ) -> EmbeddingResponse:
-        """The SDK's create: text, an image (``image_file``: a path, bytes or a binary file; or
-        ``image_url``), or both, in the stack's space: an image compares with the visual option,
-        text with every option. Audio is refused with a 400 (not supported yet)."""
+        """The SDK's create: any of text, an image (``image_file``: a path, bytes or a binary file;
+        or ``image_url``) and audio (``audio_file`` or ``audio_url``: 10 s from
+        ``audio_start_offset_sec``), in the stack's space: an image compares with the visual
+        option, audio with the audio option, text with every option."""
         fields = {
             "model_name": model_name,
             "text": text,

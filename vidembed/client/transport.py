@@ -72,6 +72,7 @@ class LocalTransport:
             audio_url=fields.get("audio_url"),
             image_file=files.get("image_file"),
             audio_file=files.get("audio_file"),
+            audio_start_offset_sec=fields.get("audio_start_offset_sec"),
         )
 
     def search_clips(self, fields: dict[str, Any], query_image: FileInput | None = None) -> dict[str, Any]:

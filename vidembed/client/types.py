@@ -116,12 +116,19 @@ class ImageEmbeddingResult(_Model):
     error_message: str | None = None
 
 
+class AudioEmbeddingResult(_Model):
+    segments: list[BaseSegment] | None = None
+    metadata: BaseEmbeddingMetadata | None = None
+    error_message: str | None = None
+
+
 class EmbeddingResponse(_Model):
-    """``embed.create``: one result per input sent (text, image), in the stack's space."""
+    """``embed.create``: one result per input sent (text, image, audio), in the stack's space."""
 
     model_name: str
     text_embedding: TextEmbeddingResult | None = None
     image_embedding: ImageEmbeddingResult | None = None
+    audio_embedding: AudioEmbeddingResult | None = None
 
 
 class ClipHit(_Model):

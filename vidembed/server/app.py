@@ -28,7 +28,6 @@ from starlette.types import Message, Receive
 
 from vidembed import __version__
 from vidembed.errors import ApiError, BadRequestError, invalid
-from vidembed.params import FileInput
 from vidembed.server.auth import ApiKeys
 from vidembed.service.assets import AssetService
 from vidembed.service.embed_v2 import EmbedV2Service
@@ -105,11 +104,16 @@ _EMBED_SCHEMA = _multipart_body(
         "text": {"type": "string", "description": "text, an image, or both"},
         "image_file": {"type": "string", "format": "binary", "description": "or image_url"},
         "image_url": {"type": "string", "description": "or image_file"},
-        "audio_file": {"type": "string", "format": "binary", "description": "not supported yet (400)"},
-        "audio_url": {"type": "string", "description": "not supported yet (400)"},
+        "audio_file": {"type": "string", "format": "binary", "description": "or audio_url"},
+        "audio_url": {"type": "string", "description": "or audio_file"},
+        "audio_start_offset_sec": {
+            "type": "number",
+            "default": 0,
+            "description": "the 10 s of audio embedded start here",
+        },
     }
 )
-EMBED_FIELDS = ("model_name", "text", "image_url", "audio_url")
+EMBED_FIELDS = ("model_name", "text", "image_url", "audio_url", "audio_start_offset_sec")
 SEARCH_FIELDS = ("query_text", "model_name", "task_id", "page_limit")
 _SEARCH_SCHEMA = _multipart_body(
     {
@@ -330,20 +334,17 @@ def create_app(
         "/embed",
         openapi_extra=_EMBED_SCHEMA,
         responses=_errors(400, 401),
-        summary="Create text and image embeddings",
+        summary="Create text, image and audio embeddings",
     )
     async def embed(request: Request) -> dict[str, Any]:
-        owner(request)
+        who = owner(request)
         form = await _read_form(request, service.settings.max_upload_bytes, "image_file")
         try:
             fields = {name: await _text(form, name) for name in EMBED_FIELDS}
             image_file = _file_only(form, "image_file", "; for an image on the web, use image_url")
-            audio = _upload(form, "audio_file")
-            audio_file: FileInput | None = (audio.filename or "upload", audio.file) if audio else None
-            if audio_file is None and await _text(form, "audio_file"):  # audio as a text value
-                audio_file = ("audio_file", b"")  # refused by the service like any audio
+            audio_file = _file_only(form, "audio_file", "; for audio on the web, use audio_url")
             return await run_in_threadpool(
-                lambda: service.embed(image_file=image_file, audio_file=audio_file, **fields)
+                lambda: service.embed(owner=who, image_file=image_file, audio_file=audio_file, **fields)
             )
         finally:
             await form.close()

@@ -57,6 +57,9 @@ class Settings:
     # A task whose engine process reports no progress this long is stopped and fails.
     stall_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_STALL_SECONDS", 120))
     poll_seconds: float = 0.5
+    # A synchronous request (POST /embed audio, POST /embed-v2 audio and video) waits this long
+    # for its task: the SDK's default timeout, after which nobody is listening any more.
+    sync_wait_seconds: float = field(default_factory=lambda: _env_float("VIDEMBED_SYNC_WAIT_SECONDS", 600))
     max_upload_bytes: int = field(
         default_factory=lambda: int(_env_float("VIDEMBED_MAX_UPLOAD_BYTES", 2 * GB))
     )

@@ -10,8 +10,6 @@ in the body, or an asset (hard-linked, so deleting the asset later leaves the ta
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,9 +31,6 @@ from vidembed.params_v2 import (
 from vidembed.service import intake, wire_v2
 from vidembed.service.store import TaskRecord
 from vidembed.service.tasks import TaskService
-
-SYNC_POLL_SECONDS = 0.1
-V2_COLLECTION = "embed_v2_tasks"
 
 
 class LinkedMedia(Protocol):
@@ -116,43 +111,20 @@ class EmbedV2Service:
         minutes is refused before any work), then embedded as a task that this call waits for."""
         self.tasks.admit(owner)
         task = self._media_task(model_name, media, owner, "v2-sync")
-        try:
-            folder = self.tasks.settings.media_dir / task.id
-            path = self._fetch_now(task, media, owner, folder)
+        with self.tasks.synchronous_task(task) as folder:
+            source = media.source
+            if source.url is not None:
+                path = self.tasks.fetch(
+                    f"{source.parameter}.url", folder / "download", media.input_type, url=source.url
+                )
+            else:
+                path = self._store_source(task, media, owner, folder)
             self._check_sync_length(path, media)
             task.source_path = str(path)
-            self.tasks.submit(task)
-            done = self._wait(task.id)
-            if done.status == "failed":
-                raise errors.BadRequestError(done.error or "The media could not be embedded.")
-            return wire_v2.media_response(done, self.tasks.store.segments([done.id]))
-        finally:
-            self.tasks.store.delete(task.id)
-            shutil.rmtree(self.tasks.settings.media_dir / task.id, ignore_errors=True)
-
-    def _fetch_now(self, task: TaskRecord, media: MediaRequest, owner: str, folder: Path) -> Path:
-        """The media on local disk: downloaded (a URL), written (base64) or linked (an asset)."""
-        source = media.source
-        if source.url is not None:
-            target = folder / "download"
-            settings = self.tasks.settings
-            parameter = f"{source.parameter}.url"
-            intake.check_url(source.url, settings.allow_local_urls, parameter, media.input_type)
-            try:
-                intake.download(
-                    source.url,
-                    target,
-                    max_bytes=settings.max_download_bytes,
-                    timeout=settings.download_timeout_seconds,
-                    max_redirects=settings.max_redirects,
-                    allow_local=settings.allow_local_urls,
-                    parameter=f"{source.parameter}.url",
-                    what=media.input_type,
-                )
-            except errors.MediaError as exc:
-                raise errors.invalid(f"{source.parameter}.url", str(exc)) from None
-            return target
-        return self._store_source(task, media, owner, folder)
+            done, segments = self.tasks.run_and_wait(task)
+        if done.status == "failed":
+            raise errors.BadRequestError(done.error or "The media could not be embedded.")
+        return wire_v2.media_response(done, segments)
 
     def _store_source(self, task: TaskRecord, media: MediaRequest, owner: str, folder: Path) -> Path:
         """Base64 bytes or an asset's file into the task's folder (URLs are the worker's job)."""
@@ -189,15 +161,6 @@ class EmbedV2Service:
                 f"{MAX_SYNC_MEDIA_SEC / 60:g} minutes. Use POST /embed-v2/tasks "
                 "(client.embed.v_2.tasks.create) for longer media, or set start_sec and end_sec.",
             )
-
-    def _wait(self, task_id: str) -> TaskRecord:
-        while True:
-            task = self.tasks.store.get(task_id)
-            if task is None:
-                raise errors.ApiError("The embedding task disappeared while it ran.")
-            if task.status != "processing":
-                return task
-            time.sleep(SYNC_POLL_SECONDS)
 
     def _media_task(self, model_name: str, media: MediaRequest, owner: str, api: str) -> TaskRecord:
         params = {**media.clip.as_dict(), **media.wire_params()}

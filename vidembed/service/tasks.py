@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -18,7 +19,10 @@ from vidembed import errors
 from vidembed.engine.still import embed_image, load_image
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
 from vidembed.params import (
+    AUDIO_WINDOW_SEC,
     IMAGE_QUERY_OPTIONS,
+    ClipParams,
+    EmbedRequest,
     FileInput,
     image_query_options,
     parse_create,
@@ -29,12 +33,13 @@ from vidembed.params import (
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
 from vidembed.service.search import Hit, rank_clips
-from vidembed.service.store import SQLiteStore, TaskRecord
+from vidembed.service.store import SQLiteStore, StoredSegment, TaskRecord
 from vidembed.service.worker import WorkerPool
 
 STATUSES = ("processing", "ready", "failed")
 MAX_PAGE_LIMIT = 50
 MAX_SEARCH_RESULTS = 100
+SYNC_POLL_SECONDS = 0.1  # how often a synchronous request looks at its task
 
 
 def new_task_id() -> str:
@@ -192,17 +197,20 @@ class TaskService:
     def embed(
         self,
         *,
+        owner: str = "",
         model_name: object = None,
         text: object = None,
         image_file: FileInput | None = None,
         image_url: object = None,
         audio_url: object = None,
         audio_file: FileInput | None = None,
+        audio_start_offset_sec: object = None,
     ) -> dict[str, Any]:
-        """``POST /embed``: text, an image (``image_file`` or ``image_url``), or both, each in the
-        stack's space: text by its text encoder, an image by its visual encoder as a clip that
-        shows only that picture (so it compares by cosine with the stack's visual option). Audio
-        is refused (not supported yet)."""
+        """``POST /embed``: any of text, an image (``image_file`` or ``image_url``) and audio
+        (``audio_file`` or ``audio_url``), each in the stack's space: text by its text encoder, an
+        image by its visual encoder as a clip that shows only that picture (so it compares with the
+        visual option), audio by its audio encoder over 10 s from ``audio_start_offset_sec`` (so it
+        compares with the audio option)."""
         request = parse_embed(
             model_name=model_name,
             known_models=self.catalog.known_names(),
@@ -211,6 +219,7 @@ class TaskService:
             has_image_file=image_file is not None,
             audio_url=audio_url,
             has_audio_file=audio_file is not None,
+            audio_start_offset_sec=audio_start_offset_sec,
         )
         image, source = None, None
         if request.image_url is not None:
@@ -220,10 +229,36 @@ class TaskService:
             picture = self.query_image("image_file", upload=image_file)
             image = self.embed_picture(request.model_name, picture)
             source = {"input_filename": intake.describe_upload(image_file)}
+        audio = self._embed_audio(owner, request, audio_file) if request.has_audio else None
         text_vector = None
         if request.text is not None:
             text_vector = self.catalog.text_encoder(request.model_name).encode([request.text])[0]
-        return wire.embedding(request.model_name, text=text_vector, image=image, image_source=source)
+        return wire.embedding(
+            request.model_name, text=text_vector, image=image, image_source=source, audio=audio
+        )
+
+    def _embed_audio(
+        self, owner: str, request: EmbedRequest, audio_file: FileInput | None
+    ) -> wire.AudioEmbedding:
+        """The audio of ``POST /embed``: one window of AUDIO_WINDOW_SEC, run as a synchronous task
+        by the same engine as every task (in a worker's process, under its stall guard)."""
+        parameter = "audio_url" if request.audio_url is not None else "audio_file"
+        clip = ClipParams(clip_length=AUDIO_WINDOW_SEC, start=request.audio_start, strategy="window")
+        self.admit(owner)
+        task = self.new_task(owner, request.model_name, clip.as_dict(), ["audio"], api="v2-sync")
+        task.input_type = "audio"
+        with self.synchronous_task(task) as folder:
+            path = self.fetch(parameter, folder / "audio", "audio", upload=audio_file, url=request.audio_url)
+            task.source_path = str(path)
+            done, segments = self.run_and_wait(task)
+        if done.status == "failed":
+            raise errors.invalid(parameter, done.error)
+        clip_segment = next(s for s in segments if s.scope == "clip")
+        if request.audio_url is not None:
+            where = {"input_url": request.audio_url}
+        else:
+            where = {"input_filename": intake.describe_upload(audio_file)}
+        return wire.AudioEmbedding(clip_segment.vector, clip_segment.start, clip_segment.end, where)
 
     def embed_picture(self, model_name: str, picture: np.ndarray) -> np.ndarray:
         visual = self.catalog.visual_encoder(model_name)
@@ -237,25 +272,71 @@ class TaskService:
         (upload size, download size, time and redirects, the local-address guard) and decoded;
         every failure is a 400 naming ``parameter``."""
         with self.scratch_folder() as folder:
-            target = folder / "image"
+            target = self.fetch(parameter, folder / "image", "image", upload=upload, url=url)
             try:
-                if url is not None:
-                    intake.check_url(url, self.settings.allow_local_urls, parameter, "image")
-                    intake.download(
-                        url,
-                        target,
-                        max_bytes=self.settings.max_download_bytes,
-                        timeout=self.settings.download_timeout_seconds,
-                        max_redirects=self.settings.max_redirects,
-                        allow_local=self.settings.allow_local_urls,
-                        parameter=parameter,
-                        what="image",
-                    )
-                else:
-                    intake.save_upload(upload, target, self.settings.max_upload_bytes, parameter)
                 return load_image(target)
             except errors.MediaError as exc:
                 raise errors.invalid(parameter, str(exc)) from None
+
+    def fetch(
+        self,
+        parameter: str,
+        target: Path,
+        what: str,
+        *,
+        upload: FileInput | None = None,
+        url: str | None = None,
+    ) -> Path:
+        """A file parameter's file at ``target`` now: an upload saved or a URL downloaded, under the
+        limits and guards of every input (sizes, time, redirects, the local-address guard); a
+        failure is a 400 naming ``parameter``. ``what`` is the kind of file, for the messages."""
+        try:
+            if url is not None:
+                intake.check_url(url, self.settings.allow_local_urls, parameter, what)
+                intake.download(
+                    url,
+                    target,
+                    max_bytes=self.settings.max_download_bytes,
+                    timeout=self.settings.download_timeout_seconds,
+                    max_redirects=self.settings.max_redirects,
+                    allow_local=self.settings.allow_local_urls,
+                    parameter=parameter,
+                    what=what,
+                )
+            else:
+                intake.save_upload(upload, target, self.settings.max_upload_bytes, parameter)
+        except errors.MediaError as exc:
+            raise errors.invalid(parameter, str(exc)) from None
+        return target
+
+    @contextmanager
+    def synchronous_task(self, task: TaskRecord) -> Iterator[Path]:
+        """For a task that a request waits for (``POST /embed`` audio, ``POST /embed-v2`` audio and
+        video): its media folder, and, whatever happens, the task, its vectors and its media
+        deleted afterwards (such tasks are answered, not kept)."""
+        folder = self.settings.media_dir / task.id
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            yield folder
+        finally:
+            self.store.delete(task.id)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def run_and_wait(self, task: TaskRecord) -> tuple[TaskRecord, list[StoredSegment]]:
+        """Submits a synchronous task (api ``v2-sync``: workers claim it before queued work) and
+        waits until it ends; its record and, when ready, its segments."""
+        self.submit(task)
+        deadline = time.monotonic() + self.settings.sync_wait_seconds
+        while True:
+            done = self.store.get(task.id)
+            if done is None:
+                raise errors.ApiError("The embedding task disappeared while it ran.")
+            if done.status != "processing":
+                segments = self.store.segments([done.id]) if done.status == "ready" else []
+                return done, segments
+            if time.monotonic() > deadline:
+                raise errors.sync_timed_out(self.settings.sync_wait_seconds, done.stage)
+            time.sleep(SYNC_POLL_SECONDS)
 
     @contextmanager
     def scratch_folder(self) -> Iterator[Path]:

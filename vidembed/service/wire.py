@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from vidembed.service.search import FUSED, Hit
 from vidembed.service.store import StoredSegment, TaskRecord
@@ -96,15 +99,26 @@ def text_embedding(model_name: str, vector: Sequence[float]) -> dict[str, Any]:
     return embedding(model_name, text=vector)
 
 
+@dataclass(frozen=True)
+class AudioEmbedding:
+    """The audio of a ``POST /embed``: its vector, the window it covers and where it came from."""
+
+    vector: np.ndarray
+    start: float
+    end: float
+    source: Mapping[str, str]
+
+
 def embedding(
     model_name: str,
     *,
     text: Iterable[float] | None = None,
     image: Iterable[float] | None = None,
     image_source: Mapping[str, str] | None = None,
+    audio: AudioEmbedding | None = None,
 ) -> dict[str, Any]:
-    """The ``POST /embed`` body (CONTRACT.md §3): one segment per embedded input; the image's
-    ``metadata`` says where it came from (``input_url`` or ``input_filename``)."""
+    """The ``POST /embed`` body (CONTRACT.md §3): one segment per embedded input; the image's and
+    the audio's ``metadata`` say where they came from (``input_url`` or ``input_filename``)."""
     body: dict[str, Any] = {"model_name": model_name}
     if text is not None:
         body["text_embedding"] = {"segments": [{"float": [float(x) for x in text]}]}
@@ -112,6 +126,12 @@ def embedding(
         body["image_embedding"] = {
             "segments": [{"float": [float(x) for x in image]}],
             "metadata": dict(image_source or {}),
+        }
+    if audio is not None:
+        segment = {"float": [float(x) for x in audio.vector], "start_offset_sec": audio.start}
+        body["audio_embedding"] = {
+            "segments": [{**segment, "end_offset_sec": audio.end}],
+            "metadata": dict(audio.source),
         }
     return body
 
