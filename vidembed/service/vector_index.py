@@ -80,6 +80,12 @@ class _Partition:
         self.ends: np.ndarray = np.empty(0, np.float64)
         self.rows = 0  # rows in use, live or dead
         self.ranges: dict[str, tuple[int, int]] = {}
+        # The sum and the second moment (sum of outer products) of the live vectors: with them a
+        # query's mean and spread over the whole partition are exact at no scan cost (the int8
+        # scores' spread is off by up to 4e-4 relative in 384 dimensions, 2e-3 in 32: the query's
+        # own rounding moves every score the same way).
+        self.total = np.zeros(dim, np.float64)
+        self.second = np.zeros((dim, dim), np.float64)
 
     @property
     def live(self) -> int:
@@ -94,6 +100,11 @@ class _Partition:
         self.starts[a:b], self.ends[a:b] = starts, ends
         self.ranges[task_id] = (a, b)
         self.rows = b
+        self._account(vectors, 1.0)
+
+    def _account(self, vectors: np.ndarray, sign: float) -> None:
+        self.total += sign * vectors.sum(axis=0, dtype=np.float64)
+        self.second += sign * (vectors.T @ vectors).astype(np.float64)
 
     def _reserve(self, needed: int) -> None:
         capacity = len(self.inv_scale)
@@ -107,7 +118,9 @@ class _Partition:
         self.ends = _resized(self.ends, grown, self.rows)
 
     def remove(self, task_id: str) -> None:
-        self.ranges.pop(task_id, None)
+        span = self.ranges.pop(task_id, None)
+        if span is not None:
+            self._account(np.asarray(self.vectors[span[0] : span[1]]), -1.0)
         # Dead rows cost scan time; copying the rest out costs one pass over them: compact once
         # a quarter of the rows are dead.
         if self.rows - self.live > self.rows // 4:
@@ -154,13 +167,33 @@ class _Partition:
             for a, b in spans:
                 mask[a:b] = True
             approximate[~mask] = _EMPTY
-            total, squares = _moments(approximate[mask])
-        else:
-            total, squares = _moments(approximate)
+        total, squares = self._statistics(query, spans, everything, exact_below, approximate)
         candidates = _best(approximate, max(wanted * 4, MIN_CANDIDATES))
         exact = self.vectors[candidates] @ query
         best = _best(exact, wanted)
         return _Scan(candidates[best], exact[best], count, total, squares)
+
+    def _statistics(
+        self,
+        query: np.ndarray,
+        spans: Sequence[tuple[int, int]],
+        everything: bool,
+        exact_below: int,
+        approximate: np.ndarray,
+    ) -> tuple[float, float]:
+        """Sum and sum of squares of the allowed rows' scores: exact from the moments when every
+        task is allowed, or when the tasks left out are few (the moments less their exact
+        scores); otherwise from the int8 scores (their spread is off by up to 4e-4 relative)."""
+        wide = query.astype(np.float64)
+        total, squares = float(wide @ self.total), float(wide @ self.second @ wide)
+        if everything:
+            return total, squares
+        allowed = set(spans)
+        left_out = [span for span in self.ranges.values() if span not in allowed]
+        if sum(b - a for a, b in left_out) < exact_below:
+            excluded = _moments(self.vectors[_row_indices(left_out)] @ query)
+            return total - excluded[0], squares - excluded[1]
+        return _moments(approximate[np.isfinite(approximate)])
 
     def _int8_scores(self, query: np.ndarray) -> np.ndarray:
         codes, inv_scale = quantise(query[None, :])
@@ -418,9 +451,12 @@ class ClipIndex:
                 ("inv", partition.inv_scale),
                 ("starts", partition.starts),
                 ("ends", partition.ends),
+                ("total", partition.total),
+                ("second", partition.second),
             ):
                 with open(staging / f"{name}-{suffix}.npy", "wb") as fh:
-                    np.save(fh, np.ascontiguousarray(array[: partition.rows]))
+                    per_row = suffix not in ("total", "second")
+                    np.save(fh, np.ascontiguousarray(array[: partition.rows] if per_row else array))
                     fh.flush()
                     os.fsync(fh.fileno())
             parts.append(
@@ -470,12 +506,14 @@ class ClipIndex:
             partition.codes = np.load(f"{path}-codes.npy")
             partition.inv_scale = np.load(f"{path}-inv.npy")
             partition.starts, partition.ends = np.load(f"{path}-starts.npy"), np.load(f"{path}-ends.npy")
+            partition.total, partition.second = np.load(f"{path}-total.npy"), np.load(f"{path}-second.npy")
             partition.rows = int(part["rows"])
             partition.ranges = {t: (int(a), int(b)) for t, (a, b) in part["ranges"].items()}
             shapes = {
                 len(a) for a in (partition.vectors, partition.codes, partition.inv_scale, partition.starts)
             }
-            if shapes != {partition.rows} or partition.vectors.shape[1] != self.dim:
+            moments = (partition.total.shape, partition.second.shape) == ((self.dim,), (self.dim, self.dim))
+            if shapes != {partition.rows} or partition.vectors.shape[1] != self.dim or not moments:
                 raise ValueError(f"partition {part['file']} does not match its manifest")
             self._partitions[(part["owner"], part["option"])] = partition
         self._tasks = {
