@@ -25,6 +25,7 @@ from twelvelabs.types import MediaSource, TextInputRequest, VideoInputRequest
 
 from vidembed import VidEmbed
 from vidembed.devtools.synth import SegmentSpec, make_video, speak, tone
+from vidembed.errors import BadRequestError as VidEmbedBadRequest
 
 # Four shots with hard cuts at 5, 11 and 13 s; the third shot (2 s) is shorter than the default
 # 4 s minimum, so dynamic segmentation may drop one of the cuts at 11 and 13.
@@ -236,6 +237,25 @@ def test_dynamic_segmentation_follows_the_cuts(v2_server: LiveServer, shots_vide
     assert all(min(abs(t - cut) for cut in CUTS) <= 0.25 for t in inner), inner
     assert len(inner) >= len(CUTS) - 1  # only the cut that the 4 s minimum forbids may be missed
     assert _bounds(done.data, "visual", "asset") == [(0.0, bounds[-1][1])]
+    # v1.3 takes the same segmentation as our extension (video_segmentation, video_min_duration_sec)
+    with VidEmbed(base_url=v2_server.url) as ours:
+        v1 = ours.embed.tasks.create(
+            model_name=FAKE,
+            video_file=str(shots_video),
+            video_segmentation="dynamic",
+            video_min_duration_sec=4,
+        )
+        assert ours.embed.tasks.wait_for_done(v1.id, sleep_interval=0.2).status == "ready"
+        result = ours.embed.tasks.retrieve(v1.id, embedding_option="visual")
+    segments = result.video_embedding.segments  # type: ignore[union-attr]
+    assert [(s.start_offset_sec, s.end_offset_sec) for s in segments] == bounds
+    assert result.video_embedding.metadata.video_segmentation == {
+        "strategy": "dynamic",
+        "min_duration_sec": 4.0,
+    }  # type: ignore[union-attr]
+    with pytest.raises(VidEmbedBadRequest) as wrong:
+        ours.embed.tasks.create(model_name=FAKE, video_url="https://e/v.mp4", video_segmentation="shots")
+    assert wrong.value.message == "The video_segmentation parameter is invalid. Use fixed or dynamic."
 
 
 # --- the synchronous route's inputs ----------------------------------------------------------------

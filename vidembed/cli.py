@@ -34,6 +34,8 @@ EMBED_FLAGS: Mapping[str, str] = {
     "model_name": "--model",
     "video_url": "video",
     "video_file": "video",
+    "video_segmentation": "--segmentation",
+    "video_min_duration_sec": "--min-duration",
 }
 SEARCH_FLAGS: Mapping[str, str] = {
     "query_text": "query",
@@ -95,6 +97,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
             video_clip_length=args.clip_length,
             video_embedding_scope=args.scope,
             embedding_option=_csv(args.option) if args.option else None,
+            video_segmentation=args.segmentation,
+            video_min_duration_sec=args.min_duration,
         )
         print(f"task {task.id} created", file=sys.stderr)
         progress = ProgressDisplay(sys.stderr)
@@ -118,7 +122,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     print(f"task:       {task.id}")
     print(f"video:      {source}")
     print(f"duration:   {duration:.2f} s")
-    print(f"clips:      {n_clips} x {meta.video_clip_length if meta else '?'} s")
+    if args.segmentation == "dynamic":
+        print(f"clips:      {n_clips}, cut at shot boundaries")
+    else:
+        print(f"clips:      {n_clips} x {meta.video_clip_length if meta else '?'} s")
     print(f"options:    {', '.join(options)}")
     print(f"segments:   {len(segments)} vectors of dimension {dimension}")
     speed = (duration or 0) / max(elapsed, 1e-9)
@@ -276,6 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_scope,
         default=["clip"],
         help="clip (one vector per clip and option) or clip,video (also one for the whole video)",
+    )
+    embed.add_argument(
+        "--segmentation",
+        choices=("fixed", "dynamic"),
+        default=None,
+        help="fixed: clips of --clip-length (default); dynamic: clips follow the shots",
+    )
+    embed.add_argument(
+        "--min-duration",
+        type=float,
+        default=None,
+        help="with --segmentation dynamic: shortest clip, 2-5 s (default 4)",
     )
     embed.add_argument("--option", default=None, help="some of visual,audio,transcription (default all)")
     embed.add_argument("--start", type=float, default=None, help="embed from this second (needs --end)")

@@ -154,6 +154,24 @@ def parse_clip_params(
     return ClipParams(clip, start, end, parse_scopes(video_embedding_scope))
 
 
+def parse_segmentation(
+    clip: ClipParams, video_segmentation: Any = None, video_min_duration_sec: Any = None
+) -> ClipParams:
+    """Our v1.3 extension (the v2 ``segmentation``, as two form fields): ``video_segmentation``
+    ``fixed`` (default: clips of video_clip_length) or ``dynamic`` (clips follow the shots, each
+    at least ``video_min_duration_sec`` long, 2-5, default 4)."""
+    strategy = "fixed" if _absent(video_segmentation) else str(video_segmentation).strip()
+    if strategy not in STRATEGIES:
+        raise errors.invalid("video_segmentation", "Use fixed or dynamic.")
+    minimum = _number("video_min_duration_sec", video_min_duration_sec, "It must be from 2 to 5 seconds.")
+    if minimum is not None and strategy != "dynamic":
+        raise errors.invalid("video_min_duration_sec", "It applies to video_segmentation=dynamic only.")
+    minimum = DEFAULT_DYNAMIC_SEC if minimum is None else minimum
+    if not MIN_DYNAMIC_SEC <= minimum <= MAX_DYNAMIC_SEC:
+        raise errors.invalid("video_min_duration_sec", "It must be from 2 to 5 seconds.")
+    return ClipParams(clip.clip_length, clip.start, clip.end, clip.scopes, strategy, minimum)
+
+
 def parse_model_name(value: Any, known_models: Sequence[str]) -> str:
     """The model_name rule of every endpoint that takes one: required, and a known name."""
     if _absent(value):
@@ -180,6 +198,8 @@ def parse_create(
     video_end_offset_sec: Any = None,
     video_clip_length: Any = None,
     video_embedding_scope: Any = None,
+    video_segmentation: Any = None,
+    video_min_duration_sec: Any = None,
 ) -> CreateRequest:
     """Validates a create request; raises :class:`vidembed.errors.BadRequestError`."""
     name = parse_model_name(model_name, known_models)
@@ -189,6 +209,7 @@ def parse_create(
     clip = parse_clip_params(
         video_clip_length, video_start_offset_sec, video_end_offset_sec, video_embedding_scope
     )
+    clip = parse_segmentation(clip, video_segmentation, video_min_duration_sec)
     # The contract: when both are given, video_url takes precedence.
     return CreateRequest(name, clip, url, has_file and url is None)
 

@@ -41,9 +41,15 @@ class TasksClient:
         video_embedding_scope: Sequence[str] | None = None,
         request_options: dict[str, Any] | None = None,
         embedding_option: Sequence[str] | None = None,
+        video_segmentation: str | None = None,
+        video_min_duration_sec: float | None = None,
     ) -> TasksCreateResponse:
-        """The SDK's create; ``embedding_option`` (our extension) limits the options computed."""
+        """The SDK's create. Our extensions: ``embedding_option`` limits the options computed;
+        ``video_segmentation="dynamic"`` cuts clips at shot boundaries, each at least
+        ``video_min_duration_sec`` (2-5, default 4) long."""
         fields = {
+            "video_segmentation": video_segmentation,
+            "video_min_duration_sec": video_min_duration_sec,
             "model_name": model_name,
             "video_url": video_url,
             "video_start_offset_sec": video_start_offset_sec,

@@ -41,6 +41,8 @@ CREATE_FIELDS = (
     "video_start_offset_sec",
     "video_end_offset_sec",
     "video_clip_length",
+    "video_segmentation",
+    "video_min_duration_sec",
 )
 TEXT_PART_MAX = 64 * 1024  # a "file" part this small may be a text parameter (SDK 0.4.x)
 FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
@@ -96,6 +98,13 @@ _CREATE_SCHEMA = _multipart_body(
         "video_clip_length": {"type": "number", "minimum": 2, "maximum": 10, "default": 6},
         "video_embedding_scope": {"type": "array", "items": {"type": "string", "enum": ["clip", "video"]}},
         "embedding_option": {"type": "array", "items": {"type": "string"}},
+        "video_segmentation": {
+            "type": "string",
+            "enum": ["fixed", "dynamic"],
+            "default": "fixed",
+            "description": "ours: dynamic cuts clips at shot boundaries",
+        },
+        "video_min_duration_sec": {"type": "number", "minimum": 2, "maximum": 5, "default": 4},
     }
 )
 _EMBED_SCHEMA = _multipart_body(

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from vidembed.errors import BadRequestError, ContentTooLargeError
@@ -33,8 +34,23 @@ _DESCRIPTIONS = {
 }
 
 
+class NestedError(BaseModel):
+    code: str = Field(examples=["content_too_large"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class NestedErrorBody(BaseModel):
+    """The 413 body of the v2 routes: nested, unlike every other error body."""
+
+    error: NestedError
+
+
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+    return {
+        s: {"model": NestedErrorBody if s == 413 else ErrorBody, "description": _DESCRIPTIONS[s]}
+        for s in statuses
+    }
 
 
 def _json_schema(example: dict[str, Any]) -> dict[str, Any]:

@@ -74,8 +74,12 @@ class TaskService:
         video_clip_length: Any = None,
         video_embedding_scope: Any = None,
         embedding_option: Any = None,
+        video_segmentation: Any = None,
+        video_min_duration_sec: Any = None,
     ) -> dict[str, Any]:
-        """``embedding_option`` is our extension (as in Embed v2): compute only these options."""
+        """Our extensions: ``embedding_option`` (as in Embed v2) computes only these options;
+        ``video_segmentation=dynamic`` cuts clips at shot boundaries, each at least
+        ``video_min_duration_sec`` long (v2's dynamic segmentation)."""
         request = parse_create(
             model_name=model_name,
             known_models=self.catalog.known_names(),
@@ -85,6 +89,8 @@ class TaskService:
             video_end_offset_sec=video_end_offset_sec,
             video_clip_length=video_clip_length,
             video_embedding_scope=video_embedding_scope,
+            video_segmentation=video_segmentation,
+            video_min_duration_sec=video_min_duration_sec,
         )
         self.admit(owner)
         task = self.new_task(

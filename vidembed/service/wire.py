@@ -36,6 +36,8 @@ def metadata(task: TaskRecord) -> dict[str, Any]:
         "video_embedding_scope": list(task.params["scopes"]),
         "video_embedding_option": list(task.options),
     }
+    if task.params.get("strategy") == "dynamic":  # ours: the clips follow the shots
+        meta["video_segmentation"] = {"strategy": "dynamic", "min_duration_sec": task.params["min_duration"]}
     if task.duration is not None:
         meta["duration"] = task.duration
     if task.input_url:
