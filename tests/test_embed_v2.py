@@ -546,6 +546,11 @@ def test_embedded_client_has_the_same_surface(fake_client: VidEmbed, labelled_vi
     assert done.status == "ready" and done.metadata.input_filename == "labelled.mp4"
     assert _bounds(done.data, "transcription") == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)]
     assert task.id in [t.id for t in fake_client.embed.v_2.tasks.list()]
+    found = fake_client.clips.search(
+        query_text="a red screen", model_name=FAKE, task_id=task.id, page_limit=5
+    )
+    hits = found.data["visual"]  # clip search covers v2 tasks too
+    assert {(h.start_offset_sec, h.end_offset_sec) for h in hits} == {(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)}
     text = fake_client.embed.v_2.create(input_type="text", model_name=FAKE, text={"input_text": "hello"})
     assert len(text.data[0].embedding) == 16
     fake_client.assets.delete(asset.id)  # the task keeps its own link to the file and its vectors

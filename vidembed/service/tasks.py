@@ -140,6 +140,13 @@ class TaskService:
     def _task(self, task_id: str, owner: str | None) -> TaskRecord:
         return self.task(task_id, owner, "v1.3")
 
+    def _searchable(self, task_id: str, owner: str | None) -> TaskRecord:
+        """A task of either API whose clips search may rank (not a synchronous request's)."""
+        task = self.store.get(task_id, owner)
+        if task is None or task.api == "v2-sync":
+            raise errors.task_not_found(task_id)
+        return task
+
     def task(self, task_id: str, owner: str | None, api: str) -> TaskRecord:
         """A task of one API (each API has its own collection of tasks); 404 otherwise."""
         task = self.store.get(task_id, owner)
@@ -378,7 +385,7 @@ class TaskService:
         """
         stack = self.catalog.resolve(model_name)
         if task_id is not None:
-            task = self._task(task_id, owner)
+            task = self._searchable(task_id, owner)
             if task.status != "ready":
                 raise errors.invalid("task_id", f"Task {task_id} is {task.status}, not ready.")
             embedded_by = self._stack_of(task)
