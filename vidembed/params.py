@@ -289,3 +289,27 @@ def image_query_options(requested: Sequence[str] | None) -> list[str]:
             f"not {', '.join(other)}. Leave embedding_option out, or use visual.",
         )
     return list(requested)
+
+
+MAX_PAGE_LIMIT = 50
+
+
+def parse_whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
+    """A whole-number parameter (``page``, ``page_limit``): a number or its string form."""
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise errors.invalid(name, "It must be a whole number.") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise errors.invalid(name, f"It must be at least {minimum}{bound}.")
+    return number
+
+
+def parse_page(page: Any, page_limit: Any) -> tuple[int, int]:
+    """The pager of every list (tasks of both APIs, assets): page from 1, 1-50 items, default 10."""
+    return parse_whole("page", page, 1, minimum=1), parse_whole(
+        "page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT
+    )

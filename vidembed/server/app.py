@@ -517,16 +517,15 @@ def _install_access_log(app: FastAPI) -> None:
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
         response = await call_next(request)
-        task_id = request.path_params.get("task_id") if hasattr(request, "path_params") else None
-        log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                    "task_id": task_id,
-                }
-            )
-        )
+        ids = getattr(request, "path_params", {})
+        line = {
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+            "task_id": ids.get("task_id"),
+        }
+        if "asset_id" in ids:
+            line["asset_id"] = ids["asset_id"]
+        log.info(json.dumps(line))
         return response

@@ -34,11 +34,10 @@ from vidembed import errors
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
-from vidembed.params import FileInput
+from vidembed.params import FileInput, parse_page
 from vidembed.service import intake
 from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed
 from vidembed.service.config import Settings
-from vidembed.service.tasks import MAX_PAGE_LIMIT, _whole
 from vidembed.service.wire import rfc3339
 
 log = logging.getLogger("vidembed.assets")
@@ -482,8 +481,7 @@ class AssetService:
     ) -> JsonObject:
         """One page, newest first; a page past the end has ``data: []`` (the SDK's pager stops
         on it). Paging rules as ``GET /embed/tasks``."""
-        page_number = _whole("page", page, 1, minimum=1)
-        limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
+        page_number, limit = parse_page(page, page_limit)
         types = _values(asset_types)
         if any(t not in FILTER_TYPES for t in types):
             raise errors.invalid("asset_types", f"Use some of: {', '.join(FILTER_TYPES)}.")

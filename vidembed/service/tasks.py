@@ -28,7 +28,9 @@ from vidembed.params import (
     parse_create,
     parse_embed,
     parse_model_name,
+    parse_page,
     parse_search_query,
+    parse_whole,
 )
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
@@ -37,7 +39,6 @@ from vidembed.service.store import SQLiteStore, StoredSegment, TaskRecord
 from vidembed.service.worker import WorkerPool
 
 STATUSES = ("processing", "ready", "failed")
-MAX_PAGE_LIMIT = 50
 MAX_SEARCH_RESULTS = 100
 SYNC_POLL_SECONDS = 0.1  # how often a synchronous request looks at its task
 
@@ -194,8 +195,7 @@ class TaskService:
         api: str = "v1.3",
     ) -> tuple[list[TaskRecord], int, int, int]:
         """The list rules of both APIs: one page of tasks, its number, its size and the total."""
-        page_number = _whole("page", page, 1, minimum=1)
-        limit = _whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT)
+        page_number, limit = parse_page(page, page_limit)
         wanted = None if status in (None, "") else str(status)
         if wanted is not None and wanted not in STATUSES:
             raise errors.invalid("status", f"Use one of: {', '.join(STATUSES)}.")
@@ -434,7 +434,7 @@ class TaskService:
         image file (``query_image``); an image ranks the visual option only."""
         text = parse_search_query(query_text, query_image is not None)
         model = parse_model_name(model_name or DEFAULT_STACK, self.catalog.known_names())
-        limit = _whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
+        limit = parse_whole("page_limit", page_limit, 5, minimum=1, maximum=MAX_SEARCH_RESULTS)
         image, image_name = None, None
         if text is None:
             asked = _requested_options(embedding_option) if _option_list(embedding_option) else None
@@ -498,19 +498,6 @@ def _option_list(value: str | Sequence[str] | None) -> list[str]:
         return []
     items = [value] if isinstance(value, str) else list(value)
     return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-
-
-def _whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise errors.invalid(name, "It must be a whole number.") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise errors.invalid(name, f"It must be at least {minimum}{bound}.")
-    return number
 
 
 def _time(name: str, value: Any) -> float | None:
