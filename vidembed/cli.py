@@ -232,6 +232,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.workers = args.workers
     if args.max_upload_bytes is not None:
         settings.max_upload_bytes = args.max_upload_bytes
+    if args.database_url:
+        settings.database_url = args.database_url
     service = TaskService(settings)
     app = create_app(service, ApiKeys.from_config(args.api_keys_file))
     try:
@@ -335,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one key per line; also VIDEMBED_API_KEYS=k1,k2; none means an open server",
     )
     serve.add_argument("--max-upload-bytes", type=int, default=None, help="default 2 GiB")
+    serve.add_argument(
+        "--database-url",
+        default=None,
+        help="tasks and vectors in PostgreSQL (postgresql://user@host/db; docs/POSTGRES.md); "
+        "default VIDEMBED_DATABASE_URL, or SQLite in the data folder",
+    )
     serve.add_argument(
         "--allow-local-urls",
         action="store_true",

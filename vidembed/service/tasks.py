@@ -35,7 +35,8 @@ from vidembed.params import (
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
 from vidembed.service.search import Hit, rank_clips
-from vidembed.service.store import SQLiteStore, StoredSegment, TaskRecord
+from vidembed.service.store import StoredSegment, TaskRecord
+from vidembed.service.store_api import TaskStore, open_store
 from vidembed.service.worker import WorkerPool
 
 STATUSES = ("processing", "ready", "failed")
@@ -51,7 +52,7 @@ class TaskService:
     def __init__(self, settings: Settings | None = None, *, start_workers: bool = True) -> None:
         self.settings = settings or Settings()
         self.catalog = StackCatalog(self.settings.stacks)  # the stacks file is checked here, at start
-        self.store = SQLiteStore(self.settings.db_path)
+        self.store: TaskStore = open_store(self.settings.database_url, self.settings.db_path)
         self.workers = WorkerPool(self.store, self.settings)
         self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:

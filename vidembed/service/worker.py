@@ -17,7 +17,8 @@ from vidembed.errors import ApiError, MediaError, VidEmbedError
 from vidembed.service import intake
 from vidembed.service.config import Settings
 from vidembed.service.runner import EngineProcess, Job, WorkerCrashed
-from vidembed.service.store import SQLiteStore, TaskRecord
+from vidembed.service.store import TaskRecord
+from vidembed.service.store_api import TaskStore
 
 log = logging.getLogger("vidembed.worker")
 
@@ -25,7 +26,7 @@ log = logging.getLogger("vidembed.worker")
 class _Heartbeat:
     """Renews a task's lease and records progress until stopped."""
 
-    def __init__(self, store: SQLiteStore, task: TaskRecord, worker: str, settings: Settings) -> None:
+    def __init__(self, store: TaskStore, task: TaskRecord, worker: str, settings: Settings) -> None:
         self._store, self._task, self._worker, self._settings = store, task, worker, settings
         self._stop = threading.Event()
         self._progress: tuple[float, str] | None = None
@@ -52,7 +53,7 @@ class _Heartbeat:
 
 
 class WorkerPool:
-    def __init__(self, store: SQLiteStore, settings: Settings) -> None:
+    def __init__(self, store: TaskStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._stop = threading.Event()
