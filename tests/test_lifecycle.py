@@ -1,19 +1,30 @@
 """Persistence across restarts, leases, listing and the client's polling helpers. Tasks that run
-use the fake stack (conftest.FAKE): what is checked here does not depend on the models."""
+use the fake stack (conftest.FAKE): what is checked here does not depend on the models. The tests
+taking ``database_url`` run on both stores: SQLite in the data folder, then PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import FAKE, make_fake_service, make_service, make_settings
+from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
 from vidembed import NotFoundError, VidEmbed
 from vidembed.client.transport import LocalTransport
 from vidembed.service.tasks import TaskService
 
 URL = "https://example.com/v.mp4"
+
+
+@pytest.fixture
+def idle_service(tmp_path: Path, database_url: str | None) -> Iterator[TaskService]:  # noqa: F811
+    """conftest's idle_service (no workers), on each store."""
+    service = make_service(tmp_path / "data", start_workers=False, database_url=database_url)
+    yield service
+    service.close()
 
 
 def wait_ready(service: TaskService, task_id: str, timeout: float = 120) -> dict:
@@ -26,12 +37,16 @@ def wait_ready(service: TaskService, task_id: str, timeout: float = 120) -> dict
     raise AssertionError(f"task {task_id} still processing after {timeout} s")
 
 
-def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, silent_video: Path) -> None:
-    first = make_fake_service(tmp_path, start_workers=False)
+def test_task_left_by_an_exiting_process_is_done_by_the_next(
+    tmp_path: Path,
+    silent_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    first = make_fake_service(tmp_path, start_workers=False, database_url=database_url)
     task_id = first.create(model_name=FAKE, video_file=str(silent_video))["_id"]
     first.close()  # the process exits before any worker ran
 
-    second = make_fake_service(tmp_path)
+    second = make_fake_service(tmp_path, database_url=database_url)
     try:
         assert wait_ready(second, task_id)["status"] == "ready"
         segments = second.retrieve(task_id)["video_embedding"]["segments"]
@@ -39,7 +54,8 @@ def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, sil
     finally:
         second.close()
 
-    third = make_fake_service(tmp_path, start_workers=False)  # results survive a restart
+    # results survive a restart
+    third = make_fake_service(tmp_path, start_workers=False, database_url=database_url)
     try:
         again = third.retrieve(task_id)
         assert again["status"] == "ready"
@@ -48,8 +64,12 @@ def test_task_left_by_an_exiting_process_is_done_by_the_next(tmp_path: Path, sil
         third.close()
 
 
-def test_task_of_a_dead_worker_is_claimed_again_after_its_lease(tmp_path: Path, silent_video: Path) -> None:
-    service = make_fake_service(tmp_path, start_workers=False, lease_seconds=0.5)
+def test_task_of_a_dead_worker_is_claimed_again_after_its_lease(
+    tmp_path: Path,
+    silent_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    service = make_fake_service(tmp_path, start_workers=False, lease_seconds=0.5, database_url=database_url)
     task_id = service.create(model_name=FAKE, video_file=str(silent_video))["_id"]
     claimed = service.store.claim("dead-worker", lease_seconds=0.5, max_attempts=3)
     assert claimed is not None and claimed.id == task_id
@@ -64,8 +84,8 @@ def test_task_of_a_dead_worker_is_claimed_again_after_its_lease(tmp_path: Path, 
         service.close()
 
 
-def test_a_task_that_keeps_killing_workers_ends_failed(tmp_path: Path) -> None:
-    service = make_service(tmp_path, start_workers=False)
+def test_a_task_that_keeps_killing_workers_ends_failed(tmp_path: Path, database_url: str | None) -> None:  # noqa: F811
+    service = make_service(tmp_path, start_workers=False, database_url=database_url)
     try:
         task_id = service.create(model_name="marengo3.0", video_url=URL)["_id"]
         for _ in range(3):
@@ -112,8 +132,9 @@ def test_list_rejects_bad_queries(idle_service: TaskService, query: dict, parame
         idle_service.list(**query)
 
 
-def test_client_iterates_over_all_pages(tmp_path: Path) -> None:
-    with VidEmbed(transport=LocalTransport(make_settings(tmp_path), start_workers=False)) as client:
+def test_client_iterates_over_all_pages(tmp_path: Path, database_url: str | None) -> None:  # noqa: F811
+    settings = make_settings(tmp_path, database_url=database_url)
+    with VidEmbed(transport=LocalTransport(settings, start_workers=False)) as client:
         ids = {client.embed.tasks.create(model_name="marengo3.0", video_url=URL).id for _ in range(7)}
         listed = [t.id for t in client.embed.tasks.list(page_limit=3)]
         assert set(listed) == ids and len(listed) == 7
@@ -131,8 +152,12 @@ def test_client_errors_and_wait_arguments(tmp_path: Path) -> None:
         assert info.value.message == f"Resource with id {'0' * 24} does not exist in embed_tasks."
 
 
-def test_videos_over_the_duration_limit_fail_with_the_limit(tmp_path: Path, labelled_video: Path) -> None:
-    service = make_fake_service(tmp_path, max_duration_seconds=10)
+def test_videos_over_the_duration_limit_fail_with_the_limit(
+    tmp_path: Path,
+    labelled_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    service = make_fake_service(tmp_path, max_duration_seconds=10, database_url=database_url)
     try:
         task_id = service.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         status = wait_ready(service, task_id)
