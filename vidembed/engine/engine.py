@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vidembed.engine.media import (
     AUDIO_RATE,
@@ -30,7 +31,7 @@ from vidembed.engine.media import (
     decode,
     probe,
 )
-from vidembed.engine.shots import DETECT_REQUEST, CutDetector
+from vidembed.engine.shots import DETECT_SIZE, CutDetector
 from vidembed.errors import MediaError
 from vidembed.models.roles import FrameSpec
 from vidembed.models.runtime import l2_normalise, timed
@@ -311,11 +312,12 @@ class _Candidates:
     def __init__(self, spec: FrameSpec, step: float) -> None:
         self.request, self.step = _request(spec), step
         self.items: list[tuple[float, np.ndarray]] = []
+        self._scaler = VideoReformatter()
 
     def offer(self, frame: DecodedFrame) -> None:
         if self.items and frame.time - self.items[-1][0] < self.step - 1e-6:
             return
-        self.items.append((frame.time, frame.convert(self.request)))
+        self.items.append((frame.time, frame.convert(self.request, self._scaler)))
         if len(self.items) > MAX_CANDIDATES:
             self.items = self.items[::2]
 
@@ -544,7 +546,7 @@ class Engine:
                 frames.offer(event)
                 if details is not None:
                     details.offer(event)
-            for cut in detector.add(event.time, event.convert(DETECT_REQUEST)):
+            for cut in detector.add(event.time, event.thumbnail(DETECT_SIZE, detector.scaler)):
                 close(planner.cut(cut))
             close(planner.advance(detector.horizon))
         for cut in detector.finish():
