@@ -171,3 +171,41 @@ def test_audio_input_refusals(silent_video: Path, speech_wav: Path, stack: Model
         Engine(stack).embed(speech_wav, ClipParams(strategy="dynamic"), input_type="audio")
     with pytest.raises(MediaError, match="no video stream"):  # as a video, unchanged
         Engine(stack).embed(speech_wav, ClipParams())
+
+
+_SAMPLES = {"s16": (np.int16, 32767), "s32": (np.int32, 2**31 - 1), "flt": (np.float32, 1.0)}
+
+
+def _write_tone(path: Path, codec: str, seconds: float = 7.0) -> Path:
+    """A 440 Hz tone in ``codec`` (PyAV's bundled FFmpeg encoders), in the sample format it takes."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=48_000, layout="mono")
+        rate, step = stream.codec_context.sample_rate, stream.codec_context.frame_size or 1024
+        fmt = stream.codec_context.format.name
+        t = np.arange(int(seconds * rate)) / rate
+        tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+        for i in range(0, len(tone), step):
+            piece = np.pad(tone[i : i + step], (0, max(0, i + step - len(tone)))).reshape(1, -1)
+            kind, scale = _SAMPLES[fmt.rstrip("p")]
+            samples = np.ascontiguousarray((piece * scale).astype(kind))
+            frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = rate, i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"), [("tone.m4a", "aac"), ("tone.ogg", "libopus"), ("tone.mp3", "libmp3lame")]
+)
+def test_audio_files_of_each_format(tmp_path: Path, stack: ModelStack, name: str, codec: str) -> None:
+    path = _write_tone(tmp_path / name, codec)
+    result = Engine(stack).embed(path, ClipParams(clip_length=2), ["audio"], input_type="audio")
+    assert result.duration == pytest.approx(7.0, abs=0.1)
+    assert [(s.start, s.end) for s in result.segments] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
+    silence = FakeTextEncoder().encode(["silence"])[0]
+    assert all(float(s.vector @ silence) < 0.99 for s in result.segments)  # the tone was heard
