@@ -3,7 +3,8 @@
 The stalled decoder is caught on the fake stack (conftest.FAKE): a stall does not depend on the
 models. The tests that stop a task mid-way keep the real models: the fake stack embeds the 90 s
 video in about 0.4 s, too fast for a poll to see it mid-way every time. The server killed with
-SIGKILL is ``vidembed serve`` in its own process, which serves the built-in stack only."""
+SIGKILL is ``vidembed serve`` in its own process, which serves the built-in stack only. The tests
+taking ``database_url`` run on both stores: SQLite in the data folder, then PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psycopg
 import pytest
 from conftest import FAKE, make_fake_service, make_service
+from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.service.store import TaskRecord
@@ -57,8 +60,12 @@ def wait_status(
     raise AssertionError(f"task {task_id} did not reach {until}")
 
 
-def test_a_killed_engine_process_is_replaced_and_the_task_completes(tmp_path: Path, long_video: Path) -> None:
-    service = make_service(tmp_path)
+def test_a_killed_engine_process_is_replaced_and_the_task_completes(
+    tmp_path: Path,
+    long_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    service = make_service(tmp_path, database_url=database_url)
     try:
         task_id = service.create(model_name="marengo3.0", video_file=str(long_video))["_id"]
         wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
@@ -73,8 +80,12 @@ def test_a_killed_engine_process_is_replaced_and_the_task_completes(tmp_path: Pa
         service.close()
 
 
-def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(tmp_path: Path, silent_video: Path) -> None:
-    service = make_fake_service(tmp_path, start_workers=False, stall_seconds=3)
+def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(
+    tmp_path: Path,
+    silent_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    service = make_fake_service(tmp_path, start_workers=False, stall_seconds=3, database_url=database_url)
     try:
         fifo = tmp_path / "never-written.mp4"
         os.mkfifo(fifo)  # a source that never delivers a byte, like a stalled network mount
@@ -110,10 +121,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(data: Path, port: int) -> subprocess.Popen:
+def _serve(data: Path, port: int, store_url: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "VIDEMBED_LEASE_SECONDS": "3"}
+    store = ["--database-url", store_url] if store_url else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidembed.cli", "--data-dir", str(data), "serve", "--port", str(port)],
+        [sys.executable, "-m", "vidembed.cli", "--data-dir", str(data), "serve", "--port", str(port), *store],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
@@ -131,11 +143,14 @@ def _serve(data: Path, port: int) -> subprocess.Popen:
 
 
 def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
-    tmp_path: Path, long_video: Path, labelled_video: Path
+    tmp_path: Path,
+    long_video: Path,
+    labelled_video: Path,
+    database_url: str | None,  # noqa: F811
 ) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = _serve(tmp_path, port)
+    server = _serve(tmp_path, port, database_url)
     try:
         ids = []
         for video in (long_video, labelled_video):
@@ -155,25 +170,31 @@ def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
         wait_status(get, ids[0], until=("visual", "audio", "transcription"))
         os.killpg(server.pid, signal.SIGKILL)  # the server and its engine process, mid-task
         server.wait()
-        server = _serve(tmp_path, port)
+        server = _serve(tmp_path, port, database_url)
         for task_id in ids:
             assert wait_status(get, task_id, timeout=180)["status"] == "ready"
         segments = httpx.get(f"{url}/embed/tasks/{ids[0]}").json()["video_embedding"]["segments"]
         assert len(segments) == 45 and all(len(s["float"]) == 384 for s in segments)  # 15 clips x 3
+        if database_url:  # the tasks lie in PostgreSQL, where both server processes found them
+            with psycopg.connect(database_url) as conn:
+                ready = conn.execute("SELECT id FROM tasks WHERE status = 'ready' ORDER BY id").fetchall()
+            assert ready == [(task_id,) for task_id in sorted(ids)]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
 def test_stopping_the_service_leaves_unfinished_tasks_for_the_next_start(
-    tmp_path: Path, long_video: Path
+    tmp_path: Path,
+    long_video: Path,
+    database_url: str | None,  # noqa: F811
 ) -> None:
-    service: TaskService = make_service(tmp_path, lease_seconds=2)
+    service: TaskService = make_service(tmp_path, lease_seconds=2, database_url=database_url)
     task_id = service.create(model_name="marengo3.0", video_file=str(long_video))["_id"]
     wait_status(service.status, task_id, until=("visual", "audio", "transcription"))
     service.close()  # a clean stop in the middle of the task
     assert service.store is not None
-    again = make_service(tmp_path, lease_seconds=2)
+    again = make_service(tmp_path, lease_seconds=2, database_url=database_url)
     try:
         assert wait_status(again.status, task_id)["status"] == "ready"
     finally:
