@@ -181,9 +181,16 @@ def single_option_case(kind: str, size: int, args: argparse.Namespace, brute: di
         index, build_s, grown = build_index(store, work / "index", {})
         index_disk = disk_mb(work / "index")
         del index
+        before = rss_mb()
         started = time.perf_counter()
         index = ClipIndex.open(work / "index", DIM, {})
-        print(f"  {case}: index built in {build_s:.1f} s, reopened in {time.perf_counter() - started:.2f} s")
+        reopen_s = time.perf_counter() - started
+        for q in queries[:20]:
+            index.rank(q, 10, owner="")
+        print(
+            f"  {case}: index built in {build_s:.1f} s (RSS +{grown:.0f} MB), reopened in {reopen_s:.2f} s "
+            f"(RSS +{rss_mb() - before:.0f} MB once queried: float32 vectors memory-mapped)"
+        )
         for method, exact_below in (
             ("index (int8 scan + rescore)", None),
             ("index forced exact f32", 10**12),
@@ -195,10 +202,38 @@ def single_option_case(kind: str, size: int, args: argparse.Namespace, brute: di
             rows.append(Row(case, method, size, build_s, p50, p99, got, grown, index_disk))
         if size >= 10 * args.task_clips:
             filtered_cost(case, index, store, queries, args)
+        if args.hnsw and size <= args.hnsw_max:
+            rows += hnsw_rows(case, matrix, all_keys, queries, truth)
         store.close()
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def hnsw_rows(
+    case: str,
+    matrix: np.ndarray,
+    all_keys: Sequence[tuple[str, float]],
+    queries: np.ndarray,
+    truth: list[list[tuple[str, float]]],
+) -> list[Row]:
+    """The alternative measured and not chosen: an HNSW graph (usearch; ``pip install
+    usearch==2.26.6``), cosine, connectivity 16, expansion_add 128, both cores to build."""
+    from usearch.index import Index  # not a dependency of vidembed
+
+    before = rss_mb()
+    started = time.perf_counter()
+    graph = Index(ndim=DIM, metric="cos", dtype="f32", connectivity=16, expansion_add=128)
+    graph.add(np.arange(len(matrix), dtype=np.uint64), matrix, threads=2)
+    build_s, grown = time.perf_counter() - started, rss_mb() - before
+    rows = []
+    for expansion in (64, 256):
+        graph.expansion_search = expansion
+        seconds, found = timed([lambda q=q: graph.search(q, 10, threads=1).keys for q in queries])
+        got = recall([[all_keys[int(i)] for i in f] for f in found], truth)  # type: ignore[attr-defined]
+        rows.append(Row(case, f"usearch HNSW ef={expansion}", len(matrix), build_s, *percentiles(seconds),
+                        got, grown, graph.memory_usage / 2**20))  # fmt: skip
+    return rows
 
 
 def exact_top(
@@ -370,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--brute-queries", type=int, default=20, help="queries for today's search")
     parser.add_argument("--brute-max", type=int, default=100_000, help="largest size today's search runs at")
     parser.add_argument("--task-clips", type=int, default=1000, help="clips per task")
+    parser.add_argument("--hnsw", action="store_true", help="also measure usearch's HNSW (if installed)")
+    parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size HNSW is built at")
     parser.add_argument("--workdir", default=None, help="where the stores go (default: the temp folder)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
