@@ -194,7 +194,9 @@ def test_flushed_index_reopens_with_the_same_rankings_and_survives_a_crash(
     index, segments, _ = filled(rng, placeholders, {"a": 5, "b": 2})
     index.folder = tmp_path / "index"
     index.remove_task(sorted(segments)[0])  # a dead range, compacted on flush
+    assert index.unflushed == 8  # 7 tasks added, 1 removed
     first = index.flush()
+    assert index.unflushed == 0
     queries = unit(rng.standard_normal((5, DIM)))
     before = [index.rank(q, 10, owner=o) for q in queries for o in ("a", "b", None)]
     reopened = ClipIndex.open(tmp_path / "index", DIM, placeholders, exact_below=0)

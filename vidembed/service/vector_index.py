@@ -246,6 +246,7 @@ class ClipIndex:
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._tasks: dict[str, _TaskInfo] = {}
         self._lock = threading.RLock()
+        self.unflushed = 0  # tasks added or removed since the last flush (or open)
 
     # --- contents ------------------------------------------------------------------------
 
@@ -267,6 +268,7 @@ class ClipIndex:
                     partition = self._partitions.setdefault((owner, option), _Partition(self.dim))
                     partition.append(task_id, spans[:, 0], spans[:, 1], vectors[real])
             self._tasks[task_id] = info
+            self.unflushed += 1
 
     def remove_task(self, task_id: str) -> bool:
         """Drops a task's vectors; False if it was not indexed."""
@@ -274,6 +276,7 @@ class ClipIndex:
             info = self._tasks.pop(task_id, None)
             if info is None:
                 return False
+            self.unflushed += 1
             for option in info.options:
                 partition = self._partitions.get((info.owner, option))
                 if partition is not None:
@@ -441,6 +444,7 @@ class ClipIndex:
             for old in self.folder.glob("gen-*"):
                 if old != final:
                     shutil.rmtree(old, ignore_errors=True)
+            self.unflushed = 0
             return final
 
     def _write_partitions(self, staging: Path) -> dict[str, object]:
