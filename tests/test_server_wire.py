@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import LiveServer, make_service
+from pg import pg_admin, temporary_database  # noqa: F401
 
 from vidembed.server.app import create_app, uvicorn_options
 
@@ -24,6 +27,38 @@ UNKNOWN_KEY = (
     "The API key in the x-api-key header is not one of this server's keys "
     "(see --api-keys-file / VIDEMBED_API_KEYS)."
 )
+
+
+@contextmanager
+def _database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite in the server's data folder), or a PostgreSQL database of the server's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with temporary_database(request.getfixturevalue("pg_admin")) as url:
+        yield url
+
+
+# conftest's server and keyed_server, once on each store (each PostgreSQL one in a database of its own)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """An open server (no keys) that refuses local URLs, as a shared deployment would."""
+    with _database(request) as url:
+        data = tmp_path_factory.mktemp("server-data")
+        live = LiveServer(make_service(data, allow_local_urls=False, database_url=url))
+        yield live
+        live.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def keyed_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with _database(request) as url:
+        data = tmp_path_factory.mktemp("keyed-data")
+        live = LiveServer(make_service(data, start_workers=False, database_url=url), {"key-a", "key-b"})
+        yield live
+        live.stop()
 
 
 def post_form(
