@@ -53,12 +53,22 @@ def _shot_picture(seed: int) -> np.ndarray:
     return np.clip(picture + tiles, 0, 255).astype(np.uint8)
 
 
+PHOTOS = [
+    Path(__file__).resolve().parents[1] / ".cache" / "media" / n
+    for n in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")
+]
+
+
 @pytest.fixture(scope="module")
 def shots_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos as still shots: a footballer, a chessboard, a squirrel, then the right half of
+    the footballer photo (a second shot of the same scene: similar colours)."""
+    pictures = [np.asarray(Image.open(p).convert("RGB")) for p in PHOTOS]
+    pictures.append(pictures[0][:, pictures[0].shape[1] // 2 :])
     folder = tmp_path_factory.mktemp("shots")
     return make_video(
         folder / "shots.mp4",
-        [SegmentSpec(length, image=_shot_picture(i)) for i, length in enumerate(SHOT_LENGTHS)],
+        [SegmentSpec(length, image=picture) for picture, length in zip(pictures, SHOT_LENGTHS, strict=True)],
         fps=25,
     )
 
@@ -247,14 +257,14 @@ def test_dynamic_segmentation_follows_the_cuts(v2_server: LiveServer, shots_vide
         )
         assert ours.embed.tasks.wait_for_done(v1.id, sleep_interval=0.2).status == "ready"
         result = ours.embed.tasks.retrieve(v1.id, embedding_option="visual")
+        with pytest.raises(VidEmbedBadRequest) as wrong:
+            ours.embed.tasks.create(model_name=FAKE, video_url="https://e/v.mp4", video_segmentation="shots")
     segments = result.video_embedding.segments  # type: ignore[union-attr]
     assert [(s.start_offset_sec, s.end_offset_sec) for s in segments] == bounds
     assert result.video_embedding.metadata.video_segmentation == {
         "strategy": "dynamic",
         "min_duration_sec": 4.0,
     }  # type: ignore[union-attr]
-    with pytest.raises(VidEmbedBadRequest) as wrong:
-        ours.embed.tasks.create(model_name=FAKE, video_url="https://e/v.mp4", video_segmentation="shots")
     assert wrong.value.message == "The video_segmentation parameter is invalid. Use fixed or dynamic."
 
 
