@@ -19,6 +19,7 @@ TaskRecord keeps its timestamps as float epoch seconds; they are timestamptz in 
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in the classes below, list names the method
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -281,7 +282,9 @@ class PostgresStore:
 
     # --- results ---------------------------------------------------------------------------
 
-    def segments(self, task_ids: Iterable[str], options: Sequence[str] | None = None) -> list[StoredSegment]:
+    def segments(
+        self, task_ids: Iterable[str], options: Sequence[str] | None = None
+    ) -> builtins.list[StoredSegment]:
         ids = list(task_ids)
         if not ids:
             return []
@@ -299,7 +302,7 @@ class PostgresStore:
             for task, option, scope, start, end, blob in rows
         ]
 
-    def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
+    def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both
         APIs (not the synchronous route's, which are deleted once answered)."""
         query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready' AND api <> 'v2-sync'", []

@@ -14,6 +14,7 @@ worker that no longer holds the lease.
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in the classes below, list names the method
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -112,12 +113,14 @@ class TaskStore(Protocol):
 
     # --- results -------------------------------------------------------------------------
 
-    def segments(self, task_ids: Iterable[str], options: Sequence[str] | None = None) -> list[StoredSegment]:
+    def segments(
+        self, task_ids: Iterable[str], options: Sequence[str] | None = None
+    ) -> builtins.list[StoredSegment]:
         """The stored vectors of these tasks (of these options only, when given), per task in
         the order they were written."""
         ...
 
-    def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
+    def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first."""
         ...
 
