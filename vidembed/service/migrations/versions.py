@@ -48,7 +48,9 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_owner ON tasks (api, owner, created_at DESC, id DESC);
 CREATE INDEX tasks_by_api ON tasks (api, created_at DESC, id DESC);
 -- Claiming and the per-owner limit look at processing tasks only: a small part of the table.
-CREATE INDEX tasks_processing ON tasks (created_at, id) WHERE status = 'processing';
+-- The claim index is in the claim's order (the synchronous route's tasks first, then the oldest),
+-- so that a claim reads the head of the queue instead of sorting a backlog of any length.
+CREATE INDEX tasks_processing ON tasks ((api = 'v2-sync') DESC, created_at, id) WHERE status = 'processing';
 CREATE INDEX tasks_processing_by_owner ON tasks (owner) WHERE status = 'processing';
 -- Search reads the ready tasks of one owner.
 CREATE INDEX tasks_ready_by_owner ON tasks (owner, created_at) WHERE status = 'ready';
