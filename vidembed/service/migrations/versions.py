@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidembed.service.migrations.assets import ASSETS
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -66,4 +68,7 @@ CREATE TABLE segments (
 );
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "tasks and segments", INITIAL),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "tasks and segments", INITIAL),
+    Migration(2, "assets", ASSETS),
+)
