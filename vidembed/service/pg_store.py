@@ -221,6 +221,17 @@ class PostgresStore:
             (reason, task_id),
         )
 
+    def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
+        """Takes the lease of this one processing task if it is free or expired (attempts + 1);
+        False if it is held, finished or absent (``vidembed batch``: its own task, result in hand)."""
+        changed = self._write(
+            "UPDATE tasks SET lease_owner = %s, lease_until = now() + make_interval(secs => %s), "
+            "attempts = attempts + 1, updated_at = now() WHERE id = %s AND status = 'processing' "
+            "AND (lease_until IS NULL OR lease_until < now())",
+            (worker, float(lease_seconds), task_id),
+        )
+        return changed == 1
+
     def renew(
         self,
         task_id: str,

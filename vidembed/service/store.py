@@ -272,6 +272,19 @@ class SQLiteStore:
                 task.attempts += 1
                 return task
 
+    def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
+        """Takes the lease of this one processing task if it is free or expired (attempts + 1);
+        False if it is held, finished or absent. For a caller that made the task itself and has its
+        result in hand (``vidembed batch``), so that ``complete`` keeps the lease rule."""
+        now = time.time()
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ? AND status = 'processing' AND (lease_until IS NULL OR lease_until < ?)",
+                (worker, now + lease_seconds, now, task_id, now),
+            )
+            return cur.rowcount == 1
+
     def renew(
         self,
         task_id: str,
