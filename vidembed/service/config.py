@@ -85,6 +85,13 @@ class Settings:
     # Where tasks and vectors live: None is SQLite in the data folder; postgresql://... a shared
     # PostgreSQL (vidembed.service.store_api.open_store; docs/POSTGRES.md).
     database_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_DATABASE_URL") or None)
+    # Who runs the tasks: "threads" (worker threads of this process, each with an engine child
+    # process: the default) or "ray" (a pool of Ray actors at ray_address; docs/RAY.md). With "ray",
+    # ``workers`` is the number of actors, so at most that many tasks are claimed at once.
+    executor: str = field(default_factory=lambda: os.environ.get("VIDEMBED_EXECUTOR", "threads"))
+    # A Ray cluster's address (HOST:PORT of its GCS, or ray://HOST:10001); None: "auto" (RAY_ADDRESS,
+    # or the cluster started on this machine by `ray start`).
+    ray_address: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_RAY_ADDRESS") or None)
 
     @property
     def stacks(self) -> StackSettings:
