@@ -1,13 +1,22 @@
-"""Assets in SQLite (WAL): a table beside the tasks, in the same database file, on its own connection.
+"""The asset store: the ``AssetStore`` protocol, its SQLite implementation and ``open_asset_store``.
+
+Two implementations, chosen by the same database URL as the task store (``--database-url``;
+``vidembed.service.store_api.database_target``): ``SQLiteAssetStore``, a table beside the tasks in
+the same SQLite file, on its own connection; and ``PostgresAssetStore``
+(vidembed/service/pg_asset_store.py), for several API servers sharing one database.
+tests/test_asset_store_contract.py checks both against the same rules:
 
 An asset is ``processing`` from creation until a worker has stored (downloaded) and probed its
 file; workers claim it with a lease they renew while they work, as for tasks
 (``vidembed/service/store.py``), so an asset whose worker died is claimed again once its lease
-runs out, and two processes sharing the database never process one asset at once.
+runs out, and two processes sharing the database never process one asset at once. A worker that
+lost its lease (or whose asset was deleted) changes nothing: renew, set_path, complete and fail
+return False.
 """
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in the classes below, list names the method
 import json
 import sqlite3
 import threading
@@ -16,6 +25,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from vidembed.service.store_api import database_target, postgres_missing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -91,7 +103,91 @@ def _record(row: sqlite3.Row) -> AssetRecord:
     return AssetRecord(**data)
 
 
-class AssetStore:
+@runtime_checkable
+class AssetStore(Protocol):
+    """What AssetService needs from a store of assets (timestamps: epoch seconds)."""
+
+    def close(self) -> None:
+        """Releases the store's connections; the store is not used afterwards."""
+        ...
+
+    def insert(self, asset: AssetRecord) -> None:
+        """Adds a new asset as given (its created_at and updated_at included)."""
+        ...
+
+    def get(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """The asset, or None when there is none with this id (of ``owner``, when given)."""
+        ...
+
+    def list(
+        self,
+        owner: str | None,
+        asset_ids: Sequence[str],
+        asset_types: Sequence[str],
+        filename: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[builtins.list[AssetRecord], int]:
+        """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
+        ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
+        ...
+
+    def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """Removes the record; returns it, or None when there was none (of ``owner``)."""
+        ...
+
+    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> AssetRecord | None:
+        """Takes the oldest processing asset whose lease is free or expired, or None. An asset
+        whose workers stopped ``max_attempts`` times ends failed instead of looping."""
+        ...
+
+    def renew(self, asset_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extends a lease; False if it was lost (expired and claimed by another worker, or the
+        asset was deleted)."""
+        ...
+
+    def release(self, asset_id: str, worker: str) -> None:
+        """Gives an asset back at once (the service is stopping), for the next start to resume."""
+        ...
+
+    def set_path(self, asset_id: str, worker: str, path: str) -> bool:
+        """Records where a URL import was downloaded; False if the lease was lost."""
+        ...
+
+    def complete(self, asset_id: str, worker: str, probed: Probed) -> bool:
+        """``ready`` with what probing found, in one transaction; False if the lease was lost."""
+        ...
+
+    def fail(self, asset_id: str, worker: str, reason: str) -> bool:
+        """``failed`` with the reason; False if the lease was lost."""
+        ...
+
+
+def open_asset_store(url: str | None, default_path: Path) -> AssetStore:
+    """The asset store a database URL names, as ``open_store`` reads it: none is SQLite at
+    ``default_path`` (the tasks' file), ``sqlite:///PATH`` SQLite at PATH, ``postgresql://...``
+    PostgreSQL (the ``postgres`` extra)."""
+    target = database_target(url, default_path)
+    if isinstance(target, Path):
+        return SQLiteAssetStore(target)
+    try:
+        from vidembed.service.pg_asset_store import PostgresAssetStore
+    except ImportError as exc:
+        raise postgres_missing(exc) from None
+    return PostgresAssetStore(target)
+
+
+def giving_up(attempts: int) -> str:
+    """Why an asset whose processing was interrupted ``attempts`` times ended failed."""
+    return (
+        f"Processing the file was interrupted {attempts} times (the server "
+        "stopped each time); giving up. Create the asset again."
+    )
+
+
+class SQLiteAssetStore:
+    """An ``AssetStore`` in SQLite (WAL): the embedded default."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -159,7 +255,7 @@ class AssetStore:
         filename: str | None,
         offset: int,
         limit: int,
-    ) -> tuple[list[AssetRecord], int]:
+    ) -> tuple[builtins.list[AssetRecord], int]:
         """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
         ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
         where: list[str] = ["1 = 1"]
@@ -213,10 +309,7 @@ class AssetStore:
                     return None
                 asset = _record(row)
                 if asset.attempts >= max_attempts:
-                    reason = (
-                        f"Processing the file was interrupted {asset.attempts} times (the server "
-                        "stopped each time); giving up. Create the asset again."
-                    )
+                    reason = giving_up(asset.attempts)
                     db.execute(
                         "UPDATE assets SET status = 'failed', error = ?, lease_owner = NULL, "
                         "lease_until = NULL, updated_at = ? WHERE id = ?",

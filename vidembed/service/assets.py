@@ -36,7 +36,7 @@ from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
 from vidembed.params import FileInput, parse_page
 from vidembed.service import intake
-from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed
+from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed, open_asset_store
 from vidembed.service.config import Settings
 from vidembed.service.wire import rfc3339
 
@@ -350,7 +350,7 @@ class AssetService:
         """Two worker threads by default, so a slow URL import does not hold up a probe (which
         takes milliseconds)."""
         self.settings = settings
-        self.store = AssetStore(settings.db_path)
+        self.store: AssetStore = open_asset_store(settings.database_url, settings.db_path)
         self._worker_threads = worker_threads
         self._stop = threading.Event()
         self._wake = threading.Event()

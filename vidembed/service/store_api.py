@@ -129,8 +129,21 @@ def open_store(url: str | None, default_path: Path) -> TaskStore:
     """The store a database URL names: none (or empty) is SQLite at ``default_path``;
     ``sqlite:///PATH`` SQLite at PATH; ``postgresql://...`` (or ``postgres://``) PostgreSQL, which
     needs the ``postgres`` extra (``pip install 'vidembed[postgres]'``)."""
+    target = database_target(url, default_path)
+    if isinstance(target, Path):
+        return SQLiteStore(target)
+    try:
+        from vidembed.service.pg_store import PostgresStore
+    except ImportError as exc:
+        raise postgres_missing(exc) from None
+    return PostgresStore(target)
+
+
+def database_target(url: str | None, default_path: Path) -> Path | str:
+    """Where a database URL points: the SQLite file's path, or the PostgreSQL URL itself (the task
+    store and the asset store read the same URL this way); ConfigurationError for anything else."""
     if not url:
-        return SQLiteStore(default_path)
+        return default_path
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         path = url.split("://", 1)[1]
@@ -138,18 +151,19 @@ def open_store(url: str | None, default_path: Path) -> TaskStore:
             raise ConfigurationError(
                 f"Use sqlite:///PATH (an absolute path) as the database URL, not {url!r}."
             )
-        return SQLiteStore(Path(path))
+        return Path(path)
     if scheme in POSTGRES_SCHEMES:
-        try:
-            from vidembed.service.pg_store import PostgresStore
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"A PostgreSQL database URL needs psycopg: pip install 'vidembed[postgres]' ({exc})."
-            ) from None
-        return PostgresStore(url)
+        return url
     raise ConfigurationError(
         "The database URL (--database-url / VIDEMBED_DATABASE_URL) must start with postgresql:// or "
         f"sqlite:///, not {_without_password(url)!r}."
+    )
+
+
+def postgres_missing(exc: ImportError) -> ConfigurationError:
+    """The error for a PostgreSQL URL when psycopg is not installed."""
+    return ConfigurationError(
+        f"A PostgreSQL database URL needs psycopg: pip install 'vidembed[postgres]' ({exc})."
     )
 
 
