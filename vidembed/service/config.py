@@ -11,6 +11,7 @@ import platformdirs
 from vidembed.errors import ConfigurationError
 from vidembed.models.stack import StackSettings
 from vidembed.models.stacks_file import StackConfig
+from vidembed.service.media_store import S3Settings
 
 GB = 1024**3
 
@@ -45,6 +46,22 @@ def asr_beam_from_env() -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 10:
         raise ConfigurationError(f"VIDEMBED_ASR_BEAM must be a whole number from 1 to 10, not {raw!r}")
     return int(raw)
+
+
+def s3_from_env() -> S3Settings:
+    """The standard AWS variables for an ``s3://`` media store: ``AWS_ENDPOINT_URL`` (MinIO or
+    another S3-compatible server), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
+    ``AWS_DEFAULT_REGION``; unset ones are left to boto3's own chain (~/.aws, an instance role)."""
+
+    def value(name: str) -> str | None:
+        return os.environ.get(name, "").strip() or None
+
+    return S3Settings(
+        endpoint_url=value("AWS_ENDPOINT_URL"),
+        access_key_id=value("AWS_ACCESS_KEY_ID"),
+        secret_access_key=value("AWS_SECRET_ACCESS_KEY"),
+        region=value("AWS_DEFAULT_REGION"),
+    )
 
 
 @dataclass
@@ -85,6 +102,10 @@ class Settings:
     # Where tasks and vectors live: None is SQLite in the data folder; postgresql://... a shared
     # PostgreSQL (vidembed.service.store_api.open_store; docs/POSTGRES.md).
     database_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_DATABASE_URL") or None)
+    # Where inputs live: None is the data folder's media/; s3://bucket/prefix S3-compatible object
+    # storage reached with ``s3`` (vidembed.service.media_store.open_media_store; docs/MEDIA_STORAGE.md).
+    media_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_MEDIA_URL") or None)
+    s3: S3Settings = field(default_factory=s3_from_env)
     # Who runs the tasks: "threads" (worker threads of this process, each with an engine child
     # process: the default) or "ray" (a pool of Ray actors at ray_address; docs/RAY.md). With "ray",
     # ``workers`` is the number of actors, so at most that many tasks are claimed at once.
