@@ -20,6 +20,7 @@ TaskRecord keeps its timestamps as float epoch seconds; they are timestamptz in 
 from __future__ import annotations
 
 import builtins  # builtins.list: in the classes below, list names the method
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,17 @@ _N_COLUMNS = _COLUMNS.count(",") + 1
 # then the oldest; id breaks ties so that the order is total.
 _CLAIM_ORDER = "(api = 'v2-sync') DESC, created_at, id"
 _SEGMENT_COLUMNS = ("task_id", "seq", "option", "scope", "start_sec", "end_sec", "vector")
+_INSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * _N_COLUMNS)})"
+# pg_advisory_xact_lock(int4, int4) keys of the per-owner admission lock: a class of our own ("vdmb"
+# as a big-endian int32; the two-key space never meets the migrations' one-bigint key) and a
+# 32-bit hash of the owner. Two owners whose hashes collide only take turns; nothing else changes.
+ADMIT_LOCK_CLASS = int.from_bytes(b"vdmb", "big")
+
+
+def owner_lock_key(owner: str) -> int:
+    """The owner's key in the admission lock: the first 4 bytes of its SHA-256, as a signed int32
+    (the same on every server, unlike Python's hash())."""
+    return int.from_bytes(hashlib.sha256(owner.encode()).digest()[:4], "big", signed=True)
 
 
 def _timestamp(epoch: float | None) -> datetime | None:
@@ -57,6 +69,33 @@ def _record(row: dict[str, Any]) -> TaskRecord:
     data["updated_at"] = data["updated_at"].timestamp()
     data["encoders"] = data["encoders"] or None
     return TaskRecord(**data)
+
+
+def _insert_args(task: TaskRecord) -> tuple[object, ...]:
+    """The values of ``_INSERT`` for a task."""
+    return (
+        task.id,
+        task.owner,
+        task.model_name,
+        task.status,
+        Jsonb(task.params),
+        Jsonb(task.options),
+        task.source_path,
+        task.input_url,
+        task.input_filename,
+        task.duration,
+        task.error,
+        task.progress,
+        task.stage,
+        task.attempts,
+        _timestamp(task.created_at),
+        _timestamp(task.updated_at),
+        task.stack,
+        Jsonb(task.encoders) if task.encoders is not None else None,
+        task.api,
+        task.input_type,
+        task.asset_id,
+    )
 
 
 class PostgresStore:
@@ -103,32 +142,25 @@ class PostgresStore:
     # --- tasks -----------------------------------------------------------------------------
 
     def insert(self, task: TaskRecord) -> None:
-        self._write(
-            f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * _N_COLUMNS)})",
-            (
-                task.id,
-                task.owner,
-                task.model_name,
-                task.status,
-                Jsonb(task.params),
-                Jsonb(task.options),
-                task.source_path,
-                task.input_url,
-                task.input_filename,
-                task.duration,
-                task.error,
-                task.progress,
-                task.stage,
-                task.attempts,
-                _timestamp(task.created_at),
-                _timestamp(task.updated_at),
-                task.stack,
-                Jsonb(task.encoders) if task.encoders is not None else None,
-                task.api,
-                task.input_type,
-                task.asset_id,
-            ),
-        )
+        self._write(_INSERT, _insert_args(task))
+
+    def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
+        """Inserts the task unless its owner already has ``limit`` tasks processing (False then,
+        nothing written). Count and insert run in one transaction under an advisory lock of the
+        owner's, so API servers admitting the same owner's tasks at the same instant take turns
+        (a count alone would not do: under READ COMMITTED no one sees the others' uncommitted
+        inserts). The lock is the transaction's: released at commit, after the insert is visible."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (ADMIT_LOCK_CLASS, owner_lock_key(task.owner))
+            )
+            row = conn.execute(
+                "SELECT count(*) FROM tasks WHERE owner = %s AND status = 'processing'", (task.owner,)
+            ).fetchone()
+            if row is not None and int(row[0]) >= limit:
+                return False
+            conn.execute(_INSERT, _insert_args(task))
+        return True
 
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         query, args = f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", [task_id]

@@ -126,6 +126,35 @@ def _record(row: sqlite3.Row) -> TaskRecord:
     return TaskRecord(**data)
 
 
+def _insert(db: sqlite3.Connection, task: TaskRecord) -> None:
+    db.execute(
+        f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * _N_COLUMNS)})",
+        (
+            task.id,
+            task.owner,
+            task.model_name,
+            task.status,
+            json.dumps(task.params),
+            json.dumps(task.options),
+            task.source_path,
+            task.input_url,
+            task.input_filename,
+            task.duration,
+            task.error,
+            task.progress,
+            task.stage,
+            task.attempts,
+            task.created_at,
+            task.updated_at,
+            task.stack,
+            json.dumps(task.encoders) if task.encoders is not None else None,
+            task.api,
+            task.input_type,
+            task.asset_id,
+        ),
+    )
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,32 +191,20 @@ class SQLiteStore:
 
     def insert(self, task: TaskRecord) -> None:
         with self._transaction() as db:
-            db.execute(
-                f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * _N_COLUMNS)})",
-                (
-                    task.id,
-                    task.owner,
-                    task.model_name,
-                    task.status,
-                    json.dumps(task.params),
-                    json.dumps(task.options),
-                    task.source_path,
-                    task.input_url,
-                    task.input_filename,
-                    task.duration,
-                    task.error,
-                    task.progress,
-                    task.stage,
-                    task.attempts,
-                    task.created_at,
-                    task.updated_at,
-                    task.stack,
-                    json.dumps(task.encoders) if task.encoders is not None else None,
-                    task.api,
-                    task.input_type,
-                    task.asset_id,
-                ),
-            )
+            _insert(db, task)
+
+    def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
+        """Inserts the task unless its owner already has ``limit`` tasks processing (False then,
+        nothing written). Count and insert are one write transaction (BEGIN IMMEDIATE), which
+        other processes on the same file wait for: no two can both see room for the last task."""
+        with self._transaction() as db:
+            (active,) = db.execute(
+                "SELECT COUNT(*) FROM tasks WHERE owner = ? AND status = 'processing'", (task.owner,)
+            ).fetchone()
+            if active >= limit:
+                return False
+            _insert(db, task)
+        return True
 
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         query, args = f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", [task_id]

@@ -44,6 +44,12 @@ class TaskStore(Protocol):
         """Adds a new task as given (its created_at and updated_at included)."""
         ...
 
+    def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
+        """Adds a new task unless its owner already has ``limit`` tasks processing; False then,
+        and nothing written. Atomic across every process and machine sharing the store: two
+        inserts at the same instant cannot both take the last place."""
+        ...
+
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
         """The task, or None if there is none with this id (of this owner, when one is given)."""
         ...
