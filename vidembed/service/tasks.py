@@ -110,7 +110,9 @@ class TaskService:
         return {"_id": task.id}
 
     def admit(self, owner: str) -> None:
-        """The per-key limit on tasks processing at once (both APIs count): 429 past it."""
+        """The per-key limit on tasks processing at once (both APIs count): 429 past it. An early
+        check, before an upload is stored; ``submit`` checks again, atomically with the insert,
+        since servers sharing a database may all pass this one at the same instant."""
         if self.store.count_active(owner) >= self.settings.max_active_tasks_per_owner:
             raise errors.too_many_active(self.settings.max_active_tasks_per_owner, retry_after=30)
 
@@ -133,8 +135,13 @@ class TaskService:
         )
 
     def submit(self, task: TaskRecord) -> None:
-        """Stores a new task and wakes the workers: from here on, nothing loses it."""
-        self.store.insert(task)
+        """Stores a new task and wakes the workers: from here on, nothing loses it. 429 (and the
+        task's media folder removed) if its owner has reached the limit of active tasks meanwhile,
+        on this server or another one sharing the database."""
+        limit = self.settings.max_active_tasks_per_owner
+        if not self.store.insert_within_limit(task, limit):
+            shutil.rmtree(self.settings.media_dir / task.id, ignore_errors=True)
+            raise errors.too_many_active(limit, retry_after=30)
         self.workers.wake()
 
     # --- read -----------------------------------------------------------------------------
