@@ -47,9 +47,11 @@ from vidembed.service.store import StoredSegment
 log = logging.getLogger(__name__)
 
 # Below this many allowed vectors in a partition, a query scans the float32 vectors exactly. The
-# crossover measured by benchmarks/search.py (docs/SEARCH.md): float32 and the int8 scan cost the
-# same at about 5,000 vectors (0.6 ms); the exact path keeps results identical to rank_clips.
-EXACT_BELOW = 5_000
+# crossover measured by benchmarks/search.py (docs/SEARCH.md): up to 1,000-2,000 vectors float32
+# is as fast (0.08 ms against 0.12); from 2,000 on numpy hands the product to OpenBLAS's threads,
+# and on this shared 2-core machine its p50 jumped to 8-22 ms at some sizes from 2k to 50k in each
+# of 3 runs (the single-threaded int8 scan: 0.1-6 ms). Both give rank_clips' results (module doc).
+EXACT_BELOW = 2_000
 # The int8 scan keeps at least this many candidates for exact rescoring: the int8 rounding moves a
 # 384-dimensional score by 5e-4 (standard deviation, measured) and the 10th and 100th best of 1M
 # random unit vectors differ by about 0.03 (order statistics of N(0, 1/384): 0.217 and 0.190), so
