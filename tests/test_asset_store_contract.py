@@ -34,22 +34,12 @@ PROBED = Probed(
 )
 
 
-@pytest.fixture
-def assets_pg_url(pg_url: str) -> str:  # noqa: F811
-    """The run's database with no assets left by an earlier test (pg_url empties the tasks)."""
-    PostgresAssetStore(pg_url).close()  # migrates a fresh database
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("SET lock_timeout = '10s'")
-        conn.execute("TRUNCATE assets")
-    return pg_url
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AssetStore]:
     if request.param == "sqlite":
         opened: AssetStore = SQLiteAssetStore(tmp_path / "vidembed.sqlite3")
     else:
-        opened = PostgresAssetStore(request.getfixturevalue("assets_pg_url"))
+        opened = PostgresAssetStore(request.getfixturevalue("pg_url"))
     yield opened
     opened.close()
 
@@ -262,7 +252,7 @@ def test_a_deleted_assets_worker_writes_nothing(store: AssetStore) -> None:
 
 def test_open_asset_store_reads_the_database_url_as_the_task_store_does(
     tmp_path: Path,
-    assets_pg_url: str,
+    pg_url: str,  # noqa: F811
 ) -> None:
     default = open_asset_store(None, tmp_path / "a" / "vidembed.sqlite3")
     assert isinstance(default, SQLiteAssetStore) and (tmp_path / "a" / "vidembed.sqlite3").exists()
@@ -270,7 +260,7 @@ def test_open_asset_store_reads_the_database_url_as_the_task_store_does(
     named = open_asset_store(f"sqlite:///{tmp_path}/b.sqlite3", tmp_path / "unused.sqlite3")
     assert isinstance(named, SQLiteAssetStore) and (tmp_path / "b.sqlite3").exists()
     named.close()
-    postgres = open_asset_store(assets_pg_url, tmp_path / "unused.sqlite3")
+    postgres = open_asset_store(pg_url, tmp_path / "unused.sqlite3")
     assert isinstance(postgres, PostgresAssetStore) and isinstance(postgres, AssetStore)
     postgres.close()
     assert not (tmp_path / "unused.sqlite3").exists()
@@ -279,12 +269,12 @@ def test_open_asset_store_reads_the_database_url_as_the_task_store_does(
 # --- PostgreSQL only -----------------------------------------------------------------------
 
 
-def test_postgres_claim_skips_an_asset_another_transaction_holds(assets_pg_url: str) -> None:
-    store = PostgresAssetStore(assets_pg_url)
+def test_postgres_claim_skips_an_asset_another_transaction_holds(pg_url: str) -> None:  # noqa: F811
+    store = PostgresAssetStore(pg_url)
     try:
         store.insert(make_asset("held", created=T0))
         store.insert(make_asset("free", created=T0 + 1))
-        with ThreadPoolExecutor(1) as claimer, psycopg.connect(assets_pg_url) as other:
+        with ThreadPoolExecutor(1) as claimer, psycopg.connect(pg_url) as other:
             # a claimer of another server, mid-transaction: a claim that waited would wait for ever
             other.execute("SELECT id FROM assets WHERE id = 'held' FOR UPDATE")
             claimed = claimer.submit(store.claim, "w", 60, 3).result(timeout=5)
@@ -295,13 +285,13 @@ def test_postgres_claim_skips_an_asset_another_transaction_holds(assets_pg_url: 
         store.close()
 
 
-def test_postgres_asset_lease_times_come_from_the_database_clock(assets_pg_url: str) -> None:
-    store = PostgresAssetStore(assets_pg_url)
+def test_postgres_asset_lease_times_come_from_the_database_clock(pg_url: str) -> None:  # noqa: F811
+    store = PostgresAssetStore(pg_url)
     try:
         # created by a server whose clock is a day behind: the lease still counts from the database's now
         store.insert(make_asset("a", created=time.time() - 86400))
         assert store.claim("w", 60, 3) is not None
-        with psycopg.connect(assets_pg_url) as conn:
+        with psycopg.connect(pg_url) as conn:
             row = conn.execute(
                 "SELECT extract(epoch FROM lease_until - now()), extract(epoch FROM now() - updated_at) "
                 "FROM assets WHERE id = 'a'"
