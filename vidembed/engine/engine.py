@@ -54,9 +54,11 @@ AUDIO_OPTIONS = ("audio", "transcription")  # what an audio input can be embedde
 CANDIDATE_STEP_SEC = 0.25
 DETAIL_STEP_SEC = 0.5
 # At most this many candidates of each kind are kept (every other one is dropped beyond): the open
-# shots span at most ~2 x (MAX_SHOT_PIECE_SEC + min_duration) = 28 s, i.e. 112 at 0.25 s, unless
-# short shots keep merging; this bounds memory whatever the video (~40 MB at 224 px, detail ~45 MB).
+# shots span at most ~2 x (MAX_SHOT_PIECE_SEC + min_duration) = 28 s, i.e. 112 frames at 0.25 s and
+# 56 details at 0.5 s, unless short shots keep merging; the caps bound memory whatever the video:
+# 256 x 224 px RGB = 39 MB, 64 x 640x360 px = 44 MB.
 MAX_CANDIDATES = 256
+MAX_DETAIL_CANDIDATES = 64
 
 Progress = Callable[[float, str], None]
 
@@ -309,8 +311,8 @@ class _Candidates:
     """Frames at one model size, one every ``step`` seconds of decoded video, kept until the clip
     they belong to closes (dynamic plans: a clip's frames are chosen when its end is known)."""
 
-    def __init__(self, spec: FrameSpec, step: float) -> None:
-        self.request, self.step = _request(spec), step
+    def __init__(self, spec: FrameSpec, step: float, cap: int) -> None:
+        self.request, self.step, self.cap = _request(spec), step, cap
         self.items: list[tuple[float, np.ndarray]] = []
         self._scaler = VideoReformatter()
 
@@ -318,7 +320,7 @@ class _Candidates:
         if self.items and frame.time - self.items[-1][0] < self.step - 1e-6:
             return
         self.items.append((frame.time, frame.convert(self.request, self._scaler)))
-        if len(self.items) > MAX_CANDIDATES:
+        if len(self.items) > self.cap:
             self.items = self.items[::2]
 
     def nearest(self, time: float, clip: Clip) -> np.ndarray | None:
@@ -518,8 +520,10 @@ class Engine:
         detector = CutDetector()
         visual = "visual" in options
         detail_spec = self.stack.visual.detail
-        frames = _Candidates(self.stack.visual.frames, CANDIDATE_STEP_SEC)
-        details = _Candidates(detail_spec, DETAIL_STEP_SEC) if detail_spec is not None else None
+        frames = _Candidates(self.stack.visual.frames, CANDIDATE_STEP_SEC, MAX_CANDIDATES)
+        details = None
+        if detail_spec is not None:
+            details = _Candidates(detail_spec, DETAIL_STEP_SEC, MAX_DETAIL_CANDIDATES)
         wants_audio = "audio" in options or "transcription" in options
         buffer = _AudioBuffer(max(0.0, interval[0] - AUDIO_CONTEXT_SEC), interval[1])
         feed = _AudioFeed(pipeline, stages["audio"], buffer, interval[1], [])
