@@ -1,18 +1,24 @@
 """Two API servers sharing one PostgreSQL database and one media folder serve the same tasks and
 assets (issue 13, item 6; docs/POSTGRES.md, "Several API servers").
 
-Each server is the real app on uvicorn (conftest's LiveServer), with its own TaskService,
-AssetService, worker pool and data folder, as on two machines; what they share is the database (a
-database of this module's own, tests/pg.py) and the media: each data folder's ``media/`` is a link
-to one folder. That shared folder stands in for the S3 media store, being built at the same time
+Each server is ``vidembed serve --database-url URL --port N`` in a process of its own, with its
+own worker pool, engine process and data folder, as on two machines; what they share is the
+database (a database of this module's own, tests/pg.py) and the media: each data folder's
+``media/`` is a link to one folder. That shared folder stands in for the S3 media store, being built at the same time
 (Settings.media_url): on machines it would be a network file system mounted at DATA/media. The
 official SDK (twelvelabs 1.3.6) makes every call it has; clip search, our extension, goes over
-HTTP. The fake model stack (model_name FAKE) keeps it fast.
+HTTP. The fake model stack (model_name FAKE) keeps it fast: the servers are started through
+``SERVE_WITH_FAKE``, the CLI with the fake stack added to its settings (a stacks file cannot select
+it), as conftest's ``fake_cli`` does in-process.
 """
 
 from __future__ import annotations
 
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +30,7 @@ from typing import TypeVar
 import httpx
 import numpy as np
 import pytest
-from conftest import FAKE, LiveServer, fake_settings, make_fake_service
+from conftest import FAKE, fake_settings
 from pg import database_url, pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 from twelvelabs import NotFoundError, TwelveLabs
 from twelvelabs.core.api_error import ApiError as SdkApiError
@@ -35,7 +41,22 @@ from vidembed.errors import TooManyRequestsError as OurTooManyRequests
 from vidembed.service.tasks import TaskService
 
 LIMIT = 3  # active tasks per key on both servers
-KEYS = {"key-a", "key-b", "key-c"}
+KEYS = ("key-a", "key-b", "key-c")
+# `vidembed serve` with the fake stack served beside the built-in one (config.Settings replaced
+# before the CLI builds its settings; the engine processes get the stack through StackSettings).
+SERVE_WITH_FAKE = """
+import dataclasses, sys
+from vidembed.models.fake import FAKE_STACK
+from vidembed.service import config
+
+@dataclasses.dataclass
+class WithFake(config.Settings):
+    extra_stacks: tuple = (FAKE_STACK,)
+
+config.Settings = WithFake
+from vidembed import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
 RATE_LIMITED = (
     f"You have exceeded the rate limit ({LIMIT} tasks processing at once). "
     "Please try again later after 30 seconds."
@@ -55,13 +76,76 @@ def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float =
 
 
 @dataclass
+class Server:
+    """A ``vidembed serve`` process of this module's own, on a loopback port."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def stop(self) -> None:
+        """SIGTERM to its process group (the server and its engine process); SIGKILL after 30 s."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(data: Path, database: str) -> Server:
+    """Starts ``vidembed serve`` on ``database`` with the data folder ``data``; does not wait."""
+    port, log = free_port(), data / "server.log"
+    env = {
+        **os.environ,
+        "VIDEMBED_API_KEYS": ",".join(KEYS),
+        "VIDEMBED_MAX_ACTIVE_TASKS_PER_KEY": str(LIMIT),
+        "VIDEMBED_LEASE_SECONDS": "10",
+    }
+    command = [sys.executable, "-c", SERVE_WITH_FAKE, "--data-dir", str(data), "serve", "--port", str(port)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*command, "--database-url", database, "--allow-local-urls"],
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_ready(server: Server, timeout: float = 90.0) -> None:
+    """Until ``GET /ready`` answers 200 (database reached, text encoders loaded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, f"the server exited: {server.log.read_text()[-2000:]}"
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server was not ready after {timeout} s: {server.log.read_text()[-2000:]}")
+
+
+@dataclass
 class Pair:
-    a: LiveServer
-    b: LiveServer
+    a: Server
+    b: Server
     media: Path  # the folder both servers' media/ point at
     video: Path
 
-    def sdk(self, server: LiveServer, key: str = "key-a") -> TwelveLabs:
+    def sdk(self, server: Server, key: str = "key-a") -> TwelveLabs:
         return TwelveLabs(api_key=key, base_url=server.url)
 
 
@@ -83,20 +167,21 @@ def pair(pg_admin: str, tmp_path_factory: pytest.TempPathFactory, video: Path) -
     """Two servers on one database and one media folder, each with its own data folder."""
     shared = tmp_path_factory.mktemp("shared-media")
     with temporary_database(pg_admin) as url:
-        servers = []
-        for name in ("server-a", "server-b"):
-            data = tmp_path_factory.mktemp(name)
-            (data / "media").symlink_to(shared, target_is_directory=True)
-            service = make_fake_service(data, database_url=url, max_active_tasks_per_owner=LIMIT)
-            servers.append(LiveServer(service, KEYS))
+        servers: list[Server] = []
         try:
+            for name in ("server-a", "server-b"):
+                data = tmp_path_factory.mktemp(name)
+                (data / "media").symlink_to(shared, target_is_directory=True)
+                servers.append(start_server(data, url))
+            for server in servers:  # started together: they load their models at the same time
+                wait_ready(server)
             yield Pair(servers[0], servers[1], shared, video)
         finally:
             for server in servers:
                 server.stop()
 
 
-def search(server: LiveServer, key: str, **form: str) -> dict[str, object]:
+def search(server: Server, key: str, **form: str) -> dict[str, object]:
     """``POST /clips/search`` (our extension; the SDK has no call for it)."""
     answer = httpx.post(f"{server.url}/clips/search", data=form, headers={"x-api-key": key}, timeout=30)
     assert answer.status_code == 200, answer.text
