@@ -234,13 +234,70 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.max_upload_bytes = args.max_upload_bytes
     if args.database_url:
         settings.database_url = args.database_url
-    service = TaskService(settings)
+    if args.media_url:
+        settings.media_url = args.media_url
+    if args.executor:
+        settings.executor = args.executor
+    if args.ray_address:
+        settings.ray_address = args.ray_address
+    from vidembed.errors import ConfigurationError
+
+    try:
+        service = TaskService(settings)
+    except ConfigurationError as exc:  # a bad --database-url or --media-url, an unreachable store
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(service, ApiKeys.from_config(args.api_keys_file))
     try:
         uvicorn.run(app, **uvicorn_options(args.host, args.port))
     finally:
         service.close()
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from vidembed.errors import ConfigurationError
+    from vidembed.service.store_api import open_store
+
+    try:
+        from vidembed.batch import BatchSettings, report, run_batch
+    except ImportError as exc:
+        print(f"error: vidembed batch needs Ray: pip install 'vidembed[ray]' ({exc})", file=sys.stderr)
+        return 2
+    from vidembed.models.stack import StackCatalog
+
+    if args.actors < 1 or not 2 <= args.clip_length <= 10:
+        print("error: --actors must be at least 1 and --clip-length within 2-10 seconds", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    url = args.database_url or settings.database_url
+    batch = BatchSettings(
+        inputs=tuple(args.inputs),
+        model_name=args.model,
+        actors=args.actors,
+        clip_length=args.clip_length,
+        stacks=settings.stacks,
+        ray_address=args.ray_address,
+        max_download_bytes=settings.max_download_bytes,
+        download_timeout_seconds=settings.download_timeout_seconds,
+    )
+    known = StackCatalog(settings.stacks).known_names()
+    if args.model not in known:
+        print(
+            f"error: unknown --model {args.model!r}; use one of: {', '.join(sorted(known))}", file=sys.stderr
+        )
+        return 2
+    try:
+        store = open_store(url, settings.db_path)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcome = run_batch(batch, store)
+    except ConnectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return report(outcome, sys.stderr)
 
 
 def _global_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
@@ -344,12 +401,46 @@ def build_parser() -> argparse.ArgumentParser:
         "default VIDEMBED_DATABASE_URL, or SQLite in the data folder",
     )
     serve.add_argument(
+        "--media-url",
+        default=None,
+        help="uploads and assets in S3-compatible storage (s3://bucket/prefix; endpoint, keys and region "
+        "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION; "
+        "docs/MEDIA_STORAGE.md); default VIDEMBED_MEDIA_URL, or the data folder's media/",
+    )
+    serve.add_argument(
+        "--executor",
+        choices=("threads", "ray"),
+        default=None,
+        help="threads: worker threads of this process (default, or VIDEMBED_EXECUTOR); "
+        "ray: a pool of --workers Ray actors (docs/RAY.md)",
+    )
+    serve.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: the cluster's HOST:PORT (default VIDEMBED_RAY_ADDRESS, or auto)",
+    )
+    serve.add_argument(
         "--allow-local-urls",
         action="store_true",
         default=env("VIDEMBED_ALLOW_LOCAL_URLS", "") == "1",
         help="let video_url reach file://, loopback and private addresses (off by default)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    batch = command("batch", "embed a whole collection of videos on Ray Data, resumably")
+    batch.add_argument("inputs", nargs="+", help="files, folders (walked for media files), globs or URLs")
+    batch.add_argument("--model", default=DEFAULT_STACK, help=f"model (stack) name (default {DEFAULT_STACK})")
+    batch.add_argument("--clip-length", type=float, default=6.0, help="seconds per clip, 2-10 (default 6)")
+    batch.add_argument(
+        "--database-url",
+        default=None,
+        help="the store to write to (default VIDEMBED_DATABASE_URL, or SQLite in the data folder)",
+    )
+    batch.add_argument(
+        "--ray-address", default=None, help="a Ray cluster's HOST:PORT (default: a local Ray for the run)"
+    )
+    batch.add_argument("--actors", type=int, default=2, help="embedding actors, each 1 CPU (default 2)")
+    batch.set_defaults(func=cmd_batch)
 
     models = command("models", "prepare and verify the default stack's weights")
     models.set_defaults(func=cmd_models)

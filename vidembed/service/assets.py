@@ -1,12 +1,15 @@
 """AssetService: upload or import a file once, then use it by id (TwelveLabs' ``client.assets``,
 docs/CONTRACT.md §5.1; docs/ASSETS.md).
 
-``create`` stores an upload under ``media/assets/<id>/`` (or checks a URL) and records the asset
+``create`` stores an upload in the media store under ``assets/<id>/`` (``media/assets/<id>/`` of the
+data folder by default; docs/MEDIA_STORAGE.md) (or checks a URL) and records the asset
 as ``processing``; worker threads of the service download URL imports and probe the file, then
 mark it ``ready`` with its type and technical metadata, or ``failed`` with a reason. Workers
 claim assets with a lease (``AssetStore``), so nothing is lost on restart and two processes
 sharing the database never process one asset twice. ``media`` hands a ready asset's file to
-another part of the service (Embed v2's ``media_source.asset_id``) as a hard link.
+another part of the service as a local file (a hard link in a local folder); ``copy_to`` copies it
+for a task inside the media store (Embed v2's ``media_source.asset_id``), so that deleting the
+asset leaves the task's input whole.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import secrets
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,6 +42,7 @@ from vidembed.params import FileInput, parse_page
 from vidembed.service import intake
 from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed, open_asset_store
 from vidembed.service.config import Settings
+from vidembed.service.media_store import MediaStore, open_media_store
 from vidembed.service.wire import rfc3339
 
 log = logging.getLogger("vidembed.assets")
@@ -87,12 +92,18 @@ def new_asset_id() -> str:
 
 @dataclass(frozen=True)
 class AssetMedia:
-    """A ready asset's file as handed to another part of the service (``AssetService.media``)."""
+    """A ready asset's file as handed to another part of the service (``AssetService.media`` and
+    ``copy_to``)."""
 
-    path: Path  # the caller's own link (or copy) of the file
+    location: str  # the caller's own copy: a local path (``media``) or a media store location
     asset_type: str  # "video" | "audio" | "image"
     filename: str
     technical_metadata: JsonObject
+
+    @property
+    def path(self) -> Path:
+        """The copy as a local path (what ``media`` hands out)."""
+        return Path(self.location)
 
     @property
     def duration(self) -> float | None:
@@ -351,6 +362,7 @@ class AssetService:
         takes milliseconds)."""
         self.settings = settings
         self.store: AssetStore = open_asset_store(settings.database_url, settings.db_path)
+        self.media_store: MediaStore = open_media_store(settings.media_url, settings.media_dir, settings.s3)
         self._worker_threads = worker_threads
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -447,15 +459,16 @@ class AssetService:
             )
 
     def _save(self, asset_id: str, file: FileInput, filename: str) -> tuple[str, int]:
-        target = self.assets_dir / asset_id / intake.safe_filename(filename)
+        """The upload streamed into the media store: its location and size."""
+        key = f"assets/{asset_id}/{intake.safe_filename(filename)}"
         try:
-            written = intake.save_upload(file, target, self.settings.max_upload_bytes, parameter="file")
+            written = self.media_store.save_upload(file, key, self.settings.max_upload_bytes, "file")
             if written == 0:
                 raise errors.invalid("file", "The file is empty (0 bytes).")
         except BaseException:
-            shutil.rmtree(target.parent, ignore_errors=True)
+            self.media_store.delete_prefix(f"assets/{asset_id}")
             raise
-        return str(target), written
+        return self.media_store.location(key), written
 
     # --- read, delete ---------------------------------------------------------------------
 
@@ -496,12 +509,42 @@ class AssetService:
         asset = self.store.delete(asset_id, owner)
         if asset is None:
             raise errors.asset_not_found(asset_id)
-        shutil.rmtree(self.assets_dir / asset.id, ignore_errors=True)
+        self.media_store.delete_prefix(f"assets/{asset.id}")
 
     def media(self, asset_id: str, owner: str | None, target: Path) -> AssetMedia:
-        """A ready asset's file, hard-linked to ``target`` (copied across file systems), for a task
-        that embeds it: the task's copy outlives a later delete of the asset. Raises 404 as
-        ``retrieve``, and 400 naming ``asset_id`` for an asset still processing or failed."""
+        """A ready asset's file at the local path ``target``: hard-linked from a local folder
+        (copied across file systems), downloaded from S3. The copy outlives a later delete of the
+        asset. Raises 404 as ``retrieve``, and 400 naming ``asset_id`` for an asset still
+        processing or failed."""
+        asset, path = self._ready(asset_id, owner)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if Path(path).is_absolute():
+                _link_or_copy(Path(path), target)
+            else:
+                os.replace(self.media_store.local_path(path, target.parent), target)
+        except (FileNotFoundError, MediaError):  # deleted since we read the record
+            raise errors.asset_not_found(asset_id) from None
+        return self._handed(asset, str(target))
+
+    def copy_to(self, asset_id: str, owner: str | None, key: str) -> AssetMedia:
+        """A ready asset's file copied to ``key`` of the media store, for a task that embeds it (a
+        hard link in a local folder, a server-side copy in S3): the task's copy outlives a later
+        delete of the asset. Errors as ``media``."""
+        asset, path = self._ready(asset_id, owner)
+        try:
+            location = self.media_store.copy(path, key)
+        except FileNotFoundError:  # deleted since we read the record
+            raise errors.asset_not_found(asset_id) from None
+        return self._handed(asset, location)
+
+    @staticmethod
+    def _handed(asset: AssetRecord, location: str) -> AssetMedia:
+        assert asset.asset_type is not None
+        return AssetMedia(location, asset.asset_type, asset.filename, dict(asset.technical_metadata or {}))
+
+    def _ready(self, asset_id: str, owner: str | None) -> tuple[AssetRecord, str]:
+        """A ready asset and its file's location; 404 or 400 (naming ``asset_id``) otherwise."""
         asset = self._asset(asset_id, owner)
         if asset.status == "processing":
             raise errors.invalid(
@@ -515,11 +558,7 @@ class AssetService:
                 f"The asset {asset_id} failed to process ({asset.error}); it cannot be used. "
                 "Create a new asset from a readable file.",
             )
-        try:
-            _link_or_copy(Path(asset.path), target)
-        except FileNotFoundError:  # deleted since we read the record
-            raise errors.asset_not_found(asset_id) from None
-        return AssetMedia(target, asset.asset_type, asset.filename, dict(asset.technical_metadata or {}))
+        return asset, asset.path
 
     # --- workers --------------------------------------------------------------------------
 
@@ -542,8 +581,7 @@ class AssetService:
         log.info("asset %s: processing (attempt %d)", asset.id, asset.attempts)
         try:
             with self._lease(asset.id, worker):
-                path = self._stored_file(asset, worker)
-                probed = probe_file(path, asset.filename)
+                probed = self._probe_stored(asset, worker)
         except MediaError as exc:
             log.info("asset %s: failed: %s", asset.id, exc)
             self._settle(asset.id, self.store.fail(asset.id, worker, str(exc)))
@@ -564,13 +602,24 @@ class AssetService:
         """After an outcome could not be recorded: if the asset was deleted meanwhile, remove the
         files this worker may have written since (a lost lease means another worker has it)."""
         if not recorded and self.store.get(asset_id) is None:
-            shutil.rmtree(self.assets_dir / asset_id, ignore_errors=True)
+            self.media_store.delete_prefix(f"assets/{asset_id}")
 
-    def _stored_file(self, asset: AssetRecord, worker: str) -> Path:
-        if asset.path is not None:
-            return Path(asset.path)
+    def _probe_stored(self, asset: AssetRecord, worker: str) -> Probed:
+        """Probes the asset's file, read in a scratch folder of this machine's (removed after);
+        a URL import is downloaded there, probed, then moved into the media store."""
+        root = self.settings.data_dir / "scratch"
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"asset-{asset.id}-", dir=root) as folder:
+            if asset.path is not None:
+                return probe_file(self.media_store.local_path(asset.path, Path(folder)), asset.filename)
+            downloaded = self._download(asset, Path(folder) / intake.safe_filename(asset.filename))
+            probed = probe_file(downloaded, asset.filename)
+            key = f"assets/{asset.id}/{downloaded.name}"
+            self.store.set_path(asset.id, worker, self.media_store.move_in(downloaded, key))
+            return probed
+
+    def _download(self, asset: AssetRecord, target: Path) -> Path:
         assert asset.source_url is not None
-        target = self.assets_dir / asset.id / intake.safe_filename(asset.filename)
         try:
             intake.download(
                 asset.source_url,
@@ -584,7 +633,6 @@ class AssetService:
             )
         except MediaError as exc:
             raise MediaError(f"{exc} {DOWNLOAD_HINT}") from None
-        self.store.set_path(asset.id, worker, str(target))
         return target
 
     @contextmanager

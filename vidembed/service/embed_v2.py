@@ -5,7 +5,8 @@ engine as v1.3 (``TaskService``), recorded with ``api="v2"``. The synchronous ro
 and images in the request; its audio and video run as a task (``api="v2-sync"``, claimed before
 any other) that the request waits for, answers from and then deletes, so a crash mid-request loses
 nothing but that request. Inputs come from a URL (fetched under the same guards as v1.3's), base64
-in the body, or an asset (hard-linked, so deleting the asset later leaves the task whole).
+in the body, or an asset; all but URLs go into the media store under the task's key (an asset's
+file as a hard link or a server-side copy, so deleting the asset later leaves the task whole).
 """
 
 from __future__ import annotations
@@ -34,18 +35,24 @@ from vidembed.service.tasks import TaskService
 
 
 class LinkedMedia(Protocol):
-    """An asset's file linked for a task (``AssetService.media``)."""
+    """An asset's file copied for a task (``AssetService.media``: a local path; ``copy_to``: a
+    media store location)."""
 
+    @property
+    def location(self) -> str: ...
     @property
     def path(self) -> Path: ...
     @property
     def asset_type(self) -> str: ...
     @property
     def filename(self) -> str: ...
+    @property
+    def duration(self) -> float | None: ...
 
 
 class AssetSource(Protocol):
     def media(self, asset_id: str, owner: str | None, target: Path) -> LinkedMedia: ...
+    def copy_to(self, asset_id: str, owner: str | None, key: str) -> LinkedMedia: ...
 
 
 class EmbedV2Service:
@@ -102,9 +109,12 @@ class EmbedV2Service:
                 raise errors.invalid(f"{parameter}.asset_id", str(exc)) from None
 
     def _asset(self, asset_id: str, owner: str, target: Path) -> LinkedMedia:
+        return self._asset_source().media(asset_id, owner, target)
+
+    def _asset_source(self) -> AssetSource:
         if self.assets is None:
             raise errors.invalid("asset_id", "This service was started without assets.")
-        return self.assets.media(asset_id, owner, target)
+        return self.assets
 
     def _embed_media_now(self, model_name: str, media: MediaRequest, owner: str) -> dict[str, Any]:
         """Audio or video on the synchronous route: fetched and probed here (media longer than 10
@@ -113,29 +123,42 @@ class EmbedV2Service:
         task = self._media_task(model_name, media, owner, "v2-sync")
         with self.tasks.synchronous_task(task) as folder:
             source = media.source
-            if source.url is not None:
-                path = self.tasks.fetch(
-                    f"{source.parameter}.url", folder / "download", media.input_type, url=source.url
-                )
+            if source.asset_id is not None:  # copied in the store; its length known from its probe
+                self._check_sync_length(self._asset_input(task, media, owner).duration, media)
             else:
-                path = self._store_source(task, media, owner, folder)
-            self._check_sync_length(path, media)
-            task.source_path = str(path)
+                if source.url is not None:
+                    path = self.tasks.fetch(
+                        f"{source.parameter}.url", folder / "download", media.input_type, url=source.url
+                    )
+                else:
+                    assert source.data is not None
+                    path = folder / "upload"
+                    path.write_bytes(source.data)
+                self._check_sync_length(self._probed_duration(path, media), media)
+                self.tasks.stage(task, path)
             done, segments = self.tasks.run_and_wait(task)
         if done.status == "failed":
             raise errors.BadRequestError(done.error or "The media could not be embedded.")
         return wire_v2.media_response(done, segments)
 
-    def _store_source(self, task: TaskRecord, media: MediaRequest, owner: str, folder: Path) -> Path:
-        """Base64 bytes or an asset's file into the task's folder (URLs are the worker's job)."""
+    def _store_source(self, task: TaskRecord, media: MediaRequest, owner: str) -> None:
+        """Base64 bytes or an asset's file into the media store under the task's key, as the
+        task's source (URLs are the worker's job)."""
         source = media.source
-        folder.mkdir(parents=True, exist_ok=True)
-        if source.data is not None:
-            target = folder / "upload"
-            target.write_bytes(source.data)
-            return target
+        if source.data is None:
+            self._asset_input(task, media, owner)
+            return
+        key = f"{task.id}/upload"
+        limit = self.tasks.settings.max_upload_bytes
+        self.tasks.media_store.save_upload(source.data, key, limit, f"{source.parameter}.base64_string")
+        task.source_path = self.tasks.media_store.location(key)
+
+    def _asset_input(self, task: TaskRecord, media: MediaRequest, owner: str) -> LinkedMedia:
+        """The asset of ``media`` copied under the task's key, as the task's source, if its type
+        suits ``input_type``."""
+        source = media.source
         assert source.asset_id is not None
-        linked = self._asset(source.asset_id, owner, folder / "asset")
+        linked = self._asset_source().copy_to(source.asset_id, owner, f"{task.id}/asset")
         allowed = ("video",) if media.input_type == "video" else ("audio", "video")
         if linked.asset_type not in allowed:
             raise errors.invalid(
@@ -145,13 +168,19 @@ class EmbedV2Service:
             )
         task.asset_id = source.asset_id
         task.input_filename = linked.filename
-        return linked.path
+        task.source_path = linked.location
+        return linked
 
-    def _check_sync_length(self, path: Path, media: MediaRequest) -> None:
+    @staticmethod
+    def _probed_duration(path: Path, media: MediaRequest) -> float:
         try:
-            duration = probe(path).duration
+            return probe(path).duration
         except errors.MediaError as exc:
             raise errors.invalid(media.source.parameter, str(exc)) from None
+
+    def _check_sync_length(self, duration: float | None, media: MediaRequest) -> None:
+        if duration is None:  # an asset probed without a duration: the engine's own limit holds
+            return
         start = media.clip.start or 0.0
         end = min(duration, media.clip.end) if media.clip.end is not None else duration
         if end - start > MAX_SYNC_MEDIA_SEC + 1e-6:
@@ -184,8 +213,7 @@ class EmbedV2Service:
                 source.url, self.tasks.settings.allow_local_urls, f"{source.parameter}.url", media.input_type
             )
         else:
-            path = self._store_source(task, media, owner, self.tasks.settings.media_dir / task.id)
-            task.source_path = str(path)
+            self._store_source(task, media, owner)
         self.tasks.submit(task)
         return {"_id": task.id, "status": "processing", "data": None}
 

@@ -118,11 +118,11 @@ def _key_parts(key: str) -> list[str]:
 
 
 def _local_file(location: str) -> Path | None:
-    """An absolute path's file when it is on this machine (how old tasks recorded their input)."""
+    """An absolute path as a path (how a local folder, and every task before media stores, records
+    its input); not checked: the engine reports a missing or unreadable file as it always did."""
     if location.startswith("s3://") or not os.path.isabs(location):
         return None
-    path = Path(location)
-    return path if path.is_file() else None
+    return Path(location)
 
 
 def _gone(location: str) -> MediaError:
@@ -169,7 +169,7 @@ class LocalMediaStore:
 
     def copy(self, location: str, key: str) -> str:
         source = _local_file(location)
-        if source is None:
+        if source is None or not source.exists():
             raise FileNotFoundError(location)
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ class _Limited:
         pieces: list[bytes] = []
         got = 0
         while got < wanted:
-            chunk = self._stream.read(min(CHUNK, wanted - got))
+            chunk = self._stream.read(min(PART_BYTES, wanted - got))
             if isinstance(chunk, str):
                 raise invalid(self._parameter, "The file must be opened in binary mode ('rb').")
             if not chunk:
@@ -217,7 +217,7 @@ class _Limited:
             self.read_bytes += len(chunk)
             if self.read_bytes > self._max:
                 raise intake._too_large(self._max, self._parameter)
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # one piece: no copy
 
 
 class S3MediaStore:
@@ -312,7 +312,7 @@ class S3MediaStore:
         object_key = self._object_key(location)
         if object_key is None:
             found = _local_file(location)
-            if found is None:
+            if found is None or not found.is_file():
                 raise FileNotFoundError(location)
             self._client.upload_file(str(found), self.bucket, self._key(key), Config=self._transfer)
             return self.location(key)

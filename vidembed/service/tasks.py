@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -34,10 +33,11 @@ from vidembed.params import (
 )
 from vidembed.service import intake, wire
 from vidembed.service.config import Settings
+from vidembed.service.media_store import MediaStore, open_media_store
 from vidembed.service.search import Hit, rank_clips
 from vidembed.service.store import StoredSegment, TaskRecord
 from vidembed.service.store_api import TaskStore, open_store
-from vidembed.service.worker import WorkerPool
+from vidembed.service.worker import Executor, make_executor
 
 STATUSES = ("processing", "ready", "failed")
 MAX_SEARCH_RESULTS = 100
@@ -53,7 +53,10 @@ class TaskService:
         self.settings = settings or Settings()
         self.catalog = StackCatalog(self.settings.stacks)  # the stacks file is checked here, at start
         self.store: TaskStore = open_store(self.settings.database_url, self.settings.db_path)
-        self.workers = WorkerPool(self.store, self.settings)
+        self.media_store: MediaStore = open_media_store(
+            self.settings.media_url, self.settings.media_dir, self.settings.s3
+        )
+        self.workers: Executor = make_executor(self.store, self.settings)  # threads by default
         self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:
             self.workers.start()
@@ -103,9 +106,9 @@ class TaskService:
             task.input_url = request.video_url
         else:
             task.input_filename = intake.describe_upload(video_file)
-            target = self.settings.media_dir / task.id / intake.safe_filename(task.input_filename)
-            intake.save_upload(video_file, target, self.settings.max_upload_bytes)
-            task.source_path = str(target)
+            key = f"{task.id}/{intake.safe_filename(task.input_filename)}"
+            self.media_store.save_upload(video_file, key, self.settings.max_upload_bytes, "video_file")
+            task.source_path = self.media_store.location(key)
         self.submit(task)
         return {"_id": task.id}
 
@@ -140,7 +143,7 @@ class TaskService:
         on this server or another one sharing the database."""
         limit = self.settings.max_active_tasks_per_owner
         if not self.store.insert_within_limit(task, limit):
-            shutil.rmtree(self.settings.media_dir / task.id, ignore_errors=True)
+            self.media_store.delete_prefix(task.id)
             raise errors.too_many_active(limit, retry_after=30)
         self.workers.wake()
 
@@ -270,7 +273,7 @@ class TaskService:
         task.input_type = "audio"
         with self.synchronous_task(task) as folder:
             path = self.fetch(parameter, folder / "audio", "audio", upload=audio_file, url=request.audio_url)
-            task.source_path = str(path)
+            self.stage(task, path)
             done, segments = self.run_and_wait(task)
         if done.status == "failed":
             raise errors.invalid(parameter, done.error)
@@ -333,15 +336,19 @@ class TaskService:
     @contextmanager
     def synchronous_task(self, task: TaskRecord) -> Iterator[Path]:
         """For a task that a request waits for (``POST /embed`` audio, ``POST /embed-v2`` audio and
-        video): its media folder, and, whatever happens, the task, its vectors and its media
-        deleted afterwards (such tasks are answered, not kept)."""
-        folder = self.settings.media_dir / task.id
-        folder.mkdir(parents=True, exist_ok=True)
+        video): a scratch folder to fetch its input into (then ``stage`` it: any machine's worker
+        may run the task), and, whatever happens, the task, its vectors and its media deleted
+        afterwards (such tasks are answered, not kept)."""
         try:
-            yield folder
+            with self.scratch_folder() as folder:
+                yield folder
         finally:
             self.store.delete(task.id)
-            shutil.rmtree(folder, ignore_errors=True)
+            self.media_store.delete_prefix(task.id)
+
+    def stage(self, task: TaskRecord, path: Path) -> None:
+        """Moves a fetched input into the media store under the task's key, as its source."""
+        task.source_path = self.media_store.move_in(path, f"{task.id}/{path.name}")
 
     def run_and_wait(self, task: TaskRecord) -> tuple[TaskRecord, list[StoredSegment]]:
         """Submits a synchronous task (api ``v2-sync``: workers claim it before queued work) and

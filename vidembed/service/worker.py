@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
-from vidembed.errors import ApiError, MediaError, VidEmbedError
+from vidembed.errors import ApiError, ConfigurationError, MediaError, VidEmbedError
 from vidembed.service import intake
 from vidembed.service.config import Settings
+from vidembed.service.media_store import MediaStore, open_media_store
 from vidembed.service.runner import EngineProcess, Job, WorkerCrashed
 from vidembed.service.store import TaskRecord
 from vidembed.service.store_api import TaskStore
@@ -53,9 +59,11 @@ class _Heartbeat:
 
 
 class WorkerPool:
-    def __init__(self, store: TaskStore, settings: Settings) -> None:
+    def __init__(self, store: TaskStore, settings: Settings, media: MediaStore | None = None) -> None:
+        """``media``: where the tasks' inputs are (by default the store ``settings`` names)."""
         self.store = store
         self.settings = settings
+        self.media = media or open_media_store(settings.media_url, settings.media_dir, settings.s3)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -97,17 +105,8 @@ class WorkerPool:
         with _Heartbeat(self.store, task, worker, self.settings) as heartbeat:
             self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
             try:
-                path = self._source(task)
-                job = Job(
-                    str(path),
-                    task.params,
-                    task.options,
-                    task.model_name,
-                    self.settings.max_duration_seconds,
-                    self.settings.stacks,
-                    task.input_type,
-                )
-                result = engine.run(job, heartbeat.report)
+                with task_input(self.media, self.settings, task) as path:
+                    result = engine.run(job_of(task, path, self.settings), heartbeat.report)
             except WorkerCrashed as exc:
                 if self._stop.is_set():
                     return  # we are shutting down: the task resumes after restart
@@ -132,18 +131,74 @@ class WorkerPool:
             damage = f"; skipped undecodable packets: {skipped}" if skipped else ""
             log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)
 
-    def _source(self, task: TaskRecord) -> Path:
+
+@contextmanager
+def task_input(media: MediaStore, settings: Settings, task: TaskRecord) -> Iterator[Path]:
+    """The task's input as a file on this machine, for the engine, in a scratch folder of this
+    attempt's that is removed afterwards: a stored input (upload, asset, base64) as ``media``
+    reads it (the file itself in a local folder; a download from S3), a URL downloaded.
+
+    A URL is downloaded into the scratch folder only, not into the media store: the URL is what
+    the task records, readable from any machine, so storing a copy would add an upload and a
+    second read for every such task to spare a download on the rare retry (a crashed engine)."""
+    root = settings.data_dir / "scratch"
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id}-", dir=root))
+    try:
         if task.source_path:
-            return Path(task.source_path)
+            yield media.local_path(task.source_path, scratch)
+            return
         assert task.input_url is not None
-        target = self.settings.media_dir / task.id / "download"
+        target = scratch / "download"
         intake.download(
             task.input_url,
             target,
-            max_bytes=self.settings.max_download_bytes,
-            timeout=self.settings.download_timeout_seconds,
-            max_redirects=self.settings.max_redirects,
-            allow_local=self.settings.allow_local_urls,
+            max_bytes=settings.max_download_bytes,
+            timeout=settings.download_timeout_seconds,
+            max_redirects=settings.max_redirects,
+            allow_local=settings.allow_local_urls,
         )
-        self.store.update_source(task.id, str(target))
-        return target
+        yield target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
+    """What the engine needs to embed the task's media at ``path``."""
+    return Job(
+        str(path),
+        task.params,
+        task.options,
+        task.model_name,
+        settings.max_duration_seconds,
+        settings.stacks,
+        task.input_type,
+    )
+
+
+class Executor(Protocol):
+    """What TaskService needs from whoever runs its tasks: the thread WorkerPool (default) or
+    vidembed.service.ray_executor.RayExecutor (``Settings.executor == "ray"``)."""
+
+    def start(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def make_executor(store: TaskStore, settings: Settings) -> Executor:
+    """The executor ``settings.executor`` names; "ray" needs the ray extra."""
+    if settings.executor == "threads":
+        return WorkerPool(store, settings)
+    if settings.executor == "ray":
+        try:
+            from vidembed.service.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"The Ray executor needs Ray: pip install 'vidembed[ray]' ({exc})."
+            ) from None
+        return RayExecutor(store, settings)
+    raise ConfigurationError(
+        f"The executor (--executor / VIDEMBED_EXECUTOR) must be threads or ray, not {settings.executor!r}."
+    )
