@@ -1,0 +1,224 @@
+"""The Ray executor and ``vidembed batch`` on a local Ray cluster: a head and 2 worker nodes.
+
+The nodes listen on 127.0.0.2-4: Ray rewrites 127.0.0.1 to the machine's network address, other
+loopback addresses it keeps, so all traffic stays on loopback (../shared/RAY.md). The cluster is
+started once per session (5-6 s) with lean settings (no dashboard, 100 MiB object stores) and fast
+health checks, so a killed node is noticed in about 3 s instead of 12-15 s. Tasks use the fake stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from conftest import FAKE, fake_settings  # noqa: E402
+from pg import database_url, pg_admin, pg_database, pg_url  # noqa: E402, F401
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from vidembed.batch import BatchSettings, run_batch  # noqa: E402
+from vidembed.cli import main as cli_main  # noqa: E402
+from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
+from vidembed.service.ray_executor import RayExecutor  # noqa: E402
+from vidembed.service.store_api import open_store  # noqa: E402
+from vidembed.service.tasks import TaskService  # noqa: E402
+
+HEAD, WORKER_A, WORKER_B = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+LEAN = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
+FAST_HEALTH_CHECKS = {
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 3,
+    "health_check_timeout_ms": 500,
+    "health_check_initial_delay_ms": 0,
+}
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Cluster]:
+    """Head on 127.0.0.2, worker nodes on 127.0.0.3 and 127.0.0.4 (1 CPU each), this process its
+    driver. Nodes start one after another (two raylets at once time out on 2 cores)."""
+    folder = tempfile.mkdtemp(prefix="vr-")  # short: Unix socket paths must stay under 108 bytes
+    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(RAY_TMPDIR=folder, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    head = {"node_ip_address": HEAD, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS}
+    cluster = Cluster(initialize_head=True, head_node_args={**LEAN, **head})
+    for address in (WORKER_A, WORKER_B):
+        cluster.add_node(node_ip_address=address, **LEAN)
+        cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _videos(folder: Path, count: int, seconds: float) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        picture = np.full((120, 160, 3), COLOURS[n % len(COLOURS)], np.uint8)
+        spec = SegmentSpec(seconds, image=picture, audio=tone(220 + 110 * n, seconds - 0.5))
+        paths.append(make_video(folder / f"v{n}.mp4", [spec], width=160, height=120))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def short_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return _videos(tmp_path_factory.mktemp("ray-videos"), 4, 6.0)
+
+
+def _run_all(service: TaskService, videos: list[Path], timeout: float = 120) -> dict[str, list[np.ndarray]]:
+    """Creates one task per video (fake stack, 2 s clips), waits; each video's vectors, by name."""
+    ids = {v.name: service.create(model_name=FAKE, video_file=v, video_clip_length=2)["_id"] for v in videos}
+    deadline = time.monotonic() + timeout
+    while any(service.store.get(i).status == "processing" for i in ids.values()):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "tasks did not finish"
+        time.sleep(0.1)
+    for task_id in ids.values():
+        task = service.store.get(task_id)
+        assert task is not None and task.status == "ready", (task_id, task and task.error)
+    return {name: [s.vector for s in service.store.segments([i])] for name, i in ids.items()}
+
+
+def test_ray_executor_matches_thread_executor(
+    ray_cluster: Cluster,
+    short_videos: list[Path],
+    tmp_path: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    """On either store: SQLite in the data folder, and PostgreSQL (the store several machines share)."""
+    threads = TaskService(fake_settings(tmp_path / "threads"))
+    try:
+        expected = _run_all(threads, short_videos)
+    finally:
+        threads.close()
+    on_ray = TaskService(
+        fake_settings(tmp_path / "ray", executor="ray", workers=2, database_url=database_url)
+    )
+    try:
+        assert isinstance(on_ray.workers, RayExecutor)
+        got = _run_all(on_ray, short_videos)
+        nodes = {ray.get(slot.actor.ready.remote()) for slot in on_ray.workers.slots}
+    finally:
+        on_ray.close()
+    assert nodes <= {HEAD, WORKER_A, WORKER_B} and len(nodes) == 2  # SPREAD: two nodes, loopback
+    assert sorted(got) == sorted(expected) == [f"v{n}.mp4" for n in range(4)]
+    for name, vectors in expected.items():
+        assert len(got[name]) == len(vectors) == 9  # 3 clips x 3 options
+        for mine, theirs in zip(got[name], vectors, strict=True):
+            assert np.array_equal(mine, theirs)
+
+
+def test_batch_resumes_and_lists_failures(
+    ray_cluster: Cluster,
+    short_videos: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_cli: str,
+) -> None:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for video in short_videos[:3]:
+        shutil.copy(video, folder / video.name)
+    (folder / "broken.mp4").write_bytes(b"this is not a video" * 100)
+    data = tmp_path / "data"
+    settings = BatchSettings(
+        inputs=(str(folder),), model_name=FAKE, actors=2, stacks=fake_settings(data).stacks
+    )
+    url = f"sqlite:///{data / 'vidembed.sqlite3'}"
+
+    first = run_batch(settings, open_store(url, data / "unused"))
+    assert sorted(Path(v).name for v in first.embedded) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    assert first.skipped == []
+    broken = "The file is not a video that can be decoded (unknown or damaged container)."
+    assert [(Path(p).name, r.split(" Upload")[0]) for p, r in first.failed] == [("broken.mp4", broken)]
+    assert first.hours == pytest.approx(3 * 6 / 3600, rel=0.05)
+
+    # the same store through the service: the tasks are ready and searchable
+    service = TaskService(fake_settings(data, database_url=url), start_workers=False)
+    try:
+        ready = service.store.ready_tasks(None)
+        assert sorted(t.input_filename or "" for t in ready) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+        found = service.search("red", model_name=FAKE, options=["visual"], top=3)
+        assert {hit.task_id for hit in found.ranked["visual"]} <= {t.id for t in ready}
+        assert len(found.ranked["visual"]) == 3
+    finally:
+        service.close()
+
+    # a rerun through the command: nothing embedded again, the broken file still listed
+    code = cli_main(
+        ["batch", str(folder / "*.mp4"), "--database-url", url, "--model", fake_cli, "--actors", "2"]
+        + ["--data-dir", str(data)]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "0 embedded, 3 already done, 1 failed" in captured.err
+    assert f"failed: {folder / 'broken.mp4'}: {broken}" in captured.err
+    store = open_store(url, data / "unused")
+    try:
+        tasks = [store.get(t.id) for t in ready]
+        assert [t.attempts for t in tasks if t] == [1, 1, 1]  # not claimed again
+    finally:
+        store.close()
+
+
+def test_worker_node_killed_mid_run(
+    ray_cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 240 s of sound: about 1.4 s of work per task on the fake stack (its audio dominates), so
+    # that the kill lands while a task is in progress; 6 tasks of the same file
+    videos = _videos(tmp_path / "long", 1, 240.0) * 6
+    service = TaskService(fake_settings(tmp_path / "data", executor="ray", workers=2))
+    caplog.set_level(logging.INFO, logger="vidembed.ray")
+    try:
+        executor = service.workers
+        assert isinstance(executor, RayExecutor)
+        ids = [service.create(model_name=FAKE, video_file=v, video_clip_length=2)["_id"] for v in videos]
+        victim, task_id = _busy_slot_on_worker_node(executor, service)
+        node = next(n for n in ray_cluster.worker_nodes if n.node_ip_address == victim)
+        ray_cluster.remove_node(node, allow_graceful=False)  # SIGKILL to the node's processes
+        deadline = time.monotonic() + 120
+        while any(service.store.get(i).status == "processing" for i in ids):  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "tasks did not finish after the node was killed"
+            time.sleep(0.2)
+        tasks = [service.store.get(i) for i in ids]
+    finally:
+        service.close()
+    assert [t.status for t in tasks if t] == ["ready"] * 6
+    attempts = {t.id: t.attempts for t in tasks if t}
+    assert attempts[task_id] == 2  # the killed node's task ran again
+    assert sorted(attempts.values()) == [1, 1, 1, 1, 1, 2]
+    ready_lines = [r.getMessage() for r in caplog.records if ": ready on " in r.getMessage()]
+    assert sorted(line.split(":")[0].removeprefix("task ") for line in ready_lines) == sorted(ids)
+    assert all(f"ready on {victim}" not in line for line in ready_lines if task_id in line)
+
+
+def _busy_slot_on_worker_node(executor: RayExecutor, service: TaskService) -> tuple[str, str]:
+    """Waits until an actor on a worker node (not the head) is embedding a task past its start;
+    that node's address and the task's id."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for slot in executor.slots:
+            if slot.actor is None or slot.current is None:
+                continue
+            node = ray.get(slot.actor.ready.remote())
+            task = service.store.get(slot.current)
+            if node != HEAD and task is not None and task.progress > 0:
+                return node, task.id
+        time.sleep(0.05)
+    raise AssertionError("no actor on a worker node started a task")
