@@ -86,6 +86,11 @@ class TaskStore(Protocol):
         already claimed ``max_attempts`` times ends failed instead, with the reason."""
         ...
 
+    def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
+        """Takes the lease of this one processing task if it is free or expired (attempts + 1);
+        False if it is held, finished or absent (for ``vidembed batch``: a task it made itself)."""
+        ...
+
     def renew(
         self,
         task_id: str,
