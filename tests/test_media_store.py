@@ -328,3 +328,28 @@ def test_the_local_store_keeps_the_data_folder_layout(tmp_path: Path, video: Pat
     stored = tmp_path.resolve() / "media" / task_id / "clip.mp4"
     assert task is not None and task.source_path == str(stored)
     assert stored.read_bytes() == video.read_bytes() and _scratch_left(service) == []
+
+
+def test_a_worker_with_another_media_store_says_which_media_url_to_use(
+    tmp_path: Path, s3_fake: S3Fake
+) -> None:
+    local = make_fake_service(tmp_path / "local")
+    remote = _s3_service(tmp_path / "s3", s3_fake)
+    elsewhere = "s3://vidembed-fake-other/media/t/clip.mp4"
+    try:
+        reasons = []
+        for service in (local, remote):
+            task = service.new_task("", FAKE, ClipParams(clip_length=2.0).as_dict(), ["visual"])
+            task.source_path = elsewhere
+            service.submit(task)
+            assert _wait(lambda s=service, t=task: s.status(t.id)["status"]) == "failed"  # type: ignore[misc]
+            reasons.append(service.store.get(task.id).error)  # type: ignore[union-attr]
+    finally:
+        local.close()
+        remote.close()
+    assert reasons == [
+        f"The task's input is in S3 ({elsewhere}), but this worker's media store is a local folder. "
+        "Start it with the same --media-url as the server that took the task.",
+        f"The task's input ({elsewhere}) is not in this worker's media store (s3://{s3_fake.bucket}/media/). "
+        "Start it with the same --media-url as the server that took the task.",
+    ]

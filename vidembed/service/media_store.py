@@ -118,11 +118,10 @@ def _key_parts(key: str) -> list[str]:
 
 
 def _local_file(location: str) -> Path | None:
-    """An absolute path as a path (how a local folder, and every task before media stores, records
-    its input); not checked: the engine reports a missing or unreadable file as it always did."""
-    if location.startswith("s3://") or not os.path.isabs(location):
-        return None
-    return Path(location)
+    """A path, as a local folder and every task from before media stores record their input (None
+    for an ``s3://`` location); not checked: the engine reports a missing or unreadable file as
+    it always did."""
+    return None if location.startswith("s3://") else Path(location)
 
 
 def _gone(location: str) -> MediaError:
@@ -162,10 +161,7 @@ class LocalMediaStore:
                 f"The task's input is in S3 ({location}), but this worker's media store is a local "
                 "folder. Start it with the same --media-url as the server that took the task."
             )
-        found = _local_file(location)
-        if found is None:
-            raise _gone(location)
-        return found
+        return Path(location)
 
     def copy(self, location: str, key: str) -> str:
         source = _local_file(location)
@@ -296,7 +292,11 @@ class S3MediaStore:
         if object_key is None:
             found = _local_file(location)  # a task from before the store was S3, on its machine
             if found is None:
-                raise _gone(location)
+                raise MediaError(
+                    f"The task's input ({location}) is not in this worker's media store "
+                    f"(s3://{self.bucket}/{self.prefix}). Start it with the same --media-url as the "
+                    "server that took the task."
+                )
             return found
         scratch.mkdir(parents=True, exist_ok=True)
         target = scratch / (object_key.rsplit("/", 1)[-1] or "input")
