@@ -15,11 +15,12 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pg
 import pytest
 import s3fake
-from conftest import FAKE, fake_settings, make_fake_service
+from conftest import FAKE, LiveServer, fake_settings, make_fake_service
 from s3fake import S3Fake
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
@@ -187,6 +188,35 @@ def test_a_too_large_upload_is_refused_and_leaves_nothing_in_the_bucket(
         assert service.list()["page_info"]["total_results"] == 0
     finally:
         service.close()
+
+
+def test_a_server_streams_a_multipart_upload_into_the_bucket_and_refuses_one_past_the_limit(
+    tmp_path: Path, s3_fake: S3Fake, video: Path
+) -> None:
+    """Through HTTP: the server's spooled upload goes to S3 as it is read."""
+    limit = video.stat().st_size + 10
+    live = LiveServer(_s3_service(tmp_path, s3_fake, max_upload_bytes=limit))
+    try:
+        sent = httpx.post(
+            f"{live.url}/embed/tasks",
+            data={"model_name": FAKE, "video_clip_length": "2"},
+            files=[("video_file", ("clip.mp4", video.read_bytes(), "video/mp4"))],
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+        task_id = sent.json()["_id"]
+        assert _wait(lambda: live.service.status(task_id)["status"]) == "ready"
+        refused = httpx.post(
+            f"{live.url}/embed/tasks",
+            data={"model_name": FAKE},
+            files=[("video_file", ("big.mp4", b"\0" * (limit + 1), "video/mp4"))],
+            timeout=30,
+        )
+    finally:
+        live.stop()
+    assert refused.status_code == 400 and refused.json()["code"] == "parameter_invalid"
+    assert s3_fake.keys() == [f"media/{task_id}/clip.mp4"] and s3_fake.open_uploads() == []
+    assert s3_fake.read(f"media/{task_id}/clip.mp4") == video.read_bytes()
 
 
 # --- tasks and assets on S3 --------------------------------------------------------------------
