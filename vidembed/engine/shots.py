@@ -18,8 +18,9 @@ more decoded frames, so cuts come out a few frames late, in time order.
 Measured on ``python -m benchmarks.segmentation``'s generator (real photos and film frames with
 fast pans, zooms and an 8 %-per-frame shaking camera; 6 videos of 60 s, 72 cuts, 480p): the
 histogram alone (>= 0.3, ratio 3) found 54 cuts with no false one; with the blurred difference
-added (sum >= 0.15, ratio 3) 68 with no false one (the 4 missed are cuts out of or into the shaking
-camera, whose neighbours score as high as a cut). Details: docs/SEGMENTATION.md.
+added (sum >= 0.15, ratio 3) 67 with no false one (the 5 missed are cuts into or out of the
+shaking camera or a 1.3 s whip pan, whose neighbours score as high as a cut). Details:
+docs/SEGMENTATION.md.
 """
 
 from __future__ import annotations
