@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 # crossover measured by benchmarks/search.py (docs/SEARCH.md): up to 1,000-2,000 vectors float32
 # is as fast (0.08 ms against 0.12); from 2,000 on numpy hands the product to OpenBLAS's threads,
 # and on this shared 2-core machine its p50 jumped to 8-22 ms at some sizes from 2k to 50k in each
-# of 3 runs (the single-threaded int8 scan: 0.1-6 ms). Both give rank_clips' results (module doc).
+# of 3 runs (the int8 scan: 0.1-0.8 ms up to 20k in all 3). Both give rank_clips' results (module doc).
 EXACT_BELOW = 2_000
 # The int8 scan keeps at least this many candidates for exact rescoring: the int8 rounding moves a
 # 384-dimensional score by 5e-4 (standard deviation, measured) and the 10th and 100th best of 1M
