@@ -222,7 +222,11 @@ def hnsw_rows(
 ) -> list[Row]:
     """The alternative measured and not chosen: an HNSW graph (usearch; ``pip install
     usearch==2.26.6``), cosine, connectivity 16, expansion_add 128, both cores to build."""
-    from usearch.index import Index  # not a dependency of vidembed
+    try:
+        from usearch.index import Index  # not a dependency of vidembed
+    except ImportError:
+        print("  --hnsw: usearch is not installed (.venv/bin/pip install usearch==2.26.6); skipped")
+        return []
 
     before = rss_mb()
     started = time.perf_counter()
