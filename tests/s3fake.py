@@ -41,6 +41,17 @@ class S3Fake:
         """``--media-url`` of the bucket, under the prefix ``media`` (so prefixes are exercised)."""
         return f"s3://{self.bucket}/media"
 
+    def env(self) -> dict[str, str]:
+        """The variables that point a ``vidembed serve`` process at this bucket."""
+        assert self.settings.endpoint_url and self.settings.access_key_id and self.settings.secret_access_key
+        return {
+            "VIDEMBED_MEDIA_URL": self.media_url,
+            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.settings.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.settings.secret_access_key,
+            "AWS_DEFAULT_REGION": self.settings.region or FAKE_REGION,
+        }
+
     def keys(self) -> list[str]:
         """Every object key in the bucket, sorted."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)

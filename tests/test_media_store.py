@@ -9,6 +9,9 @@ same database and bucket) finishes a task that the first service took in.
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -219,6 +222,67 @@ def test_a_server_streams_a_multipart_upload_into_the_bucket_and_refuses_one_pas
     assert s3_fake.read(f"media/{task_id}/clip.mp4") == video.read_bytes()
 
 
+def test_vidembed_serve_takes_the_bucket_from_the_environment_and_media_url(
+    tmp_path: Path, s3_fake: S3Fake, video: Path
+) -> None:
+    """``vidembed serve --media-url`` with the AWS_* variables, as a deployment starts it (no
+    workers: the upload's place in the bucket is what is checked); a missing bucket stops it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = {**os.environ, **s3_fake.env()}
+    del env["VIDEMBED_MEDIA_URL"]
+    command = [
+        sys.executable,
+        "-m",
+        "vidembed.cli",
+        "--data-dir",
+        str(tmp_path),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    missing = subprocess.run(
+        [*command, "--media-url", "s3://vidembed-fake-missing/x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: The bucket 'vidembed-fake-missing' does not exist at {s3_fake.settings.endpoint_url}. "
+        "Create it, or pass --media-url with an existing one."
+    )
+    server = subprocess.Popen(
+        [*command, "--workers", "0", "--media-url", s3_fake.media_url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        with open(video, "rb") as upload:
+            sent = httpx.post(
+                f"http://127.0.0.1:{port}/embed/tasks",
+                data={"model_name": "marengo3.0"},
+                files={"video_file": ("clip.mp4", upload, "video/mp4")},
+                timeout=30,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert sent.status_code == 200, sent.text
+    assert s3_fake.keys() == [f"media/{sent.json()['_id']}/clip.mp4"]
+    assert not (tmp_path / "media" / sent.json()["_id"]).exists()
+
+
 # --- tasks and assets on S3 --------------------------------------------------------------------
 
 
@@ -261,6 +325,8 @@ def _v2_asset_task(tasks: TaskService, video: Path) -> tuple[str, str, list[tupl
         task_id = v2.create_task(body)["_id"]
         assert _wait(lambda: v2.retrieve(task_id)["status"]) == "ready"
         data = v2.retrieve(task_id)["data"]
+        handed = assets.media(asset_id, None, tasks.settings.data_dir / "handed" / "copy.mp4")  # a local copy
+        assert handed.path.read_bytes() == video.read_bytes() and handed.filename == "clip.mp4"
         assets.delete(asset_id)
     finally:
         assets.close()

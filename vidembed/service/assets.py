@@ -519,10 +519,11 @@ class AssetService:
         asset, path = self._ready(asset_id, owner)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if Path(path).is_absolute():
-                _link_or_copy(Path(path), target)
-            else:
-                os.replace(self.media_store.local_path(path, target.parent), target)
+            got = self.media_store.local_path(path, target.parent)
+            if str(got) == path:  # the stored file itself (a local folder): link, never move it
+                _link_or_copy(got, target)
+            else:  # a copy downloaded for us
+                os.replace(got, target)
         except (FileNotFoundError, MediaError):  # deleted since we read the record
             raise errors.asset_not_found(asset_id) from None
         return self._handed(asset, str(target))
