@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from vidembed.progress import is_terminal
 from vidembed.service import intake
 from vidembed.service.store import TaskRecord
 from vidembed.service.store_api import SegmentRow, TaskStore
+
+if TYPE_CHECKING:
+    import ray.data
 
 log = logging.getLogger("vidembed.batch")
 # Files a folder argument contributes (a glob or a file named on the command line is taken as is).
@@ -305,7 +308,7 @@ def _start_ray(address: str | None, connect: Callable[[str | None], bool]) -> bo
     return True
 
 
-def _dataset(settings: BatchSettings, todo: Sequence[Video]):  # type: ignore[no-untyped-def]
+def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset:
     """The videos as a Ray Data stream through the actor pool (one video per block and call, so
     that the pool spreads them and a crash loses one video, not a block of them)."""
     import ray
@@ -360,7 +363,7 @@ class _Writer:
         """The task in the store, processing, with our lease: True if we hold it now."""
         if self.store.get(video.task_id) is None:
             self.store.insert(self._record(video))
-        return self.store.claim_task(video.task_id, self.worker, LEASE_SECONDS)  # type: ignore[attr-defined]
+        return self.store.claim_task(video.task_id, self.worker, LEASE_SECONDS)
 
     def _record(self, video: Video) -> TaskRecord:
         now = time.time()

@@ -294,7 +294,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 2
     try:
         outcome = run_batch(batch, store)
-    except ConnectionError as exc:
+    except ConfigurationError as exc:  # an unreachable --ray-address
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return report(outcome, sys.stderr)

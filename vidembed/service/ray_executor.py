@@ -41,7 +41,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from vidembed.engine.engine import EmbeddingResult
-from vidembed.errors import ApiError, BadRequestError, MediaError
+from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
 from vidembed.models.stack import StackCatalog, StackSettings
 from vidembed.service.config import Settings
 from vidembed.service.media_store import MediaStore, S3Settings, open_media_store
@@ -152,18 +152,40 @@ def actor_options(gpus: float) -> dict[str, object]:
 
 def connect(address: str | None) -> bool:
     """Connects this process to the Ray cluster at ``address`` (None: "auto"), unless it already
-    is; True if this call connected (the caller then disconnects)."""
+    is; True if this call connected (the caller then disconnects). ConfigurationError, saying what
+    to do, when nothing answers there."""
     if ray.is_initialized():
         return False
+    if address and "://" not in address:
+        _check_reachable(address)
     try:
         ray.init(address=address or "auto", log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "auto (RAY_ADDRESS or a cluster started here by `ray start --head`)"
-        raise ConnectionError(
+        where = address or "auto (RAY_ADDRESS, or a cluster started on this machine by `ray start --head`)"
+        raise ConfigurationError(
             f"Cannot connect to the Ray cluster at {where}: {exc}. Start one with `ray start --head "
-            "--node-ip-address HOST` and pass --ray-address HOST:6379."
+            "--node-ip-address HOST --port 6379` and pass --ray-address HOST:6379."
         ) from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fails fast on a GCS address where nothing listens: ray.init itself retries for minutes
+    (measured: still retrying after 200 s for a closed port)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(
+            f"--ray-address must be HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379) or ray://HOST:10001, "
+            f"not {address!r}."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot connect to the Ray cluster at {address}: nothing answers there ({exc.strerror or exc}). "
+            "Start its head with `ray start --head --node-ip-address HOST --port PORT`, or pass the "
+            "address that `ray start` printed."
+        ) from None
 
 
 class _Slot:
