@@ -273,3 +273,34 @@ def test_below_the_threshold_search_is_exact_float32(rng: np.random.Generator) -
     assert partition_below.total == float(exact.astype(np.float64).sum())
     assert partition_above.total != partition_below.total
     assert partition_above.total == pytest.approx(partition_below.total, abs=0.05)
+
+
+def test_tasks_added_after_a_reopen_mix_with_the_mapped_ones(
+    tmp_path: Path, rng: np.random.Generator, placeholders: dict[str, np.ndarray]
+) -> None:
+    index, segments, _ = filled(rng, placeholders, {"a": 4}, clips=30)
+    index.folder = tmp_path / "index"
+    index.flush()
+    reopened = ClipIndex.open(tmp_path / "index", DIM, placeholders, exact_below=0)
+    partition = reopened._partitions[("a", "visual")]
+    assert isinstance(partition.base, np.memmap) and len(partition.base) == 120 and len(partition.tail) == 0
+    for n in range(2):  # rows after the mapped ones
+        task_id = f"z{n:023d}"
+        segments[task_id] = make_task(rng, task_id, 30, placeholders)
+        reopened.add_task(task_id, "a", segments[task_id])
+    gone = sorted(segments)[0]
+    reopened.remove_task(gone)
+    del segments[gone]
+    assert len(partition.base) == 120 and len(partition.tail) >= 60  # not copied into memory
+    current = [s for task in segments.values() for s in task]
+    for exact_below in (0, 10**9):  # int8 scan; float32 over mapped and added rows
+        reopened.exact_below = exact_below
+        for q in unit(rng.standard_normal((5, DIM))):
+            assert_same_ranking(
+                reopened.rank(q, 15, owner="a"), rank_clips(q, current, 15, placeholders), 1e-5
+            )
+    reopened.flush()  # the flushed file is mapped in place of the memory that held the added rows
+    assert isinstance(partition.base, np.memmap) and len(partition.tail) == 0
+    assert len(partition.base) == partition.rows == 150  # the removed task compacted away (30 of 180)
+    q = unit(rng.standard_normal(DIM))
+    assert_same_ranking(reopened.rank(q, 15, owner="a"), rank_clips(q, current, 15, placeholders), 1e-5)

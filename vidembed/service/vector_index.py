@@ -79,7 +79,10 @@ class _Partition:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.vectors: np.ndarray = np.empty((0, dim), np.float32)  # a read-only memmap after load
+        # The float32 vectors: the first ``len(base)`` rows memory-mapped from the last flush
+        # (read-only; a query reads about 100 of them), the rows added since in ``tail``.
+        self.base: np.ndarray = np.empty((0, dim), np.float32)
+        self.tail: np.ndarray = np.empty((0, dim), np.float32)
         self.codes: np.ndarray = np.empty((0, dim), np.int8)
         self.inv_scale: np.ndarray = np.empty(0, np.float32)
         self.starts: np.ndarray = np.empty(0, np.float64)
@@ -101,7 +104,7 @@ class _Partition:
         count = len(vectors)
         self._reserve(self.rows + count)
         a, b = self.rows, self.rows + count
-        self.vectors[a:b] = vectors
+        self.tail[a - len(self.base) : b - len(self.base)] = vectors
         self.codes[a:b], self.inv_scale[a:b] = quantise(vectors)
         self.starts[a:b], self.ends[a:b] = starts, ends
         self.ranges[task_id] = (a, b)
@@ -113,11 +116,15 @@ class _Partition:
         self.second += sign * (vectors.T @ vectors).astype(np.float64)
 
     def _reserve(self, needed: int) -> None:
+        in_tail = needed - len(self.base)
+        if in_tail > len(self.tail):
+            self.tail = _resized(
+                self.tail, max(in_tail, 2 * len(self.tail), 1024), self.rows - len(self.base)
+            )
         capacity = len(self.inv_scale)
-        if needed <= capacity and self.vectors.flags.writeable:
+        if needed <= capacity:
             return
         grown = max(needed, 2 * capacity, 1024)
-        self.vectors = _resized(self.vectors, grown, self.rows)
         self.codes = _resized(self.codes, grown, self.rows)
         self.inv_scale = _resized(self.inv_scale, grown, self.rows)
         self.starts = _resized(self.starts, grown, self.rows)
@@ -126,7 +133,7 @@ class _Partition:
     def remove(self, task_id: str) -> None:
         span = self.ranges.pop(task_id, None)
         if span is not None:
-            self._account(np.asarray(self.vectors[span[0] : span[1]]), -1.0)
+            self._account(self.span(*span), -1.0)
         # Dead rows cost scan time; copying the rest out costs one pass over them: compact once
         # a quarter of the rows are dead.
         if self.rows - self.live > self.rows // 4:
@@ -135,13 +142,47 @@ class _Partition:
     def compact(self) -> None:
         order = sorted(self.ranges.items(), key=lambda item: item[1][0])
         keep = _row_indices([r for _, r in order])
-        self.vectors, self.codes = self.vectors[keep], self.codes[keep]
+        self.tail, self.codes = self.vectors(keep), self.codes[keep]
+        self.base = np.empty((0, self.dim), np.float32)
         self.inv_scale, self.starts, self.ends = self.inv_scale[keep], self.starts[keep], self.ends[keep]
         self.ranges, at = {}, 0
         for task_id, (a, b) in order:
             self.ranges[task_id] = (at, at + b - a)
             at += b - a
         self.rows = at
+
+    def span(self, first: int, end: int) -> np.ndarray:
+        """The float32 vectors of rows ``first`` to ``end``."""
+        mapped = len(self.base)
+        if end <= mapped:
+            return self.base[first:end]
+        if first >= mapped:
+            return self.tail[first - mapped : end - mapped]
+        return np.concatenate([self.base[first:], self.tail[: end - mapped]])
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 vectors of the given rows."""
+        mapped = len(self.base)
+        if not mapped:
+            return self.tail[rows]
+        if not len(self.tail) or (len(rows) and rows.max() < mapped):
+            return self.base[rows]
+        out = np.empty((len(rows), self.dim), np.float32)
+        old = rows < mapped
+        out[old] = self.base[rows[old]]
+        out[~old] = self.tail[rows[~old] - mapped]
+        return out
+
+    def write_vectors(self, path: Path) -> None:
+        """The float32 vectors in use, as one .npy file (written in place, not assembled in memory)."""
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(self.rows, self.dim))
+        mapped = min(len(self.base), self.rows)
+        out[:mapped] = self.base[:mapped]
+        out[mapped:] = self.tail[: self.rows - mapped]
+        out.flush()
+        del out
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
 
     def row_of(self, task_id: str, start: float, end: float) -> int | None:
         span = self.ranges.get(task_id)
@@ -164,7 +205,7 @@ class _Partition:
         whole = everything and count == self.rows
         if count < exact_below:
             rows = np.arange(self.rows) if whole else _row_indices(spans)
-            scores = (self.vectors[: self.rows] if whole else self.vectors[rows]) @ query
+            scores = (self.span(0, self.rows) if whole else self.vectors(rows)) @ query
             best = _best(scores, wanted)
             return _Scan(rows[best], scores[best], count, *_moments(scores))
         # Only the allowed rows are scanned, run by run: 10% of the tasks of a 1M partition took
@@ -175,7 +216,7 @@ class _Partition:
         total, squares = self._statistics(query, spans, everything, exact_below, approximate)
         picked = _best(approximate, max(wanted * 4, MIN_CANDIDATES))
         candidates = picked if whole else _row_indices(runs)[picked]
-        exact = self.vectors[candidates] @ query
+        exact = self.vectors(candidates) @ query
         best = _best(exact, wanted)
         return _Scan(candidates[best], exact[best], count, total, squares)
 
@@ -197,7 +238,7 @@ class _Partition:
         allowed = set(spans)
         left_out = [span for span in self.ranges.values() if span not in allowed]
         if sum(b - a for a, b in left_out) < exact_below:
-            excluded = _moments(self.vectors[_row_indices(left_out)] @ query)
+            excluded = _moments(self.vectors(_row_indices(left_out)) @ query)
             return total - excluded[0], squares - excluded[1]
         return _moments(approximate)
 
@@ -400,7 +441,7 @@ class ClipIndex:
                 row = partition.row_of(task_id, start, end) if partition is not None else None
                 if row is not None:
                     mean, spread, weight = weights[option]
-                    z = (float(partition.vectors[row] @ query) - mean) / spread if spread else 0.0
+                    z = (float(partition.span(row, row + 1)[0] @ query) - mean) / spread if spread else 0.0
                     best = max(best, z * weight)
             scored.append((best, task_id, start, end))
         scored.sort(key=lambda s: (-s[0], s[1], s[2], s[3]))
@@ -442,9 +483,13 @@ class ClipIndex:
             staging = self.folder / f"{final.name}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-            manifest = self._write_partitions(staging)
+            manifest, files = self._write_partitions(staging)
             _write_synced(staging / "manifest.json", json.dumps(manifest).encode())
             os.replace(staging, final)
+            # the vectors now on disk are read from there: the memory that held them is freed
+            for partition, name in zip(self._partitions.values(), files, strict=True):
+                partition.base = np.load(final / f"{name}-vectors.npy", mmap_mode="r")
+                partition.tail = np.empty((0, self.dim), np.float32)
             _write_synced(self.folder / "CURRENT.tmp", final.name.encode())
             os.replace(self.folder / "CURRENT.tmp", self.folder / "CURRENT")
             for old in self.folder.glob("gen-*"):
@@ -453,14 +498,15 @@ class ClipIndex:
             self.unflushed = 0
             return final
 
-    def _write_partitions(self, staging: Path) -> dict[str, object]:
+    def _write_partitions(self, staging: Path) -> tuple[dict[str, object], list[str]]:
+        """Every partition's files in ``staging``: the manifest and the partitions' file names."""
         parts = []
         for i, ((owner, option), partition) in enumerate(self._partitions.items()):
             if partition.live < partition.rows:
                 partition.compact()
             name = f"p{i}"
+            partition.write_vectors(staging / f"{name}-vectors.npy")
             for suffix, array in (
-                ("vectors", partition.vectors),
                 ("codes", partition.codes),
                 ("inv", partition.inv_scale),
                 ("starts", partition.starts),
@@ -485,7 +531,8 @@ class ClipIndex:
         tasks = {
             t: {"owner": i.owner, "options": i.options, "clips": i.clips} for t, i in self._tasks.items()
         }
-        return {"version": FORMAT_VERSION, "dim": self.dim, "partitions": parts, "tasks": tasks}
+        manifest = {"version": FORMAT_VERSION, "dim": self.dim, "partitions": parts, "tasks": tasks}
+        return manifest, [str(part["file"]) for part in parts]
 
     @classmethod
     def open(
@@ -516,7 +563,7 @@ class ClipIndex:
         for part in manifest["partitions"]:
             partition = _Partition(self.dim)
             path = generation / part["file"]
-            partition.vectors = np.load(f"{path}-vectors.npy", mmap_mode="r")
+            partition.base = np.load(f"{path}-vectors.npy", mmap_mode="r")
             partition.codes = np.load(f"{path}-codes.npy")
             partition.inv_scale = np.load(f"{path}-inv.npy")
             partition.starts, partition.ends = np.load(f"{path}-starts.npy"), np.load(f"{path}-ends.npy")
@@ -524,10 +571,10 @@ class ClipIndex:
             partition.rows = int(part["rows"])
             partition.ranges = {t: (int(a), int(b)) for t, (a, b) in part["ranges"].items()}
             shapes = {
-                len(a) for a in (partition.vectors, partition.codes, partition.inv_scale, partition.starts)
+                len(a) for a in (partition.base, partition.codes, partition.inv_scale, partition.starts)
             }
             moments = (partition.total.shape, partition.second.shape) == ((self.dim,), (self.dim, self.dim))
-            if shapes != {partition.rows} or partition.vectors.shape[1] != self.dim or not moments:
+            if shapes != {partition.rows} or partition.base.shape[1] != self.dim or not moments:
                 raise ValueError(f"partition {part['file']} does not match its manifest")
             self._partitions[(part["owner"], part["option"])] = partition
         self._tasks = {
