@@ -314,6 +314,7 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
+    _quiet_ray_data_console()
     context = DataContext.get_current()
     context.enable_progress_bars = False  # ours shows videos and hours instead
     context.max_errored_blocks = -1  # a video whose actor keeps dying is listed, the run goes on
@@ -330,6 +331,14 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
         num_cpus=1,
         compute=ActorPoolStrategy(size=max(1, min(settings.actors, len(todo)))),
     )
+
+
+def _quiet_ray_data_console() -> None:
+    """Ray Data's console lines (plan, start, finish, "progress bars disabled") would interleave with
+    our progress lines, which say the same per video; its log file in Ray's session folder keeps them."""
+    for handler in logging.getLogger("ray.data").handlers:
+        if type(handler).__name__ != "SessionFileHandler":  # the console handler(s)
+            handler.setLevel(logging.ERROR)
 
 
 class _Writer:
