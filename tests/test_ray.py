@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
 from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
-from vidembed.service.ray_executor import RayExecutor  # noqa: E402
+from vidembed.service.ray_executor import ActorSlot, RayExecutor  # noqa: E402
+from vidembed.service.store import TaskRecord  # noqa: E402
 from vidembed.service.store_api import open_store  # noqa: E402
 from vidembed.service.tasks import TaskService  # noqa: E402
 
@@ -177,6 +179,28 @@ def test_batch_resumes_and_lists_failures(
         store.close()
 
 
+def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:
+    """The actor's process gets SIGKILL while it embeds (as a crashing decoder would do): the task
+    is given back, runs again on a new actor and ends ready once; the other tasks are not touched."""
+    videos = _videos(tmp_path / "long", 1, 240.0) * 4  # about 1.4 s of work per task (see below)
+    service = TaskService(fake_settings(tmp_path / "data", executor="ray", workers=2))
+    try:
+        executor = service.workers
+        assert isinstance(executor, RayExecutor)
+        ids = [service.create(model_name=FAKE, video_file=v, video_clip_length=2)["_id"] for v in videos]
+        slot, task_id = _busy_slot(executor, service, lambda node: True)
+        assert slot.actor is not None
+        os.kill(ray.get(slot.actor.pid.remote()), signal.SIGKILL)  # all nodes are on this machine
+        tasks = _wait_all(service, ids)
+        retried = service.store.get(task_id)
+    finally:
+        service.close()
+    assert [t.status for t in tasks] == ["ready"] * 4
+    assert sorted(t.attempts for t in tasks) == [1, 1, 1, 2]
+    assert retried is not None and retried.attempts == 2
+    assert retried.error and "The Ray actor embedding this video died" in retried.error
+
+
 def test_worker_node_killed_mid_run(
     ray_cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -189,18 +213,16 @@ def test_worker_node_killed_mid_run(
         executor = service.workers
         assert isinstance(executor, RayExecutor)
         ids = [service.create(model_name=FAKE, video_file=v, video_clip_length=2)["_id"] for v in videos]
-        victim, task_id = _busy_slot_on_worker_node(executor, service)
+        slot, task_id = _busy_slot(executor, service, lambda node: node != HEAD)
+        assert slot.actor is not None
+        victim = ray.get(slot.actor.ready.remote())
         node = next(n for n in ray_cluster.worker_nodes if n.node_ip_address == victim)
         ray_cluster.remove_node(node, allow_graceful=False)  # SIGKILL to the node's processes
-        deadline = time.monotonic() + 120
-        while any(service.store.get(i).status == "processing" for i in ids):  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "tasks did not finish after the node was killed"
-            time.sleep(0.2)
-        tasks = [service.store.get(i) for i in ids]
+        tasks = _wait_all(service, ids)
     finally:
         service.close()
-    assert [t.status for t in tasks if t] == ["ready"] * 6
-    attempts = {t.id: t.attempts for t in tasks if t}
+    assert [t.status for t in tasks] == ["ready"] * 6
+    attempts = {t.id: t.attempts for t in tasks}
     assert attempts[task_id] == 2  # the killed node's task ran again
     assert sorted(attempts.values()) == [1, 1, 1, 1, 1, 2]
     ready_lines = [r.getMessage() for r in caplog.records if ": ready on " in r.getMessage()]
@@ -208,17 +230,31 @@ def test_worker_node_killed_mid_run(
     assert all(f"ready on {victim}" not in line for line in ready_lines if task_id in line)
 
 
-def _busy_slot_on_worker_node(executor: RayExecutor, service: TaskService) -> tuple[str, str]:
-    """Waits until an actor on a worker node (not the head) is embedding a task past its start;
-    that node's address and the task's id."""
+def _busy_slot(
+    executor: RayExecutor, service: TaskService, on_node: Callable[[str], bool]
+) -> tuple[ActorSlot, str]:
+    """Waits until an actor on a node that ``on_node`` accepts is embedding a task past its start
+    (progress recorded); that slot and the task's id."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for slot in executor.slots:
-            if slot.actor is None or slot.current is None:
+            actor, current = slot.actor, slot.current
+            if actor is None or current is None:
                 continue
-            node = ray.get(slot.actor.ready.remote())
-            task = service.store.get(slot.current)
-            if node != HEAD and task is not None and task.progress > 0:
-                return node, task.id
+            task = service.store.get(current)
+            if on_node(ray.get(actor.ready.remote())) and task is not None and task.progress > 0:
+                return slot, task.id
         time.sleep(0.05)
-    raise AssertionError("no actor on a worker node started a task")
+    raise AssertionError("no actor on such a node started a task")
+
+
+def _wait_all(service: TaskService, ids: list[str], timeout: float = 120) -> list[TaskRecord]:
+    """The tasks once none is processing any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = [service.store.get(i) for i in ids]
+        done = [t for t in tasks if t is not None and t.status != "processing"]
+        if len(done) == len(ids):
+            return done
+        assert time.monotonic() < deadline, "tasks did not finish after the kill"
+        time.sleep(0.2)

@@ -84,6 +84,10 @@ class EmbedActor:
         """The address of the node the actor runs on (a call that returns once it is placed)."""
         return ray.util.get_node_ip_address()
 
+    def pid(self) -> int:
+        """The actor's process id on its node (to find it in `ps` or the Ray dashboard)."""
+        return os.getpid()
+
     def progress(self) -> tuple[float, str]:
         """The running job's fraction done and stage."""
         return self._progress
@@ -188,7 +192,7 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-class _Slot:
+class ActorSlot:
     """One actor and the driver thread that feeds it one task at a time."""
 
     def __init__(self, name: str, stacks: StackSettings, gpus: float) -> None:
@@ -249,7 +253,7 @@ class RayExecutor:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.slots: list[_Slot] = []
+        self.slots: list[ActorSlot] = []
         self._connected = False
 
     def start(self) -> None:
@@ -258,7 +262,7 @@ class RayExecutor:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         prefix = f"{socket.gethostname()}:{os.getpid()}:ray"
         for n in range(self.settings.workers):
-            slot = _Slot(f"{prefix}{n}", self.settings.stacks, gpus)
+            slot = ActorSlot(f"{prefix}{n}", self.settings.stacks, gpus)
             self.slots.append(slot)
             thread = threading.Thread(target=self._loop, args=(slot,), name=f"ray-slot-{n}", daemon=True)
             thread.start()
@@ -282,7 +286,7 @@ class RayExecutor:
             ray.shutdown()
             self._connected = False
 
-    def _loop(self, slot: _Slot) -> None:
+    def _loop(self, slot: ActorSlot) -> None:
         while not self._stop.is_set():
             if not slot.alive(timeout=self.settings.poll_seconds):
                 continue
@@ -299,7 +303,7 @@ class RayExecutor:
             finally:
                 slot.current = None
 
-    def run_task(self, task: TaskRecord, slot: _Slot) -> None:
+    def run_task(self, task: TaskRecord, slot: ActorSlot) -> None:
         """One claimed task on the slot's actor, to ``ready``, ``failed`` or given back."""
         log.info("task %s: started on Ray (attempt %d)", task.id, task.attempts)
         worker = slot.name
@@ -323,7 +327,7 @@ class RayExecutor:
             return
         self._write(task, worker, outcome)
 
-    def _watch(self, task: TaskRecord, slot: _Slot, call: ray.ObjectRef[ActorOutcome]) -> bool:
+    def _watch(self, task: TaskRecord, slot: ActorSlot, call: ray.ObjectRef[ActorOutcome]) -> bool:
         """Renews the lease and records progress until the call returns (True); False when the
         task was let go: shutting down, lease lost, or stalled (failed, actor killed)."""
         assert slot.actor is not None
