@@ -1,9 +1,8 @@
 """The Ray executor and ``vidembed batch`` on a local Ray cluster: a head and 2 worker nodes.
 
-The nodes listen on 127.0.0.2-4: Ray rewrites 127.0.0.1 to the machine's network address, other
-loopback addresses it keeps, so all traffic stays on loopback (../shared/RAY.md). The cluster is
-started once per session (5-6 s) with lean settings (no dashboard, 100 MiB object stores) and fast
-health checks, so a killed node is noticed in about 3 s instead of 12-15 s. Tasks use the fake stack.
+The cluster (tests/raycluster.py) listens on 127.0.0.2-4, all on loopback, and is started once per
+session (5-6 s) with lean settings and fast health checks (a killed node is noticed in about 3 s).
+Tasks use the fake stack.
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ ray = pytest.importorskip("ray")
 from conftest import FAKE, fake_settings  # noqa: E402
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: E402, F401
 from ray.cluster_utils import Cluster  # noqa: E402
+from raycluster import HEAD, WORKER_A, WORKER_B, ray_cluster  # noqa: E402, F401
 
 from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
@@ -34,39 +33,7 @@ from vidembed.service.store import TaskRecord  # noqa: E402
 from vidembed.service.store_api import open_store  # noqa: E402
 from vidembed.service.tasks import TaskService  # noqa: E402
 
-HEAD, WORKER_A, WORKER_B = "127.0.0.2", "127.0.0.3", "127.0.0.4"
-LEAN = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
-FAST_HEALTH_CHECKS = {
-    "health_check_period_ms": 500,
-    "health_check_failure_threshold": 3,
-    "health_check_timeout_ms": 500,
-    "health_check_initial_delay_ms": 0,
-}
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Cluster]:
-    """Head on 127.0.0.2, worker nodes on 127.0.0.3 and 127.0.0.4 (1 CPU each), this process its
-    driver. Nodes start one after another (two raylets at once time out on 2 cores)."""
-    folder = tempfile.mkdtemp(prefix="vr-")  # short: Unix socket paths must stay under 108 bytes
-    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
-    os.environ.update(RAY_TMPDIR=folder, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    head = {"node_ip_address": HEAD, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS}
-    cluster = Cluster(initialize_head=True, head_node_args={**LEAN, **head})
-    for address in (WORKER_A, WORKER_B):
-        cluster.add_node(node_ip_address=address, **LEAN)
-        cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _videos(folder: Path, count: int, seconds: float) -> list[Path]:
@@ -98,7 +65,7 @@ def _run_all(service: TaskService, videos: list[Path], timeout: float = 120) -> 
 
 
 def test_ray_executor_matches_thread_executor(
-    ray_cluster: Cluster,
+    ray_cluster: Cluster,  # noqa: F811
     short_videos: list[Path],
     tmp_path: Path,
     database_url: str | None,  # noqa: F811
@@ -127,7 +94,7 @@ def test_ray_executor_matches_thread_executor(
 
 
 def test_batch_resumes_and_lists_failures(
-    ray_cluster: Cluster,
+    ray_cluster: Cluster,  # noqa: F811
     short_videos: list[Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -179,7 +146,7 @@ def test_batch_resumes_and_lists_failures(
         store.close()
 
 
-def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:
+def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
     """The actor's process gets SIGKILL while it embeds (as a crashing decoder would do): the task
     is given back, runs again on a new actor and ends ready once; the other tasks are not touched."""
     videos = _videos(tmp_path / "long", 1, 240.0) * 4  # about 1.4 s of work per task (see below)
@@ -202,7 +169,9 @@ def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:
 
 
 def test_worker_node_killed_mid_run(
-    ray_cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ray_cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # 240 s of sound: about 1.4 s of work per task on the fake stack (its audio dominates), so
     # that the kill lands while a task is in progress; 6 tasks of the same file

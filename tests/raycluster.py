@@ -1,0 +1,72 @@
+"""A local Ray cluster for the tests: a head on 127.0.0.2 and worker nodes on 127.0.0.3 and 127.0.0.4.
+
+Import the fixture into a test module (``from raycluster import ray_cluster  # noqa: F401``). Ray
+rewrites 127.0.0.1 to the machine's network address but keeps other loopback addresses, so all
+traffic stays on loopback (../shared/RAY.md). One cluster per test process, whichever modules
+import the fixture (this process is its driver: ``ray.init`` may run once); ``cluster.address``
+(``127.0.0.2:PORT``) is what a ``vidembed serve --executor ray --ray-address`` subprocess takes, with
+``RAY_TMPDIR`` and the other variables set here in its environment.
+
+Lean settings (no dashboard, 1 CPU and a 100 MiB object store per node: by default each node's
+store takes 30 % of RAM) and fast health checks, so that a killed node is noticed in about 3 s
+instead of 12-15 s. Nodes start one after another: two raylets at once time out on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+HEAD, WORKER_A, WORKER_B = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+LEAN = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
+FAST_HEALTH_CHECKS = {
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 3,
+    "health_check_timeout_ms": 500,
+    "health_check_initial_delay_ms": 0,
+}
+ENVIRONMENT = ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")
+
+_cluster: Cluster | None = None
+_users = 0
+
+
+def _start() -> Cluster:
+    folder = tempfile.mkdtemp(prefix="vr-")  # short: Unix socket paths must stay under 108 bytes
+    os.environ.update(RAY_TMPDIR=folder, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    head = {"node_ip_address": HEAD, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS}
+    cluster = Cluster(initialize_head=True, head_node_args={**LEAN, **head})
+    for address in (WORKER_A, WORKER_B):
+        cluster.add_node(node_ip_address=address, **LEAN)
+        cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Cluster]:
+    """The cluster, this process its driver; stopped after the last module that uses it."""
+    global _cluster, _users
+    saved = {key: os.environ.get(key) for key in ENVIRONMENT}
+    if _cluster is None:
+        _cluster = _start()
+    _users += 1
+    yield _cluster
+    _users -= 1
+    if _users == 0:
+        folder = os.environ["RAY_TMPDIR"]
+        ray.shutdown()
+        _cluster.shutdown()
+        _cluster = None
+        shutil.rmtree(folder, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
