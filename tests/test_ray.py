@@ -11,10 +11,14 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -227,3 +231,105 @@ def _wait_all(service: TaskService, ids: list[str], timeout: float = 120) -> lis
             return done
         assert time.monotonic() < deadline, "tasks did not finish after the kill"
         time.sleep(0.2)
+
+
+# `vidembed serve` with the fake stack served beside the built-in one (config.Settings replaced
+# before the CLI builds its settings; the actors get the stack through StackSettings).
+SERVE_WITH_FAKE = """
+import dataclasses, sys
+from vidembed.models.fake import FAKE_STACK
+from vidembed.service import config
+
+@dataclasses.dataclass
+class WithFake(config.Settings):
+    extra_stacks: tuple = (FAKE_STACK,)
+
+config.Settings = WithFake
+from vidembed import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_vidembed_serve_with_the_ray_executor(
+    ray_cluster: Cluster,  # noqa: F811
+    short_videos: list[Path],
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    """`vidembed serve --executor ray --ray-address HOST:PORT --database-url postgresql://...` as a
+    process of its own (a second driver of the cluster): tasks created over HTTP end ready with the
+    vectors the embedded mode gives."""
+    embedded = TaskService(fake_settings(tmp_path / "embedded"))
+    try:
+        expected = {
+            name: _by_segment(embedded, i) for name, i in _created(embedded, short_videos[:3]).items()
+        }
+    finally:
+        embedded.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-c", SERVE_WITH_FAKE, "--data-dir", str(tmp_path / "served"), "serve"]
+    command += ["--port", str(port), "--executor", "ray", "--ray-address", ray_cluster.address]
+    command += ["--workers", "2", "--database-url", pg_url]
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1.3"
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/ready", server, log)
+        ids = {}
+        for video in short_videos[:3]:
+            with open(video, "rb") as file:
+                form = {"model_name": FAKE, "video_clip_length": "2"}
+                reply = httpx.post(f"{url}/embed/tasks", data=form, files={"video_file": (video.name, file)})
+            assert reply.status_code == 200, reply.text
+            ids[video.name] = reply.json()["_id"]
+        got = {name: _served_segments(url, task_id) for name, task_id in ids.items()}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert "Ray actor ready on node 127.0.0." in log.read_text()
+    assert sorted(got) == sorted(expected) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    for name, segments in expected.items():
+        assert sorted(got[name]) == sorted(segments) and len(segments) == 9
+        for key, vector in segments.items():
+            assert np.array_equal(got[name][key], vector), (name, key)
+
+
+def _created(service: TaskService, videos: list[Path]) -> dict[str, str]:
+    ids = {v.name: service.create(model_name=FAKE, video_file=v, video_clip_length=2)["_id"] for v in videos}
+    assert [t.status for t in _wait_all(service, list(ids.values()))] == ["ready"] * len(ids)
+    return ids
+
+
+def _by_segment(service: TaskService, task_id: str) -> dict[tuple[str, str, float], np.ndarray]:
+    return {(s.option, s.scope, s.start): s.vector for s in service.store.segments([task_id])}
+
+
+def _wait_http(ready_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited: {log.read_text()[-2000:]}"
+        try:
+            if httpx.get(ready_url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server was not ready after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def _served_segments(url: str, task_id: str, timeout: float = 90) -> dict[tuple[str, str, float], np.ndarray]:
+    """The task's segments over HTTP once it is ready."""
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(f"{url}/embed/tasks/{task_id}/status").json()["status"]) == "processing":
+        assert time.monotonic() < deadline, f"task {task_id} still processing"
+        time.sleep(0.2)
+    assert status == "ready"
+    options = {"embedding_option": ["visual", "audio", "transcription"]}
+    body = httpx.get(f"{url}/embed/tasks/{task_id}", params=options).json()
+    return {
+        (s["embedding_option"], s["embedding_scope"], s["start_offset_sec"]): np.array(s["float"], np.float32)
+        for s in body["video_embedding"]["segments"]
+    }
