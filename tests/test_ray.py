@@ -97,6 +97,33 @@ def test_ray_executor_matches_thread_executor(
             assert np.array_equal(mine, theirs)
 
 
+def test_an_input_not_on_the_node_fails_with_what_to_do(
+    ray_cluster: Cluster,  # noqa: F811
+    short_videos: list[Path],
+    tmp_path: Path,
+) -> None:
+    """A local media folder that the actor's node cannot see (here: the file removed before the
+    task runs) fails the task with a reason that says how to deploy, not "internal error"."""
+    service = TaskService(fake_settings(tmp_path / "data", executor="ray"), start_workers=False)
+    try:
+        task_id = service.create(model_name=FAKE, video_file=short_videos[0], video_clip_length=2)["_id"]
+        task = service.store.get(task_id)
+        assert task is not None and task.source_path
+        Path(task.source_path).unlink()
+        service.workers.start()
+        [done] = _wait_all(service, [task_id])
+    finally:
+        service.close()
+    assert done.status == "failed" and done.attempts == 1
+    node = done.error.split("Ray node ")[1].split(". ")[0] if done.error else ""
+    assert node in (HEAD, WORKER_A, WORKER_B)
+    assert done.error == (
+        f"The task's input {task.source_path} is not on the Ray node {node}. With --executor ray on "
+        "several machines, keep media in S3 (--media-url s3://bucket/prefix) or mount the media folder "
+        "at the same path on every node."
+    )
+
+
 def test_batch_resumes_and_lists_failures(
     ray_cluster: Cluster,  # noqa: F811
     short_videos: list[Path],

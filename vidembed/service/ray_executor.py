@@ -117,6 +117,14 @@ class EmbedActor:
         """The task's input as a file on this node: ``task_input`` with the service's media store
         (its own file for a local folder on this machine, a download for S3) and a scratch folder
         of this node's (the service's data folder need not exist here)."""
+        local_folder = not (settings.media_url or "").startswith("s3://")
+        source = task.source_path
+        if local_folder and source and not source.startswith("s3://") and not Path(source).is_file():
+            raise MediaError(
+                f"The task's input {source} is not on the Ray node {ray.util.get_node_ip_address()}. "
+                "With --executor ray on several machines, keep media in S3 (--media-url s3://bucket/prefix) "
+                "or mount the media folder at the same path on every node."
+            )
         key = (settings.media_url, str(settings.media_dir), settings.s3)
         if key not in self._media:
             self._media[key] = open_media_store(settings.media_url, settings.media_dir, settings.s3)
