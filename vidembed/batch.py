@@ -329,6 +329,8 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
         },
         batch_size=1,
         num_cpus=1,
+        # as the executor's actors: a GPU each when the cluster has GPUs (the encoders then use CUDA)
+        num_gpus=1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0,
         compute=ActorPoolStrategy(size=max(1, min(settings.actors, len(todo)))),
     )
 
