@@ -256,13 +256,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from vidembed.batch import BatchSettings, report, run_batch
     from vidembed.errors import ConfigurationError
     from vidembed.service.store_api import open_store
 
-    try:
-        from vidembed.batch import BatchSettings, report, run_batch
-    except ImportError as exc:
-        print(f"error: vidembed batch needs Ray: pip install 'vidembed[ray]' ({exc})", file=sys.stderr)
+    if importlib.util.find_spec("ray") is None:
+        print("error: vidembed batch needs Ray: pip install 'vidembed[ray]'", file=sys.stderr)
         return 2
     from vidembed.models.stack import StackCatalog
 
