@@ -31,6 +31,7 @@ FAST_HEALTH_CHECKS = {
     "health_check_timeout_ms": 500,
     "health_check_initial_delay_ms": 0,
 }
+STARTS = 2
 ENVIRONMENT = ("RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")
 
 _cluster: Cluster | None = None
@@ -40,13 +41,24 @@ _users = 0
 def _start() -> Cluster:
     folder = tempfile.mkdtemp(prefix="vr-")  # short: Unix socket paths must stay under 108 bytes
     os.environ.update(RAY_TMPDIR=folder, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    head = {"node_ip_address": HEAD, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS}
-    cluster = Cluster(initialize_head=True, head_node_args={**LEAN, **head})
-    for address in (WORKER_A, WORKER_B):
-        cluster.add_node(node_ip_address=address, **LEAN)
-        cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    return cluster
+    # Ray waits 30 s (fixed) for a raylet to register; on a machine whose 2 cores run other suites
+    # too (load average 50 seen) that ran out once, so a cluster that fails to start is tried again.
+    for attempt in range(STARTS):
+        cluster = Cluster()
+        try:
+            head = {"node_ip_address": HEAD, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS}
+            cluster.add_node(**LEAN, **head)
+            for address in (WORKER_A, WORKER_B):
+                cluster.add_node(node_ip_address=address, **LEAN)
+                cluster.wait_for_nodes()
+        except Exception:
+            cluster.shutdown()
+            if attempt == STARTS - 1:
+                raise
+            continue
+        ray.init(address=cluster.address, log_to_driver=False)
+        return cluster
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
