@@ -242,7 +242,10 @@ def _busy_slot(
             if actor is None or current is None:
                 continue
             task = service.store.get(current)
-            if on_node(ray.get(actor.ready.remote())) and task is not None and task.progress > 0:
+            # early in its work (not near its end), so that the kill lands before it completes
+            # even on a loaded machine
+            started = task is not None and 0 < task.progress < 0.5
+            if started and on_node(ray.get(actor.ready.remote())):
                 return slot, task.id
         time.sleep(0.05)
     raise AssertionError("no actor on such a node started a task")
