@@ -100,3 +100,69 @@ def test_real_footage_fused_top_hit_is_right_as_often_as_the_best_option() -> No
     assert right["fused (z-max, default)"] >= best_single
     assert right["fused (z-max, placeholders competing)"] < best_single  # the rule this replaced
     assert len(QUERIES) == 10
+
+
+def test_the_service_searches_through_its_clip_index(tmp_path: Path) -> None:
+    """TaskService.search ranks through the stack's clip index (DATA/index/<stack>): the same
+    answer as rank_clips over the store, kept on disk at close, and current with tasks that
+    became ready after the index was opened (here written straight into the store, as another
+    process would)."""
+    import numpy as np
+    from conftest import FAKE, make_fake_service
+
+    from vidembed.service.search import rank_clips
+    from vidembed.service.store import TaskRecord
+
+    rng = np.random.default_rng(3)
+
+    def ready_task(service, task_id: str, owner: str) -> None:  # type: ignore[no-untyped-def]
+        service.store.insert(
+            TaskRecord(
+                task_id,
+                owner,
+                FAKE,
+                "processing",
+                {"clip_length": 6, "start": None, "end": None, "scopes": ["clip"]},
+                ["visual", "audio"],
+                1.0,
+                1.0,
+                stack=FAKE,
+            )
+        )
+        assert service.store.claim("w", 60, 3) is not None
+        rows = []
+        for option in ("visual", "audio"):
+            for i in range(30):
+                v = rng.normal(size=16).astype(np.float32)
+                rows.append((option, "clip", 6.0 * i, 6.0 * i + 6, v / np.linalg.norm(v)))
+        assert service.store.complete(task_id, "w", 180.0, rows)
+
+    service = make_fake_service(tmp_path / "data", start_workers=False)
+    try:
+        ready_task(service, "a" * 24, "alice")
+        found = service.search("a red screen", owner="alice", model_name=FAKE, top=5)
+        query = service.catalog.text_encoder(FAKE).encode(["a red screen"])[0]
+        expected = rank_clips(
+            query, service.store.segments(["a" * 24]), 5, service.catalog.placeholder_vectors(FAKE)
+        )
+        assert {k: [(h.task_id, h.start) for h in v] for k, v in found.ranked.items()} == {
+            k: [(h.task_id, h.start) for h in v] for k, v in expected.items()
+        }
+        ready_task(service, "b" * 24, "bob")  # ready after the index was opened
+        assert {h.task_id for h in service.search("x", owner="bob", model_name=FAKE).ranked["visual"]} == {
+            "b" * 24
+        }
+        assert {h.task_id for h in service.search("x", owner="alice", model_name=FAKE).ranked["visual"]} == {
+            "a" * 24
+        }
+    finally:
+        service.close()
+    assert (tmp_path / "data" / "index" / FAKE / "CURRENT").is_file()  # flushed at close
+    again = make_fake_service(tmp_path / "data", start_workers=False)
+    try:
+        assert {h.task_id for h in again.search("x", model_name=FAKE, top=50).ranked["audio"]} == {
+            "a" * 24,
+            "b" * 24,
+        }
+    finally:
+        again.close()

@@ -32,9 +32,10 @@ from vidembed.params import (
     parse_whole,
 )
 from vidembed.service import intake, wire
+from vidembed.service.clip_indexes import ClipIndexes
 from vidembed.service.config import Settings
 from vidembed.service.media_store import MediaStore, open_media_store
-from vidembed.service.search import Hit, rank_clips
+from vidembed.service.search import Hit
 from vidembed.service.store import StoredSegment, TaskRecord
 from vidembed.service.store_api import TaskStore, open_store
 from vidembed.service.worker import Executor, make_executor
@@ -57,12 +58,14 @@ class TaskService:
             self.settings.media_url, self.settings.media_dir, self.settings.s3
         )
         self.workers: Executor = make_executor(self.store, self.settings)  # threads by default
+        self.indexes = ClipIndexes(self.settings.data_dir / "index", self.store, self._stack_of)
         self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:
             self.workers.start()
 
     def close(self) -> None:
         self.workers.stop()
+        self.indexes.close()
         self.store.close()
 
     # --- create ---------------------------------------------------------------------------
@@ -429,9 +432,11 @@ class TaskService:
         else:
             raise ValueError("search needs a text or an image query")
         placeholders = self.catalog.placeholder_vectors(stack)
-        segments = self.store.segments([t.id for t in searched], options)
+        ranked = self.indexes.rank(
+            stack, query, top, placeholders, owner=owner, tasks=searched, options=options
+        )
         sources = {t.id: t.input_url or t.input_filename or "" for t in searched}
-        return SearchOutcome(rank_clips(query, segments, top, placeholders), left_out, sources)
+        return SearchOutcome(ranked, left_out, sources)
 
     def search_clips(
         self,
