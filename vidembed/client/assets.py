@@ -10,6 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidembed.client.pages import pages
 from vidembed.params import FileInput
 
 UserMetadataValue = str | int | float | bool | list[str] | None
@@ -138,22 +139,19 @@ class AssetsClient:
         filename: str | None = None,
     ) -> Iterator[AssetDetail]:
         """Every matching asset, newest first, fetched page by page (from ``page``, default 1)."""
-        current = page or 1
-        while True:
+
+        def fetch(number: int) -> tuple[list[AssetDetail], int]:
             query: dict[str, object] = {
-                "page": current,
+                "page": number,
                 "page_limit": page_limit,
                 "asset_ids": [asset_ids] if isinstance(asset_ids, str) else asset_ids,
                 "asset_types": [asset_types] if isinstance(asset_types, str) else asset_types,
                 "filename": filename,
             }
             result = AssetListPage.model_validate(self._transport.list_assets(query))
-            if not result.data:
-                return
-            yield from result.data
-            if current >= result.page_info.total_page:
-                return
-            current += 1
+            return result.data or [], result.page_info.total_page
+
+        return pages(fetch, page)
 
     def retrieve(self, asset_id: str) -> AssetDetail:
         return AssetDetail.model_validate(self._transport.retrieve_asset(asset_id))

@@ -9,6 +9,7 @@ from typing import Any
 
 from vidembed.client.assets import AssetsClient
 from vidembed.client.embed_v2 import EmbedV2Client
+from vidembed.client.pages import pages
 from vidembed.client.transport import LocalTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
@@ -108,22 +109,19 @@ class TasksClient:
         request_options: dict[str, Any] | None = None,
     ) -> Iterator[MediaEmbeddingTask]:
         """Every matching task, newest first, fetched page by page (from ``page``, default 1)."""
-        current = page or 1
-        while True:
+
+        def fetch(number: int) -> tuple[list[MediaEmbeddingTask], int]:
             query = {
                 "started_at": started_at,
                 "ended_at": ended_at,
                 "status": status,
-                "page": current,
+                "page": number,
                 "page_limit": page_limit,
             }
             result = TaskListPage.model_validate(self._transport.list_tasks(query))
-            if not result.data:
-                return
-            yield from result.data
-            if current >= result.page_info.total_page:
-                return
-            current += 1
+            return result.data, result.page_info.total_page
+
+        return pages(fetch, page)
 
 
 class EmbedClient:

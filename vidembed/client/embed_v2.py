@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidembed.client.pages import pages
+
 FINAL_STATUSES = ("ready", "failed")
 Input = Mapping[str, Any] | BaseModel
 
@@ -164,18 +166,15 @@ class EmbedV2TasksClient:
         request_options: dict[str, Any] | None = None,
     ) -> Iterator[MediaEmbeddingTask]:
         """Every matching task, newest first, page by page (from ``page``, default 1)."""
-        current = page or 1
-        while True:
+
+        def fetch(number: int) -> tuple[list[MediaEmbeddingTask], int]:
             query = {"started_at": started_at, "ended_at": ended_at, "status": status}
-            query |= {"page": current, "page_limit": page_limit}
+            query |= {"page": number, "page_limit": page_limit}
             result = self._transport.list_v2_tasks({k: v for k, v in query.items() if v is not None})
             items = [MediaEmbeddingTask.model_validate(item) for item in result.get("data") or []]
-            if not items:
-                return
-            yield from items
-            if current >= int(result.get("page_info", {}).get("total_page", current)):
-                return
-            current += 1
+            return items, int(result.get("page_info", {}).get("total_page", number))
+
+        return pages(fetch, page)
 
 
 class EmbedV2Client:
