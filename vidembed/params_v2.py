@@ -217,10 +217,11 @@ def parse_segmentation(value: object, input_type: str, model_name: str) -> ClipP
             raise errors.invalid(name, 'With marengo3.5, put the settings in {"temporal": {...}}.')
         _check_fields(obj, f"{name}.", ("temporal",))
         name, obj = f"{name}.temporal", _object(obj["temporal"], f"{name}.temporal")
-    strategy = obj.get("strategy")
-    if strategy not in ("fixed", "dynamic"):
+    raw = obj.get("strategy")
+    if raw not in ("fixed", "dynamic"):
         raise errors.invalid(f"{name}.strategy", "Use fixed or dynamic.")
-    _check_fields(obj, f"{name}.", ("strategy", str(strategy)))
+    strategy = str(raw)
+    _check_fields(obj, f"{name}.", ("strategy", strategy))
     settings = _object(obj.get(strategy), f"{name}.{strategy}")
     if strategy == "fixed":
         _check_fields(settings, f"{name}.fixed.", ("duration_sec",))
@@ -263,7 +264,7 @@ def parse_media(value: object, input_type: str, model_name: str) -> MediaRequest
         if _present(obj, "embedding_option")
         else defaults
     )
-    scopes = ("clip", "asset")
+    scopes: tuple[str, ...] = ("clip", "asset")
     if _present(obj, "embedding_scope"):
         asked = _string_list(obj["embedding_scope"], f"{input_type}.embedding_scope", (*SCOPES, "local"))
         scopes = tuple(dict.fromkeys("clip" if s == "local" else s for s in asked))

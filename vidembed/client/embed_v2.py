@@ -89,7 +89,7 @@ class V2Transport(Protocol):
     def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def retrieve_v2_task(self, task_id: str) -> dict[str, Any]: ...
-    def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]: ...
+    def list_v2_tasks(self, query: dict[str, object]) -> dict[str, Any]: ...
 
 
 def _wire(value: Input | None) -> Any:
@@ -168,7 +168,7 @@ class EmbedV2TasksClient:
         """Every matching task, newest first, page by page (from ``page``, default 1)."""
 
         def fetch(number: int) -> tuple[list[MediaEmbeddingTask], int]:
-            query = {"started_at": started_at, "ended_at": ended_at, "status": status}
+            query: dict[str, object] = {"started_at": started_at, "ended_at": ended_at, "status": status}
             query |= {"page": number, "page_limit": page_limit}
             result = self._transport.list_v2_tasks({k: v for k, v in query.items() if v is not None})
             items = [MediaEmbeddingTask.model_validate(item) for item in result.get("data") or []]

@@ -80,6 +80,7 @@ class EmbedV2Service:
         if request.image is not None:
             picture, source = self._picture(request.image, owner)
             image_vector = self.tasks.embed_picture(request.model_name, picture)
+        vector: np.ndarray | None
         if text_vector is not None and image_vector is not None:
             # text_image: one vector for both, the mean of the two unit vectors (each is in the
             # stack's space, so their mean is too); documented in the README.
