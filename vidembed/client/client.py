@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from vidembed.client.assets import AssetsClient
 from vidembed.client.embed_v2 import EmbedV2Client
 from vidembed.client.pages import pages
+from vidembed.client.polling import wait_until_final
 from vidembed.client.transport import LocalTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
@@ -22,8 +22,6 @@ from vidembed.client.types import (
 )
 from vidembed.params import FileInput
 from vidembed.service.config import Settings
-
-FINAL_STATUSES = ("ready", "failed")
 
 
 class TasksClient:
@@ -74,17 +72,7 @@ class TasksClient:
         request_options: dict[str, Any] | None = None,
     ) -> TasksStatusResponse:
         """Polls the status until it is ``ready`` or ``failed``; a failed task is returned, not raised."""
-        if sleep_interval <= 0:
-            raise ValueError("sleep_interval must be greater than 0")
-        status = self.status(task_id)
-        if callback is not None:
-            callback(status)
-        while status.status not in FINAL_STATUSES:
-            time.sleep(sleep_interval)
-            status = self.status(task_id)
-            if callback is not None:
-                callback(status)
-        return status
+        return wait_until_final(lambda: self.status(task_id), sleep_interval, callback)
 
     def retrieve(
         self,

@@ -9,15 +9,14 @@ the SDK's own request types included (dumped by alias, so ``base_64_string`` goe
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidembed.client.pages import pages
+from vidembed.client.polling import wait_until_final
 
-FINAL_STATUSES = ("ready", "failed")
 Input = Mapping[str, Any] | BaseModel
 
 
@@ -145,15 +144,7 @@ class EmbedV2TasksClient:
         callback: Callable[[EmbeddingTaskResponse], None] | None = None,
     ) -> EmbeddingTaskResponse:
         """Retrieves until ``ready`` or ``failed`` (our convenience; the SDK has none for v2)."""
-        if sleep_interval <= 0:
-            raise ValueError("sleep_interval must be greater than 0")
-        while True:
-            task = self.retrieve(task_id)
-            if callback is not None:
-                callback(task)
-            if task.status in FINAL_STATUSES:
-                return task
-            time.sleep(sleep_interval)
+        return wait_until_final(lambda: self.retrieve(task_id), sleep_interval, callback)
 
     def list(
         self,
