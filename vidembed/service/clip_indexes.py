@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vidembed.service.search import Hit
-from vidembed.service.store import TaskRecord
+from vidembed.service.store import StoredSegment, TaskRecord
 from vidembed.service.store_api import TaskStore
 from vidembed.service.vector_index import ClipIndex
 
@@ -45,9 +45,13 @@ class ClipIndexes:
         """What ``rank_clips`` gives over ``tasks``' clips (the caller's searchable tasks)."""
         index = self._index(stack, placeholders, len(query))
         held = index.tasks()
-        for task in tasks:  # ready since the index last looked
-            if held.get(task.id) != task.owner:
-                index.add_task(task.id, task.owner, self._store.segments([task.id]))
+        new = {t.id: t.owner for t in tasks if held.get(t.id) != t.owner}  # ready since it last looked
+        if new:  # one read of the store for all of them
+            found: dict[str, list[StoredSegment]] = {task_id: [] for task_id in new}
+            for segment in self._store.segments(list(new)):
+                found[segment.task_id].append(segment)
+            for task_id, segments in found.items():
+                index.add_task(task_id, new[task_id], segments)
         return index.rank(query, top, owner=owner, task_ids=[t.id for t in tasks], options=options)
 
     def _index(self, stack: str, placeholders: Mapping[str, np.ndarray], dim: int) -> ClipIndex:
