@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pgvector_server import pgvector_server, pgvector_url  # noqa: F401  (fixtures)
 
 from vidembed import VidEmbed
 from vidembed.client.transport import LocalTransport

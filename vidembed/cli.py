@@ -236,6 +236,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.database_url = args.database_url
     if args.media_url:
         settings.media_url = args.media_url
+    if args.search_index:
+        settings.search_index = args.search_index
     if args.executor:
         settings.executor = args.executor
     if args.ray_address:
@@ -398,8 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--database-url",
         default=None,
-        help="tasks and vectors in PostgreSQL (postgresql://user@host/db; docs/POSTGRES.md); "
+        help="tasks, vectors and assets in PostgreSQL (postgresql://user@host/db; docs/POSTGRES.md); "
         "default VIDEMBED_DATABASE_URL, or SQLite in the data folder",
+    )
+    serve.add_argument(
+        "--search-index",
+        choices=["auto", "local", "pgvector"],
+        default=None,
+        help="how search finds clips: pgvector inside PostgreSQL, or the index in the data folder "
+        "(local); default VIDEMBED_SEARCH_INDEX, or auto: pgvector when the database has it "
+        "(docs/SEARCH.md)",
     )
     serve.add_argument(
         "--media-url",

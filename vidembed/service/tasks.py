@@ -32,7 +32,7 @@ from vidembed.params import (
     parse_whole,
 )
 from vidembed.service import intake, wire
-from vidembed.service.clip_indexes import ClipIndexes
+from vidembed.service.clip_indexes import ClipSearch, open_clip_search
 from vidembed.service.config import Settings
 from vidembed.service.media_store import MediaStore, open_media_store
 from vidembed.service.search import Hit
@@ -58,7 +58,13 @@ class TaskService:
             self.settings.media_url, self.settings.media_dir, self.settings.s3
         )
         self.workers: Executor = make_executor(self.store, self.settings)  # threads by default
-        self.indexes = ClipIndexes(self.settings.data_dir / "index", self.store, self._stack_of)
+        self.indexes: ClipSearch = open_clip_search(
+            self.settings.search_index,
+            self.settings.database_url,
+            self.settings.data_dir / "index",
+            self.store,
+            self._stack_of,
+        )
         self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:
             self.workers.start()

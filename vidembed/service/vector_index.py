@@ -253,7 +253,7 @@ class _Partition:
 
 
 @dataclass
-class _OptionScan:
+class OptionScan:
     """An option's best clips (task, start, end, exact score) over every allowed partition,
     best first, and the count, sum and sum of squares of all the allowed clips' scores."""
 
@@ -264,7 +264,7 @@ class _OptionScan:
 
 
 @dataclass
-class _TaskInfo:
+class TaskInfo:
     owner: str
     options: list[str]  # in the order of the task's segments
     # per subset of the task's options (sorted, comma-joined), how many distinct clips it has
@@ -291,7 +291,7 @@ class ClipIndex:
         self.folder = folder
         self.exact_below = exact_below
         self._partitions: dict[tuple[str, str], _Partition] = {}
-        self._tasks: dict[str, _TaskInfo] = {}
+        self._tasks: dict[str, TaskInfo] = {}
         self._lock = threading.RLock()
         self.unflushed = 0  # tasks added or removed since the last flush (or open)
 
@@ -306,7 +306,7 @@ class ClipIndex:
                 by_option.setdefault(segment.option, {})[(segment.start, segment.end)] = segment.vector
         with self._lock:
             self.remove_task(task_id)
-            info = _TaskInfo(owner, list(by_option), _clip_counts(by_option))
+            info = TaskInfo(owner, list(by_option), clip_counts(by_option))
             for option, clips in by_option.items():
                 vectors = np.asarray(np.stack(list(clips.values())), np.float32)
                 real = ~is_placeholder(vectors, self.placeholders.get(option))
@@ -386,20 +386,20 @@ class ClipIndex:
                 for t, info in self._tasks.items()
                 if (owner is None or info.owner == owner) and (allowed is None or t in allowed)
             }
-            present = _options_in_order(tasks, options)
+            present = options_in_order(tasks, options)
             wanted = max(top, MIN_CANDIDATES // 4) if fused and len(present) > 1 else top
             scans = {option: self._scan_option(option, query, tasks, wanted) for option in present}
-            ranked = {option: _hits(found, option, top) for option, found in scans.items()}
+            ranked = {option: hits_of(found, option, top) for option, found in scans.items()}
             if fused and len(present) > 1:
                 ranked[FUSED] = self._fuse(query, present, scans, tasks, top)
             return ranked
 
     def _scan_option(
-        self, option: str, query: np.ndarray, tasks: Mapping[str, _TaskInfo], wanted: int
-    ) -> _OptionScan:
+        self, option: str, query: np.ndarray, tasks: Mapping[str, TaskInfo], wanted: int
+    ) -> OptionScan:
         """The option's best ``wanted`` clips over the allowed tasks of every owner in ``tasks``,
         and the statistics of all their scores."""
-        result = _OptionScan([], 0, 0.0, 0.0)
+        result = OptionScan([], 0, 0.0, 0.0)
         for owner in sorted({info.owner for info in tasks.values()}):
             partition = self._partitions.get((owner, option))
             if partition is None:
@@ -422,14 +422,14 @@ class ClipIndex:
         self,
         query: np.ndarray,
         present: Sequence[str],
-        scans: Mapping[str, _OptionScan],
-        tasks: Mapping[str, _TaskInfo],
+        scans: Mapping[str, OptionScan],
+        tasks: Mapping[str, TaskInfo],
         top: int,
     ) -> list[Hit]:
         subset = set(present)
-        clips = sum(_clips_in(info, subset) for info in tasks.values())
+        clips = sum(clips_in(info, subset) for info in tasks.values())
         weights = {  # option -> mean, spread, sqrt(share)
-            option: self._z_scale(query, option, scans[option], clips) for option in present
+            option: z_scale(scans[option], clips, self.placeholders.get(option), query) for option in present
         }
         candidates = sorted({(t, a, b) for option in present for t, a, b, _ in scans[option].clips})
         scored: list[tuple[float, str, float, float]] = []
@@ -446,27 +446,6 @@ class ClipIndex:
             scored.append((best, task_id, start, end))
         scored.sort(key=lambda s: (-s[0], s[1], s[2], s[3]))
         return [Hit(t, FUSED, a, b, score) for score, t, a, b in scored[:top]]
-
-    def _z_scale(
-        self, query: np.ndarray, option: str, scan: _OptionScan, clips: int
-    ) -> tuple[float, float, float]:
-        """The mean and spread that ``search.zscores`` takes over an option's valid clips (with
-        the placeholder's score filling a sample of fewer than MIN_SAMPLE), and the weight
-        ``search.fuse`` gives the option (square root of its share of the clips). A spread of 0
-        stands for zscores' "too few to tell": every z is 0."""
-        count, total, squares = scan.count, scan.total, scan.squares
-        placeholder = self.placeholders.get(option)
-        fill = MIN_SAMPLE - count if placeholder is not None and count < MIN_SAMPLE else 0
-        if fill:
-            baseline = float(placeholder @ query)
-            total, squares = total + fill * baseline, squares + fill * baseline**2
-        n = count + fill
-        weight = float(np.sqrt(count / clips)) if clips else 0.0
-        if n < 2:
-            return 0.0, 0.0, weight
-        mean = total / n
-        spread = max(float(np.sqrt(max(squares / n - mean**2, 0.0))), MIN_SPREAD)
-        return mean, spread, weight
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -578,7 +557,7 @@ class ClipIndex:
                 raise ValueError(f"partition {part['file']} does not match its manifest")
             self._partitions[(part["owner"], part["option"])] = partition
         self._tasks = {
-            t: _TaskInfo(i["owner"], list(i["options"]), dict(i["clips"]))
+            t: TaskInfo(i["owner"], list(i["options"]), dict(i["clips"]))
             for t, i in manifest["tasks"].items()
         }
 
@@ -613,6 +592,28 @@ def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             runs.append((a, b))
     return runs
+
+
+def z_scale(
+    scan: OptionScan, clips: int, placeholder: np.ndarray | None, query: np.ndarray
+) -> tuple[float, float, float]:
+    """The mean and spread that ``search.zscores`` takes over an option's valid clips (the count,
+    sum and sum of squares of their scores in ``scan``, with the placeholder's score filling a
+    sample of fewer than MIN_SAMPLE), and the weight ``search.fuse`` gives the option (square root
+    of its share of the ``clips``). A spread of 0 stands for zscores' "too few to tell": every z
+    is 0. Shared by the embedded index and the pgvector search (pg_vectors)."""
+    count, total, squares = scan.count, scan.total, scan.squares
+    fill = MIN_SAMPLE - count if placeholder is not None and count < MIN_SAMPLE else 0
+    if fill and placeholder is not None:
+        baseline = float(placeholder @ query)
+        total, squares = total + fill * baseline, squares + fill * baseline**2
+    n = count + fill
+    weight = float(np.sqrt(count / clips)) if clips else 0.0
+    if n < 2:
+        return 0.0, 0.0, weight
+    mean = total / n
+    spread = max(float(np.sqrt(max(squares / n - mean**2, 0.0))), MIN_SPREAD)
+    return mean, spread, weight
 
 
 def _best(scores: np.ndarray, count: int) -> np.ndarray:
@@ -651,11 +652,11 @@ def _task_of_rows(partition: _Partition, rows: np.ndarray) -> list[str]:
     return [order[i][0] for i in where]
 
 
-def _hits(found: _OptionScan, option: str, top: int) -> list[Hit]:
+def hits_of(found: OptionScan, option: str, top: int) -> list[Hit]:
     return [Hit(t, option, a, b, s) for t, a, b, s in found.clips[:top]]
 
 
-def _clip_counts(by_option: Mapping[str, Mapping[tuple[float, float], np.ndarray]]) -> dict[str, int]:
+def clip_counts(by_option: Mapping[str, Mapping[tuple[float, float], np.ndarray]]) -> dict[str, int]:
     options = sorted(by_option)
     counts = {}
     for size in range(1, len(options) + 1):
@@ -664,12 +665,12 @@ def _clip_counts(by_option: Mapping[str, Mapping[tuple[float, float], np.ndarray
     return counts
 
 
-def _clips_in(info: _TaskInfo, options: set[str]) -> int:
+def clips_in(info: TaskInfo, options: set[str]) -> int:
     chosen = ",".join(sorted(options & set(info.options)))
     return info.clips.get(chosen, 0)
 
 
-def _options_in_order(tasks: Mapping[str, _TaskInfo], options: Sequence[str] | None) -> list[str]:
+def options_in_order(tasks: Mapping[str, TaskInfo], options: Sequence[str] | None) -> list[str]:
     """The options that the tasks have clips for, in the order rank_clips meets them: tasks by
     id, each task's options in segment order."""
     present: list[str] = []
