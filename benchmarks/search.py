@@ -20,6 +20,12 @@ worst case for graph indexes, no structure) and ``clustered`` (1,000 centres, co
 their centre; queries near a centre but noisier than the clips, as text queries sit apart from
 clip vectors). Also printed: the crossover between exact float32 and the int8 scan, and what
 restricting a query to 10% of the tasks costs against an index of those tasks only.
+
+``--pgvector`` fills a PostgreSQL store with the same tasks, through the same write path, on a
+private PostgreSQL 16 with pgvector 0.6.2 (the ``pgserver`` wheel of the test extra), and adds
+the pgvector search's rows (``vidembed.service.pg_vectors``): its build time is the first search
+(copying the vectors into ``clip_vectors`` and building the HNSW index), its disk the size of
+``clip_vectors`` with its indexes; the server's memory is not in RSS+ (another process).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 
 from vidembed.service.search import FUSED, rank_clips
 from vidembed.service.store import SQLiteStore, TaskRecord
+from vidembed.service.store_api import TaskStore
 from vidembed.service.vector_index import ClipIndex, _Partition
 
 DIM = 384
@@ -76,7 +83,7 @@ def make_queries(kind: str, count: int, rng: np.random.Generator, centres: np.nd
 
 
 def add_ready_task(
-    store: SQLiteStore, task_id: str, owner: str, segments: Sequence[tuple[str, float, float, np.ndarray]]
+    store: TaskStore, task_id: str, owner: str, segments: Sequence[tuple[str, float, float, np.ndarray]]
 ) -> None:
     """One task through the store's own write path: created, claimed by a worker, completed with
     its clip vectors (``(option, start, end, vector)``)."""
@@ -163,6 +170,7 @@ def single_option_case(kind: str, size: int, args: argparse.Namespace, brute: di
     work = Path(tempfile.mkdtemp(prefix="search-bench-", dir=args.workdir))
     try:
         store = SQLiteStore(work / "tasks.db")
+        postgres = PgBench(args.pg_server) if args.pgvector else None
         all_vectors, all_keys = [], []
         started = time.perf_counter()
         for number in range(0, (size + args.task_clips - 1) // args.task_clips):
@@ -171,6 +179,8 @@ def single_option_case(kind: str, size: int, args: argparse.Namespace, brute: di
             task_id = task_id_of(number)
             segments = [("visual", 6.0 * i, 6.0 * i + 6.0, v) for i, v in enumerate(vectors)]
             add_ready_task(store, task_id, "", segments)
+            if postgres is not None:
+                add_ready_task(postgres.store, task_id, "", segments)
             all_vectors.append(vectors)
             all_keys += [(task_id, 6.0 * i) for i in range(count)]
         fill_s = time.perf_counter() - started
@@ -207,6 +217,9 @@ def single_option_case(kind: str, size: int, args: argparse.Namespace, brute: di
             filtered_cost(case, index, store, queries, args)
         if args.hnsw and size <= args.hnsw_max:
             rows += hnsw_rows(case, matrix, all_keys, queries, truth)
+        if postgres is not None:
+            rows += postgres.single_option_rows(case, size, queries, truth, args)
+            postgres.close()
         store.close()
         return rows
     finally:
@@ -318,6 +331,7 @@ def fused_case(size: int, args: argparse.Namespace) -> list[Row]:
     work = Path(tempfile.mkdtemp(prefix="search-bench-", dir=args.workdir))
     try:
         store = SQLiteStore(work / "tasks.db")
+        postgres = PgBench(args.pg_server) if args.pgvector else None
         started = time.perf_counter()
         for number in range(size // args.task_clips):
             segments = []
@@ -328,6 +342,8 @@ def fused_case(size: int, args: argparse.Namespace) -> list[Row]:
                     vectors[empty] = placeholders[option]
                 segments += [(option, 6.0 * i, 6.0 * i + 6.0, v) for i, v in enumerate(vectors)]
             add_ready_task(store, task_id_of(number), "", segments)
+            if postgres is not None:
+                add_ready_task(postgres.store, task_id_of(number), "", segments)
         print(f"  {case}: store filled in {time.perf_counter() - started:.0f} s", flush=True)
         queries = unit(rng.standard_normal((args.queries, DIM), dtype=np.float32))
         ids = [t.id for t in store.ready_tasks(None)]
@@ -358,10 +374,102 @@ def fused_case(size: int, args: argparse.Namespace) -> list[Row]:
             rows.append(
                 Row(case, label, 3 * size, build_s, *percentiles(found_seconds), got, grown, index_disk)
             )
+        if postgres is not None:
+            rows += postgres.fused_rows(case, size, queries, exact, placeholders)
+            postgres.close()
         store.close()
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class PgBench:
+    """A fresh database on the benchmark's pgvector server: the PostgreSQL store and its search."""
+
+    def __init__(self, server_uri: str) -> None:
+        import psycopg
+
+        from vidembed.service.pg_store import PostgresStore
+
+        self.name = f"search_bench_{time.time_ns()}"
+        self.server_uri = server_uri
+        with psycopg.connect(server_uri, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.name}")
+        base, _, query = server_uri.partition("?")
+        self.url = f"{base.rsplit('/', 1)[0]}/{self.name}?{query}"
+        self.store = PostgresStore(self.url)
+
+    def _search(self, **options: int) -> tuple[object, Callable[..., dict[str, list[object]]]]:
+        from vidembed.service.pg_vectors import PgVectorIndex
+
+        index = PgVectorIndex(self.url, **options)
+        tasks = self.store.ready_tasks(None)
+        return index, lambda q, placeholders=None: index.rank(  # type: ignore[return-value]
+            "bench", q, 10, placeholders or {}, owner="", tasks=tasks, options=None
+        )
+
+    def disk_mb(self) -> float:
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute("SELECT pg_total_relation_size('clip_vectors')").fetchone()
+        return float(row[0]) / 2**20 if row else 0.0
+
+    def single_option_rows(
+        self,
+        case: str,
+        size: int,
+        queries: np.ndarray,
+        truth: list[list[tuple[str, float]]],
+        args: argparse.Namespace,
+    ) -> list[Row]:
+        rows = []
+        index, rank = self._search()
+        started = time.perf_counter()
+        rank(queries[0])  # the first search copies the vectors over and builds the HNSW index
+        build_s = time.perf_counter() - started
+        print(f"  {case}: pgvector indexed in {build_s:.1f} s ({self.disk_mb():.0f} MB)", flush=True)
+        disk = self.disk_mb()
+        seconds, found = timed([lambda q=q: rank(q)["visual"] for q in queries])
+        got = recall([keys(f) for f in found], truth)  # type: ignore[arg-type]
+        rows.append(Row(case, "pgvector HNSW ef=100", size, build_s, *percentiles(seconds), got, None, disk))
+        index.close()  # type: ignore[attr-defined]
+        exact, rank_exact = self._search(exact_rows=10**12)
+        chosen = queries[: args.brute_queries]
+        seconds, found = timed([lambda q=q: rank_exact(q)["visual"] for q in chosen])
+        got = recall([keys(f) for f in found], truth[: len(chosen)])  # type: ignore[arg-type]
+        rows.append(Row(case, "pgvector exact scan", size, build_s, *percentiles(seconds), got, None, disk))
+        exact.close()  # type: ignore[attr-defined]
+        return rows
+
+    def fused_rows(
+        self,
+        case: str,
+        size: int,
+        queries: np.ndarray,
+        exact: Sequence[object],
+        placeholders: dict[str, np.ndarray],
+    ) -> list[Row]:
+        index, rank = self._search()
+        started = time.perf_counter()
+        rank(queries[0], placeholders)
+        build_s = time.perf_counter() - started
+        disk = self.disk_mb()
+        seconds, found = timed([lambda q=q: rank(q, placeholders) for q in queries])
+        rows = []
+        for option in (FUSED, *OPTIONS):
+            got = recall([keys(f[option]) for f in found[: len(exact)]], [keys(e[option]) for e in exact])  # type: ignore[index]
+            rows.append(Row(case, f"pgvector, {option} top 10", 3 * size, build_s, *percentiles(seconds),
+                            got, None, disk))  # fmt: skip
+        index.close()  # type: ignore[attr-defined]
+        return rows
+
+    def close(self) -> None:
+        import psycopg
+
+        self.store.close()
+        with psycopg.connect(self.server_uri, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
 def crossover(args: argparse.Namespace) -> None:
@@ -415,8 +523,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hnsw", action="store_true", help="also measure usearch's HNSW (if installed)")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size HNSW is built at")
     parser.add_argument("--workdir", default=None, help="where the stores go (default: the temp folder)")
+    parser.add_argument(
+        "--pgvector", action="store_true", help="also measure pgvector search (pgserver, test extra)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.pgvector:
+        import pgserver  # the test extra: PostgreSQL 16 with pgvector 0.6.2
+
+        pg_folder = Path(tempfile.mkdtemp(prefix="search-bench-pg-", dir=args.workdir))
+        server = pgserver.get_server(pg_folder, cleanup_mode="delete")
+        args.pg_server = server.get_uri()
     rows: list[Row] = []
     brute: dict[str, Row] = {}
     crossover(args)

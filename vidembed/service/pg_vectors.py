@@ -24,9 +24,9 @@ included (docs/SEARCH.md, "PostgreSQL with pgvector"):
   needed, the exact scan runs instead, so a small owner's search never comes back short. Every
   candidate is rescored in numpy from its float32 vector, as ``rank_clips`` scores.
 - **Fusion.** The z-max statistics (count, mean and spread of an option's scores over the allowed
-  clips) are exact up to ``exact_rows`` allowed vectors and estimated from a fixed random sample
-  of about ``stats_sample`` of them above (the spread is floored at 0.1 where typical spreads are
-  0.03-0.07, so a sample of 20,000 moves a z-score by well under 1%).
+  clips) are exact up to ``stats_sample`` allowed vectors and estimated from a fixed random sample
+  of about that many above (the spread is floored at 0.1 where typical spreads are 0.03-0.07, so
+  a sample of 5,000 moves a z-score by under 0.01).
 
 Needs pgvector 0.5.0 or newer (HNSW); measured and tested with 0.6.2 (the ``pgserver`` wheel).
 """
@@ -66,21 +66,27 @@ from vidembed.service.vector_index import (
 
 log = logging.getLogger(__name__)
 
-# At or below this many allowed vectors in an option a query scans them exactly: pgvector scanned
-# 100k 384-dimensional vectors in 32 ms here (two parallel workers), so 20k cost about 6 ms,
-# about what the HNSW search costs at its widest (ef_search 400: 8-19 ms at 100k).
-EXACT_ROWS = 20_000
+# At or below this many allowed vectors in an option a query scans them exactly. Measured by
+# `python -m benchmarks.search --pgvector` (docs/SEARCH.md): the exact scan cost 9-13 ms at 10k
+# 384-dimensional vectors and 23 ms at 30k, the HNSW search 5 ms at 30k; below 10k the two cost
+# about the same and only the scan is exact whatever the vectors.
+EXACT_ROWS = 10_000
 # Candidates the HNSW search is asked for (hnsw.ef_search; pgvector's default is 40). Measured at
 # 100k clustered vectors: recall@10 1.000 at 40 and 100 (1.0 and 1.3 ms).
 EF_SEARCH = 100
 MAX_EF_SEARCH = 1_000  # pgvector's upper limit for hnsw.ef_search
-# Fusion's statistics above EXACT_ROWS come from about this many allowed vectors.
-STATS_SAMPLE = 20_000
+# Fusion's statistics are exact up to this many allowed vectors of an option and come from a
+# fixed random sample of about as many above (an aggregate over 10k vectors cost about 10 ms).
+# The spread is floored at 0.1 (search.MIN_SPREAD) where typical spreads are 0.03-0.07, and the
+# mean of 5,000 scores with spread 0.05 is off by about 0.0007: a z-score by under 0.01.
+STATS_SAMPLE = 5_000
 SAMPLE_BUCKETS = 1_024  # clip_vectors.sample is uniform in [0, SAMPLE_BUCKETS)
 # maintenance_work_mem while an HNSW index is built: pgvector builds fastest while the graph fits
-# (about 2 KB per 384-dimensional vector); past it, it goes on much slower, with a notice.
-BUILD_MEMORY = "2GB"
+# (about 2 KB per 384-dimensional vector: 2 GB at 1M); past it, it goes on much slower,
+# with a notice. Only this transaction's setting; the server must have the memory.
+BUILD_MEMORY = "4GB"
 SYNC_BATCH = 64  # tasks indexed per transaction
+SIZES_TTL = 30.0  # seconds a stack's partition sizes are reused (see _partition_sizes)
 # pg_advisory_xact_lock(int4, int4) class of the index builds ("vdmv"): one build per index at a time.
 BUILD_LOCK_CLASS = int.from_bytes(b"vdmv", "big")
 
@@ -166,6 +172,8 @@ class PgVectorIndex:
         self._tasks: dict[str, TaskInfo] = {}  # indexed tasks' clip counts: they never change
         self._counts: dict[str, dict[str, int]] = {}  # task id -> option -> real vectors
         self._hnsw: set[str] = set()  # index names known to exist
+        self._looked: set[str] = set()  # stacks whose indexes this process has looked for
+        self._sizes: dict[str, tuple[float, dict[str, int]]] = {}  # stack -> (when, vectors per option)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -225,6 +233,7 @@ class PgVectorIndex:
                 "WHERE task_id = ANY(%s) AND option = %s AND NOT placeholder "
                 "ORDER BY embedding <=> %s, task_id, start_sec, end_sec LIMIT %s",
                 (allowed, option, query, wanted + 8),  # a margin for pgvector's rounding
+                binary=True,  # vectors as float32 bytes: parsing their text costs 0.1 ms each
             ).fetchall()
         clips = _rescored(rows, query)[:wanted]
         scan = OptionScan(clips, count, 0.0, 0.0)
@@ -250,7 +259,7 @@ class PgVectorIndex:
         name = self._hnsw_name(stack, option, len(query))
         if name not in self._hnsw:
             return None
-        partition = _totals(conn, stack).get(option, 0)
+        partition = self._partition_sizes(conn, stack).get(option, 0)
         share = count / max(partition, count)
         ef = math.ceil(max(self.ef_search, wanted) / share)
         if ef > MAX_EF_SEARCH:
@@ -266,13 +275,23 @@ class PgVectorIndex:
             "ORDER BY embedding::vector({}) <=> %s::vector({}) LIMIT %s"
         ).format(where, dim, dim)
         with conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
-            # the graph, even where the planner would rather sort a small partition or trusts
-            # stale row counts: only the graph gives the order without a sort
-            conn.execute("SET LOCAL enable_sort = off")
-            rows = conn.execute(statement, (query, ef), prepare=False).fetchall()
+            # enable_sort off: the graph, even where the planner would rather sort a small
+            # partition or trusts stale row counts (only the graph gives the order without a sort)
+            conn.execute(
+                sql.SQL("SET LOCAL hnsw.ef_search = {}; SET LOCAL enable_sort = off").format(sql.Literal(ef))
+            )
+            rows = conn.execute(statement, (query, ef), prepare=False, binary=True).fetchall()
         found = [r for r in rows if r[0] in allowed]
         return found if len(found) >= min(wanted, count) else None
+
+    def _partition_sizes(self, conn: psycopg.Connection[Any], stack: str) -> dict[str, int]:
+        """The stack's real vectors per option (every owner's), read again after this process
+        indexed tasks or after ``SIZES_TTL`` seconds: they only set how wide the graph search goes."""
+        cached = self._sizes.get(stack)
+        if cached is None or time.monotonic() - cached[0] > SIZES_TTL:
+            cached = (time.monotonic(), _totals(conn, stack))
+            self._sizes[stack] = cached
+        return cached[1]
 
     def _moments(
         self,
@@ -284,9 +303,9 @@ class PgVectorIndex:
         count: int,
     ) -> tuple[float, float]:
         """The sum and sum of squares of the option's scores over its allowed real vectors:
-        exact up to ``exact_rows`` of them, scaled up from a fixed random sample above."""
+        exact up to ``stats_sample`` of them, scaled up from a fixed random sample above."""
         scores = "1 - (embedding <=> %s)"
-        if count <= self.exact_rows:
+        if count <= self.stats_sample:
             row = conn.execute(
                 f"SELECT count(*), sum(s), sum(s * s) FROM (SELECT {scores} AS s FROM clip_vectors "
                 "WHERE task_id = ANY(%s) AND option = %s AND NOT placeholder) AS scored",
@@ -330,6 +349,7 @@ class PgVectorIndex:
             "ON v.task_id = c.task_id AND v.start_sec = c.start_sec AND v.end_sec = c.end_sec "
             "WHERE v.option = ANY(%s) AND NOT v.placeholder",
             (tasks, starts, ends, list(present)),
+            binary=True,
         ).fetchall()
         best: dict[tuple[str, float, float], float] = dict.fromkeys(candidates, -np.inf)
         for task_id, start, end, option, vector in rows:
@@ -355,8 +375,11 @@ class PgVectorIndex:
             missing = [t for t in tasks if t.id not in self._tasks]
             for at in range(0, len(missing), SYNC_BATCH):
                 self._index_tasks(stack, missing[at : at + SYNC_BATCH], placeholders)
-            if missing or not self._hnsw:
+            if missing:
+                self._sizes.pop(stack, None)
+            if missing or stack not in self._looked:
                 self._build_indexes(stack, dim)
+                self._looked.add(stack)
 
     def _load_infos(self, task_ids: list[str]) -> None:
         with self._pool.connection() as conn:
@@ -381,6 +404,7 @@ class PgVectorIndex:
                 "SELECT task_id, option, start_sec, end_sec, vector FROM segments "
                 "WHERE task_id = ANY(%s) AND scope = 'clip' ORDER BY task_id, seq",
                 (list(owners),),
+                binary=True,
             ):
                 by_task[task_id].setdefault(option, {})[(start, end)] = np.frombuffer(blob, "<f4")
             try:
