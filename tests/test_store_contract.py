@@ -4,6 +4,7 @@ another transaction holds are skipped, lease times come from the database clock,
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -169,6 +170,23 @@ def test_an_expired_lease_is_claimed_again_and_its_old_holder_writes_nothing(sto
     assert (after.status, after.progress, after.stage, after.error) == ("processing", 0.0, "queued", None)
     assert store.segments(["t"]) == []
     assert store.claim("third", 60, 3) is None  # still held by "other"
+
+
+def test_a_task_inserted_leased_is_never_free_for_another_claimer(store: TaskStore) -> None:
+    """vidembed batch inserts the task it has the result of with its lease held: between insert
+    and complete no worker of a server sharing the store can take it (claim or claim_task)."""
+    store.insert_leased(make_task("b"), "batch", 60)
+    held = store.get("b")
+    assert held is not None and (held.status, held.attempts) == ("processing", 1)
+    assert store.claim("server-worker", 60, 3) is None
+    assert store.claim_task("b", "server-worker", 60) is False
+    assert store.complete("b", "batch", 6.0, [("visual", "clip", 0.0, 6.0, vectors(1)[0])]) is True
+    done = store.get("b")
+    assert done is not None and (done.status, done.attempts) == ("ready", 1)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):  # the id is taken
+        store.insert_leased(make_task("b"), "batch-2", 60)
+    again = store.get("b")
+    assert again is not None and again.status == "ready"
 
 
 def test_renew_extends_the_lease_and_records_progress(store: TaskStore) -> None:

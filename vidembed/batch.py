@@ -13,8 +13,9 @@ reading the files (a content hash would read every byte of a library again), and
 ones; a file that changed (size or mtime) is a new video. A URL is not fetched to find out whether
 it changed: rename it, or delete its task, to embed it again.
 
-**Writing once.** Only this process writes. A result is written as: insert the task (processing),
-take its lease (``claim_task``), ``complete`` as the lease holder; a row that comes twice (a Ray Data
+**Writing once.** Only this process writes. A result is written as: insert the task (processing)
+with its lease held (``insert_leased``: one transaction, so no server's worker sharing the store
+can claim it first), ``complete`` as the lease holder; a row that comes twice (a Ray Data
 retry) finds the task ready and writes nothing. A video whose actor died (a decoder crash) is retried
 by Ray Data; if it never yields a row it is listed as failed at the end.
 """
@@ -373,7 +374,12 @@ class _Writer:
     def _lease(self, video: Video) -> bool:
         """The task in the store, processing, with our lease: True if we hold it now."""
         if self.store.get(video.task_id) is None:
-            self.store.insert(self._record(video))
+            try:
+                self.store.insert_leased(self._record(video), self.worker, LEASE_SECONDS)
+                return True
+            except Exception:  # the store's own integrity error (the id is taken): a retried row
+                if self.store.get(video.task_id) is None:
+                    raise
         return self.store.claim_task(video.task_id, self.worker, LEASE_SECONDS)
 
     def _record(self, video: Video) -> TaskRecord:

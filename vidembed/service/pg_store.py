@@ -144,6 +144,15 @@ class PostgresStore:
     def insert(self, task: TaskRecord) -> None:
         self._write(_INSERT, _insert_args(task))
 
+    def insert_leased(self, task: TaskRecord, worker: str, lease_seconds: float) -> None:
+        with self._pool.connection() as conn:  # one transaction: the row is never seen unleased
+            conn.execute(_INSERT, _insert_args(task))
+            conn.execute(
+                "UPDATE tasks SET lease_owner = %s, lease_until = now() + make_interval(secs => %s), "
+                "attempts = attempts + 1 WHERE id = %s",
+                (worker, float(lease_seconds), task.id),
+            )
+
     def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
         """Inserts the task unless its owner already has ``limit`` tasks processing (False then,
         nothing written). Count and insert run in one transaction under an advisory lock of the

@@ -193,6 +193,17 @@ class SQLiteStore:
         with self._transaction() as db:
             _insert(db, task)
 
+    def insert_leased(self, task: TaskRecord, worker: str, lease_seconds: float) -> None:
+        """Inserts a new processing task with its lease already held by ``worker`` (attempts 1),
+        in one transaction, so that no claimer can take it between the insert and the lease."""
+        now = time.time()
+        with self._transaction() as db:
+            _insert(db, task)
+            db.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+                (worker, now + lease_seconds, task.id),
+            )
+
     def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
         """Inserts the task unless its owner already has ``limit`` tasks processing (False then,
         nothing written). Count and insert are one write transaction (BEGIN IMMEDIATE), which

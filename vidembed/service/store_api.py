@@ -44,6 +44,12 @@ class TaskStore(Protocol):
         """Adds a new task as given (its created_at and updated_at included)."""
         ...
 
+    def insert_leased(self, task: TaskRecord, worker: str, lease_seconds: float) -> None:
+        """Adds a new processing task whose lease ``worker`` already holds (attempts 1), in one
+        transaction: no claimer anywhere can take it first (``vidembed batch``, which has the
+        result in hand and completes it next)."""
+        ...
+
     def insert_within_limit(self, task: TaskRecord, limit: int) -> bool:
         """Adds a new task unless its owner already has ``limit`` tasks processing; False then,
         and nothing written. Atomic across every process and machine sharing the store: two
