@@ -303,6 +303,60 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return report(outcome, sys.stderr)
 
 
+def cmd_copy_store(args: argparse.Namespace) -> int:
+    """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
+    from vidembed.copy_store import CopyReport, copy_store
+    from vidembed.errors import ConfigurationError
+    from vidembed.service.asset_store import open_asset_store
+    from vidembed.service.store_api import database_target, open_store
+
+    settings = _settings(args)
+    source_url = args.source or None  # None: SQLite in the data folder
+    try:
+        ends = [database_target(url, settings.db_path) for url in (source_url, args.to)]
+        if [e.resolve() if isinstance(e, Path) else e for e in ends] == [
+            e.resolve() if isinstance(e, Path) else e for e in reversed(ends)
+        ]:
+            print("error: --from and --to name the same database", file=sys.stderr)
+            return 2
+        if source_url is None and not settings.db_path.exists():
+            print(
+                f"error: there is no database at {settings.db_path} (use --from or --data-dir)",
+                file=sys.stderr,
+            )
+            return 2
+        source, target = open_store(source_url, settings.db_path), open_store(args.to, settings.db_path)
+        source_assets = open_asset_store(source_url, settings.db_path)
+        target_assets = open_asset_store(args.to, settings.db_path)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(report: CopyReport) -> None:
+        print(f"  {report.tasks} tasks copied, {report.skipped} already there", file=sys.stderr)
+
+    try:
+        report = copy_store(source, target, source_assets, target_assets, progress)
+    finally:
+        for store in (source, target, source_assets, target_assets):
+            store.close()
+    print(
+        f"copied {report.tasks} tasks ({report.vectors} vectors) and {report.assets} assets; "
+        f"{report.skipped} were there already",
+        file=sys.stderr,
+    )
+    if report.local_media:
+        print(
+            f"{len(report.local_media)} processing tasks or assets read their files from the paths "
+            "they were given (media are not copied): keep those files where the target's workers "
+            "can read them, or let them finish before copying",
+            file=sys.stderr,
+        )
+    for task_id, why in report.not_copied:
+        print(f"not copied: {task_id}: {why}", file=sys.stderr)
+    return 1 if report.not_copied else 0
+
+
 def _global_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
     """The options every command takes, before or after its name (``vidembed embed x.mp4 --data-dir D``).
 
@@ -452,6 +506,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--actors", type=int, default=2, help="embedding actors, each 1 CPU (default 2)")
     batch.set_defaults(func=cmd_batch)
+
+    copy = command("copy-store", "copy tasks, vectors and assets into another database, resumably")
+    copy.add_argument(
+        "--to", required=True, help="the database to copy into (postgresql://... or sqlite:///PATH)"
+    )
+    copy.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="the database to copy from (default: SQLite in the data folder, not VIDEMBED_DATABASE_URL)",
+    )
+    copy.set_defaults(func=cmd_copy_store)
 
     models = command("models", "prepare and verify the default stack's weights")
     models.set_defaults(func=cmd_models)
