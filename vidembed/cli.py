@@ -100,18 +100,22 @@ def cmd_embed(args: argparse.Namespace) -> int:
             video_segmentation=args.segmentation,
             video_min_duration_sec=args.min_duration,
         )
-        print(f"task {task.id} created", file=sys.stderr)
+        task_id = task.id
+        if task_id is None:  # the service always gives one; the response model allows none
+            print("error: the task was created without an id", file=sys.stderr)
+            return 1
+        print(f"task {task_id} created", file=sys.stderr)
         progress = ProgressDisplay(sys.stderr)
         try:
-            status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.5, callback=progress)
+            status = client.embed.tasks.wait_for_done(task_id, sleep_interval=0.5, callback=progress)
         finally:
             progress.finish()
         elapsed = time.perf_counter() - started
         if status.status != "ready":
             reason = status.error.message if status.error else "unknown reason"
-            print(f"task {task.id} failed: {cli_message(reason, EMBED_FLAGS)}", file=sys.stderr)
+            print(f"task {task_id} failed: {cli_message(reason, EMBED_FLAGS)}", file=sys.stderr)
             return 1
-        result = client.embed.tasks.retrieve(task.id)
+        result = client.embed.tasks.retrieve(task_id)
     segments = result.video_embedding.segments or []  # type: ignore[union-attr]
     meta = result.video_embedding.metadata  # type: ignore[union-attr]
     clips = [s for s in segments if s.embedding_scope == "clip"]

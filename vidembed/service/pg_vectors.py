@@ -320,7 +320,7 @@ class PgVectorIndex:
                 (query, stack, option, buckets, allowed),
             ).fetchone()
         sampled, total, squares = row or (0, None, None)
-        if not sampled:
+        if not sampled or total is None or squares is None:
             return 0.0, 0.0
         return float(total) * count / sampled, float(squares) * count / sampled
 

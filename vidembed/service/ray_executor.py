@@ -36,6 +36,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
@@ -223,8 +224,11 @@ class ActorSlot:
     def alive(self, timeout: float) -> bool:
         """Whether the actor is placed and answers; starts one when there is none."""
         if self.actor is None:
-            self.actor = ray.remote(EmbedActor).options(**actor_options(self._gpus)).remote(self._stacks)
-            self._ready, self._since, self._warned = self.actor.ready.remote(), time.monotonic(), False
+            # Ray's stubs type a remote class's .remote() as "the class or a handle"
+            remote = ray.remote(EmbedActor).options(**actor_options(self._gpus)).remote(self._stacks)
+            actor = cast(ray.actor.ActorHandle, remote)
+            self.actor = actor
+            self._ready, self._since, self._warned = actor.ready.remote(), time.monotonic(), False
         if self._ready is None:
             return True
         try:
@@ -317,7 +321,7 @@ class RayExecutor:
         worker = slot.name
         self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
         assert slot.actor is not None
-        call = slot.actor.embed.remote(task, self.settings)
+        call: ray.ObjectRef[ActorOutcome] = slot.actor.embed.remote(task, self.settings)
         if not self._watch(task, slot, call):
             return
         try:
@@ -377,7 +381,7 @@ class RayExecutor:
 def _progress_of(actor: ray.actor.ActorHandle, timeout: float) -> tuple[float, str] | None:
     """The actor's progress, or None if it does not answer in time (busy, or dying)."""
     try:
-        fraction, stage = ray.get(actor.progress.remote(), timeout=timeout)
+        answer = cast(tuple[float, str], ray.get(actor.progress.remote(), timeout=timeout))
     except (GetTimeoutError, RayError):
         return None
-    return float(fraction), str(stage)
+    return float(answer[0]), str(answer[1])
