@@ -367,3 +367,44 @@ def _served_segments(url: str, task_id: str, timeout: float = 90) -> dict[tuple[
         (s["embedding_option"], s["embedding_scope"], s["start_offset_sec"]): np.array(s["float"], np.float32)
         for s in body["video_embedding"]["segments"]
     }
+
+
+def test_actor_resources_decide_how_many_actors_a_node_takes(
+    ray_cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--ray-actor-cpus: with half a CPU each, four actors fit on the three 1-CPU nodes (with the
+    default 1 CPU they would not); with 2 CPUs none fits, nothing is claimed, and the log says what
+    an actor waits for."""
+    from vidembed.errors import ConfigurationError
+    from vidembed.service import ray_executor
+
+    service = TaskService(fake_settings(tmp_path / "half", executor="ray", workers=4, ray_actor_cpus=0.5))
+    try:
+        executor = service.workers
+        assert isinstance(executor, RayExecutor)
+        deadline = time.monotonic() + 90
+        while not all(s.placed for s in executor.slots):
+            assert time.monotonic() < deadline, "four half-CPU actors were not all placed"
+            time.sleep(0.2)
+        assert len(executor.slots) == 4
+    finally:
+        service.close()
+    monkeypatch.setattr(ray_executor, "PLACEMENT_WARNING_SECONDS", 1.0)
+    caplog.set_level(logging.WARNING, logger="vidembed.service.ray_executor")
+    service = TaskService(fake_settings(tmp_path / "two", executor="ray", workers=1, ray_actor_cpus=2))
+    try:
+        task_id = service.create(model_name=FAKE, video_file=str(_videos(tmp_path / "v", 1, 4.0)[0]))["_id"]
+        deadline = time.monotonic() + 20
+        while "free CPU" not in caplog.text:
+            assert time.monotonic() < deadline, "no warning about the unplaceable actor"
+            time.sleep(0.2)
+        task = service.store.get(task_id)
+        assert task is not None and (task.status, task.attempts) == ("processing", 0)  # never claimed
+        assert "waited 1 s for a node with 2 free CPU" in caplog.text and "--ray-actor-cpus" in caplog.text
+    finally:
+        service.close()
+    with pytest.raises(ConfigurationError, match="--ray-actor-cpus must be above 0"):
+        TaskService(fake_settings(tmp_path / "zero", executor="ray", workers=1, ray_actor_cpus=0))

@@ -70,6 +70,8 @@ class BatchSettings:
     clip_length: float = 6.0
     stacks: StackSettings = field(default_factory=StackSettings)
     ray_address: str | None = None  # None: a local Ray started for the run
+    actor_cpus: float = 1.0  # what each actor asks Ray for (as the Ray executor's actors)
+    actor_gpus: float | None = None  # None: 1 when the cluster has GPUs, else 0
     max_download_bytes: int = 2 * 1024**3
     download_timeout_seconds: float = 600.0
 
@@ -267,8 +269,9 @@ def _embed_all(
 ) -> None:
     import ray
 
-    from vidembed.service.ray_executor import connect
+    from vidembed.service.ray_executor import check_actor_resources, connect
 
+    check_actor_resources(settings.actor_cpus, settings.actor_gpus)
     connected = _start_ray(settings.ray_address, connect)
     try:
         by_id = {v.task_id: v for v in todo}
@@ -315,6 +318,8 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
+    from vidembed.service.ray_executor import actor_gpus
+
     _quiet_ray_data_console()
     context = DataContext.get_current()
     context.enable_progress_bars = False  # ours shows videos and hours instead
@@ -329,9 +334,10 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
             "download": (settings.max_download_bytes, settings.download_timeout_seconds),
         },
         batch_size=1,
-        num_cpus=1,
-        # as the executor's actors: a GPU each when the cluster has GPUs (the encoders then use CUDA)
-        num_gpus=1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0,
+        # as the executor's actors (a GPU each by default when the cluster has GPUs: the encoders
+        # then use CUDA)
+        num_cpus=settings.actor_cpus,
+        num_gpus=actor_gpus(settings.actor_gpus),
         compute=ActorPoolStrategy(size=max(1, min(settings.actors, len(todo)))),
     )
 

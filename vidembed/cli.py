@@ -246,6 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.executor = args.executor
     if args.ray_address:
         settings.ray_address = args.ray_address
+    _apply_actor_resources(settings, args)
     from vidembed.errors import ConfigurationError
 
     try:
@@ -277,6 +278,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print("error: --actors must be at least 1 and --clip-length within 2-10 seconds", file=sys.stderr)
         return 2
     settings = _settings(args)
+    _apply_actor_resources(settings, args)
     url = args.database_url or settings.database_url
     batch = BatchSettings(
         inputs=tuple(args.inputs),
@@ -285,6 +287,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         clip_length=args.clip_length,
         stacks=settings.stacks,
         ray_address=args.ray_address,
+        actor_cpus=settings.ray_actor_cpus,
+        actor_gpus=settings.ray_actor_gpus,
         max_download_bytes=settings.max_download_bytes,
         download_timeout_seconds=settings.download_timeout_seconds,
     )
@@ -380,6 +384,29 @@ def _global_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
         help="a TOML stacks file adding model stacks (default: VIDEMBED_STACKS)",
     )
     return options
+
+
+def _actor_resource_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray-actor-cpus",
+        type=float,
+        default=None,
+        help="CPUs each Ray actor takes (default VIDEMBED_RAY_ACTOR_CPUS, or 1; docs/RAY.md)",
+    )
+    parser.add_argument(
+        "--ray-actor-gpus",
+        type=float,
+        default=None,
+        help="GPUs each Ray actor takes; a fraction shares one (default VIDEMBED_RAY_ACTOR_GPUS, or 1 "
+        "when the cluster has GPUs, else 0)",
+    )
+
+
+def _apply_actor_resources(settings: Settings, args: argparse.Namespace) -> None:
+    if args.ray_actor_cpus is not None:
+        settings.ray_actor_cpus = args.ray_actor_cpus
+    if args.ray_actor_gpus is not None:
+        settings.ray_actor_gpus = args.ray_actor_gpus
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -488,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with --executor ray: the cluster's HOST:PORT (default VIDEMBED_RAY_ADDRESS, or auto)",
     )
+    for target in (serve,):
+        _actor_resource_flags(target)
     serve.add_argument(
         "--allow-local-urls",
         action="store_true",
@@ -508,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--ray-address", default=None, help="a Ray cluster's HOST:PORT (default: a local Ray for the run)"
     )
-    batch.add_argument("--actors", type=int, default=2, help="embedding actors, each 1 CPU (default 2)")
+    batch.add_argument("--actors", type=int, default=2, help="embedding actors (default 2)")
+    _actor_resource_flags(batch)
     batch.set_defaults(func=cmd_batch)
 
     copy = command("copy-store", "copy tasks, vectors and assets into another database, resumably")

@@ -26,6 +26,11 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _env_optional_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
+
+
 def stacks_file_from_env() -> Path | None:
     """``VIDEMBED_STACKS``: a TOML stacks file adding stacks to the built-in one."""
     value = os.environ.get("VIDEMBED_STACKS", "").strip()
@@ -118,6 +123,12 @@ class Settings:
     # A Ray cluster's address (HOST:PORT of its GCS, or ray://HOST:10001); None: "auto" (RAY_ADDRESS,
     # or the cluster started on this machine by `ray start`).
     ray_address: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_RAY_ADDRESS") or None)
+    # What each Ray actor asks for (docs/RAY.md): CPUs, and GPUs (None: 1 when the cluster has
+    # GPUs, else 0; a fraction such as 0.25 lets four actors share one GPU).
+    ray_actor_cpus: float = field(default_factory=lambda: _env_float("VIDEMBED_RAY_ACTOR_CPUS", 1))
+    ray_actor_gpus: float | None = field(
+        default_factory=lambda: _env_optional_float("VIDEMBED_RAY_ACTOR_GPUS")
+    )
 
     @property
     def stacks(self) -> StackSettings:

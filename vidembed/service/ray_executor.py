@@ -9,9 +9,12 @@ life) and returns the ``EmbeddingResult``; nothing on the Ray side writes to the
 - **Backpressure.** One driver thread per actor ("slot"); a slot claims a task only when its actor
   has answered that it is alive and idle, so at most ``Settings.workers`` tasks are claimed at once,
   and none while the cluster has no room for the actors.
-- **Resources.** An actor asks for 1 CPU (decode and the CPU stages run on threads inside it) and,
-  when the cluster has GPUs, 1 GPU: Ray then sets ``CUDA_VISIBLE_DEVICES`` for it and onnxruntime and
-  CTranslate2 pick CUDA (``vidembed.models.providers``).
+- **Resources.** An actor asks for ``Settings.ray_actor_cpus`` CPUs (default 1: decode and the CPU
+  stages run on threads inside it) and ``ray_actor_gpus`` GPUs (default: 1 when the cluster has
+  GPUs, else 0): Ray then sets ``CUDA_VISIBLE_DEVICES`` for it and onnxruntime and CTranslate2 pick
+  CUDA (``vidembed.models.providers``). A fraction (0.25: four actors share a GPU) keeps a GPU busy
+  while each actor's own decoding runs on its CPUs: decode and encode run in one streaming pass
+  per task, so this, not separate decode and encode actors, is how the two stages overlap.
 - **Media.** The actor reads the task's input on its own node (``worker.task_input`` with the
   service's media store): an S3 media store (``--media-url s3://...``) works from any machine; a
   local media folder (the default) only on the machine that holds it, or on a shared mount at the
@@ -151,10 +154,27 @@ class EmbedActor:
         self._progress = (fraction, stage)
 
 
-def actor_options(gpus: float) -> dict[str, object]:
+def check_actor_resources(cpus: float, gpus: float | None) -> None:
+    """ConfigurationError unless an actor asks for some CPU and no negative GPUs."""
+    if not cpus > 0 or (gpus is not None and not gpus >= 0):
+        raise ConfigurationError(
+            f"--ray-actor-cpus must be above 0 and --ray-actor-gpus at least 0, not {cpus:g} and {gpus:g}."
+            if gpus is not None
+            else f"--ray-actor-cpus must be above 0, not {cpus:g}."
+        )
+
+
+def actor_gpus(asked: float | None) -> float:
+    """The GPUs each actor asks for: as configured, or (None) 1 when the cluster has GPUs."""
+    if asked is not None:
+        return asked
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def actor_options(cpus: float, gpus: float) -> dict[str, object]:
     """Ray options of an embedding actor (see the module docstring for why each)."""
     return {
-        "num_cpus": 1,
+        "num_cpus": cpus,
         "num_gpus": gpus,
         "max_restarts": 0,
         "max_task_retries": 0,
@@ -204,13 +224,18 @@ def _check_reachable(address: str) -> None:
 class ActorSlot:
     """One actor and the driver thread that feeds it one task at a time."""
 
-    def __init__(self, name: str, stacks: StackSettings, gpus: float) -> None:
-        self.name, self._stacks, self._gpus = name, stacks, gpus
+    def __init__(self, name: str, stacks: StackSettings, gpus: float, cpus: float = 1.0) -> None:
+        self.name, self._stacks, self._gpus, self._cpus = name, stacks, gpus, cpus
         self.actor: ray.actor.ActorHandle | None = None
         self.current: str | None = None  # the id of the task its actor is embedding
         self._ready: ray.ObjectRef[str] | None = None
         self._since = 0.0
         self._warned = False
+
+    @property
+    def placed(self) -> bool:
+        """Whether the slot's actor has been placed on a node and answered."""
+        return self.actor is not None and self._ready is None
 
     def discard(self) -> None:
         """Kills the actor (if any); the next ``alive`` starts a new one."""
@@ -225,7 +250,8 @@ class ActorSlot:
         """Whether the actor is placed and answers; starts one when there is none."""
         if self.actor is None:
             # Ray's stubs type a remote class's .remote() as "the class or a handle"
-            remote = ray.remote(EmbedActor).options(**actor_options(self._gpus)).remote(self._stacks)
+            options = actor_options(self._cpus, self._gpus)
+            remote = ray.remote(EmbedActor).options(**options).remote(self._stacks)
             actor = cast(ray.actor.ActorHandle, remote)
             self.actor = actor
             self._ready, self._since, self._warned = actor.ready.remote(), time.monotonic(), False
@@ -248,10 +274,11 @@ class ActorSlot:
         if not self._warned and time.monotonic() - self._since > PLACEMENT_WARNING_SECONDS:
             self._warned = True
             log.warning(
-                "%s: the Ray actor has waited %.0f s for a node with 1 free CPU%s; add nodes or lower "
-                "--workers",
+                "%s: the Ray actor has waited %.0f s for a node with %g free CPU%s; add nodes, or "
+                "lower --workers (or --ray-actor-cpus / --ray-actor-gpus)",
                 self.name,
                 PLACEMENT_WARNING_SECONDS,
+                self._cpus,
                 f" and {self._gpus:g} GPU" if self._gpus else "",
             )
 
@@ -260,6 +287,7 @@ class RayExecutor:
     """Runs the store's tasks on ``settings.workers`` Ray actors (the ``Executor`` of TaskService)."""
 
     def __init__(self, store: TaskStore, settings: Settings) -> None:
+        check_actor_resources(settings.ray_actor_cpus, settings.ray_actor_gpus)
         self.store = store
         self.settings = settings
         self._stop = threading.Event()
@@ -271,10 +299,10 @@ class RayExecutor:
     def start(self) -> None:
         """Connects to the cluster and starts one slot (actor + driver thread) per worker."""
         self._connected = connect(self.settings.ray_address)
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        gpus = actor_gpus(self.settings.ray_actor_gpus)
         prefix = f"{socket.gethostname()}:{os.getpid()}:ray"
         for n in range(self.settings.workers):
-            slot = ActorSlot(f"{prefix}{n}", self.settings.stacks, gpus)
+            slot = ActorSlot(f"{prefix}{n}", self.settings.stacks, gpus, self.settings.ray_actor_cpus)
             self.slots.append(slot)
             thread = threading.Thread(target=self._loop, args=(slot,), name=f"ray-slot-{n}", daemon=True)
             thread.start()
