@@ -449,3 +449,29 @@ def test_a_worker_with_another_media_store_says_which_media_url_to_use(
         f"The task's input ({elsewhere}) is not in this worker's media store (s3://{s3_fake.bucket}/media/). "
         "Start it with the same --media-url as the server that took the task.",
     ]
+
+
+def test_ready_says_when_the_media_store_cannot_be_used(tmp_path: Path, s3_fake: S3Fake) -> None:
+    """GET /ready answers 503 not_ready, naming the media store and why, once the bucket is gone
+    (a load balancer then stops sending this server requests); 200 while it is there."""
+    from fastapi.testclient import TestClient
+
+    from vidembed.server.app import create_app
+
+    service = _s3_service(tmp_path, s3_fake)
+    try:
+        with TestClient(create_app(service, preload_models=False)) as client:
+            assert client.get("/ready").json() == {"status": "ready"}
+            for key in s3_fake.keys():
+                s3_fake.client.delete_object(Bucket=s3_fake.bucket, Key=key)
+            s3_fake.client.delete_bucket(Bucket=s3_fake.bucket)
+            answer = client.get("/ready")
+            s3_fake.client.create_bucket(Bucket=s3_fake.bucket)  # for the fixture's cleanup
+    finally:
+        service.close()
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "code": "not_ready",
+        "message": f"The media store cannot be used: The bucket {s3_fake.bucket!r} does not exist at "
+        f"{s3_fake.settings.endpoint_url}. Create it, or pass --media-url with an existing one.",
+    }

@@ -62,7 +62,7 @@ _ERROR_DESCRIPTIONS = {
     401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
     404: "`resource_not_exist`: no task with this id for this API key",
     429: "`too_many_requests`: too many tasks processing at once for this API key",
-    503: "`not_ready`: the models are still loading",
+    503: "`not_ready`: the models are still loading, or a database or the media store cannot be used",
 }
 
 
@@ -241,6 +241,23 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     }
 
 
+def _unusable_dependency(service: TaskService, assets: AssetService) -> str | None:
+    """What a server cannot reach now (for ``/ready``: a load balancer then sends requests
+    elsewhere), or None. Each check is one cheap round trip."""
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("The task database", lambda: service.store.count_active("")),
+        ("The asset database", lambda: assets.store.get("ready-check")),
+        ("The media store", service.media_store.check),
+    ]
+    for name, check in checks:
+        try:
+            check()
+        except Exception as exc:  # any failure means not ready; the reason goes to the caller
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return f"{name} cannot be used: {reason}"
+    return None
+
+
 def create_app(
     service: TaskService,
     keys: ApiKeys | None = None,
@@ -406,10 +423,12 @@ def create_app(
     @app.get(
         "/ready",
         responses=_errors(503),
-        summary="Readiness: database reachable and the text encoder loaded",
+        summary="Readiness: databases and media store reachable, text encoders loaded",
     )
     async def ready() -> JSONResponse:
-        await run_in_threadpool(service.store.count_active, "")
+        problem = await run_in_threadpool(_unusable_dependency, service, assets)
+        if problem is not None:
+            return JSONResponse({"code": "not_ready", "message": problem}, status_code=503)
         if not readiness["models"]:
             return JSONResponse({"code": "not_ready", "message": "Models are loading."}, status_code=503)
         return JSONResponse({"status": "ready"})

@@ -87,6 +87,10 @@ class MediaStore(Protocol):
         """Whether a file is stored at ``key``."""
         ...
 
+    def check(self) -> None:
+        """ConfigurationError, saying why, when the store cannot be used now (readiness)."""
+        ...
+
 
 def open_media_store(url: str | None, default_folder: Path, s3: S3Settings | None = None) -> MediaStore:
     """The store a ``--media-url`` names: none, a folder path or ``file://`` URL: a local folder
@@ -188,6 +192,10 @@ class LocalMediaStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def check(self) -> None:
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"The media folder {self.folder} is not writable.")
+
 
 class _Limited:
     """A binary stream that raises the upload's 400 once more than ``max_bytes`` were read. Reads
@@ -224,6 +232,7 @@ class S3MediaStore:
         self.bucket, self.prefix = bucket, f"{prefix}/" if prefix else ""
         self._client, self._transfer = _s3_client(settings)
         self._errors = _client_errors()
+        self._settings = settings
         self._check_bucket(settings)
 
     def _check_bucket(self, settings: S3Settings) -> None:
@@ -344,6 +353,9 @@ class S3MediaStore:
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
+
+    def check(self) -> None:
+        self._check_bucket(self._settings)
 
 
 def _not_found(exc: Exception) -> bool:
