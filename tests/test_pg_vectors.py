@@ -84,6 +84,12 @@ def test_rankings_equal_rank_clips_per_option_and_fused(
         segments = fill(store, rng, placeholders, {"a": 30})  # 1,200 clips x 3 options
         everything = [s for task in segments.values() for s in task]
         tasks = ready(store, "a")
+        # the first search copies the vectors and starts the graphs' builds (in the background:
+        # meanwhile searches scan exactly)
+        index.rank(
+            "s", unit(rng.standard_normal(DIM)), 10, placeholders, owner="a", tasks=tasks, options=None
+        )
+        assert index.wait_for_builds(60)
         for query in unit(rng.standard_normal((8, DIM))):
             expected = rank_clips(query, everything, 10, placeholders)
             found = index.rank("s", query, 10, placeholders, owner="a", tasks=tasks, options=None)
@@ -123,6 +129,9 @@ def test_owners_are_kept_apart_and_a_small_owner_is_never_short(
     index = PgVectorIndex(pgvector_url, exact_rows=50, ef_search=400, stats_sample=10**9)
     try:
         segments = fill(store, rng, placeholders, {"a": 20, "b": 10, "c": 1})
+        index.rank("s", unit(rng.standard_normal(DIM)), 1, placeholders, owner=None, tasks=ready(store, None),
+                   options=None)  # fmt: skip
+        assert index.wait_for_builds(60)
         for owner in ("a", "b", "c"):
             mine = [s for t, task in segments.items() if t.startswith(owner) for s in task]
             tasks = ready(store, owner)
@@ -254,4 +263,43 @@ def test_a_database_without_pgvector_searches_locally_or_says_why(
         ):
             open_clip_search("pgvector", pg_url, tmp_path, store, lambda t: None)
     finally:
+        store.close()
+
+
+def test_an_index_build_that_stopped_is_built_again_and_searches_scan_meanwhile(
+    pgvector_url: str, rng: np.random.Generator, placeholders: dict[str, np.ndarray]
+) -> None:
+    store = PostgresStore(pgvector_url)
+    first = PgVectorIndex(pgvector_url, exact_rows=100, ef_search=400, stats_sample=10**9)
+    try:
+        segments = fill(store, rng, placeholders, {"a": 6})
+        tasks = ready(store, "a")
+        query = unit(rng.standard_normal(DIM))
+        first.rank("s", query, 10, placeholders, owner="a", tasks=tasks, options=["visual"])
+        assert first.wait_for_builds(60)
+        with psycopg.connect(pgvector_url, autocommit=True) as conn:
+            # what a server killed mid-build leaves: the index marked invalid (pgserver's role is
+            # a superuser, which may set the flag)
+            conn.execute(
+                "UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+                "(SELECT oid FROM pg_class WHERE relname LIKE 'clip_vectors_hnsw_%' LIMIT 1)"
+            )
+            broken = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
+        assert broken == (1,)
+        second = PgVectorIndex(pgvector_url, exact_rows=100, ef_search=400, stats_sample=10**9)
+        try:
+            everything = [s for task in segments.values() for s in task]
+            found = second.rank("s", query, 10, placeholders, owner="a", tasks=tasks, options=None)
+            assert_same_ranking(found, rank_clips(query, everything, 10, placeholders), 1e-5)  # meanwhile
+            assert second.wait_for_builds(60)
+        finally:
+            second.close()
+        with psycopg.connect(pgvector_url) as conn:
+            states = conn.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname LIKE 'clip_vectors_hnsw_%'"
+            ).fetchall()
+        assert states == [(True,)] * 3
+    finally:
+        first.close()
         store.close()

@@ -15,8 +15,10 @@ included (docs/SEARCH.md, "PostgreSQL with pgvector"):
 - **Indexes.** One HNSW index (cosine) per stack and option, a partial expression index on
   ``embedding::vector(DIM)`` over that stack's and option's real vectors (placeholders are counted,
   not indexed: thousands of identical "no speech" vectors would only crowd the graph). It is built
-  once a stack's option holds ``exact_rows`` vectors, after the bulk of them is in (building after
-  loading is many times faster than inserting into a graph), and kept up to date by PostgreSQL.
+  once a stack's option holds more than ``exact_rows`` vectors, after the bulk of them is in
+  (building after loading is many times faster than inserting into a graph), in the background
+  (``CREATE INDEX CONCURRENTLY``, one index at a time, one server at a time): until it is valid,
+  searches scan exactly. PostgreSQL keeps it up to date afterwards.
 - **Queries.** An option whose allowed vectors (the caller's tasks: its owner's, with current
   encoders) number at most ``exact_rows`` is scanned exactly. Above that the HNSW index is asked
   for ``ef_search`` candidates, more in proportion when the caller's vectors are a small share of
@@ -87,6 +89,8 @@ SAMPLE_BUCKETS = 1_024  # clip_vectors.sample is uniform in [0, SAMPLE_BUCKETS)
 BUILD_MEMORY = "4GB"
 SYNC_BATCH = 64  # tasks indexed per transaction
 SIZES_TTL = 30.0  # seconds a stack's partition sizes are reused (see _partition_sizes)
+# How often a search looks whether an index it lacks has been built (by another server, say).
+LOOK_AGAIN_SECONDS = 30.0
 # pg_advisory_xact_lock(int4, int4) class of the index builds ("vdmv"): one build per index at a time.
 BUILD_LOCK_CLASS = int.from_bytes(b"vdmv", "big")
 
@@ -172,7 +176,10 @@ class PgVectorIndex:
         self._tasks: dict[str, TaskInfo] = {}  # indexed tasks' clip counts: they never change
         self._counts: dict[str, dict[str, int]] = {}  # task id -> option -> real vectors
         self._hnsw: set[str] = set()  # index names known to exist
-        self._looked: set[str] = set()  # stacks whose indexes this process has looked for
+        self._looked: dict[str, float] = {}  # stack -> when this process last looked for its indexes
+        self._building: set[str] = set()  # index names this process is building
+        self._builds: list[threading.Thread] = []
+        self._url = url
         self._sizes: dict[str, tuple[float, dict[str, int]]] = {}  # stack -> (when, vectors per option)
         self._lock = threading.Lock()
 
@@ -377,9 +384,9 @@ class PgVectorIndex:
                 self._index_tasks(stack, missing[at : at + SYNC_BATCH], placeholders)
             if missing:
                 self._sizes.pop(stack, None)
-            if missing or stack not in self._looked:
+            if missing or time.monotonic() - self._looked.get(stack, -math.inf) > LOOK_AGAIN_SECONDS:
                 self._build_indexes(stack, dim)
-                self._looked.add(stack)
+                self._looked[stack] = time.monotonic()
 
     def _load_infos(self, task_ids: list[str]) -> None:
         with self._pool.connection() as conn:
@@ -460,52 +467,86 @@ class PgVectorIndex:
                         )
 
     def _build_indexes(self, stack: str, dim: int) -> None:
-        """Builds the HNSW index of each of the stack's options that holds more than
-        ``exact_rows`` real vectors and has none yet (once, whichever server gets there first)."""
+        """Starts building, in the background, the HNSW index of each of the stack's options that
+        holds more than ``exact_rows`` real vectors and has no valid one yet; meanwhile searches
+        scan exactly."""
         with self._pool.connection() as conn:
             totals = _totals(conn, stack)
-            existing = {
-                r[0]
-                for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'clip_vectors'")
-            }
-            for option, total in sorted(totals.items()):
-                name = self._hnsw_name(stack, option, dim)
-                if name in existing:
-                    self._hnsw.add(name)
-                elif total > self.exact_rows:
-                    started = time.monotonic()
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s, 1)", (BUILD_LOCK_CLASS,))
-                        conn.execute(
-                            sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
-                                sql.Literal(self.build_memory)
-                            )
-                        )
-                        conn.execute(
-                            sql.SQL(
-                                "CREATE INDEX IF NOT EXISTS {} ON clip_vectors USING hnsw "
-                                "((embedding::vector({})) vector_cosine_ops) "
-                                "WHERE stack = {} AND option = {} AND NOT placeholder"
-                            ).format(
-                                sql.Identifier(name),
-                                sql.Literal(dim),
-                                sql.Literal(stack),
-                                sql.Literal(option),
-                            )
-                        )
-                    self._hnsw.add(name)
-                    conn.execute("ANALYZE clip_vectors")  # row counts for the exact scans' plans
-                    log.info(
-                        "built the HNSW index %s (%d vectors) in %.1f s",
-                        name,
-                        total,
-                        time.monotonic() - started,
-                    )
+            valid = _hnsw_indexes(conn)
+        needed = []
+        for option, total in sorted(totals.items()):
+            name = self._hnsw_name(stack, option, dim)
+            if valid.get(name):
+                self._hnsw.add(name)
+            elif total > self.exact_rows and name not in self._building:
+                needed.append((name, option, total))
+        if needed:
+            self._building.update(name for name, _, _ in needed)
+            build = threading.Thread(target=self._build, args=(stack, dim, needed), daemon=True)
+            self._builds.append(build)
+            build.start()
+
+    def _build(self, stack: str, dim: int, needed: Sequence[tuple[str, str, int]]) -> None:
+        """The indexes, one after another (concurrent builds deadlock each other), ``CONCURRENTLY``
+        (writers of ``clip_vectors`` go on meanwhile), on a connection of its own, by one server
+        at a time (a session advisory lock: a server that finds it taken leaves the builds to the
+        other and looks again later). A build that stopped (a crash, a restart) leaves an invalid
+        index, dropped and built again here."""
+        try:
+            with psycopg.connect(self._url, autocommit=True) as conn:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s, 1)", (BUILD_LOCK_CLASS,)).fetchone()
+                if not row or not row[0]:
+                    return
+                conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(self.build_memory)))
+                for name, option, total in needed:
+                    self._build_one(conn, name, stack, option, dim, total)
+        except psycopg.Error as exc:
+            log.warning("building the HNSW indexes of %s failed (%s); searches scan exactly", stack, exc)
+        finally:
+            self._building.difference_update(name for name, _, _ in needed)
+
+    def _build_one(
+        self, conn: psycopg.Connection[Any], name: str, stack: str, option: str, dim: int, total: int
+    ) -> None:
+        started = time.monotonic()
+        state = _hnsw_indexes(conn).get(name)
+        if state is False:
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
+        if state is not True:
+            conn.execute(
+                sql.SQL(
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON clip_vectors USING hnsw "
+                    "((embedding::vector({})) vector_cosine_ops) "
+                    "WHERE stack = {} AND option = {} AND NOT placeholder"
+                ).format(sql.Identifier(name), sql.Literal(dim), sql.Literal(stack), sql.Literal(option))
+            )
+            conn.execute("ANALYZE clip_vectors")  # row counts for the exact scans' plans
+            log.info(
+                "built the HNSW index %s (%s, %s: %d vectors) in %.1f s",
+                name, stack, option, total, time.monotonic() - started,
+            )  # fmt: skip
+        self._hnsw.add(name)
+
+    def wait_for_builds(self, timeout: float | None = None) -> bool:
+        """Waits for the index builds started so far; True if none is still running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for build in list(self._builds):
+            build.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(build.is_alive() for build in self._builds)
 
     @staticmethod
     def _hnsw_name(stack: str, option: str, dim: int) -> str:
         digest = hashlib.sha256(f"{stack}\0{option}\0{dim}".encode()).hexdigest()[:16]
         return f"clip_vectors_hnsw_{digest}"
+
+
+def _hnsw_indexes(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    """The HNSW indexes of clip_vectors by name: True when valid, False when a build stopped."""
+    rows = conn.execute(
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = 'clip_vectors'::regclass AND c.relname LIKE 'clip_vectors_hnsw_%%'"
+    ).fetchall()
+    return {str(name): bool(valid) for name, valid in rows}
 
 
 def _totals(conn: psycopg.Connection[Any], stack: str) -> dict[str, int]:
