@@ -38,8 +38,10 @@ def admin_url() -> str | None:
 
 
 def url_of(admin: str, database: str) -> str:
-    """The admin URL with its database replaced."""
-    return f"{admin.rsplit('/', 1)[0]}/{database}"
+    """The admin URL with its database replaced (its query, such as pgserver's ``?host=SOCKET_DIR``,
+    kept)."""
+    base, mark, query = admin.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{database}{mark}{query}"
 
 
 @contextmanager
