@@ -27,6 +27,9 @@ from vidembed.errors import (
 from vidembed.params import FileInput
 
 RETRY_STATUSES = (429, 502, 503, 504)
+# A query as (name, value) pairs, typed as httpx takes them (a list is invariant in its items, so a
+# list of (str, str) pairs would not do)
+_QueryPairs = list[tuple[str, str | int | float | bool | None]]
 _ERRORS: dict[int, type[ApiError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -124,7 +127,7 @@ class HttpTransport:
         return self._send(lambda: self._client.get(self._url(f"embed/tasks/{task_id}/status")))
 
     def retrieve_task(self, task_id: str, embedding_option: Sequence[str] | None) -> dict[str, Any]:
-        params = [("embedding_option", o) for o in embedding_option or []]
+        params: _QueryPairs = [("embedding_option", o) for o in embedding_option or []]
         return self._send(lambda: self._client.get(self._url(f"embed/tasks/{task_id}"), params=params))
 
     def list_tasks(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +147,7 @@ class HttpTransport:
         return self._post_form("assets", fields, {"file": file} if file is not None else {})
 
     def list_assets(self, query: Mapping[str, object]) -> dict[str, object]:
-        params: list[tuple[str, str]] = []  # asset_ids and asset_types repeat, as the SDK sends them
+        params: _QueryPairs = []  # asset_ids and asset_types repeat, as the SDK sends them
         for name, value in query.items():
             values = value if isinstance(value, (list, tuple)) else [value]
             params += [(name, str(v)) for v in values if v is not None]

@@ -106,10 +106,12 @@ def make_video(
 
     with av.open(str(path), "w") as container:
         vstream = container.add_stream(video_codec, rate=fps)
+        assert isinstance(vstream, av.VideoStream)  # a video codec's (the codec names are plain str)
         vstream.width, vstream.height = width, height
         vstream.pix_fmt = "yuv420p" if video_codec != "cinepak" else "rgb24"
         audio_rate = 48_000 if audio_codec in ("libopus", "ac3") else AUDIO_RATE
         astream = container.add_stream(audio_codec, rate=audio_rate, layout="mono") if with_audio else None
+        assert astream is None or isinstance(astream, av.AudioStream)
         if audio_rate != AUDIO_RATE:
             track = resample(track, AUDIO_RATE, audio_rate)
         frame_index = 0
@@ -132,11 +134,11 @@ def make_video(
                 if audio_codec != "aac":  # AAC takes a short last frame; Opus and AC-3 need whole ones
                     piece = np.pad(piece, ((0, 0), (0, step - piece.shape[1])))
                 piece = np.ascontiguousarray(piece)
-                frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
-                frame.sample_rate = audio_rate
-                frame.pts = i + round(start_offset * audio_rate)
-                frame.time_base = Fraction(1, audio_rate)
-                for packet in astream.encode(frame):
+                audio_frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+                audio_frame.sample_rate = audio_rate
+                audio_frame.pts = i + round(start_offset * audio_rate)
+                audio_frame.time_base = Fraction(1, audio_rate)
+                for packet in astream.encode(audio_frame):
                     container.mux(packet)
             for packet in astream.encode(None):
                 container.mux(packet)

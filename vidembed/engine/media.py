@@ -192,7 +192,7 @@ def decode(
     want_video = bool(order) or video_range is not None
     want_audio = audio_range is not None and info.has_audio
     with _open(path) as container:
-        streams = []
+        streams: list[av.VideoStream | av.AudioStream] = []
         if want_video:
             video = container.streams.video[0]
             video.thread_type = "AUTO"
@@ -213,7 +213,8 @@ def decode(
         first = min(starts)
         if first > 1.0:
             container.seek(int((first - 1.0 + info.start_time) * av.time_base), backward=True)
-        pending, last, audio_cursor, audio_done = 0, None, None, not want_audio
+        last: av.VideoFrame | None = None
+        pending, audio_cursor, audio_done = 0, None, not want_audio
         video_done = not want_video
         range_done = video_range is None
         demux_error: av.error.FFmpegError | None = None
@@ -228,10 +229,12 @@ def decode(
                     report.skip(kind, exc)
                     continue
                 for frame in frames:
+                    # only video and audio streams are demuxed, so a packet's frames are theirs
+                    assert isinstance(frame, (av.VideoFrame, av.AudioFrame))
                     if frame.time is None:
                         continue
                     t = frame.time - info.start_time
-                    if kind == "video":
+                    if isinstance(frame, av.VideoFrame):  # kind == "video"
                         last = frame
                         if video_range is not None and not range_done and t >= video_range[0] - 1e-3:
                             yield DecodedFrame(t, frame)
@@ -269,10 +272,10 @@ def decode(
                 "(embedding_option=visual), or re-encode the audio."
             )
         if video_range is not None and not range_done:
-            assert last is not None
+            assert last is not None and last.time is not None  # only frames with a time are kept
             _check_not_truncated(info, last.time - info.start_time, video_range[1])
         if pending < len(order):
-            assert last is not None
+            assert last is not None and last.time is not None
             _check_not_truncated(info, last.time - info.start_time, requests[order[-1]].time)
             for index in order[pending:]:  # the last frame stands in for the final instants
                 yield index, _convert(last, requests[index])

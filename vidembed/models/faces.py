@@ -87,7 +87,7 @@ class FaceDetector:
             [
                 np.asarray(
                     Image.fromarray(rgb[y : y + side, x : x + side]).resize(
-                        (INPUT_SIZE, INPUT_SIZE), Image.BILINEAR
+                        (INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR
                     )
                 )
                 for y, x in corners

@@ -67,7 +67,7 @@ class ObjectDetector:
 
     def read(self, rgb: np.ndarray) -> ObjectReading:
         """Class presence and person instances in an RGB frame (any size)."""
-        square = Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
+        square = Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
         x = np.asarray(square, np.float32)[None]
         heatmap = self._session.run(None, {self._input: x})[0][0]  # (128, 128, 80)
         presence = heatmap.reshape(-1, len(COCO_NAMES)).max(axis=0)

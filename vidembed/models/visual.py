@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -151,7 +152,8 @@ class ConseVisualEncoder:
             vectors[with_text] += self._encode_text([readings[i].text for i in with_text])
         for i, reading in enumerate(readings):
             if reading.phrases:
-                mix = sum(w * self._phrase_vectors[p] for p, w in reading.phrases)
+                # phrases is not empty, so the sum is an array, never sum's start 0
+                mix = cast(np.ndarray, sum(w * self._phrase_vectors[p] for p, w in reading.phrases))
                 vectors[i] += max(w for _, w in reading.phrases) * l2_normalise(mix)
         return l2_normalise(vectors)
 

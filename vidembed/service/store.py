@@ -8,6 +8,7 @@ all its segments or still processing.
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in SQLiteStore, list names the method
 import json
 import sqlite3
 import threading
@@ -387,7 +388,9 @@ class SQLiteStore:
 
     # --- results ---------------------------------------------------------------------------
 
-    def segments(self, task_ids: Iterable[str], options: Sequence[str] | None = None) -> list[StoredSegment]:
+    def segments(
+        self, task_ids: Iterable[str], options: Sequence[str] | None = None
+    ) -> builtins.list[StoredSegment]:
         ids = list(task_ids)
         if not ids:
             return []
@@ -408,7 +411,7 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 
-    def ready_tasks(self, owner: str | None) -> list[TaskRecord]:
+    def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both
         APIs (not the synchronous route's, which are deleted once answered)."""
         query, args = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'ready' AND api != 'v2-sync'", []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in TaskService, list names the method
 import secrets
 import tempfile
 import threading
@@ -213,7 +214,7 @@ class TaskService:
         page: Any,
         page_limit: Any,
         api: str = "v1.3",
-    ) -> tuple[list[TaskRecord], int, int, int]:
+    ) -> tuple[builtins.list[TaskRecord], int, int, int]:
         """The list rules of both APIs: one page of tasks, its number, its size and the total."""
         page_number, limit = parse_page(page, page_limit)
         wanted = None if status in (None, "") else str(status)
@@ -359,7 +360,7 @@ class TaskService:
         """Moves a fetched input into the media store under the task's key, as its source."""
         task.source_path = self.media_store.move_in(path, f"{task.id}/{path.name}")
 
-    def run_and_wait(self, task: TaskRecord) -> tuple[TaskRecord, list[StoredSegment]]:
+    def run_and_wait(self, task: TaskRecord) -> tuple[TaskRecord, builtins.list[StoredSegment]]:
         """Submits a synchronous task (api ``v2-sync``: workers claim it before queued work) and
         waits until it ends; its record and, when ready, its segments."""
         self.submit(task)
@@ -384,7 +385,7 @@ class TaskService:
         with tempfile.TemporaryDirectory(prefix="query-", dir=scratch) as folder:
             yield Path(folder)
 
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> builtins.list[dict[str, Any]]:
         """Every stack served, from its encoders' own metadata (``GET /models``)."""
         return [self.catalog.describe(name) for name in self.catalog.configs]
 

@@ -197,7 +197,7 @@ class _Partition:
     ) -> _Scan:
         spans = [self.ranges[t] for t in allowed if t in self.ranges] if allowed is not None else None
         everything = spans is None or len(spans) == len(self.ranges)
-        if everything:
+        if spans is None or everything:  # = if everything (None implies it), spelled for the type checker
             spans = list(self.ranges.values())
         count = sum(b - a for a, b in spans)
         if count == 0:
@@ -438,7 +438,9 @@ class ClipIndex:
             best = _EMPTY
             for option in present:
                 partition = self._partitions.get((owner, option))
-                row = partition.row_of(task_id, start, end) if partition is not None else None
+                if partition is None:
+                    continue
+                row = partition.row_of(task_id, start, end)
                 if row is not None:
                     mean, spread, weight = weights[option]
                     z = (float(partition.span(row, row + 1)[0] @ query) - mean) / spread if spread else 0.0
