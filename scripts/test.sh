@@ -36,4 +36,5 @@ if [ -n "$missing" ]; then
     rm -rf "$tmp"
 fi
 .venv/bin/ruff check vidembed tests benchmarks
+.venv/bin/mypy  # the package, typed ([tool.mypy] in pyproject.toml)
 .venv/bin/python -m pytest "$@"
