@@ -431,10 +431,15 @@ class PgBench:
         build_s = time.perf_counter() - started
         print(f"  {case}: pgvector indexed in {build_s:.1f} s ({self.disk_mb():.0f} MB)", flush=True)
         disk = self.disk_mb()
-        seconds, found = timed([lambda q=q: rank(q)["visual"] for q in queries])
-        got = recall([keys(f) for f in found], truth)  # type: ignore[arg-type]
-        rows.append(Row(case, "pgvector HNSW ef=100", size, build_s, *percentiles(seconds), got, None, disk))
         index.close()  # type: ignore[attr-defined]
+        for ef in args.pgvector_ef:
+            searcher, rank = self._search(ef_search=ef)
+            rank(queries[0])  # this process looks for the index built above
+            seconds, found = timed([lambda q=q, r=rank: r(q)["visual"] for q in queries])
+            got = recall([keys(f) for f in found], truth)  # type: ignore[arg-type]
+            label = f"pgvector HNSW ef={ef}"
+            rows.append(Row(case, label, size, build_s, *percentiles(seconds), got, None, disk))
+            searcher.close()  # type: ignore[attr-defined]
         exact, rank_exact = self._search(exact_rows=10**12)
         chosen = queries[: args.brute_queries]
         seconds, found = timed([lambda q=q: rank_exact(q)["visual"] for q in chosen])
@@ -527,6 +532,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workdir", default=None, help="where the stores go (default: the temp folder)")
     parser.add_argument(
         "--pgvector", action="store_true", help="also measure pgvector search (pgserver, test extra)"
+    )
+    parser.add_argument(
+        "--pgvector-ef",
+        default="100",
+        type=lambda text: [int(v) for v in text.split(",") if v],
+        help="hnsw.ef_search values to measure, comma-separated (default 100: vidembed's)",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()

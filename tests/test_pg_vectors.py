@@ -216,14 +216,14 @@ def test_a_deleted_task_leaves_the_vectors_and_two_servers_index_a_task_once(
         store.close()
 
 
-def test_the_service_searches_with_pgvector_when_the_database_has_it(
+def test_the_service_searches_with_pgvector_when_asked(
     pgvector_url: str, tmp_path: Path, labelled_video: Path
 ) -> None:
     from vidembed.service.tasks import TaskService
 
-    service = TaskService(fake_settings(tmp_path, database_url=pgvector_url))
+    service = TaskService(fake_settings(tmp_path, database_url=pgvector_url, search_index="pgvector"))
     try:
-        assert isinstance(service.indexes, PgVectorIndex)  # search_index "auto"
+        assert isinstance(service.indexes, PgVectorIndex)
         task_id = service.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         assert wait_ready(service, task_id)["status"] == "ready"
         found = service.search("anything", model_name=FAKE, top=3)
@@ -244,24 +244,32 @@ def test_the_service_searches_with_pgvector_when_the_database_has_it(
 def test_search_index_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="needs a PostgreSQL database"):
         open_clip_search("pgvector", None, tmp_path, None, lambda t: None)  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="must be one of auto, local, pgvector, not 'hnsw'"):
+    with pytest.raises(ConfigurationError, match="must be one of local, pgvector, not 'hnsw'"):
         open_clip_search("hnsw", None, tmp_path, None, lambda t: None)  # type: ignore[arg-type]
 
 
-def test_a_database_without_pgvector_searches_locally_or_says_why(
+def test_a_database_without_pgvector_says_why_and_local_search_needs_none(
     pg_url: str,  # noqa: F811
+    pgvector_url: str,
     tmp_path: Path,
 ) -> None:
-    """The system PostgreSQL 15 here has no pgvector: "auto" falls back to the data folder's index,
-    "pgvector" stops with a reason."""
+    """The system PostgreSQL 15 here has no pgvector: "pgvector" stops with a reason; "local",
+    the default, searches with the data folder's index on either server."""
     store = PostgresStore(pg_url)
     try:
-        search = open_clip_search("auto", pg_url, tmp_path, store, lambda t: None)
-        assert isinstance(search, ClipIndexes)
         with pytest.raises(
             ConfigurationError, match=r"Cannot use pgvector in the PostgreSQL database .*vector"
         ):
             open_clip_search("pgvector", pg_url, tmp_path, store, lambda t: None)
+        assert isinstance(open_clip_search("local", pg_url, tmp_path, store, lambda t: None), ClipIndexes)
+    finally:
+        store.close()
+    assert fake_settings(tmp_path).search_index == "local"
+    store = PostgresStore(pgvector_url)
+    try:
+        assert isinstance(
+            open_clip_search("local", pgvector_url, tmp_path, store, lambda t: None), ClipIndexes
+        )
     finally:
         store.close()
 

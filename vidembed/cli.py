@@ -490,11 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--search-index",
-        choices=["auto", "local", "pgvector"],
+        choices=["local", "pgvector"],
         default=None,
-        help="how search finds clips: pgvector inside PostgreSQL, or the index in the data folder "
-        "(local); default VIDEMBED_SEARCH_INDEX, or auto: pgvector when the database has it "
-        "(docs/SEARCH.md)",
+        help="how search finds clips: the exact index in the data folder (local), or pgvector's "
+        "HNSW graphs inside PostgreSQL; default VIDEMBED_SEARCH_INDEX, or local (docs/SEARCH.md)",
     )
     serve.add_argument(
         "--media-url",

@@ -110,11 +110,10 @@ class Settings:
     # Where inputs live: None is the data folder's media/; s3://bucket/prefix S3-compatible object
     # storage reached with ``s3`` (vidembed.service.media_store.open_media_store; docs/MEDIA_STORAGE.md).
     media_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_MEDIA_URL") or None)
-    # How search finds clips: "auto" (pgvector inside the database when it is PostgreSQL with the
-    # pgvector extension, else the index in the data folder), "local" (always the data folder's
-    # index: vidembed.service.vector_index) or "pgvector" (vidembed.service.pg_vectors; an error if
-    # the database cannot). docs/SEARCH.md.
-    search_index: str = field(default_factory=lambda: os.environ.get("VIDEMBED_SEARCH_INDEX", "auto"))
+    # How search finds clips: "local" (the default: the data folder's exact index,
+    # vidembed.service.vector_index, whatever the store) or "pgvector" (inside PostgreSQL with
+    # pgvector's HNSW graphs: vidembed.service.pg_vectors). docs/SEARCH.md measures both.
+    search_index: str = field(default_factory=lambda: os.environ.get("VIDEMBED_SEARCH_INDEX", "local"))
     s3: S3Settings = field(default_factory=s3_from_env)
     # Who runs the tasks: "threads" (worker threads of this process, each with an engine child
     # process: the default) or "ray" (a pool of Ray actors at ray_address; docs/RAY.md). With "ray",

@@ -121,17 +121,6 @@ CREATE INDEX IF NOT EXISTS clip_vectors_sample ON clip_vectors (stack, option, s
 _COPY_TYPES = ["text", "text", "float8", "float8", "text", "text", "bool", "int2", "vector"]
 
 
-def pgvector_version(url: str) -> str | None:
-    """The pgvector version the database at ``url`` can use (installed, or available to install),
-    or None."""
-    with psycopg.connect(url, connect_timeout=10) as conn:
-        row = conn.execute(
-            "SELECT coalesce(installed_version, default_version) FROM pg_available_extensions "
-            "WHERE name = 'vector'"
-        ).fetchone()
-    return None if row is None else str(row[0])
-
-
 class PgVectorIndex:
     """Search over the clip vectors of a PostgreSQL store's ready tasks (module doc)."""
 
