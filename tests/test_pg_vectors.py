@@ -221,9 +221,11 @@ def test_the_service_searches_with_pgvector_when_asked(
 ) -> None:
     from vidembed.service.tasks import TaskService
 
-    service = TaskService(fake_settings(tmp_path, database_url=pgvector_url, search_index="pgvector"))
+    service = TaskService(
+        fake_settings(tmp_path, database_url=pgvector_url, search_index="pgvector", pgvector_ef_search=400)
+    )
     try:
-        assert isinstance(service.indexes, PgVectorIndex)
+        assert isinstance(service.indexes, PgVectorIndex) and service.indexes.ef_search == 400
         task_id = service.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         assert wait_ready(service, task_id)["status"] == "ready"
         found = service.search("anything", model_name=FAKE, top=3)
@@ -244,6 +246,8 @@ def test_the_service_searches_with_pgvector_when_asked(
 def test_search_index_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="needs a PostgreSQL database"):
         open_clip_search("pgvector", None, tmp_path, None, lambda t: None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"--pgvector-ef-search must be within 1-1000 .*not 0"):
+        open_clip_search("pgvector", "postgresql://nobody@127.0.0.1:1/x", tmp_path, None, lambda t: None, 0)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="must be one of local, pgvector, not 'hnsw'"):
         open_clip_search("hnsw", None, tmp_path, None, lambda t: None)  # type: ignore[arg-type]
 

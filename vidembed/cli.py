@@ -242,6 +242,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.media_url = args.media_url
     if args.search_index:
         settings.search_index = args.search_index
+    if args.pgvector_ef_search is not None:
+        settings.pgvector_ef_search = args.pgvector_ef_search
     if args.executor:
         settings.executor = args.executor
     if args.ray_address:
@@ -494,6 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="how search finds clips: the exact index in the data folder (local), or pgvector's "
         "HNSW graphs inside PostgreSQL; default VIDEMBED_SEARCH_INDEX, or local (docs/SEARCH.md)",
+    )
+    serve.add_argument(
+        "--pgvector-ef-search",
+        type=int,
+        default=None,
+        help="with --search-index pgvector: candidates per graph search, 1-1000 (more: better recall, "
+        "slower; default VIDEMBED_PGVECTOR_EF_SEARCH, or 100)",
     )
     serve.add_argument(
         "--media-url",

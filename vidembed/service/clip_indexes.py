@@ -53,10 +53,12 @@ def open_clip_search(
     folder: Path,
     store: TaskStore,
     stack_of: Callable[[TaskRecord], str | None],
+    ef_search: int = 100,
 ) -> ClipSearch:
     """The search a ``Settings.search_index`` names, over the store that ``database_url`` opens:
     "local" (the default) with ``ClipIndexes`` in ``folder``, whatever the store; "pgvector"
-    inside PostgreSQL with pgvector's HNSW graphs (ConfigurationError if the database cannot).
+    inside PostgreSQL with pgvector's HNSW graphs, each search asking for ``ef_search`` candidates
+    (ConfigurationError if the database cannot).
     Why local is the default: docs/SEARCH.md (exact, and faster per query; the graph's recall@10
     at 1M synthetic vectors was 0.02-0.55 with pgvector's defaults)."""
     if kind not in SEARCH_INDEXES:
@@ -73,7 +75,11 @@ def open_clip_search(
         from vidembed.service.pg_vectors import PgVectorIndex
     except ImportError as exc:
         raise ConfigurationError(f"pgvector search needs: pip install 'vidembed[postgres]' ({exc})") from None
-    return PgVectorIndex(target)
+    if not 1 <= ef_search <= 1000:
+        raise ConfigurationError(
+            f"--pgvector-ef-search must be within 1-1000 (pgvector's range), not {ef_search}."
+        )
+    return PgVectorIndex(target, ef_search=ef_search)
 
 
 class ClipIndexes:

@@ -114,6 +114,11 @@ class Settings:
     # vidembed.service.vector_index, whatever the store) or "pgvector" (inside PostgreSQL with
     # pgvector's HNSW graphs: vidembed.service.pg_vectors). docs/SEARCH.md measures both.
     search_index: str = field(default_factory=lambda: os.environ.get("VIDEMBED_SEARCH_INDEX", "local"))
+    # With search_index "pgvector": candidates each graph search asks for (hnsw.ef_search; measured
+    # at 1M clustered vectors: recall@10 0.69 at 100, 0.89 at 400, 0.94 at 1,000; docs/SEARCH.md).
+    pgvector_ef_search: int = field(
+        default_factory=lambda: int(_env_float("VIDEMBED_PGVECTOR_EF_SEARCH", 100))
+    )
     s3: S3Settings = field(default_factory=s3_from_env)
     # Who runs the tasks: "threads" (worker threads of this process, each with an engine child
     # process: the default) or "ray" (a pool of Ray actors at ray_address; docs/RAY.md). With "ray",

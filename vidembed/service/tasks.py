@@ -65,6 +65,7 @@ class TaskService:
             self.settings.data_dir / "index",
             self.store,
             self._stack_of,
+            self.settings.pgvector_ef_search,
         )
         self._visual_lock = threading.Lock()  # image queries: one picture at a time per process
         if start_workers:
