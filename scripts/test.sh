@@ -36,5 +36,6 @@ if [ -n "$missing" ]; then
     rm -rf "$tmp"
 fi
 .venv/bin/ruff check vidembed tests benchmarks
+.venv/bin/ruff format --check --quiet vidembed tests benchmarks  # `ruff format` fixes what it names
 .venv/bin/mypy  # the package, typed ([tool.mypy] in pyproject.toml)
 .venv/bin/python -m pytest "$@"

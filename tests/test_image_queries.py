@@ -271,7 +271,9 @@ def test_bad_embed_inputs_are_400s_that_say_why(builtin: tuple[LiveServer, Path]
     not_audio = httpx.post(
         url, data={"model_name": "marengo3.0"}, files={"audio_file": ("a.mp3", b"ID3", "audio/mpeg")}
     )
-    assert error_body(not_audio, "parameter_invalid").startswith("The audio_file parameter is invalid. The file")
+    assert error_body(not_audio, "parameter_invalid").startswith(
+        "The audio_file parameter is invalid. The file"
+    )
     two_sounds = httpx.post(
         url,
         data={"model_name": "marengo3.0", "audio_url": "https://example.com/a.mp3"},
@@ -331,7 +333,6 @@ def test_an_image_text_stack_embeds_images_with_its_image_tower(
         text = both.text_embedding.segments[0].float_
         assert cosine(text, clip.reference_text_embedding("a man kicking a ball")) >= 0.999
         assert cosine(both.image_embedding.segments[0].float_, vector) >= 0.9999
-
 
 
 def test_the_official_sdk_embeds_an_image_file(tiny_clip: tuple[TinyModel, Path], tmp_path: Path) -> None:

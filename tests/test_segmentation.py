@@ -50,7 +50,9 @@ def test_long_video_boundaries_do_not_drift() -> None:
 # --- dynamic (shot) plans: vidembed.segmentation.plan_shots / ShotPlanner -------------------------
 
 
-def shots(start: float, end: float, cuts: list[tuple[float, float]], minimum: float = 4) -> list[tuple[float, float]]:
+def shots(
+    start: float, end: float, cuts: list[tuple[float, float]], minimum: float = 4
+) -> list[tuple[float, float]]:
     """The dynamic plan's (start, end) pairs for cuts given as (time, strength)."""
     return [(c.start, c.end) for c in plan_shots(start, end, [Cut(t, s) for t, s in cuts], minimum)]
 
@@ -109,7 +111,10 @@ def test_random_cuts_always_give_a_valid_plan() -> None:
     for trial in range(300):
         end = float(rng.uniform(2, 120))
         minimum = float(rng.choice([2, 3, 4, 5]))
-        cuts = [(float(t), float(s)) for t, s in zip(rng.uniform(0, end, 40), rng.uniform(0.3, 1, 40), strict=True)]
+        cuts = [
+            (float(t), float(s))
+            for t, s in zip(rng.uniform(0, end, 40), rng.uniform(0.3, 1, 40), strict=True)
+        ]
         clips = shots(0, round(end, 3), cuts[: trial % 40], minimum)
         if end >= minimum:
             assert_covers(clips, 0, round(end, 3), minimum)

@@ -233,11 +233,7 @@ class ShotPlanner:
     def _split(self, clip: Clip, cuts: list[Cut]) -> list[Clip]:
         if clip.duration <= self.max_piece + _EPS:
             return [clip]
-        usable = [
-            c
-            for c in cuts
-            if min(c.time - clip.start, clip.end - c.time) >= self.min_duration - _EPS
-        ]
+        usable = [c for c in cuts if min(c.time - clip.start, clip.end - c.time) >= self.min_duration - _EPS]
         if usable:
             at = max(usable, key=lambda c: c.strength).time
             left = [c for c in cuts if c.time < at - _EPS]
