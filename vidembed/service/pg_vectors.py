@@ -52,7 +52,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.search import FUSED, Hit, is_placeholder
+from vidembed.service.search import FUSED, ClipKey, Hit, is_placeholder
 from vidembed.service.store import TaskRecord
 from vidembed.service.store_api import _without_password
 from vidembed.service.vector_index import (
@@ -60,10 +60,9 @@ from vidembed.service.vector_index import (
     OptionScan,
     TaskInfo,
     clip_counts,
-    clips_in,
+    fuse_candidates,
     hits_of,
     options_in_order,
-    z_scale,
 )
 
 log = logging.getLogger(__name__)
@@ -231,12 +230,10 @@ class PgVectorIndex:
                 (allowed, option, query, wanted + 8),  # a margin for pgvector's rounding
                 binary=True,  # vectors as float32 bytes: parsing their text costs 0.1 ms each
             ).fetchall()
-        clips = _rescored(rows, query)[:wanted]
-        scan = OptionScan(clips, count, 0.0, 0.0)
+        total, squares = (0.0, 0.0)
         if statistics:
             total, squares = self._moments(conn, stack, option, query, allowed, count)
-            scan = OptionScan(clips, count, total, squares)
-        return scan
+        return OptionScan(_rescored(rows, query)[:wanted], count, total, squares)
 
     def _approximate(
         self,
@@ -330,32 +327,22 @@ class PgVectorIndex:
         placeholders: Mapping[str, np.ndarray],
         top: int,
     ) -> list[Hit]:
-        """ClipIndex's fusion (vector_index: z-max over the options' candidates), with each
-        candidate's vectors in the other options read from ``clip_vectors``."""
-        subset = set(present)
-        clips = sum(clips_in(info, subset) for info in infos.values())
-        weights = {o: z_scale(scans[o], clips, placeholders.get(o), query) for o in present}
-        candidates = sorted({(t, a, b) for o in present for t, a, b, _ in scans[o].clips})
-        if not candidates:
-            return []
-        tasks, starts, ends = (list(column) for column in zip(*candidates, strict=True))
-        rows = conn.execute(
-            "SELECT v.task_id, v.start_sec, v.end_sec, v.option, v.embedding FROM clip_vectors v "
-            "JOIN unnest(%s::text[], %s::float8[], %s::float8[]) AS c (task_id, start_sec, end_sec) "
-            "ON v.task_id = c.task_id AND v.start_sec = c.start_sec AND v.end_sec = c.end_sec "
-            "WHERE v.option = ANY(%s) AND NOT v.placeholder",
-            (tasks, starts, ends, list(present)),
-            binary=True,
-        ).fetchall()
-        best: dict[tuple[str, float, float], float] = dict.fromkeys(candidates, -np.inf)
-        for task_id, start, end, option, vector in rows:
-            mean, spread, weight = weights[option]
-            score = float(_floats(vector) @ query)
-            z = (score - mean) / spread if spread else 0.0
-            key = (task_id, start, end)
-            best[key] = max(best[key], z * weight)
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-        return [Hit(t, FUSED, a, b, score) for (t, a, b), score in ranked[:top]]
+        """ClipIndex's fusion (``vector_index.fuse_candidates``), with each candidate's vectors in
+        the other options read from ``clip_vectors`` in one query."""
+
+        def scores_of(candidates: Sequence[ClipKey]) -> list[tuple[ClipKey, str, float]]:
+            tasks, starts, ends = (list(column) for column in zip(*candidates, strict=True))
+            rows = conn.execute(
+                "SELECT v.task_id, v.start_sec, v.end_sec, v.option, v.embedding FROM clip_vectors v "
+                "JOIN unnest(%s::text[], %s::float8[], %s::float8[]) AS c (task_id, start_sec, end_sec) "
+                "ON v.task_id = c.task_id AND v.start_sec = c.start_sec AND v.end_sec = c.end_sec "
+                "WHERE v.option = ANY(%s) AND NOT v.placeholder",
+                (tasks, starts, ends, list(present)),
+                binary=True,
+            ).fetchall()
+            return [((t, a, b), option, float(_floats(vector) @ query)) for t, a, b, option, vector in rows]
+
+        return fuse_candidates(query, present, scans, infos, placeholders, top, scores_of)
 
     # --- indexing ------------------------------------------------------------------------
 
@@ -371,8 +358,6 @@ class PgVectorIndex:
             missing = [t for t in tasks if t.id not in self._tasks]
             for at in range(0, len(missing), SYNC_BATCH):
                 self._index_tasks(stack, missing[at : at + SYNC_BATCH], placeholders)
-            if missing:
-                self._sizes.pop(stack, None)
             if missing or time.monotonic() - self._looked.get(stack, -math.inf) > LOOK_AGAIN_SECONDS:
                 self._build_indexes(stack, dim)
                 self._looked[stack] = time.monotonic()
@@ -462,6 +447,7 @@ class PgVectorIndex:
         with self._pool.connection() as conn:
             totals = _totals(conn, stack)
             valid = _hnsw_indexes(conn)
+        self._sizes[stack] = (time.monotonic(), totals)  # what _partition_sizes would read again
         needed = []
         for option, total in sorted(totals.items()):
             name = self._hnsw_name(stack, option, dim)

@@ -33,7 +33,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -41,7 +41,7 @@ from pathlib import Path
 import numkong
 import numpy as np
 
-from vidembed.service.search import FUSED, MIN_SAMPLE, MIN_SPREAD, Hit, is_placeholder
+from vidembed.service.search import FUSED, MIN_SAMPLE, MIN_SPREAD, ClipKey, Hit, is_placeholder
 from vidembed.service.store import StoredSegment
 
 log = logging.getLogger(__name__)
@@ -426,28 +426,17 @@ class ClipIndex:
         tasks: Mapping[str, TaskInfo],
         top: int,
     ) -> list[Hit]:
-        subset = set(present)
-        clips = sum(clips_in(info, subset) for info in tasks.values())
-        weights = {  # option -> mean, spread, sqrt(share)
-            option: z_scale(scans[option], clips, self.placeholders.get(option), query) for option in present
-        }
-        candidates = sorted({(t, a, b) for option in present for t, a, b, _ in scans[option].clips})
-        scored: list[tuple[float, str, float, float]] = []
-        for task_id, start, end in candidates:
-            owner = tasks[task_id].owner
-            best = _EMPTY
-            for option in present:
-                partition = self._partitions.get((owner, option))
-                if partition is None:
-                    continue
-                row = partition.row_of(task_id, start, end)
-                if row is not None:
-                    mean, spread, weight = weights[option]
-                    z = (float(partition.span(row, row + 1)[0] @ query) - mean) / spread if spread else 0.0
-                    best = max(best, z * weight)
-            scored.append((best, task_id, start, end))
-        scored.sort(key=lambda s: (-s[0], s[1], s[2], s[3]))
-        return [Hit(t, FUSED, a, b, score) for score, t, a, b in scored[:top]]
+        def scores_of(candidates: Sequence[ClipKey]) -> Iterator[tuple[ClipKey, str, float]]:
+            for task_id, start, end in candidates:
+                owner = tasks[task_id].owner
+                for option in present:
+                    partition = self._partitions.get((owner, option))
+                    row = partition.row_of(task_id, start, end) if partition is not None else None
+                    if partition is not None and row is not None:
+                        vector = partition.span(row, row + 1)[0]
+                        yield (task_id, start, end), option, float(vector @ query)
+
+        return fuse_candidates(query, present, scans, tasks, self.placeholders, top, scores_of)
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -594,6 +583,36 @@ def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             runs.append((a, b))
     return runs
+
+
+def fuse_candidates(
+    query: np.ndarray,
+    present: Sequence[str],
+    scans: Mapping[str, OptionScan],
+    tasks: Mapping[str, TaskInfo],
+    placeholders: Mapping[str, np.ndarray],
+    top: int,
+    scores_of: Callable[[Sequence[ClipKey]], Iterable[tuple[ClipKey, str, float]]],
+) -> list[Hit]:
+    """The fused top ``top`` (``search.fuse``'s z-max) over the union of the options' candidates
+    in ``scans``: ``scores_of(candidates)`` gives each candidate's exact score in every option where
+    it has a real vector (the embedded index reads its partitions, pgvector search its table); a
+    clip of the fused top k is in the top k of its best option, so the union holds the fused top k.
+    Shared by ``ClipIndex`` and ``pg_vectors.PgVectorIndex``."""
+    subset = set(present)
+    clips = sum(clips_in(info, subset) for info in tasks.values())
+    # option -> mean, spread, sqrt(share)
+    weights = {o: z_scale(scans[o], clips, placeholders.get(o), query) for o in present}
+    candidates = sorted({(t, a, b) for o in present for t, a, b, _ in scans[o].clips})
+    if not candidates:
+        return []
+    best: dict[ClipKey, float] = dict.fromkeys(candidates, _EMPTY)
+    for key, option, score in scores_of(candidates):
+        mean, spread, weight = weights[option]
+        z = (score - mean) / spread if spread else 0.0
+        best[key] = max(best[key], z * weight)
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    return [Hit(t, FUSED, a, b, score) for (t, a, b), score in ranked[:top]]
 
 
 def z_scale(
