@@ -313,6 +313,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return report(outcome, sys.stderr)
 
 
+def _resolved(database: Path | str) -> Path | str:
+    """A SQLite file's real path (or a PostgreSQL URL as it is), to tell whether two name one."""
+    return database.resolve() if isinstance(database, Path) else database
+
+
 def cmd_copy_store(args: argparse.Namespace) -> int:
     """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
     from vidembed.copy_store import CopyReport, copy_store
@@ -323,10 +328,8 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     settings = _settings(args)
     source_url = args.source or None  # None: SQLite in the data folder
     try:
-        ends = [database_target(url, settings.db_path) for url in (source_url, args.to)]
-        if [e.resolve() if isinstance(e, Path) else e for e in ends] == [
-            e.resolve() if isinstance(e, Path) else e for e in reversed(ends)
-        ]:
+        source_end, target_end = (database_target(url, settings.db_path) for url in (source_url, args.to))
+        if _resolved(source_end) == _resolved(target_end):
             print("error: --from and --to name the same database", file=sys.stderr)
             return 2
         if source_url is None and not settings.db_path.exists():

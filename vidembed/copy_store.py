@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from vidembed.service.asset_store import AssetRecord, AssetStore
 from vidembed.service.store import TaskRecord
@@ -31,6 +32,7 @@ from vidembed.service.store_api import SegmentRow, TaskStore
 COPY_WORKER = "vidembed-copy-store"
 COPY_LEASE_SECONDS = 60.0
 PAGE = 500
+Record = TypeVar("Record")
 COPIED_APIS = ("v1.3", "v2")  # not "v2-sync": answered and deleted within one request
 
 
@@ -103,20 +105,25 @@ def _copy_task(task: TaskRecord, source: TaskStore, target: TaskStore, report: C
 
 
 def _all_tasks(store: TaskStore) -> Iterator[TaskRecord]:
-    """Every task of the copied APIs, oldest first within each API (pages of ``PAGE``)."""
+    """Every task of the copied APIs, oldest first within each API."""
     for api in COPIED_APIS:
-        _, total = store.list(None, None, None, None, 0, 1, api=api)
-        # pages come newest first: read from the end backwards for the oldest first. Tasks made or
-        # deleted meanwhile shift the pages: copy with the servers stopped, or run it again
-        for end in range(total, 0, -PAGE):
-            page, _ = store.list(
-                None, None, None, None, max(end - PAGE, 0), end - max(end - PAGE, 0), api=api
-            )
-            yield from reversed(page)
+
+        def page(offset: int, limit: int, api: str = api) -> tuple[list[TaskRecord], int]:
+            return store.list(None, None, None, None, offset, limit, api=api)
+
+        yield from _oldest_first(page)
 
 
 def _all_assets(store: AssetStore) -> Iterator[AssetRecord]:
-    _, total = store.list(None, [], [], None, 0, 1)
+    yield from _oldest_first(lambda offset, limit: store.list(None, [], [], None, offset, limit))
+
+
+def _oldest_first(page: Callable[[int, int], tuple[list[Record], int]]) -> Iterator[Record]:
+    """Every row of a newest-first listing (``page(offset, limit)`` -> rows, total), oldest first:
+    pages of ``PAGE`` read from the end backwards. Rows made or deleted meanwhile shift the pages:
+    copy with the servers stopped, or run it again."""
+    _, total = page(0, 1)
     for end in range(total, 0, -PAGE):
-        page, _ = store.list(None, [], [], None, max(end - PAGE, 0), end - max(end - PAGE, 0))
-        yield from reversed(page)
+        start = max(end - PAGE, 0)
+        rows, _ = page(start, end - start)
+        yield from reversed(rows)
