@@ -22,8 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import TaskStore, open_store
+from vidembed.stores.base import TaskStore, open_store
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 Admit = Callable[[TaskStore, TaskRecord, int], bool]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import TaskStore, open_store
+from vidembed.stores.base import TaskStore, open_store
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 
 def fill(store: TaskStore, n_tasks: int, round_name: str) -> list[str]:

@@ -18,7 +18,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from vidembed.service.media_store import S3Settings, open_media_store
+from vidembed.stores.media import S3Settings, open_media_store
 
 MiB = 1024 * 1024
 BUCKET = "vidembed-fake-bench"

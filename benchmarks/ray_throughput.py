@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.engine.media import probe
 from vidembed.models.fake import FAKE_STACK
 from vidembed.models.stack import DEFAULT_STACK
-from vidembed.service.config import Settings
 from vidembed.service.tasks import TaskService
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")

@@ -9,7 +9,7 @@ For each size and kind of vectors it fills a fresh SQLite store through its own 
 
 - today's search: ``store.segments`` of every ready task + ``search.rank_clips`` (run at sizes up
   to ``--brute-max``; above it, extrapolated linearly from the largest size run, marked "~");
-- the index (``vidembed.service.vector_index.ClipIndex``): rebuilt from the store, flushed to
+- the index (``vidembed.search.exact.ClipIndex``): rebuilt from the store, flushed to
   disk, reopened, queried; and the same index forced to exact float32 search;
 
 and prints p50/p99 query latency, recall@10 against exact search, build time, RSS growth and disk.
@@ -23,7 +23,7 @@ restricting a query to 10% of the tasks costs against an index of those tasks on
 
 ``--pgvector`` fills a PostgreSQL store with the same tasks, through the same write path, on a
 private PostgreSQL 16 with pgvector 0.6.2 (the ``pgserver`` wheel of the test extra), and adds
-the pgvector search's rows (``vidembed.service.pg_vectors``): its build time is the first search
+the pgvector search's rows (``vidembed.search.pgvector``): its build time is the first search
 (copying the vectors into ``clip_vectors`` and building the HNSW index), its disk the size of
 ``clip_vectors`` with its indexes; the server's memory is not in RSS+ (another process).
 """
@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidembed.service.search import FUSED, rank_clips
-from vidembed.service.store import SQLiteStore, TaskRecord
-from vidembed.service.store_api import TaskStore
-from vidembed.service.vector_index import ClipIndex, _Partition
+from vidembed.search.exact import ClipIndex, _Partition
+from vidembed.search.rank import FUSED, rank_clips
+from vidembed.stores.base import TaskStore
+from vidembed.stores.sqlite.tasks import SQLiteStore, TaskRecord
 
 DIM = 384
 OPTIONS = ("visual", "audio", "transcription")
@@ -389,7 +389,7 @@ class PgBench:
     def __init__(self, server_uri: str) -> None:
         import psycopg
 
-        from vidembed.service.pg_store import PostgresStore
+        from vidembed.stores.postgres.tasks import PostgresStore
 
         self.name = f"search_bench_{time.time_ns()}"
         self.server_uri = server_uri
@@ -400,7 +400,7 @@ class PgBench:
         self.store = PostgresStore(self.url)
 
     def _search(self, **options: int) -> tuple[object, Callable[..., dict[str, list[object]]]]:
-        from vidembed.service.pg_vectors import PgVectorIndex
+        from vidembed.search.pgvector import PgVectorIndex
 
         index = PgVectorIndex(self.url, **options)
         tasks = self.store.ready_tasks(None)

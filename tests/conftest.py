@@ -10,10 +10,10 @@ from pgvector_server import pgvector_server, pgvector_url  # noqa: F401  (fixtur
 
 from vidembed import VidEmbed
 from vidembed.client.transport import LocalTransport
+from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, espeak_available, make_video, tone
 from vidembed.models.fake import FAKE_STACK
 from vidembed.models.stacks_file import StackConfig
-from vidembed.service.config import Settings
 from vidembed.service.tasks import TaskService
 
 SPOKEN = "The chef is slicing fresh tomatoes and onions in the kitchen."
@@ -107,7 +107,7 @@ def fake_cli(monkeypatch: pytest.MonkeyPatch) -> str:
     stack; the --model to pass them."""
     from dataclasses import dataclass
 
-    from vidembed.service import config
+    from vidembed import config
 
     @dataclass
     class FakeStackSettings(config.Settings):

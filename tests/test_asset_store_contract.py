@@ -1,4 +1,4 @@
-"""The asset store contract (vidembed.service.asset_store.AssetStore), checked on both stores: SQLite
+"""The asset store contract (vidembed.stores.sqlite.assets.AssetStore), checked on both stores: SQLite
 and PostgreSQL (a database of this run's own, tests/pg.py). The last tests are PostgreSQL's own:
 rows another transaction holds are skipped, lease times come from the database clock."""
 
@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
 
-from vidembed.service.asset_store import (
+from vidembed.stores.postgres.assets import PostgresAssetStore
+from vidembed.stores.sqlite.assets import (
     AssetRecord,
     AssetStore,
     Probed,
@@ -22,7 +23,6 @@ from vidembed.service.asset_store import (
     giving_up,
     open_asset_store,
 )
-from vidembed.service.pg_asset_store import PostgresAssetStore
 
 T0 = 1_750_000_000.0  # creation times of the assets made here: 2025-06-15, well in the past
 PROBED = Probed(

@@ -17,11 +17,11 @@ from test_store_contract import make_task
 from vidembed import copy_store as copying
 from vidembed.cli import main
 from vidembed.copy_store import copy_store
-from vidembed.service.asset_store import SQLiteAssetStore
-from vidembed.service.pg_asset_store import PostgresAssetStore
-from vidembed.service.pg_store import PostgresStore
-from vidembed.service.store import SQLiteStore
 from vidembed.service.tasks import TaskService
+from vidembed.stores.postgres.assets import PostgresAssetStore
+from vidembed.stores.postgres.tasks import PostgresStore
+from vidembed.stores.sqlite.assets import SQLiteAssetStore
+from vidembed.stores.sqlite.tasks import SQLiteStore
 
 
 def vectors(n: int, seed: int) -> list[np.ndarray]:

@@ -24,8 +24,8 @@ from conftest import FAKE, make_fake_service, make_service
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
-from vidembed.service.store import TaskRecord
 from vidembed.service.tasks import TaskService
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def test_messages_from_many_threads_arrive_whole() -> None:
     """The engine child reports progress from several threads at once."""
     import threading
 
-    from vidembed.service.runner import MessageWriter, read_message
+    from vidembed.executors.child import MessageWriter, read_message
 
     read_fd, write_fd = os.pipe()
     writer = MessageWriter(os.fdopen(write_fd, "wb"))

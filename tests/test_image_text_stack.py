@@ -274,7 +274,7 @@ def test_tasks_record_their_stack_and_encoders_and_search_sets_aside_changed_one
 def test_a_database_from_before_the_stack_columns_is_upgraded(tmp_path: Path) -> None:
     import sqlite3
 
-    from vidembed.service.store import SQLiteStore
+    from vidembed.stores.sqlite.tasks import SQLiteStore
 
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as db:  # the tasks table as the first release wrote it

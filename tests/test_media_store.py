@@ -26,13 +26,13 @@ import s3fake
 from conftest import FAKE, LiveServer, fake_settings, make_fake_service
 from s3fake import S3Fake
 
+from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import BadRequestError, ConfigurationError
 from vidembed.params import ClipParams
 from vidembed.service.assets import AssetService
-from vidembed.service.embed_v2 import EmbedV2Service
-from vidembed.service.media_store import LocalMediaStore, S3MediaStore, S3Settings, open_media_store
 from vidembed.service.tasks import TaskService
+from vidembed.stores.media import LocalMediaStore, S3MediaStore, S3Settings, open_media_store
 
 s3_fake, s3_fake_server = s3fake.s3_fake, s3fake.s3_fake_server  # the fixtures, for this module
 pg_admin, pg_database, pg_url = pg.pg_admin, pg.pg_database, pg.pg_url

@@ -108,8 +108,8 @@ def test_speech_packer_batches_windows_without_moving_words() -> None:
 
 
 def test_asr_beam_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidembed.config import Settings, asr_beam_from_env
     from vidembed.errors import ConfigurationError
-    from vidembed.service.config import Settings, asr_beam_from_env
 
     monkeypatch.setenv("VIDEMBED_ASR_BEAM", "1")
     assert asr_beam_from_env() == 1

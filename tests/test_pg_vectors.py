@@ -1,4 +1,4 @@
-"""Search inside PostgreSQL with pgvector (vidembed.service.pg_vectors), on a real PostgreSQL 16 with
+"""Search inside PostgreSQL with pgvector (vidembed.search.pgvector), on a real PostgreSQL 16 with
 pgvector 0.6.2 (the pgserver wheel: tests/pgvector_server.py), filled through the store's own write
 path, checked against ``rank_clips`` over the same segments."""
 
@@ -18,13 +18,13 @@ from test_vector_index import DIM, OPTIONS, assert_same_ranking, keyed, make_tas
 
 from benchmarks.search import add_ready_task
 from vidembed.errors import ConfigurationError
-from vidembed.service.clip_indexes import ClipIndexes, open_clip_search
-from vidembed.service.search import FUSED, rank_clips
-from vidembed.service.store import StoredSegment, TaskRecord
+from vidembed.search.indexes import ClipIndexes, open_clip_search
+from vidembed.search.rank import FUSED, rank_clips
+from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 pytest.importorskip("pgvector")
-from vidembed.service.pg_store import PostgresStore  # noqa: E402
-from vidembed.service.pg_vectors import PgVectorIndex  # noqa: E402
+from vidembed.search.pgvector import PgVectorIndex  # noqa: E402
+from vidembed.stores.postgres.tasks import PostgresStore  # noqa: E402
 
 
 @pytest.fixture

@@ -32,10 +32,10 @@ from raycluster import HEAD, WORKER_A, WORKER_B, ray_cluster  # noqa: E402, F401
 from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
 from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
-from vidembed.service.ray_executor import ActorSlot, RayExecutor  # noqa: E402
-from vidembed.service.store import TaskRecord  # noqa: E402
-from vidembed.service.store_api import open_store  # noqa: E402
+from vidembed.executors.ray import ActorSlot, RayExecutor  # noqa: E402
 from vidembed.service.tasks import TaskService  # noqa: E402
+from vidembed.stores.base import open_store  # noqa: E402
+from vidembed.stores.sqlite.tasks import TaskRecord  # noqa: E402
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
 
@@ -272,7 +272,7 @@ def _wait_all(service: TaskService, ids: list[str], timeout: float = 120) -> lis
 SERVE_WITH_FAKE = """
 import dataclasses, sys
 from vidembed.models.fake import FAKE_STACK
-from vidembed.service import config
+from vidembed import config
 
 @dataclasses.dataclass
 class WithFake(config.Settings):
@@ -379,7 +379,7 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
     default 1 CPU they would not); with 2 CPUs none fits, nothing is claimed, and the log says what
     an actor waits for."""
     from vidembed.errors import ConfigurationError
-    from vidembed.service import ray_executor
+    from vidembed.executors import ray as ray_executor
 
     service = TaskService(fake_settings(tmp_path / "half", executor="ray", workers=4, ray_actor_cpus=0.5))
     try:
@@ -393,7 +393,7 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
     finally:
         service.close()
     monkeypatch.setattr(ray_executor, "PLACEMENT_WARNING_SECONDS", 1.0)
-    caplog.set_level(logging.WARNING, logger="vidembed.service.ray_executor")
+    caplog.set_level(logging.WARNING, logger="vidembed.executors.ray")
     service = TaskService(fake_settings(tmp_path / "two", executor="ray", workers=1, ray_actor_cpus=2))
     try:
         task_id = service.create(model_name=FAKE, video_file=str(_videos(tmp_path / "v", 1, 4.0)[0]))["_id"]

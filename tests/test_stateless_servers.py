@@ -47,7 +47,7 @@ KEYS = ("key-a", "key-b", "key-c")
 SERVE_WITH_FAKE = """
 import dataclasses, sys
 from vidembed.models.fake import FAKE_STACK
-from vidembed.service import config
+from vidembed import config
 
 @dataclasses.dataclass
 class WithFake(config.Settings):

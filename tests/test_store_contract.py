@@ -1,4 +1,4 @@
-"""The store contract (vidembed.service.store_api.TaskStore), checked on both stores: SQLite and
+"""The store contract (vidembed.stores.base.TaskStore), checked on both stores: SQLite and
 PostgreSQL (a database of this run's own, tests/pg.py). The last tests are PostgreSQL's own: rows
 another transaction holds are skipped, lease times come from the database clock, migrations."""
 
@@ -18,10 +18,10 @@ import pytest
 from pg import pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.migrations import LOCK_KEY, MIGRATIONS
-from vidembed.service.pg_store import PostgresStore
-from vidembed.service.store import SQLiteStore, TaskRecord
-from vidembed.service.store_api import TaskStore, open_store
+from vidembed.stores.base import TaskStore, open_store
+from vidembed.stores.postgres.migrations import LOCK_KEY, MIGRATIONS
+from vidembed.stores.postgres.tasks import PostgresStore
+from vidembed.stores.sqlite.tasks import SQLiteStore, TaskRecord
 
 GIVE_UP = "The task was attempted 3 times and its worker stopped each time (last seen at stage '{stage}'); giving up."
 T0 = 1_750_000_000.0  # creation times of the tasks made here: 2025-06-15, well in the past

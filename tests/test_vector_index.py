@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks.search import add_ready_task
-from vidembed.service.search import FUSED, Hit, rank_clips
-from vidembed.service.store import SQLiteStore, StoredSegment
-from vidembed.service.vector_index import ClipIndex
+from vidembed.search.exact import ClipIndex
+from vidembed.search.rank import FUSED, Hit, rank_clips
+from vidembed.stores.sqlite.tasks import SQLiteStore, StoredSegment
 
 DIM = 32
 OPTIONS = ("visual", "audio", "transcription")

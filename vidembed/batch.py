@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
+from vidembed import intake
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog, StackSettings
 from vidembed.params import ClipParams
 from vidembed.progress import is_terminal
-from vidembed.service import intake
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import SegmentRow, TaskStore
+from vidembed.stores.base import SegmentRow, TaskStore
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 if TYPE_CHECKING:
     import ray.data
@@ -269,7 +269,7 @@ def _embed_all(
 ) -> None:
     import ray
 
-    from vidembed.service.ray_executor import check_actor_resources, connect
+    from vidembed.executors.ray import check_actor_resources, connect
 
     check_actor_resources(settings.actor_cpus, settings.actor_gpus)
     connected = _start_ray(settings.ray_address, connect)
@@ -318,7 +318,7 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    from vidembed.service.ray_executor import actor_gpus
+    from vidembed.executors.ray import actor_gpus
 
     _quiet_ray_data_console()
     context = DataContext.get_current()

@@ -17,7 +17,7 @@ from vidembed.models.stack import DEFAULT_STACK
 from vidembed.progress import ProgressDisplay
 
 if TYPE_CHECKING:
-    from vidembed.service.config import Settings
+    from vidembed.config import Settings
 
 # argparse prints this as is: plain text, no reST (the module docstring is for the docs).
 DESCRIPTION = "The vidembed command: embed a video, search stored clips, serve the API, prepare models."
@@ -191,7 +191,7 @@ def _source_name(source: str | None) -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     """The service settings with the global options applied (the rest from the environment)."""
-    from vidembed.service.config import Settings
+    from vidembed.config import Settings
 
     settings = Settings()
     if args.data_dir:
@@ -269,7 +269,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from vidembed.batch import BatchSettings, report, run_batch
     from vidembed.errors import ConfigurationError
-    from vidembed.service.store_api import open_store
+    from vidembed.stores.base import open_store
 
     if importlib.util.find_spec("ray") is None:
         print("error: vidembed batch needs Ray: pip install 'vidembed[ray]'", file=sys.stderr)
@@ -322,8 +322,8 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
     from vidembed.copy_store import CopyReport, copy_store
     from vidembed.errors import ConfigurationError
-    from vidembed.service.asset_store import open_asset_store
-    from vidembed.service.store_api import database_target, open_store
+    from vidembed.stores.base import database_target, open_store
+    from vidembed.stores.sqlite.assets import open_asset_store
 
     settings = _settings(args)
     source_url = args.source or None  # None: SQLite in the data folder

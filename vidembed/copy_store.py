@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from vidembed.service.asset_store import AssetRecord, AssetStore
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import SegmentRow, TaskStore
+from vidembed.stores.base import SegmentRow, TaskStore
+from vidembed.stores.sqlite.assets import AssetRecord, AssetStore
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 COPY_WORKER = "vidembed-copy-store"
 COPY_LEASE_SECONDS = 60.0

@@ -1,5 +1,5 @@
 """Scores of text queries against embedded clips, per option and for every fusion method, with the
-placeholder rule of `vidembed.service.search` (a "no speech" / "silence" clip does not compete)."""
+placeholder rule of `vidembed.search.rank` (a "no speech" / "silence" clip does not compete)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.models.stack import BUILTIN, ModelStack, StackCatalog, StackSettings
-from vidembed.service.search import FUSION, FUSION_METHODS, fuse, is_placeholder
+from vidembed.search.rank import FUSION, FUSION_METHODS, fuse, is_placeholder
 
 
 class ClipTable:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vidembed.service.config import Settings
+from vidembed.config import Settings
 from vidembed.service.tasks import TaskService
 
 LOAD_SNIPPET = (

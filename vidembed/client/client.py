@@ -20,8 +20,8 @@ from vidembed.client.types import (
     TasksRetrieveResponse,
     TasksStatusResponse,
 )
+from vidembed.config import Settings
 from vidembed.params import FileInput
-from vidembed.service.config import Settings
 
 
 class TasksClient:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.config import Settings
 from vidembed.params import FileInput
 from vidembed.service.assets import AssetService
-from vidembed.service.config import Settings
-from vidembed.service.embed_v2 import EmbedV2Service
 from vidembed.service.tasks import TaskService
 
 

@@ -27,10 +27,10 @@ from starlette.routing import Match
 from starlette.types import Message, Receive
 
 from vidembed import __version__
+from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.errors import ApiError, BadRequestError, invalid
 from vidembed.server.auth import ApiKeys
 from vidembed.service.assets import AssetService
-from vidembed.service.embed_v2 import EmbedV2Service
 from vidembed.service.tasks import TaskService
 
 log = logging.getLogger("vidembed.http")
@@ -267,8 +267,8 @@ def create_app(
     """The app over ``service``; ``assets`` serves ``/assets`` (default: an AssetService built
     from ``service.settings``, with its workers, closed when the app shuts down)."""
     # imported here: the assets routes reuse this module's form helpers
-    from vidembed.server.assets_routes import assets_router
-    from vidembed.server.v2_routes import v2_router
+    from vidembed.server.routes.assets import assets_router
+    from vidembed.server.routes.embed_v2 import v2_router
 
     keys = keys or ApiKeys(set())
     if assets is None:

@@ -34,16 +34,15 @@ from urllib.parse import unquote, urlparse
 import av
 from PIL import Image, UnidentifiedImageError
 
-from vidembed import errors
+from vidembed import errors, intake
+from vidembed.api.embed.wire import rfc3339
+from vidembed.config import Settings
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
 from vidembed.params import FileInput, parse_page
-from vidembed.service import intake
-from vidembed.service.asset_store import AssetRecord, AssetStore, JsonObject, Probed, open_asset_store
-from vidembed.service.config import Settings
-from vidembed.service.media_store import MediaStore, open_media_store
-from vidembed.service.wire import rfc3339
+from vidembed.stores.media import MediaStore, open_media_store
+from vidembed.stores.sqlite.assets import AssetRecord, AssetStore, JsonObject, Probed, open_asset_store
 
 log = logging.getLogger("vidembed.assets")
 

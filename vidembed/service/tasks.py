@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from vidembed import errors
+from vidembed import errors, intake
+from vidembed.api.embed import wire
+from vidembed.config import Settings
 from vidembed.engine.still import embed_image, load_image
+from vidembed.executors.threads import Executor, make_executor
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
 from vidembed.params import (
     AUDIO_WINDOW_SEC,
@@ -32,14 +35,11 @@ from vidembed.params import (
     parse_search_query,
     parse_whole,
 )
-from vidembed.service import intake, wire
-from vidembed.service.clip_indexes import ClipSearch, open_clip_search
-from vidembed.service.config import Settings
-from vidembed.service.media_store import MediaStore, open_media_store
-from vidembed.service.search import Hit
-from vidembed.service.store import StoredSegment, TaskRecord
-from vidembed.service.store_api import TaskStore, open_store
-from vidembed.service.worker import Executor, make_executor
+from vidembed.search.indexes import ClipSearch, open_clip_search
+from vidembed.search.rank import Hit
+from vidembed.stores.base import TaskStore, open_store
+from vidembed.stores.media import MediaStore, open_media_store
+from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 STATUSES = ("processing", "ready", "failed")
 MAX_SEARCH_RESULTS = 100

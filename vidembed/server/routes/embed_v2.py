@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.api.embed_v2.rules import MAX_BASE64_MEDIA_BYTES, MB
 from vidembed.errors import BadRequestError, ContentTooLargeError
-from vidembed.params_v2 import MAX_BASE64_MEDIA_BYTES, MB
 from vidembed.server.app import ErrorBody
-from vidembed.service.embed_v2 import EmbedV2Service
 
 # base64 grows a file by a third; the largest body the limits allow, with room for the JSON around
 # it and for a file a little over its limit (whose 413 then names the field that is too large)

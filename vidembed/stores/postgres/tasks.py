@@ -1,7 +1,7 @@
 """Tasks and their vectors in PostgreSQL: the store for several API servers and workers sharing one
 database (``--database-url postgresql://...``; docs/POSTGRES.md).
 
-The same rules as ``SQLiteStore`` (vidembed.service.store_api has them; the contract tests check
+The same rules as ``SQLiteStore`` (vidembed.stores.base has them; the contract tests check
 both): results and ``ready`` in one transaction, so a task is either ready with all its segments or
 still processing; a lease that only its owner can renew, release or complete. What differs is how:
 
@@ -11,7 +11,7 @@ still processing; a lease that only its owner can renew, release or complete. Wh
   caller's, so machines whose clocks differ agree on when a lease has run out;
 - connections come from a pool (psycopg_pool), one per call, so the store is safe to share between
   request threads, worker threads and their heartbeat threads;
-- the schema is brought up to date on open by numbered migrations (vidembed.service.migrations).
+- the schema is brought up to date on open by numbered migrations (vidembed.stores.postgres.migrations).
 
 TaskRecord keeps its timestamps as float epoch seconds; they are timestamptz in the database
 (microsecond precision) and converted here, at the boundary.
@@ -32,9 +32,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.migrations import migrate
-from vidembed.service.store import StoredSegment, TaskRecord
-from vidembed.service.store_api import SegmentRow, _without_password
+from vidembed.stores.base import SegmentRow, _without_password
+from vidembed.stores.postgres.migrations import migrate
+from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from vidembed.api.embed.wire import page_info, rfc3339
 from vidembed.models.runtime import l2_normalise
-from vidembed.service.store import StoredSegment, TaskRecord
-from vidembed.service.wire import page_info, rfc3339
+from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 FUSED = "fused"
 _SCOPE_NAMES = {"clip": "clip", "video": "asset"}

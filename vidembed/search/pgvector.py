@@ -52,10 +52,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.search import FUSED, ClipKey, Hit, is_placeholder
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import _without_password
-from vidembed.service.vector_index import (
+from vidembed.search.exact import (
     MIN_CANDIDATES,
     OptionScan,
     TaskInfo,
@@ -64,6 +61,9 @@ from vidembed.service.vector_index import (
     hits_of,
     options_in_order,
 )
+from vidembed.search.rank import FUSED, ClipKey, Hit, is_placeholder
+from vidembed.stores.base import _without_password
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 log = logging.getLogger(__name__)
 

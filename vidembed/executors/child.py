@@ -1,6 +1,6 @@
 """The engine in a child process, so that no video can hang or crash a worker.
 
-A worker thread owns one ``EngineProcess``: a ``python -m vidembed.service.engine_child`` child that
+A worker thread owns one ``EngineProcess``: a ``python -m vidembed.executors.engine_child`` child that
 loads the models once and embeds one task at a time. Messages are length-prefixed pickles over
 the child's stdin/stdout (our own process on both ends). The parent watches for progress: a child
 silent for ``stall_seconds`` (a decoder stuck on a file) is killed and the task fails with that
@@ -114,7 +114,7 @@ class EngineProcess:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vidembed.service.engine_child"],
+                [sys.executable, "-m", "vidembed.executors.engine_child"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=self._env or os.environ.copy(),

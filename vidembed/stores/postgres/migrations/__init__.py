@@ -18,7 +18,7 @@ from __future__ import annotations
 import psycopg
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.migrations.versions import MIGRATIONS, Migration
+from vidembed.stores.postgres.migrations.versions import MIGRATIONS, Migration
 
 # pg_advisory_xact_lock key: a constant that other users of the database will not pick, the bytes
 # of "vidembed" read as a big-endian int64 (positive: "v" is below 0x80).

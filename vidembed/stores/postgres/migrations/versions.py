@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidembed.service.migrations.assets import ASSETS
+from vidembed.stores.postgres.migrations.assets import ASSETS
 
 
 @dataclass(frozen=True)

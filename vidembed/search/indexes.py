@@ -19,10 +19,10 @@ from typing import Protocol
 import numpy as np
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.search import Hit
-from vidembed.service.store import StoredSegment, TaskRecord
-from vidembed.service.store_api import TaskStore, database_target
-from vidembed.service.vector_index import ClipIndex
+from vidembed.search.exact import ClipIndex
+from vidembed.search.rank import Hit
+from vidembed.stores.base import TaskStore, database_target
+from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 SEARCH_INDEXES = ("local", "pgvector")
 
@@ -72,7 +72,7 @@ def open_clip_search(
     if not isinstance(target, str):
         raise ConfigurationError("--search-index pgvector needs a PostgreSQL database (--database-url).")
     try:
-        from vidembed.service.pg_vectors import PgVectorIndex
+        from vidembed.search.pgvector import PgVectorIndex
     except ImportError as exc:
         raise ConfigurationError(f"pgvector search needs: pip install 'vidembed[postgres]' ({exc})") from None
     if not 1 <= ef_search <= 1000:

@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from vidembed import intake
+from vidembed.config import Settings
 from vidembed.errors import ApiError, ConfigurationError, MediaError, VidEmbedError
-from vidembed.service import intake
-from vidembed.service.config import Settings
-from vidembed.service.media_store import MediaStore, open_media_store
-from vidembed.service.runner import EngineProcess, Job, WorkerCrashed
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import TaskStore
+from vidembed.executors.child import EngineProcess, Job, WorkerCrashed
+from vidembed.stores.base import TaskStore
+from vidembed.stores.media import MediaStore, open_media_store
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 log = logging.getLogger("vidembed.worker")
 
@@ -178,7 +178,7 @@ def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
 
 class Executor(Protocol):
     """What TaskService needs from whoever runs its tasks: the thread WorkerPool (default) or
-    vidembed.service.ray_executor.RayExecutor (``Settings.executor == "ray"``)."""
+    vidembed.executors.ray.RayExecutor (``Settings.executor == "ray"``)."""
 
     def start(self) -> None: ...
 
@@ -193,7 +193,7 @@ def make_executor(store: TaskStore, settings: Settings) -> Executor:
         return WorkerPool(store, settings)
     if settings.executor == "ray":
         try:
-            from vidembed.service.ray_executor import RayExecutor
+            from vidembed.executors.ray import RayExecutor
         except ImportError as exc:
             raise ConfigurationError(
                 f"The Ray executor needs Ray: pip install 'vidembed[ray]' ({exc})."

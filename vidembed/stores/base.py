@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.store import SQLiteStore, StoredSegment, TaskRecord
+from vidembed.stores.sqlite.tasks import SQLiteStore, StoredSegment, TaskRecord
 
 # (option, scope, start_sec, end_sec, vector): one result row as the worker hands it to complete()
 SegmentRow = tuple[str, str, float, float, np.ndarray]
@@ -150,7 +150,7 @@ def open_store(url: str | None, default_path: Path) -> TaskStore:
     if isinstance(target, Path):
         return SQLiteStore(target)
     try:
-        from vidembed.service.pg_store import PostgresStore
+        from vidembed.stores.postgres.tasks import PostgresStore
     except ImportError as exc:
         raise postgres_missing(exc) from None
     return PostgresStore(target)

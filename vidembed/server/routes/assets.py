@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from vidembed.server.app import ErrorBody, _file_only, _multipart_body, _read_form, _text
-from vidembed.service.asset_store import JsonObject
 from vidembed.service.assets import AssetService
+from vidembed.stores.sqlite.assets import JsonObject
 
 CREATE_FIELDS = ("method", "url", "filename", "user_metadata", "enable_hls", "enable_thumbnail")
 _DESCRIPTIONS = {

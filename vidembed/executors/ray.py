@@ -44,15 +44,15 @@ from typing import cast
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+from vidembed.config import Settings
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
+from vidembed.executors.child import LOADING, Job
+from vidembed.executors.threads import job_of, task_input
 from vidembed.models.stack import StackCatalog, StackSettings
-from vidembed.service.config import Settings
-from vidembed.service.media_store import MediaStore, S3Settings, open_media_store
-from vidembed.service.runner import LOADING, Job
-from vidembed.service.store import TaskRecord
-from vidembed.service.store_api import TaskStore
-from vidembed.service.worker import job_of, task_input
+from vidembed.stores.base import TaskStore
+from vidembed.stores.media import MediaStore, S3Settings, open_media_store
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 log = logging.getLogger("vidembed.ray")
 # How long a slot waits for a new actor before saying so in the log (it keeps waiting: the

@@ -11,7 +11,7 @@ import platformdirs
 from vidembed.errors import ConfigurationError
 from vidembed.models.stack import StackSettings
 from vidembed.models.stacks_file import StackConfig
-from vidembed.service.media_store import S3Settings
+from vidembed.stores.media import S3Settings
 
 GB = 1024**3
 
@@ -105,14 +105,14 @@ class Settings:
     # Stacks added by code, not by the environment (the tests' fake stack, vidembed.models.fake).
     extra_stacks: tuple[StackConfig, ...] = ()
     # Where tasks and vectors live: None is SQLite in the data folder; postgresql://... a shared
-    # PostgreSQL (vidembed.service.store_api.open_store; docs/POSTGRES.md).
+    # PostgreSQL (vidembed.stores.base.open_store; docs/POSTGRES.md).
     database_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_DATABASE_URL") or None)
     # Where inputs live: None is the data folder's media/; s3://bucket/prefix S3-compatible object
-    # storage reached with ``s3`` (vidembed.service.media_store.open_media_store; docs/MEDIA_STORAGE.md).
+    # storage reached with ``s3`` (vidembed.stores.media.open_media_store; docs/MEDIA_STORAGE.md).
     media_url: str | None = field(default_factory=lambda: os.environ.get("VIDEMBED_MEDIA_URL") or None)
     # How search finds clips: "local" (the default: the data folder's exact index,
-    # vidembed.service.vector_index, whatever the store) or "pgvector" (inside PostgreSQL with
-    # pgvector's HNSW graphs: vidembed.service.pg_vectors). docs/SEARCH.md measures both.
+    # vidembed.search.exact, whatever the store) or "pgvector" (inside PostgreSQL with
+    # pgvector's HNSW graphs: vidembed.search.pgvector). docs/SEARCH.md measures both.
     search_index: str = field(default_factory=lambda: os.environ.get("VIDEMBED_SEARCH_INDEX", "local"))
     # With search_index "pgvector": candidates each graph search asks for (hnsw.ef_search; measured
     # at 1M clustered vectors: recall@10 0.69 at 100, 0.89 at 400, 0.94 at 1,000; docs/SEARCH.md).

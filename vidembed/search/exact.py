@@ -41,8 +41,8 @@ from pathlib import Path
 import numkong
 import numpy as np
 
-from vidembed.service.search import FUSED, MIN_SAMPLE, MIN_SPREAD, ClipKey, Hit, is_placeholder
-from vidembed.service.store import StoredSegment
+from vidembed.search.rank import FUSED, MIN_SAMPLE, MIN_SPREAD, ClipKey, Hit, is_placeholder
+from vidembed.stores.sqlite.tasks import StoredSegment
 
 log = logging.getLogger(__name__)
 

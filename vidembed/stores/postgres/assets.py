@@ -1,15 +1,15 @@
 """Assets in PostgreSQL: the asset store for several API servers sharing one database
 (``--database-url postgresql://...``; docs/POSTGRES.md).
 
-The same rules as ``SQLiteAssetStore`` (vidembed.service.asset_store has them; the contract tests
-check both). What differs is how, as in the task store (vidembed.service.pg_store):
+The same rules as ``SQLiteAssetStore`` (vidembed.stores.sqlite.assets has them; the contract tests
+check both). What differs is how, as in the task store (vidembed.stores.postgres.tasks):
 
 - claiming locks the chosen row with ``FOR UPDATE SKIP LOCKED``, so probing workers of several
   servers never wait for each other nor take the same asset;
 - ``lease_until`` and ``updated_at`` come from the database clock (``now()``); ``created_at`` is
   the API server's, as for tasks;
 - connections come from a pool, one per call; the schema comes from the same migrations
-  (vidembed.service.migrations, version 2).
+  (vidembed.stores.postgres.migrations, version 2).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.service.asset_store import AssetRecord, JsonObject, Probed, giving_up
-from vidembed.service.migrations import migrate
-from vidembed.service.store_api import _without_password
+from vidembed.stores.base import _without_password
+from vidembed.stores.postgres.migrations import migrate
+from vidembed.stores.sqlite.assets import AssetRecord, JsonObject, Probed, giving_up
 
 _COLUMNS = (
     "id, owner, method, status, filename, file_type, asset_type, source_url, path, user_metadata, "

@@ -1,7 +1,7 @@
 """The asset store: the ``AssetStore`` protocol, its SQLite implementation and ``open_asset_store``.
 
 Two implementations, chosen by the same database URL as the task store (``--database-url``;
-``vidembed.service.store_api.database_target``): ``SQLiteAssetStore``, a table beside the tasks in
+``vidembed.stores.base.database_target``): ``SQLiteAssetStore``, a table beside the tasks in
 the same SQLite file, on its own connection; and ``PostgresAssetStore``
 (vidembed/service/pg_asset_store.py), for several API servers sharing one database.
 tests/test_asset_store_contract.py checks both against the same rules:
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from vidembed.service.store_api import database_target, postgres_missing
+from vidembed.stores.base import database_target, postgres_missing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -171,7 +171,7 @@ def open_asset_store(url: str | None, default_path: Path) -> AssetStore:
     if isinstance(target, Path):
         return SQLiteAssetStore(target)
     try:
-        from vidembed.service.pg_asset_store import PostgresAssetStore
+        from vidembed.stores.postgres.assets import PostgresAssetStore
     except ImportError as exc:
         raise postgres_missing(exc) from None
     return PostgresAssetStore(target)

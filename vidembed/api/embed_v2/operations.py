@@ -16,11 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vidembed import errors
-from vidembed.engine.media import probe
-from vidembed.engine.still import load_image
-from vidembed.models.runtime import l2_normalise
-from vidembed.params_v2 import (
+from vidembed import errors, intake
+from vidembed.api.embed_v2 import wire as wire_v2
+from vidembed.api.embed_v2.rules import (
     MAX_SYNC_MEDIA_SEC,
     AsyncRequest,
     MediaRequest,
@@ -29,9 +27,11 @@ from vidembed.params_v2 import (
     parse_async,
     parse_sync,
 )
-from vidembed.service import intake, wire_v2
-from vidembed.service.store import TaskRecord
+from vidembed.engine.media import probe
+from vidembed.engine.still import load_image
+from vidembed.models.runtime import l2_normalise
 from vidembed.service.tasks import TaskService
+from vidembed.stores.sqlite.tasks import TaskRecord
 
 
 class LinkedMedia(Protocol):

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
+from vidembed import intake
 from vidembed.errors import ConfigurationError, MediaError, invalid
 from vidembed.params import FileInput
-from vidembed.service import intake
 
 CHUNK = intake.CHUNK
 # Parts of a multipart upload: 8 MiB (S3's minimum part is 5 MiB) and at most 4 in flight, so an
