@@ -22,8 +22,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vidembed.stores.base import TaskStore, open_store
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.records import TaskRecord
+from vidembed.stores.base import TaskStore
+from vidembed.stores.open import open_store
 
 Admit = Callable[[TaskStore, TaskRecord, int], bool]
 

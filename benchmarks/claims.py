@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidembed.stores.base import TaskStore, open_store
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.records import TaskRecord
+from vidembed.stores.base import TaskStore
+from vidembed.stores.open import open_store
 
 
 def fill(store: TaskStore, n_tasks: int, round_name: str) -> list[str]:

@@ -18,7 +18,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from vidembed.stores.media import S3Settings, open_media_store
+from vidembed.stores.open import open_media_store
+from vidembed.stores.s3 import S3Settings
 
 MiB = 1024 * 1024
 BUCKET = "vidembed-fake-bench"

@@ -40,10 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vidembed.records import TaskRecord
 from vidembed.search.exact import ClipIndex, _Partition
 from vidembed.search.rank import FUSED, rank_clips
 from vidembed.stores.base import TaskStore
-from vidembed.stores.sqlite.tasks import SQLiteStore, TaskRecord
+from vidembed.stores.sqlite.tasks import SQLiteStore
 
 DIM = 384
 OPTIONS = ("visual", "audio", "transcription")

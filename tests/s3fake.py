@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from vidembed.stores.media import S3Settings
+from vidembed.stores.s3 import S3Settings
 
 FAKE_KEYS = ("fake-access-key", "fake-secret-key")  # moto takes any keys
 FAKE_REGION = "us-east-1"

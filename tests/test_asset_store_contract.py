@@ -14,15 +14,11 @@ import psycopg
 import pytest
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
 
+from vidembed.records import AssetRecord, Probed
+from vidembed.stores.base import AssetStore, giving_up
+from vidembed.stores.open import open_asset_store
 from vidembed.stores.postgres.assets import PostgresAssetStore
-from vidembed.stores.sqlite.assets import (
-    AssetRecord,
-    AssetStore,
-    Probed,
-    SQLiteAssetStore,
-    giving_up,
-    open_asset_store,
-)
+from vidembed.stores.sqlite.assets import SQLiteAssetStore
 
 T0 = 1_750_000_000.0  # creation times of the assets made here: 2025-06-15, well in the past
 PROBED = Probed(

@@ -27,9 +27,9 @@ from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import BadRequestError as OurBadRequest
 from vidembed.errors import NotFoundError as OurNotFound
+from vidembed.records import AssetRecord
 from vidembed.server.auth import ApiKeys
 from vidembed.service.assets import NOT_MEDIA, AssetService
-from vidembed.stores.sqlite.assets import AssetRecord
 
 UPLOAD_LIMIT = 2_000_000  # bytes, on the test server (a real one takes 2 GB)
 KEYS = {"key-a", "key-b", "key-c"}

@@ -24,8 +24,8 @@ from conftest import FAKE, make_fake_service, make_service
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
+from vidembed.records import TaskRecord
 from vidembed.service.tasks import TaskService
-from vidembed.stores.sqlite.tasks import TaskRecord
 
 
 @pytest.fixture(scope="module")

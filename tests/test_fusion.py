@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidembed.records import StoredSegment
 from vidembed.search.rank import FUSED, MIN_SAMPLE, MIN_SPREAD, fuse, is_placeholder, rank_clips, zscores
-from vidembed.stores.sqlite.tasks import StoredSegment
 
 
 def unit(*values: float) -> np.ndarray:

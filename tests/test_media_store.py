@@ -32,7 +32,9 @@ from vidembed.errors import BadRequestError, ConfigurationError
 from vidembed.params import ClipParams
 from vidembed.service.assets import AssetService
 from vidembed.service.tasks import TaskService
-from vidembed.stores.media import LocalMediaStore, S3MediaStore, S3Settings, open_media_store
+from vidembed.stores.media import LocalMediaStore
+from vidembed.stores.open import open_media_store
+from vidembed.stores.s3 import S3MediaStore, S3Settings
 
 s3_fake, s3_fake_server = s3fake.s3_fake, s3fake.s3_fake_server  # the fixtures, for this module
 pg_admin, pg_database, pg_url = pg.pg_admin, pg.pg_database, pg.pg_url

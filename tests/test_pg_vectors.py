@@ -18,9 +18,10 @@ from test_vector_index import DIM, OPTIONS, assert_same_ranking, keyed, make_tas
 
 from benchmarks.search import add_ready_task
 from vidembed.errors import ConfigurationError
-from vidembed.search.indexes import ClipIndexes, open_clip_search
+from vidembed.records import StoredSegment, TaskRecord
+from vidembed.search.exact import ClipIndexes
+from vidembed.search.open import open_clip_search
 from vidembed.search.rank import FUSED, rank_clips
-from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 pytest.importorskip("pgvector")
 from vidembed.search.pgvector import PgVectorIndex  # noqa: E402

@@ -33,9 +33,9 @@ from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
 from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
 from vidembed.executors.ray import ActorSlot, RayExecutor  # noqa: E402
+from vidembed.records import TaskRecord  # noqa: E402
 from vidembed.service.tasks import TaskService  # noqa: E402
-from vidembed.stores.base import open_store  # noqa: E402
-from vidembed.stores.sqlite.tasks import TaskRecord  # noqa: E402
+from vidembed.stores.open import open_store  # noqa: E402
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
 

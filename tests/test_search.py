@@ -110,8 +110,8 @@ def test_the_service_searches_through_its_clip_index(tmp_path: Path) -> None:
     import numpy as np
     from conftest import FAKE, make_fake_service
 
+    from vidembed.records import TaskRecord
     from vidembed.search.rank import rank_clips
-    from vidembed.stores.sqlite.tasks import TaskRecord
 
     rng = np.random.default_rng(3)
 

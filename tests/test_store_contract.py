@@ -18,10 +18,12 @@ import pytest
 from pg import pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 
 from vidembed.errors import ConfigurationError
-from vidembed.stores.base import TaskStore, open_store
+from vidembed.records import TaskRecord
+from vidembed.stores.base import TaskStore
+from vidembed.stores.open import open_store
 from vidembed.stores.postgres.migrations import LOCK_KEY, MIGRATIONS
 from vidembed.stores.postgres.tasks import PostgresStore
-from vidembed.stores.sqlite.tasks import SQLiteStore, TaskRecord
+from vidembed.stores.sqlite.tasks import SQLiteStore
 
 GIVE_UP = "The task was attempted 3 times and its worker stopped each time (last seen at stage '{stage}'); giving up."
 T0 = 1_750_000_000.0  # creation times of the tasks made here: 2025-06-15, well in the past

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from benchmarks.search import add_ready_task
+from vidembed.records import StoredSegment
 from vidembed.search.exact import ClipIndex
 from vidembed.search.rank import FUSED, Hit, rank_clips
-from vidembed.stores.sqlite.tasks import SQLiteStore, StoredSegment
+from vidembed.stores.sqlite.tasks import SQLiteStore
 
 DIM = 32
 OPTIONS = ("visual", "audio", "transcription")

@@ -43,8 +43,8 @@ from vidembed import intake
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog, StackSettings
 from vidembed.params import ClipParams
 from vidembed.progress import is_terminal
-from vidembed.stores.base import SegmentRow, TaskStore
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.records import SegmentRow, TaskRecord
+from vidembed.stores.base import TaskStore
 
 if TYPE_CHECKING:
     import ray.data

@@ -269,7 +269,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from vidembed.batch import BatchSettings, report, run_batch
     from vidembed.errors import ConfigurationError
-    from vidembed.stores.base import open_store
+    from vidembed.stores.open import open_store
 
     if importlib.util.find_spec("ray") is None:
         print("error: vidembed batch needs Ray: pip install 'vidembed[ray]'", file=sys.stderr)
@@ -322,8 +322,7 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
     from vidembed.copy_store import CopyReport, copy_store
     from vidembed.errors import ConfigurationError
-    from vidembed.stores.base import database_target, open_store
-    from vidembed.stores.sqlite.assets import open_asset_store
+    from vidembed.stores.open import database_target, open_asset_store, open_store
 
     settings = _settings(args)
     source_url = args.source or None  # None: SQLite in the data folder

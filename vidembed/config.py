@@ -11,7 +11,7 @@ import platformdirs
 from vidembed.errors import ConfigurationError
 from vidembed.models.stack import StackSettings
 from vidembed.models.stacks_file import StackConfig
-from vidembed.stores.media import S3Settings
+from vidembed.stores.s3 import S3Settings
 
 GB = 1024**3
 

@@ -25,9 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from vidembed.stores.base import SegmentRow, TaskStore
-from vidembed.stores.sqlite.assets import AssetRecord, AssetStore
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.records import AssetRecord, SegmentRow, TaskRecord
+from vidembed.stores.base import AssetStore, TaskStore
 
 COPY_WORKER = "vidembed-copy-store"
 COPY_LEASE_SECONDS = 60.0

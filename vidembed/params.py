@@ -7,10 +7,9 @@ Input values may be Python numbers (embedded client) or the strings that multipa
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from vidembed import errors
 
@@ -35,9 +34,6 @@ NO_QUERY = "No query was provided: send query_text (a text) or query_image (an i
 ONE_QUERY_RULE = "Send one query: query_text or query_image, not both."
 IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
 
-# A file parameter (video_file, image_file, query_image): a path, bytes, a binary file object, or
-# (file name, content) as the SDK and the server hand uploads over.
-FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str | None, IO[bytes] | bytes]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidembed.client.pages import pages
-from vidembed.params import FileInput
+from vidembed.records import FileInput
 
 UserMetadataValue = str | int | float | bool | list[str] | None
 

@@ -21,7 +21,7 @@ from vidembed.client.types import (
     TasksStatusResponse,
 )
 from vidembed.config import Settings
-from vidembed.params import FileInput
+from vidembed.records import FileInput
 
 
 class TasksClient:

@@ -24,7 +24,7 @@ from vidembed.errors import (
     NotFoundError,
     TooManyRequestsError,
 )
-from vidembed.params import FileInput
+from vidembed.records import FileInput
 
 RETRY_STATUSES = (429, 502, 503, 504)
 # A query as (name, value) pairs, typed as httpx takes them (a list is invariant in its items, so a

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.config import Settings
-from vidembed.params import FileInput
+from vidembed.records import FileInput
 from vidembed.service.assets import AssetService
 from vidembed.service.tasks import TaskService
 

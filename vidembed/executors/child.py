@@ -21,11 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from vidembed.errors import ApiError, BadRequestError, MediaError, VidEmbedError
+from vidembed.executors.base import Job, WorkerCrashed, WorkerStalled
 from vidembed.models.stack import StackCatalog, StackSettings
 
 log = logging.getLogger("vidembed.runner")
@@ -44,23 +44,10 @@ def _catalog(settings: StackSettings) -> StackCatalog:
     return _catalogs[settings]
 
 
-class WorkerCrashed(VidEmbedError):
-    """The child process died while embedding."""
 
 
-class WorkerStalled(VidEmbedError):
-    """The child process made no progress for too long and was killed."""
 
 
-@dataclass(frozen=True)
-class Job:
-    path: str
-    params: dict[str, Any]
-    options: list[str]
-    model_name: str
-    max_duration: float | None
-    stacks: StackSettings = field(default_factory=StackSettings)
-    input_type: str = "video"  # or "audio": an audio file, embedded for audio and transcription
 
 
 def _send(stream: IO[bytes], message: Any) -> None:

@@ -47,12 +47,13 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from vidembed.config import Settings
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
-from vidembed.executors.child import LOADING, Job
-from vidembed.executors.threads import job_of, task_input
+from vidembed.executors.base import Job, job_of, task_input
+from vidembed.executors.child import LOADING
 from vidembed.models.stack import StackCatalog, StackSettings
-from vidembed.stores.base import TaskStore
-from vidembed.stores.media import MediaStore, S3Settings, open_media_store
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.records import TaskRecord
+from vidembed.stores.base import MediaStore, TaskStore
+from vidembed.stores.open import open_media_store
+from vidembed.stores.s3 import S3Settings
 
 log = logging.getLogger("vidembed.ray")
 # How long a slot waits for a new actor before saying so in the log (it keeps waiting: the

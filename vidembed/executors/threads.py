@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Protocol
 
-from vidembed import intake
 from vidembed.config import Settings
-from vidembed.errors import ApiError, ConfigurationError, MediaError, VidEmbedError
-from vidembed.executors.child import EngineProcess, Job, WorkerCrashed
-from vidembed.stores.base import TaskStore
-from vidembed.stores.media import MediaStore, open_media_store
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.errors import ApiError, MediaError, VidEmbedError
+from vidembed.executors.base import WorkerCrashed, job_of, task_input
+from vidembed.executors.child import EngineProcess
+from vidembed.records import TaskRecord
+from vidembed.stores.base import MediaStore, TaskStore
+from vidembed.stores.open import open_media_store
 
 log = logging.getLogger("vidembed.worker")
 
@@ -132,73 +126,9 @@ class WorkerPool:
             log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)
 
 
-@contextmanager
-def task_input(media: MediaStore, settings: Settings, task: TaskRecord) -> Iterator[Path]:
-    """The task's input as a file on this machine, for the engine, in a scratch folder of this
-    attempt's that is removed afterwards: a stored input (upload, asset, base64) as ``media``
-    reads it (the file itself in a local folder; a download from S3), a URL downloaded.
-
-    A URL is downloaded into the scratch folder only, not into the media store: the URL is what
-    the task records, readable from any machine, so storing a copy would add an upload and a
-    second read for every such task to spare a download on the rare retry (a crashed engine)."""
-    root = settings.data_dir / "scratch"
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id}-", dir=root))
-    try:
-        if task.source_path:
-            yield media.local_path(task.source_path, scratch)
-            return
-        assert task.input_url is not None
-        target = scratch / "download"
-        intake.download(
-            task.input_url,
-            target,
-            max_bytes=settings.max_download_bytes,
-            timeout=settings.download_timeout_seconds,
-            max_redirects=settings.max_redirects,
-            allow_local=settings.allow_local_urls,
-        )
-        yield target
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
-    """What the engine needs to embed the task's media at ``path``."""
-    return Job(
-        str(path),
-        task.params,
-        task.options,
-        task.model_name,
-        settings.max_duration_seconds,
-        settings.stacks,
-        task.input_type,
-    )
 
 
-class Executor(Protocol):
-    """What TaskService needs from whoever runs its tasks: the thread WorkerPool (default) or
-    vidembed.executors.ray.RayExecutor (``Settings.executor == "ray"``)."""
-
-    def start(self) -> None: ...
-
-    def wake(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
-def make_executor(store: TaskStore, settings: Settings) -> Executor:
-    """The executor ``settings.executor`` names; "ray" needs the ray extra."""
-    if settings.executor == "threads":
-        return WorkerPool(store, settings)
-    if settings.executor == "ray":
-        try:
-            from vidembed.executors.ray import RayExecutor
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"The Ray executor needs Ray: pip install 'vidembed[ray]' ({exc})."
-            ) from None
-        return RayExecutor(store, settings)
-    raise ConfigurationError(
-        f"The executor (--executor / VIDEMBED_EXECUTOR) must be threads or ray, not {settings.executor!r}."
-    )

@@ -41,8 +41,9 @@ from pathlib import Path
 import numkong
 import numpy as np
 
+from vidembed.records import StoredSegment, TaskRecord
 from vidembed.search.rank import FUSED, MIN_SAMPLE, MIN_SPREAD, ClipKey, Hit, is_placeholder
-from vidembed.stores.sqlite.tasks import StoredSegment
+from vidembed.stores.base import TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -716,3 +717,55 @@ def _write_synced(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+class ClipIndexes:
+    def __init__(self, folder: Path, store: TaskStore, stack_of: Callable[[TaskRecord], str | None]) -> None:
+        self.folder = folder
+        self._store = store
+        self._stack_of = stack_of
+        self._indexes: dict[str, ClipIndex] = {}
+        self._lock = threading.Lock()
+
+    def rank(
+        self,
+        stack: str,
+        query: np.ndarray,
+        top: int,
+        placeholders: Mapping[str, np.ndarray],
+        *,
+        owner: str | None,
+        tasks: Sequence[TaskRecord],
+        options: Sequence[str] | None,
+    ) -> dict[str, list[Hit]]:
+        """What ``rank_clips`` gives over ``tasks``' clips (the caller's searchable tasks)."""
+        index = self._index(stack, placeholders, len(query))
+        held = index.tasks()
+        new = {t.id: t.owner for t in tasks if held.get(t.id) != t.owner}  # ready since it last looked
+        if new:  # one read of the store for all of them
+            found: dict[str, list[StoredSegment]] = {task_id: [] for task_id in new}
+            for segment in self._store.segments(list(new)):
+                found[segment.task_id].append(segment)
+            for task_id, segments in found.items():
+                index.add_task(task_id, new[task_id], segments)
+        return index.rank(query, top, owner=owner, task_ids=[t.id for t in tasks], options=options)
+
+    def _index(self, stack: str, placeholders: Mapping[str, np.ndarray], dim: int) -> ClipIndex:
+        with self._lock:
+            if stack not in self._indexes:
+                index = ClipIndex.open(self.folder / stack, dim, placeholders)
+                ready = {t.id: t.owner for t in self._store.ready_tasks(None) if self._stack_of(t) == stack}
+                index.reconcile(ready, self._store.segments)
+                if index.unflushed:
+                    index.flush()
+                self._indexes[stack] = index
+            return self._indexes[stack]
+
+    def close(self) -> None:
+        """Flushes what changed since the last flush (a 1M-vector index rewrites ~1.9 GB, so
+        this is done at close, not per search)."""
+        with self._lock:
+            for index in self._indexes.values():
+                if index.unflushed:
+                    index.flush()
+            self._indexes.clear()

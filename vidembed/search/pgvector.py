@@ -52,6 +52,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
+from vidembed.records import TaskRecord
 from vidembed.search.exact import (
     MIN_CANDIDATES,
     OptionScan,
@@ -62,8 +63,7 @@ from vidembed.search.exact import (
     options_in_order,
 )
 from vidembed.search.rank import FUSED, ClipKey, Hit, is_placeholder
-from vidembed.stores.base import _without_password
-from vidembed.stores.sqlite.tasks import TaskRecord
+from vidembed.stores.open import without_password
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class PgVectorIndex:
                 conn.execute(SCHEMA)
         except psycopg.Error as exc:
             raise ConfigurationError(
-                f"Cannot use pgvector in the PostgreSQL database {_without_password(url)}: "
+                f"Cannot use pgvector in the PostgreSQL database {without_password(url)}: "
                 f"{str(exc).strip().splitlines()[0]} (pgvector 0.5.0 or newer must be installed "
                 "on the server; docs/POSTGRES.md)"
             ) from None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidembed.stores.sqlite.tasks import StoredSegment
+from vidembed.records import StoredSegment
 
 FUSED = "fused"
 # A stored vector this close (cosine) to its option's placeholder vector is that placeholder.

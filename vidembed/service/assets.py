@@ -40,9 +40,10 @@ from vidembed.config import Settings
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
-from vidembed.params import FileInput, parse_page
-from vidembed.stores.media import MediaStore, open_media_store
-from vidembed.stores.sqlite.assets import AssetRecord, AssetStore, JsonObject, Probed, open_asset_store
+from vidembed.params import parse_page
+from vidembed.records import AssetRecord, FileInput, JsonObject, Probed
+from vidembed.stores.base import AssetStore, MediaStore
+from vidembed.stores.open import open_asset_store, open_media_store
 
 log = logging.getLogger("vidembed.assets")
 

@@ -19,14 +19,14 @@ from vidembed import errors, intake
 from vidembed.api.embed import wire
 from vidembed.config import Settings
 from vidembed.engine.still import embed_image, load_image
-from vidembed.executors.threads import Executor, make_executor
+from vidembed.executors.base import Executor
+from vidembed.executors.open import make_executor
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
 from vidembed.params import (
     AUDIO_WINDOW_SEC,
     IMAGE_QUERY_OPTIONS,
     ClipParams,
     EmbedRequest,
-    FileInput,
     image_query_options,
     parse_create,
     parse_embed,
@@ -35,11 +35,12 @@ from vidembed.params import (
     parse_search_query,
     parse_whole,
 )
-from vidembed.search.indexes import ClipSearch, open_clip_search
+from vidembed.records import FileInput, StoredSegment, TaskRecord
+from vidembed.search.base import ClipSearch
+from vidembed.search.open import open_clip_search
 from vidembed.search.rank import Hit
-from vidembed.stores.base import TaskStore, open_store
-from vidembed.stores.media import MediaStore, open_media_store
-from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
+from vidembed.stores.base import MediaStore, TaskStore
+from vidembed.stores.open import open_media_store, open_store
 
 STATUSES = ("processing", "ready", "failed")
 MAX_SEARCH_RESULTS = 100

@@ -19,15 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
-from vidembed.errors import ConfigurationError
-from vidembed.stores.sqlite.tasks import SQLiteStore, StoredSegment, TaskRecord
-
-# (option, scope, start_sec, end_sec, vector): one result row as the worker hands it to complete()
-SegmentRow = tuple[str, str, float, float, np.ndarray]
-
-POSTGRES_SCHEMES = ("postgresql", "postgres")
+from vidembed.errors import MediaError
+from vidembed.records import AssetRecord, FileInput, Probed, SegmentRow, StoredSegment, TaskRecord
 
 
 @runtime_checkable
@@ -142,53 +135,141 @@ class TaskStore(Protocol):
         ...
 
 
-def open_store(url: str | None, default_path: Path) -> TaskStore:
-    """The store a database URL names: none (or empty) is SQLite at ``default_path``;
-    ``sqlite:///PATH`` SQLite at PATH; ``postgresql://...`` (or ``postgres://``) PostgreSQL, which
-    needs the ``postgres`` extra (``pip install 'vidembed[postgres]'``)."""
-    target = database_target(url, default_path)
-    if isinstance(target, Path):
-        return SQLiteStore(target)
-    try:
-        from vidembed.stores.postgres.tasks import PostgresStore
-    except ImportError as exc:
-        raise postgres_missing(exc) from None
-    return PostgresStore(target)
 
 
-def database_target(url: str | None, default_path: Path) -> Path | str:
-    """Where a database URL points: the SQLite file's path, or the PostgreSQL URL itself (the task
-    store and the asset store read the same URL this way); ConfigurationError for anything else."""
-    if not url:
-        return default_path
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "sqlite":
-        path = url.split("://", 1)[1]
-        if not path.startswith("/") or path == "/":
-            raise ConfigurationError(
-                f"Use sqlite:///PATH (an absolute path) as the database URL, not {url!r}."
-            )
-        return Path(path)
-    if scheme in POSTGRES_SCHEMES:
-        return url
-    raise ConfigurationError(
-        "The database URL (--database-url / VIDEMBED_DATABASE_URL) must start with postgresql:// or "
-        f"sqlite:///, not {_without_password(url)!r}."
+
+
+
+
+
+
+@runtime_checkable
+class AssetStore(Protocol):
+    """What AssetService needs from a store of assets (timestamps: epoch seconds)."""
+
+    def close(self) -> None:
+        """Releases the store's connections; the store is not used afterwards."""
+        ...
+
+    def insert(self, asset: AssetRecord) -> None:
+        """Adds a new asset as given (its created_at and updated_at included)."""
+        ...
+
+    def get(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """The asset, or None when there is none with this id (of ``owner``, when given)."""
+        ...
+
+    def list(
+        self,
+        owner: str | None,
+        asset_ids: Sequence[str],
+        asset_types: Sequence[str],
+        filename: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[builtins.list[AssetRecord], int]:
+        """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
+        ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
+        ...
+
+    def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
+        """Removes the record; returns it, or None when there was none (of ``owner``)."""
+        ...
+
+    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> AssetRecord | None:
+        """Takes the oldest processing asset whose lease is free or expired, or None. An asset
+        whose workers stopped ``max_attempts`` times ends failed instead of looping."""
+        ...
+
+    def renew(self, asset_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extends a lease; False if it was lost (expired and claimed by another worker, or the
+        asset was deleted)."""
+        ...
+
+    def release(self, asset_id: str, worker: str) -> None:
+        """Gives an asset back at once (the service is stopping), for the next start to resume."""
+        ...
+
+    def set_path(self, asset_id: str, worker: str, path: str) -> bool:
+        """Records where a URL import was downloaded; False if the lease was lost."""
+        ...
+
+    def complete(self, asset_id: str, worker: str, probed: Probed) -> bool:
+        """``ready`` with what probing found, in one transaction; False if the lease was lost."""
+        ...
+
+    def fail(self, asset_id: str, worker: str, reason: str) -> bool:
+        """``failed`` with the reason; False if the lease was lost."""
+        ...
+
+
+def giving_up(attempts: int) -> str:
+    """Why an asset whose processing was interrupted ``attempts`` times ended failed."""
+    return (
+        f"Processing the file was interrupted {attempts} times (the server "
+        "stopped each time); giving up. Create the asset again."
     )
 
 
-def postgres_missing(exc: ImportError) -> ConfigurationError:
-    """The error for a PostgreSQL URL when psycopg is not installed."""
-    return ConfigurationError(
-        f"A PostgreSQL database URL needs psycopg: pip install 'vidembed[postgres]' ({exc})."
+class MediaStore(Protocol):
+    """Files under keys (``<task id>/<name>``, ``assets/<id>/<name>``), with the limits of intake."""
+
+    def location(self, key: str) -> str:
+        """What a task records for the file at ``key``; ``local_path`` reads it on any machine."""
+        ...
+
+    def save_upload(self, upload: FileInput, key: str, max_bytes: int, parameter: str) -> int:
+        """Streams an upload (path, bytes or binary file object) to ``key``, never whole in memory;
+        returns its size. Past ``max_bytes`` it raises 400 naming ``parameter`` and keeps nothing."""
+        ...
+
+    def move_in(self, source: Path, key: str) -> str:
+        """Moves a local file (a download, a request's scratch file) to ``key``; its location."""
+        ...
+
+    def local_path(self, location: str, scratch: Path) -> Path:
+        """A file the engine can open for ``location``: the file itself when it is on this
+        machine, else a copy downloaded into ``scratch``. MediaError if it is gone."""
+        ...
+
+    def copy(self, location: str, key: str) -> str:
+        """The file at ``location`` copied to ``key`` inside the store (a hard link in a folder,
+        a server-side copy in S3): the copy outlives the original. Its location;
+        FileNotFoundError if the original is gone."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Removes every file under ``prefix`` (``<task id>``, ``assets/<id>``); none is fine."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The size of the file at ``key`` in bytes, or None when there is none."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether a file is stored at ``key``."""
+        ...
+
+    def check(self) -> None:
+        """ConfigurationError, saying why, when the store cannot be used now (readiness)."""
+        ...
+
+
+def key_parts(key: str) -> list[str]:
+    parts = [p for p in key.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"not a media key: {key!r}")
+    return parts
+
+
+def local_file(location: str) -> Path | None:
+    """A path, as a local folder and every task from before media stores record their input (None
+    for an ``s3://`` location); not checked: the engine reports a missing or unreadable file as
+    it always did."""
+    return None if location.startswith("s3://") else Path(location)
+
+
+def gone_error(location: str) -> MediaError:
+    return MediaError(
+        f"The task's input ({location}) is not in the media store any more. Create the task again."
     )
-
-
-def _without_password(url: str) -> str:
-    """The URL as it can be shown in a message: a password in it replaced by ***."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from vidembed.records import StoredSegment, TaskRecord
 from vidembed.search.rank import FUSED, Hit
-from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 
 def rfc3339(timestamp: float) -> str:

@@ -30,8 +30,8 @@ from vidembed.api.embed_v2.rules import (
 from vidembed.engine.media import probe
 from vidembed.engine.still import load_image
 from vidembed.models.runtime import l2_normalise
+from vidembed.records import TaskRecord
 from vidembed.service.tasks import TaskService
-from vidembed.stores.sqlite.tasks import TaskRecord
 
 
 class LinkedMedia(Protocol):

@@ -14,7 +14,7 @@ import numpy as np
 
 from vidembed.api.embed.wire import page_info, rfc3339
 from vidembed.models.runtime import l2_normalise
-from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
+from vidembed.records import StoredSegment, TaskRecord
 
 FUSED = "fused"
 _SCOPE_NAMES = {"clip": "clip", "video": "asset"}

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from vidembed.records import JsonObject
 from vidembed.server.app import ErrorBody, _file_only, _multipart_body, _read_form, _text
 from vidembed.service.assets import AssetService
-from vidembed.stores.sqlite.assets import JsonObject
 
 CREATE_FIELDS = ("method", "url", "filename", "user_metadata", "enable_hls", "enable_thumbnail")
 _DESCRIPTIONS = {

@@ -25,9 +25,10 @@ from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.stores.base import _without_password
+from vidembed.records import AssetRecord, JsonObject, Probed
+from vidembed.stores.base import giving_up
+from vidembed.stores.open import without_password
 from vidembed.stores.postgres.migrations import migrate
-from vidembed.stores.sqlite.assets import AssetRecord, JsonObject, Probed, giving_up
 
 _COLUMNS = (
     "id, owner, method, status, filename, file_type, asset_type, source_url, path, user_metadata, "
@@ -61,7 +62,7 @@ class PostgresAssetStore:
         ``max_connections``; ConfigurationError if the server cannot be reached. Five connections:
         an AssetService has two workers, a heartbeat each while one works, and requests that read
         or write one row each (milliseconds), beside the task store's own pool."""
-        shown = _without_password(url)
+        shown = without_password(url)
         try:
             with psycopg.connect(url, connect_timeout=max(1, round(connect_timeout))) as conn:
                 migrate(conn)

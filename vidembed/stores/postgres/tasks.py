@@ -32,9 +32,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
-from vidembed.stores.base import SegmentRow, _without_password
+from vidembed.records import SegmentRow, StoredSegment, TaskRecord
+from vidembed.stores.open import without_password
 from vidembed.stores.postgres.migrations import migrate
-from vidembed.stores.sqlite.tasks import StoredSegment, TaskRecord
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
@@ -105,7 +105,7 @@ class PostgresStore:
         """Connects to ``url`` (a libpq URI or conninfo string), applies the migrations the database
         lacks and opens a pool of up to ``max_connections``; ConfigurationError if the server
         cannot be reached."""
-        shown = _without_password(url)
+        shown = without_password(url)
         try:
             with psycopg.connect(url, connect_timeout=max(1, round(connect_timeout))) as conn:
                 migrate(conn)

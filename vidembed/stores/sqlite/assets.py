@@ -23,11 +23,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from vidembed.stores.base import database_target, postgres_missing
+from vidembed.records import AssetRecord, Probed
+from vidembed.stores.base import giving_up
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -61,39 +60,10 @@ _COLUMNS = (
 )
 _N_COLUMNS = _COLUMNS.count(",") + 1
 
-JsonObject = dict[str, object]
 
 
-@dataclass
-class AssetRecord:
-    id: str
-    owner: str
-    method: str  # "direct" (an upload) or "url" (an import)
-    status: str  # "processing" | "ready" | "failed"
-    filename: str
-    file_type: str  # MIME: guessed from the name at creation, from the content once probed
-    created_at: float
-    updated_at: float
-    asset_type: str | None = None  # "video" | "audio" | "image", once probed
-    source_url: str | None = None  # method=url: where the file comes from
-    path: str | None = None  # the stored file; None until a URL import is downloaded
-    user_metadata: JsonObject | None = None
-    technical_metadata: JsonObject | None = None
-    size: int | None = None
-    duration: float | None = None
-    error: str | None = None
-    attempts: int = 0
 
 
-@dataclass(frozen=True)
-class Probed:
-    """What processing found out about an asset's file."""
-
-    asset_type: str
-    file_type: str
-    technical_metadata: JsonObject
-    size: int
-    duration: float | None
 
 
 def _record(row: sqlite3.Row) -> AssetRecord:
@@ -103,86 +73,10 @@ def _record(row: sqlite3.Row) -> AssetRecord:
     return AssetRecord(**data)
 
 
-@runtime_checkable
-class AssetStore(Protocol):
-    """What AssetService needs from a store of assets (timestamps: epoch seconds)."""
-
-    def close(self) -> None:
-        """Releases the store's connections; the store is not used afterwards."""
-        ...
-
-    def insert(self, asset: AssetRecord) -> None:
-        """Adds a new asset as given (its created_at and updated_at included)."""
-        ...
-
-    def get(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
-        """The asset, or None when there is none with this id (of ``owner``, when given)."""
-        ...
-
-    def list(
-        self,
-        owner: str | None,
-        asset_ids: Sequence[str],
-        asset_types: Sequence[str],
-        filename: str | None,
-        offset: int,
-        limit: int,
-    ) -> tuple[builtins.list[AssetRecord], int]:
-        """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
-        ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
-        ...
-
-    def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
-        """Removes the record; returns it, or None when there was none (of ``owner``)."""
-        ...
-
-    def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> AssetRecord | None:
-        """Takes the oldest processing asset whose lease is free or expired, or None. An asset
-        whose workers stopped ``max_attempts`` times ends failed instead of looping."""
-        ...
-
-    def renew(self, asset_id: str, worker: str, lease_seconds: float) -> bool:
-        """Extends a lease; False if it was lost (expired and claimed by another worker, or the
-        asset was deleted)."""
-        ...
-
-    def release(self, asset_id: str, worker: str) -> None:
-        """Gives an asset back at once (the service is stopping), for the next start to resume."""
-        ...
-
-    def set_path(self, asset_id: str, worker: str, path: str) -> bool:
-        """Records where a URL import was downloaded; False if the lease was lost."""
-        ...
-
-    def complete(self, asset_id: str, worker: str, probed: Probed) -> bool:
-        """``ready`` with what probing found, in one transaction; False if the lease was lost."""
-        ...
-
-    def fail(self, asset_id: str, worker: str, reason: str) -> bool:
-        """``failed`` with the reason; False if the lease was lost."""
-        ...
 
 
-def open_asset_store(url: str | None, default_path: Path) -> AssetStore:
-    """The asset store a database URL names, as ``open_store`` reads it: none is SQLite at
-    ``default_path`` (the tasks' file), ``sqlite:///PATH`` SQLite at PATH, ``postgresql://...``
-    PostgreSQL (the ``postgres`` extra)."""
-    target = database_target(url, default_path)
-    if isinstance(target, Path):
-        return SQLiteAssetStore(target)
-    try:
-        from vidembed.stores.postgres.assets import PostgresAssetStore
-    except ImportError as exc:
-        raise postgres_missing(exc) from None
-    return PostgresAssetStore(target)
 
 
-def giving_up(attempts: int) -> str:
-    """Why an asset whose processing was interrupted ``attempts`` times ended failed."""
-    return (
-        f"Processing the file was interrupted {attempts} times (the server "
-        "stopped each time); giving up. Create the asset again."
-    )
 
 
 class SQLiteAssetStore:

@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vidembed.records import StoredSegment, TaskRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -61,42 +62,8 @@ CREATE TABLE IF NOT EXISTS segments (
 """
 
 
-@dataclass
-class TaskRecord:
-    id: str
-    owner: str
-    model_name: str
-    status: str
-    params: dict[str, Any]
-    options: list[str]
-    created_at: float
-    updated_at: float
-    source_path: str | None = None
-    input_url: str | None = None
-    input_filename: str | None = None
-    duration: float | None = None
-    error: str | None = None
-    progress: float = 0.0
-    stage: str = "queued"
-    attempts: int = 0
-    stack: str | None = None  # the stack model_name selected at creation (aliases resolved)
-    encoders: dict[str, str] | None = None  # per role, the identity of the encoder that made the vectors
-    # which API made the task: "v1.3" (/embed/tasks), "v2" (/embed-v2/tasks) or "v2-sync" (the
-    # video or audio of a POST /embed-v2, run as a task and waited for); each lists its own
-    api: str = "v1.3"
-    input_type: str = "video"  # "video", or "audio" (an audio file: audio and transcription only)
-    asset_id: str | None = None  # the asset the media came from (v2 media_source.asset_id)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class StoredSegment:
-    task_id: str
-    option: str
-    scope: str
-    start: float
-    end: float
-    vector: np.ndarray
 
 
 _COLUMNS = (

@@ -1,0 +1,92 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vidembed import intake
+from vidembed.config import Settings
+from vidembed.errors import VidEmbedError
+from vidembed.models.stack import StackSettings
+from vidembed.records import TaskRecord
+from vidembed.stores.base import MediaStore
+
+
+@contextmanager
+def task_input(media: MediaStore, settings: Settings, task: TaskRecord) -> Iterator[Path]:
+    """The task's input as a file on this machine, for the engine, in a scratch folder of this
+    attempt's that is removed afterwards: a stored input (upload, asset, base64) as ``media``
+    reads it (the file itself in a local folder; a download from S3), a URL downloaded.
+
+    A URL is downloaded into the scratch folder only, not into the media store: the URL is what
+    the task records, readable from any machine, so storing a copy would add an upload and a
+    second read for every such task to spare a download on the rare retry (a crashed engine)."""
+    root = settings.data_dir / "scratch"
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id}-", dir=root))
+    try:
+        if task.source_path:
+            yield media.local_path(task.source_path, scratch)
+            return
+        assert task.input_url is not None
+        target = scratch / "download"
+        intake.download(
+            task.input_url,
+            target,
+            max_bytes=settings.max_download_bytes,
+            timeout=settings.download_timeout_seconds,
+            max_redirects=settings.max_redirects,
+            allow_local=settings.allow_local_urls,
+        )
+        yield target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
+    """What the engine needs to embed the task's media at ``path``."""
+    return Job(
+        str(path),
+        task.params,
+        task.options,
+        task.model_name,
+        settings.max_duration_seconds,
+        settings.stacks,
+        task.input_type,
+    )
+
+
+class Executor(Protocol):
+    """What TaskService needs from whoever runs its tasks: the thread WorkerPool (default) or
+    vidembed.executors.ray.RayExecutor (``Settings.executor == "ray"``)."""
+
+    def start(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class WorkerCrashed(VidEmbedError):
+    """The child process died while embedding."""
+
+
+class WorkerStalled(VidEmbedError):
+    """The child process made no progress for too long and was killed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    params: dict[str, Any]
+    options: list[str]
+    model_name: str
+    max_duration: float | None
+    stacks: StackSettings = field(default_factory=StackSettings)
+    input_type: str = "video"  # or "audio": an audio file, embedded for audio and transcription

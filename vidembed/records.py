@@ -1,0 +1,91 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    owner: str
+    model_name: str
+    status: str
+    params: dict[str, Any]
+    options: list[str]
+    created_at: float
+    updated_at: float
+    source_path: str | None = None
+    input_url: str | None = None
+    input_filename: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    progress: float = 0.0
+    stage: str = "queued"
+    attempts: int = 0
+    stack: str | None = None  # the stack model_name selected at creation (aliases resolved)
+    encoders: dict[str, str] | None = None  # per role, the identity of the encoder that made the vectors
+    # which API made the task: "v1.3" (/embed/tasks), "v2" (/embed-v2/tasks) or "v2-sync" (the
+    # video or audio of a POST /embed-v2, run as a task and waited for); each lists its own
+    api: str = "v1.3"
+    input_type: str = "video"  # "video", or "audio" (an audio file: audio and transcription only)
+    asset_id: str | None = None  # the asset the media came from (v2 media_source.asset_id)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    task_id: str
+    option: str
+    scope: str
+    start: float
+    end: float
+    vector: np.ndarray
+
+
+JsonObject = dict[str, object]
+
+
+@dataclass
+class AssetRecord:
+    id: str
+    owner: str
+    method: str  # "direct" (an upload) or "url" (an import)
+    status: str  # "processing" | "ready" | "failed"
+    filename: str
+    file_type: str  # MIME: guessed from the name at creation, from the content once probed
+    created_at: float
+    updated_at: float
+    asset_type: str | None = None  # "video" | "audio" | "image", once probed
+    source_url: str | None = None  # method=url: where the file comes from
+    path: str | None = None  # the stored file; None until a URL import is downloaded
+    user_metadata: JsonObject | None = None
+    technical_metadata: JsonObject | None = None
+    size: int | None = None
+    duration: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Probed:
+    """What processing found out about an asset's file."""
+
+    asset_type: str
+    file_type: str
+    technical_metadata: JsonObject
+    size: int
+    duration: float | None
+
+
+# A file parameter (video_file, image_file, query_image): a path, bytes, a binary file object, or
+# (file name, content) as the SDK and the server hand uploads over.
+FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str | None, IO[bytes] | bytes]
+
+
+# (option, scope, start_sec, end_sec, vector): one result row as the worker hands it to complete()
+SegmentRow = tuple[str, str, float, float, np.ndarray]
