@@ -228,7 +228,7 @@ def _stack(name: str):  # noqa: ANN202
 
 def timed_embed(stack, path: Path, strategy: str, options: list[str], repeat: int) -> tuple[float, object]:  # noqa: ANN001
     from vidembed.engine import Engine
-    from vidembed.params import ClipParams
+    from vidembed.segmentation import ClipParams
 
     best, result = math.inf, None
     for _ in range(repeat):
@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         counts = []
         for minimum in (2, 4):
             from vidembed.engine import Engine
-            from vidembed.params import ClipParams
+            from vidembed.segmentation import ClipParams
 
             result = Engine(fake).embed(
                 path, ClipParams(strategy="dynamic", min_duration=minimum), ["visual"]

@@ -12,7 +12,7 @@ from vidembed import VidEmbed
 from vidembed.engine import Engine
 from vidembed.models.speech import NO_SPEECH_TEXT
 from vidembed.models.stack import load_stack
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from vidembed.models.faces import (
     people_phrases,
 )
 from vidembed.models.stack import load_stack
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 MEDIA = Path(__file__).resolve().parents[1] / ".cache" / "media"
 MAN = MEDIA / "left06.jpg"  # a man at a desk, face in profile (opencv-doc)

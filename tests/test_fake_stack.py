@@ -19,7 +19,7 @@ from vidembed.models import fake, registry
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
 from vidembed.models.stack import DEFAULT_STACK, StackCatalog, StackSettings
 from vidembed.models.stacks_file import KEYS, parse_stacks_file
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 SETTINGS = StackSettings(extra_stacks=(FAKE_STACK,))
 

@@ -22,12 +22,12 @@ from PIL import Image
 from tiny_models import TinyModel, make_tiny_clip
 
 from vidembed import BadRequestError, VidEmbed
+from vidembed.api.embed.rules import NO_QUERY, NOTHING_TO_EMBED
 from vidembed.client.transport import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine.still import load_image, prepare_frame
 from vidembed.errors import MediaError
 from vidembed.models.roles import FrameSpec
-from vidembed.params import NO_QUERY, NOTHING_TO_EMBED
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [ROOT / ".cache" / "media" / name for name in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")]

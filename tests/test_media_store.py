@@ -29,7 +29,7 @@ from s3fake import S3Fake
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import BadRequestError, ConfigurationError
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 from vidembed.service.assets import AssetService
 from vidembed.service.tasks import TaskService
 from vidembed.stores.media import LocalMediaStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidembed import BadRequestError
-from vidembed.params import parse_clip_params
+from vidembed.api.embed.rules import parse_clip_params
 from vidembed.service.tasks import TaskService
 
 URL = "https://example.com/video.mp4"

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from vidembed import BadRequestError
-from vidembed.params import ClipParams
-from vidembed.segmentation import Cut, plan_clips, plan_shots
+from vidembed.segmentation import ClipParams, Cut, plan_clips, plan_shots
 
 
 def bounds(duration: float, **kw: object) -> list[tuple[float, float]]:

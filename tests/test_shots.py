@@ -16,7 +16,7 @@ from vidembed.engine.shots import CutDetector, colour_histogram, detect_cuts, hi
 from vidembed.errors import MediaError
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
 from vidembed.models.stack import ModelStack, StackCatalog, StackSettings
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 TOLERANCE = 0.25  # s: a boundary this close to a true cut counts as that cut
 # 15.2 s at 25 fps, 320x180: a fast pan, a zoom, a 1.2 s still insert (shorter than the 2 s minimum:

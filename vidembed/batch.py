@@ -41,9 +41,9 @@ import numpy as np
 
 from vidembed import intake
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog, StackSettings
-from vidembed.params import ClipParams
 from vidembed.progress import is_terminal
 from vidembed.records import SegmentRow, TaskRecord
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 
 if TYPE_CHECKING:

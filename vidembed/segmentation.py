@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vidembed import errors
-from vidembed.params import MIN_CLIP_SEC, ClipParams
 
 # Floating-point slack when comparing offsets with a probed duration.
 _EPS = 1e-6
@@ -243,3 +243,62 @@ class ShotPlanner:
         step = clip.duration / pieces
         bounds = [clip.start + i * step for i in range(pieces)] + [clip.end]
         return [Clip(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+MIN_CLIP_SEC = 2.0
+
+
+MAX_CLIP_SEC = 10.0
+
+
+DEFAULT_CLIP_SEC = 6.0
+
+
+STRATEGIES = ("fixed", "dynamic")  # dynamic: segments follow shot boundaries (docs/SEGMENTATION.md)
+
+
+MIN_DYNAMIC_SEC = 2.0
+
+
+MAX_DYNAMIC_SEC = 5.0
+
+
+DEFAULT_DYNAMIC_SEC = 4.0
+
+
+@dataclass(frozen=True)
+class ClipParams:
+    """What to embed: the interval, how it is cut and the scopes. Offsets may be unset.
+
+    ``strategy`` ``fixed`` cuts clips of ``clip_length``; ``dynamic`` cuts at shot boundaries,
+    each clip at least ``min_duration`` long (``clip_length`` is then unused).
+    """
+
+    clip_length: float = DEFAULT_CLIP_SEC
+    start: float | None = None
+    end: float | None = None
+    scopes: tuple[str, ...] = ("clip",)
+    strategy: str = "fixed"
+    min_duration: float = DEFAULT_DYNAMIC_SEC
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clip_length": self.clip_length,
+            "start": self.start,
+            "end": self.end,
+            "scopes": list(self.scopes),
+            "strategy": self.strategy,
+            "min_duration": self.min_duration,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClipParams:
+        # tasks stored before dynamic segmentation existed have no strategy: they are fixed
+        return cls(
+            data["clip_length"],
+            data["start"],
+            data["end"],
+            tuple(data["scopes"]),
+            data.get("strategy", "fixed"),
+            data.get("min_duration", DEFAULT_DYNAMIC_SEC),
+        )

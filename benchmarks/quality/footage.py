@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks.quality.fusion import ClipTable, add_stack_arguments, stack_from_arguments
 from vidembed.engine import Engine
 from vidembed.models.stack import ModelStack
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP_SEC = 6.0

@@ -31,7 +31,7 @@ from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models.assets import models_dir
 from vidembed.models.stack import load_stack
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 OPENCV = "usr/share/doc/opencv-doc/examples/data/"
 SKIMAGE = "skimage/data/"

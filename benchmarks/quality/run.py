@@ -32,7 +32,7 @@ from benchmarks.quality.fusion import ClipTable, add_stack_arguments, recall, st
 from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video
 from vidembed.engine import Engine
 from vidembed.models.assets import models_dir
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 SEGMENT_SEC = 6.0
 SOUND_PEAK = 0.3  # espeak-ng speech peaks near 0.8

@@ -44,7 +44,7 @@ from vidembed.engine.engine import FRAMES_PER_CLIP
 from vidembed.engine.media import FrameRequest, decode, probe
 from vidembed.models.assets import models_dir
 from vidembed.models.stack import DEFAULT_STACK
-from vidembed.params import ClipParams
+from vidembed.segmentation import ClipParams
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP_LENGTH = 6.0

@@ -31,8 +31,7 @@ from vidembed.models.assets import models_dir
 from vidembed.models.speech import words_in
 from vidembed.models.stack import load_stack
 from vidembed.models.visual import DETAIL_FRAME_MAX as OCR_FRAME_MAX
-from vidembed.params import ClipParams
-from vidembed.segmentation import plan_clips
+from vidembed.segmentation import ClipParams, plan_clips
 
 
 def peak_rss_mb() -> float:

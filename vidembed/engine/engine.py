@@ -37,8 +37,7 @@ from vidembed.models.roles import FrameSpec
 from vidembed.models.runtime import l2_normalise, timed
 from vidembed.models.speech import Word, words_in
 from vidembed.models.stack import ModelStack
-from vidembed.params import ClipParams
-from vidembed.segmentation import Clip, ClipPlan, ShotPlanner, plan_clips, plan_interval
+from vidembed.segmentation import Clip, ClipParams, ClipPlan, ShotPlanner, plan_clips, plan_interval
 
 FRAMES_PER_CLIP = 3
 AUDIO_JOB_SEC = 24.0  # audio is handed to the audio stage in jobs of about this length

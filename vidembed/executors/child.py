@@ -44,12 +44,6 @@ def _catalog(settings: StackSettings) -> StackCatalog:
     return _catalogs[settings]
 
 
-
-
-
-
-
-
 def _send(stream: IO[bytes], message: Any) -> None:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(payload)) + payload)
@@ -178,7 +172,7 @@ class EngineProcess:
 def child_main() -> None:
     """The child's loop: one job in, progress and one result or error out."""
     from vidembed.engine import Engine
-    from vidembed.params import ClipParams
+    from vidembed.segmentation import ClipParams
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

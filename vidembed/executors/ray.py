@@ -138,7 +138,7 @@ class EmbedActor:
 
     def _embed(self, job: Job) -> EmbeddingResult:
         from vidembed.engine import Engine
-        from vidembed.params import ClipParams
+        from vidembed.segmentation import ClipParams
 
         engine = Engine(self._catalog.load(job.model_name))
         self._progress = (0.0, "started")

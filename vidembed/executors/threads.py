@@ -124,11 +124,3 @@ class WorkerPool:
             skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))
             damage = f"; skipped undecodable packets: {skipped}" if skipped else ""
             log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)
-
-
-
-
-
-
-
-

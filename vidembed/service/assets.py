@@ -36,11 +36,11 @@ from PIL import Image, UnidentifiedImageError
 
 from vidembed import errors, intake
 from vidembed.api.embed.wire import rfc3339
+from vidembed.api.rules import parse_page
 from vidembed.config import Settings
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
-from vidembed.params import parse_page
 from vidembed.records import AssetRecord, FileInput, JsonObject, Probed
 from vidembed.stores.base import AssetStore, MediaStore
 from vidembed.stores.open import open_asset_store, open_media_store

@@ -17,28 +17,26 @@ import numpy as np
 
 from vidembed import errors, intake
 from vidembed.api.embed import wire
+from vidembed.api.embed.rules import (
+    AUDIO_WINDOW_SEC,
+    IMAGE_QUERY_OPTIONS,
+    EmbedRequest,
+    image_query_options,
+    parse_create,
+    parse_embed,
+    parse_search_query,
+)
+from vidembed.api.rules import parse_model_name, parse_page, parse_whole
 from vidembed.config import Settings
 from vidembed.engine.still import embed_image, load_image
 from vidembed.executors.base import Executor
 from vidembed.executors.open import make_executor
 from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog
-from vidembed.params import (
-    AUDIO_WINDOW_SEC,
-    IMAGE_QUERY_OPTIONS,
-    ClipParams,
-    EmbedRequest,
-    image_query_options,
-    parse_create,
-    parse_embed,
-    parse_model_name,
-    parse_page,
-    parse_search_query,
-    parse_whole,
-)
 from vidembed.records import FileInput, StoredSegment, TaskRecord
 from vidembed.search.base import ClipSearch
 from vidembed.search.open import open_clip_search
 from vidembed.search.rank import Hit
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import MediaStore, TaskStore
 from vidembed.stores.open import open_media_store, open_store
 

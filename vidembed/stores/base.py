@@ -135,14 +135,6 @@ class TaskStore(Protocol):
         ...
 
 
-
-
-
-
-
-
-
-
 @runtime_checkable
 class AssetStore(Protocol):
     """What AssetService needs from a store of assets (timestamps: epoch seconds)."""

@@ -27,18 +27,6 @@ from vidembed.stores.base import key_parts, local_file
 CHUNK = intake.CHUNK
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 class LocalMediaStore:
     """A folder (the data folder's ``media/`` by default): key ``a/b`` is the file ``folder/a/b``,
     the layout vidembed always had, and locations are absolute paths, as ``source_path`` always
@@ -100,15 +88,3 @@ class LocalMediaStore:
     def check(self) -> None:
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise ConfigurationError(f"The media folder {self.folder} is not writable.")
-
-
-
-
-
-
-
-
-
-
-
-

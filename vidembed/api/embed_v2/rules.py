@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vidembed import errors
-from vidembed.params import (
+from vidembed.api.rules import parse_model_name
+from vidembed.segmentation import (
     DEFAULT_CLIP_SEC,
     DEFAULT_DYNAMIC_SEC,
     MAX_CLIP_SEC,
@@ -24,7 +25,6 @@ from vidembed.params import (
     MIN_CLIP_SEC,
     MIN_DYNAMIC_SEC,
     ClipParams,
-    parse_model_name,
 )
 
 SYNC_INPUT_TYPES = ("text", "image", "text_image", "audio", "video")

@@ -61,22 +61,11 @@ _COLUMNS = (
 _N_COLUMNS = _COLUMNS.count(",") + 1
 
 
-
-
-
-
-
 def _record(row: sqlite3.Row) -> AssetRecord:
     data = dict(row)
     for name in ("user_metadata", "technical_metadata"):
         data[name] = json.loads(data[name]) if data[name] else None
     return AssetRecord(**data)
-
-
-
-
-
-
 
 
 class SQLiteAssetStore:

@@ -62,10 +62,6 @@ CREATE TABLE IF NOT EXISTS segments (
 """
 
 
-
-
-
-
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
     "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders, "

@@ -6,21 +6,24 @@ Input values may be Python numbers (embedded client) or the strings that multipa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vidembed import errors
+from vidembed.api.rules import absent, parse_model_name, parse_number
+from vidembed.segmentation import (
+    DEFAULT_CLIP_SEC,
+    DEFAULT_DYNAMIC_SEC,
+    MAX_CLIP_SEC,
+    MAX_DYNAMIC_SEC,
+    MIN_CLIP_SEC,
+    MIN_DYNAMIC_SEC,
+    STRATEGIES,
+    ClipParams,
+)
 
-MIN_CLIP_SEC = 2.0
-MAX_CLIP_SEC = 10.0
-DEFAULT_CLIP_SEC = 6.0
 SCOPES = ("clip", "video")
-STRATEGIES = ("fixed", "dynamic")  # dynamic: segments follow shot boundaries (docs/SEGMENTATION.md)
-MIN_DYNAMIC_SEC = 2.0
-MAX_DYNAMIC_SEC = 5.0
-DEFAULT_DYNAMIC_SEC = 4.0
 CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
 END_AFTER_START_RULE = "video_end_offset_sec should be greater than video_start_offset_sec"
 NOTHING_TO_EMBED = (
@@ -35,45 +38,6 @@ ONE_QUERY_RULE = "Send one query: query_text or query_image, not both."
 IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
 
 
-
-@dataclass(frozen=True)
-class ClipParams:
-    """What to embed: the interval, how it is cut and the scopes. Offsets may be unset.
-
-    ``strategy`` ``fixed`` cuts clips of ``clip_length``; ``dynamic`` cuts at shot boundaries,
-    each clip at least ``min_duration`` long (``clip_length`` is then unused).
-    """
-
-    clip_length: float = DEFAULT_CLIP_SEC
-    start: float | None = None
-    end: float | None = None
-    scopes: tuple[str, ...] = ("clip",)
-    strategy: str = "fixed"
-    min_duration: float = DEFAULT_DYNAMIC_SEC
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "clip_length": self.clip_length,
-            "start": self.start,
-            "end": self.end,
-            "scopes": list(self.scopes),
-            "strategy": self.strategy,
-            "min_duration": self.min_duration,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClipParams:
-        # tasks stored before dynamic segmentation existed have no strategy: they are fixed
-        return cls(
-            data["clip_length"],
-            data["start"],
-            data["end"],
-            tuple(data["scopes"]),
-            data.get("strategy", "fixed"),
-            data.get("min_duration", DEFAULT_DYNAMIC_SEC),
-        )
-
-
 @dataclass(frozen=True)
 class CreateRequest:
     model_name: str
@@ -81,24 +45,6 @@ class CreateRequest:
     video_url: str | None = None
     has_file: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-def _absent(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
-
-def _number(name: str, value: Any, detail: str | None = None) -> float | None:
-    if _absent(value):
-        return None
-    if isinstance(value, bool):
-        raise errors.invalid(name, detail)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise errors.invalid(name, detail) from None
-    if not math.isfinite(number):
-        raise errors.invalid(name, detail)
-    return number
 
 
 def parse_scopes(value: Any) -> tuple[str, ...]:
@@ -125,12 +71,12 @@ def parse_clip_params(
     video_end_offset_sec: Any = None,
     video_embedding_scope: Any = None,
 ) -> ClipParams:
-    clip = _number("video_clip_length", video_clip_length, CLIP_LENGTH_RULE)
+    clip = parse_number("video_clip_length", video_clip_length, CLIP_LENGTH_RULE)
     clip = DEFAULT_CLIP_SEC if clip is None else clip
     if not MIN_CLIP_SEC <= clip <= MAX_CLIP_SEC:
         raise errors.invalid("video_clip_length", CLIP_LENGTH_RULE)
-    start = _number("video_start_offset_sec", video_start_offset_sec, "It must be a number >= 0.")
-    end = _number("video_end_offset_sec", video_end_offset_sec, "It must be a number.")
+    start = parse_number("video_start_offset_sec", video_start_offset_sec, "It must be a number >= 0.")
+    end = parse_number("video_end_offset_sec", video_end_offset_sec, "It must be a number.")
     if start is not None and start < 0:
         raise errors.invalid("video_start_offset_sec", "It must be a number >= 0.")
     if (start is None) != (end is None):
@@ -156,32 +102,18 @@ def parse_segmentation(
     """Our v1.3 extension (the v2 ``segmentation``, as two form fields): ``video_segmentation``
     ``fixed`` (default: clips of video_clip_length) or ``dynamic`` (clips follow the shots, each
     at least ``video_min_duration_sec`` long, 2-5, default 4)."""
-    strategy = "fixed" if _absent(video_segmentation) else str(video_segmentation).strip()
+    strategy = "fixed" if absent(video_segmentation) else str(video_segmentation).strip()
     if strategy not in STRATEGIES:
         raise errors.invalid("video_segmentation", "Use fixed or dynamic.")
-    minimum = _number("video_min_duration_sec", video_min_duration_sec, "It must be from 2 to 5 seconds.")
+    minimum = parse_number(
+        "video_min_duration_sec", video_min_duration_sec, "It must be from 2 to 5 seconds."
+    )
     if minimum is not None and strategy != "dynamic":
         raise errors.invalid("video_min_duration_sec", "It applies to video_segmentation=dynamic only.")
     minimum = DEFAULT_DYNAMIC_SEC if minimum is None else minimum
     if not MIN_DYNAMIC_SEC <= minimum <= MAX_DYNAMIC_SEC:
         raise errors.invalid("video_min_duration_sec", "It must be from 2 to 5 seconds.")
     return ClipParams(clip.clip_length, clip.start, clip.end, clip.scopes, strategy, minimum)
-
-
-def parse_model_name(value: Any, known_models: Sequence[str]) -> str:
-    """The model_name rule of every endpoint that takes one: required, and a known name."""
-    if _absent(value):
-        raise errors.not_provided("model_name")
-    if not isinstance(value, str) or value.strip() not in known_models:
-        raise errors.invalid("model_name", f"Available models: {', '.join(sorted(known_models))}.")
-    return value.strip()
-
-
-def parse_required_text(name: str, value: Any) -> str:
-    """A text parameter that must hold more than blanks (``text``, ``query_text``)."""
-    if value is None or not str(value).strip():
-        raise errors.not_provided(name)
-    return str(value)
 
 
 def parse_create(
@@ -199,7 +131,7 @@ def parse_create(
 ) -> CreateRequest:
     """Validates a create request; raises :class:`vidembed.errors.BadRequestError`."""
     name = parse_model_name(model_name, known_models)
-    url = None if _absent(video_url) else str(video_url).strip()
+    url = None if absent(video_url) else str(video_url).strip()
     if url is None and not has_file:
         raise errors.none_provided(["video_url", "video_file"])
     clip = parse_clip_params(
@@ -247,15 +179,15 @@ def parse_embed(
     of text, an image and audio, one image and one audio file at most."""
     name = parse_model_name(model_name, known_models)
     text_value = None if text is None or not str(text).strip() else str(text)
-    url = None if _absent(image_url) else str(image_url).strip()
-    sound_url = None if _absent(audio_url) else str(audio_url).strip()
+    url = None if absent(image_url) else str(image_url).strip()
+    sound_url = None if absent(audio_url) else str(audio_url).strip()
     if text_value is None and url is None and not has_image_file and sound_url is None and not has_audio_file:
         raise errors.BadRequestError(NOTHING_TO_EMBED, "parameter_not_provided")
     if url is not None and has_image_file:
         raise errors.invalid_many(["image_file", "image_url"], ONE_IMAGE_RULE)
     if sound_url is not None and has_audio_file:
         raise errors.invalid_many(["audio_file", "audio_url"], ONE_AUDIO_RULE)
-    offset = _number("audio_start_offset_sec", audio_start_offset_sec, "It must be a number >= 0.")
+    offset = parse_number("audio_start_offset_sec", audio_start_offset_sec, "It must be a number >= 0.")
     if offset is not None and offset < 0:
         raise errors.invalid("audio_start_offset_sec", "It must be a number >= 0.")
     return EmbedRequest(name, text_value, url, has_image_file, sound_url, has_audio_file, offset or 0.0)
@@ -285,27 +217,3 @@ def image_query_options(requested: Sequence[str] | None) -> list[str]:
             f"not {', '.join(other)}. Leave embedding_option out, or use visual.",
         )
     return list(requested)
-
-
-MAX_PAGE_LIMIT = 50
-
-
-def parse_whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
-    """A whole-number parameter (``page``, ``page_limit``): a number or its string form."""
-    if value in (None, ""):
-        return default
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise errors.invalid(name, "It must be a whole number.") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise errors.invalid(name, f"It must be at least {minimum}{bound}.")
-    return number
-
-
-def parse_page(page: Any, page_limit: Any) -> tuple[int, int]:
-    """The pager of every list (tasks of both APIs, assets): page from 1, 1-50 items, default 10."""
-    return parse_whole("page", page, 1, minimum=1), parse_whole(
-        "page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT
-    )

@@ -1,0 +1,67 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from vidembed import errors
+
+
+def absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def parse_number(name: str, value: Any, detail: str | None = None) -> float | None:
+    if absent(value):
+        return None
+    if isinstance(value, bool):
+        raise errors.invalid(name, detail)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise errors.invalid(name, detail) from None
+    if not math.isfinite(number):
+        raise errors.invalid(name, detail)
+    return number
+
+
+def parse_model_name(value: Any, known_models: Sequence[str]) -> str:
+    """The model_name rule of every endpoint that takes one: required, and a known name."""
+    if absent(value):
+        raise errors.not_provided("model_name")
+    if not isinstance(value, str) or value.strip() not in known_models:
+        raise errors.invalid("model_name", f"Available models: {', '.join(sorted(known_models))}.")
+    return value.strip()
+
+
+def parse_required_text(name: str, value: Any) -> str:
+    """A text parameter that must hold more than blanks (``text``, ``query_text``)."""
+    if value is None or not str(value).strip():
+        raise errors.not_provided(name)
+    return str(value)
+
+
+MAX_PAGE_LIMIT = 50
+
+
+def parse_whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
+    """A whole-number parameter (``page``, ``page_limit``): a number or its string form."""
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise errors.invalid(name, "It must be a whole number.") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise errors.invalid(name, f"It must be at least {minimum}{bound}.")
+    return number
+
+
+def parse_page(page: Any, page_limit: Any) -> tuple[int, int]:
+    """The pager of every list (tasks of both APIs, assets): page from 1, 1-50 items, default 10."""
+    return parse_whole("page", page, 1, minimum=1), parse_whole(
+        "page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT
+    )
