@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vidembed.records import TaskRecord
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 from vidembed.stores.open import open_store
 
@@ -48,7 +49,7 @@ def new_task(task_id: str, owner: str) -> TaskRecord:
         owner=owner,
         model_name="marengo3.0",
         status="processing",
-        params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
+        params=ClipParams(clip_length=6.0, scopes=("clip",)),
         options=["visual"],
         created_at=now,
         updated_at=now,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidembed.records import TaskRecord
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 from vidembed.stores.open import open_store
 
@@ -36,7 +37,7 @@ def fill(store: TaskStore, n_tasks: int, round_name: str) -> list[str]:
                 owner="bench",
                 model_name="marengo3.0",
                 status="processing",
-                params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
+                params=ClipParams(clip_length=6.0, scopes=("clip",)),
                 options=["visual"],
                 created_at=now + i * 1e-6,
                 updated_at=now,

@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vidembed.api.compose import open_tasks
+from vidembed.api.embed.operations import TaskService
 from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.engine.media import probe
 from vidembed.models.fake import FAKE_STACK
 from vidembed.models.stack import DEFAULT_STACK
-from vidembed.service.tasks import TaskService
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
 LEAN = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
@@ -76,7 +77,7 @@ def ray_round(nodes: int, video: Path, model: str, count: int, folder: Path) -> 
             cluster.add_node(node_ip_address=address, **LEAN)  # one after another: 2 at once time out
             cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
-        service = TaskService(settings_for(folder / f"ray-{nodes}", "ray", nodes))
+        service = open_tasks(settings_for(folder / f"ray-{nodes}", "ray", nodes))
         try:
             run_tasks(service, video, model, nodes)  # warm-up: each actor loads the stack
             return run_tasks(service, video, model, count)
@@ -88,7 +89,7 @@ def ray_round(nodes: int, video: Path, model: str, count: int, folder: Path) -> 
 
 
 def thread_round(workers: int, video: Path, model: str, count: int, folder: Path) -> float:
-    service = TaskService(settings_for(folder / f"threads-{workers}", "threads", workers))
+    service = open_tasks(settings_for(folder / f"threads-{workers}", "threads", workers))
     try:
         run_tasks(service, video, model, workers)  # warm-up: each engine process loads the stack
         return run_tasks(service, video, model, count)

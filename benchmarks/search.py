@@ -43,6 +43,7 @@ import numpy as np
 from vidembed.records import TaskRecord
 from vidembed.search.exact import ClipIndex, _Partition
 from vidembed.search.rank import FUSED, rank_clips
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 from vidembed.stores.sqlite.tasks import SQLiteStore
 
@@ -96,7 +97,7 @@ def add_ready_task(
             owner=owner,
             model_name="conse-minilm-384",
             status="processing",
-            params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
+            params=ClipParams(clip_length=6.0, scopes=("clip",)),
             options=options,
             created_at=now,
             updated_at=now,

@@ -212,8 +212,9 @@ def match(found: Sequence[float], video: ShotVideo) -> Match:
 
 
 def _fake_stack():  # noqa: ANN202 - a ModelStack; imported late so that --help stays fast
+    from vidembed.models.catalog import StackCatalog
     from vidembed.models.fake import FAKE_STACK
-    from vidembed.models.stack import StackCatalog, StackSettings
+    from vidembed.models.stack import StackSettings
 
     return StackCatalog(StackSettings(extra_stacks=(FAKE_STACK,))).load(FAKE_STACK.name)
 
@@ -221,7 +222,7 @@ def _fake_stack():  # noqa: ANN202 - a ModelStack; imported late so that --help 
 def _stack(name: str):  # noqa: ANN202
     if name == "fake":
         return _fake_stack()
-    from vidembed.models.stack import load_stack
+    from vidembed.models.catalog import load_stack
 
     return load_stack(name)
 

@@ -38,4 +38,5 @@ fi
 .venv/bin/ruff check vidembed tests benchmarks
 .venv/bin/ruff format --check --quiet vidembed tests benchmarks  # `ruff format` fixes what it names
 .venv/bin/mypy  # the package, typed ([tool.mypy] in pyproject.toml)
+.venv/bin/lint-imports --no-cache  # the floors and the families ([tool.importlinter]; docs/ARCHITECTURE.md)
 .venv/bin/python -m pytest "$@"

@@ -9,12 +9,13 @@ import pytest
 from pgvector_server import pgvector_server, pgvector_url  # noqa: F401  (fixtures)
 
 from vidembed import VidEmbed
-from vidembed.client.transport import LocalTransport
+from vidembed.api.compose import open_tasks
+from vidembed.api.embed.operations import TaskService
+from vidembed.client.transports.local import LocalTransport
 from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, espeak_available, make_video, tone
 from vidembed.models.fake import FAKE_STACK
 from vidembed.models.stacks_file import StackConfig
-from vidembed.service.tasks import TaskService
 
 SPOKEN = "The chef is slicing fresh tomatoes and onions in the kitchen."
 PARAPHRASE = "someone cutting vegetables for cooking"
@@ -72,7 +73,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
 
 
 def make_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
-    return TaskService(make_settings(data_dir, **overrides), start_workers=start_workers)
+    return open_tasks(make_settings(data_dir, **overrides), start_workers=start_workers)
 
 
 def fake_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -81,7 +82,7 @@ def fake_settings(data_dir: Path, **overrides: object) -> Settings:
 
 
 def make_fake_service(data_dir: Path, start_workers: bool = True, **overrides: object) -> TaskService:
-    return TaskService(fake_settings(data_dir, **overrides), start_workers=start_workers)
+    return open_tasks(fake_settings(data_dir, **overrides), start_workers=start_workers)
 
 
 @pytest.fixture(scope="session")
@@ -141,15 +142,17 @@ class LiveServer:
 
         import uvicorn
 
+        from vidembed.api.compose import services_for
         from vidembed.server.app import create_app
         from vidembed.server.auth import ApiKeys
 
         self.service = service
+        self.services = services_for(service)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(service, ApiKeys(keys or set()))
+        app = create_app(self.services, ApiKeys(keys or set()))
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -165,7 +168,7 @@ class LiveServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-        self.service.close()
+        self.services.close()
 
 
 @pytest.fixture(scope="session")

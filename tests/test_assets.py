@@ -22,14 +22,16 @@ from PIL import Image
 from twelvelabs import BadRequestError, NotFoundError, TwelveLabs
 
 from vidembed import VidEmbed
-from vidembed.client.transport import LocalTransport
+from vidembed.api.assets.operations import AssetService
+from vidembed.api.compose import open_assets
+from vidembed.client.transports.local import LocalTransport
 from vidembed.config import Settings
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import BadRequestError as OurBadRequest
 from vidembed.errors import NotFoundError as OurNotFound
 from vidembed.records import AssetRecord
 from vidembed.server.auth import ApiKeys
-from vidembed.service.assets import NOT_MEDIA, AssetService
+from vidembed.service.assets import NOT_MEDIA
 
 UPLOAD_LIMIT = 2_000_000  # bytes, on the test server (a real one takes 2 GB)
 KEYS = {"key-a", "key-b", "key-c"}
@@ -409,7 +411,7 @@ def test_media_links_a_ready_asset_and_outlives_delete(
     owner = ApiKeys.owner_of("key-a")
     asset = client.assets.create(method="direct", file=open(files["video"], "rb"))  # noqa: SIM115
     # a second service on the same database (as the Embed v2 code holds), with no workers
-    assets = AssetService(live.service.settings, start_workers=False)
+    assets = open_assets(live.service.settings, start_workers=False)
     try:
         wait_final(lambda: client.assets.retrieve(asset.id))
         target = tmp_path / "task" / "input.mp4"
@@ -443,7 +445,7 @@ def _record(assets: AssetService, asset_id: str) -> AssetRecord:
 
 def test_processing_assets_survive_a_restart(tmp_path: Path, files: dict[str, Path]) -> None:
     settings = fake_settings(tmp_path / "data", lease_seconds=1.0)
-    stopped = AssetService(settings, start_workers=False)
+    stopped = open_assets(settings, start_workers=False)
     crashed = stopped.create(method="direct", file=files["video"])
     # a worker of a process that then died holds this one: its lease must run out first
     claimed = stopped.store.claim("dead-host:1:assets-0", lease_seconds=1.0, max_attempts=3)
@@ -457,7 +459,7 @@ def test_processing_assets_survive_a_restart(tmp_path: Path, files: dict[str, Pa
     )
     stopped.close()
     started = time.monotonic()
-    restarted = AssetService(settings)
+    restarted = open_assets(settings)
     try:
         for asset_id in (waiting["_id"], crashed["_id"]):
             wait_final(lambda asset_id=asset_id: _record(restarted, asset_id))
@@ -471,10 +473,10 @@ def test_processing_assets_survive_a_restart(tmp_path: Path, files: dict[str, Pa
 
 def test_two_services_on_one_database_process_each_asset_once(tmp_path: Path, files: dict[str, Path]) -> None:
     settings = fake_settings(tmp_path / "data")
-    idle = AssetService(settings, start_workers=False)
+    idle = open_assets(settings, start_workers=False)
     ids = [str(idle.create(method="direct", file=files["audio"])["_id"]) for _ in range(8)]
     idle.close()
-    services = [AssetService(settings), AssetService(settings)]
+    services = [open_assets(settings), open_assets(settings)]
     try:
         records = [wait_final(lambda i=i: _record(services[0], i)) for i in ids]
         assert [(r.status, r.attempts) for r in records] == [("ready", 1)] * 8

@@ -15,9 +15,10 @@ from tiny_clap import TinyClap, make_tiny_clap
 from tiny_models import TinyModel, make_tiny_clip
 
 from vidembed import VidEmbed
-from vidembed.client.transport import LocalTransport
+from vidembed.client.transports.local import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import ConfigurationError, ModelUnavailableError
+from vidembed.models.catalog import StackCatalog
 from vidembed.models.clap import (
     MIN_EVENT_RATIO,
     AudioTextModel,
@@ -28,7 +29,7 @@ from vidembed.models.clap import (
     resolve_model_folder,
 )
 from vidembed.models.runtime import conse
-from vidembed.models.stack import StackCatalog, StackSettings
+from vidembed.models.stack import StackSettings
 from vidembed.models.stacks_file import parse_stacks_file
 
 RATE = 48_000
@@ -265,9 +266,8 @@ def test_a_transformers_checkpoint_is_not_the_layout(tiny: dict[str, TinyClap], 
 def test_a_hub_id_that_cannot_be_fetched_says_how_to_make_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    with pytest.raises(ModelUnavailableError) as error:
-        resolve_model_folder("laion/clap-htsat-unfused", tmp_path)
+    with pytest.raises(ModelUnavailableError) as error:  # nothing listens at that endpoint
+        resolve_model_folder("laion/clap-htsat-unfused", tmp_path, hf_endpoint="http://127.0.0.1:9")
     message = str(error.value)
     assert "Could not download laion/clap-htsat-unfused" in message
     assert f"export_clap laion/clap-htsat-unfused {tmp_path / 'hub' / 'laion__clap-htsat-unfused'}" in message

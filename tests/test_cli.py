@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from vidembed.api.embed.operations import TaskService
 from vidembed.cli import DESCRIPTION, EMBED_FLAGS, build_parser, cli_message, main
 from vidembed.client.types import TasksStatusResponse
 from vidembed.models.stack import DEFAULT_STACK
 from vidembed.progress import ProgressDisplay
-from vidembed.service.tasks import TaskService
 
 
 def test_embed_writes_wire_json_and_search_finds_the_spoken_clip(

@@ -15,9 +15,9 @@ from test_lifecycle import wait_ready
 from test_store_contract import make_task
 
 from vidembed import copy_store as copying
+from vidembed.api.compose import open_tasks
 from vidembed.cli import main
 from vidembed.copy_store import copy_store
-from vidembed.service.tasks import TaskService
 from vidembed.stores.postgres.assets import PostgresAssetStore
 from vidembed.stores.postgres.tasks import PostgresStore
 from vidembed.stores.sqlite.assets import SQLiteAssetStore
@@ -118,7 +118,7 @@ def test_the_cli_copies_a_data_folder_and_search_finds_the_same_clips(
     labelled_video: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    laptop = TaskService(fake_settings(tmp_path))
+    laptop = open_tasks(fake_settings(tmp_path))
     try:
         task_id = laptop.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         assert wait_ready(laptop, task_id)["status"] == "ready"
@@ -127,7 +127,7 @@ def test_the_cli_copies_a_data_folder_and_search_finds_the_same_clips(
         laptop.close()
     assert main(["copy-store", "--data-dir", str(tmp_path), "--to", pg_url]) == 0
     assert "copied 1 tasks (" in capsys.readouterr().err
-    cluster = TaskService(fake_settings(tmp_path / "other", database_url=pg_url))
+    cluster = open_tasks(fake_settings(tmp_path / "other", database_url=pg_url))
     try:
         after = cluster.search("a red screen with a tone", model_name=FAKE, top=3).ranked
         assert {o: [(h.task_id, h.start, h.end) for h in hits] for o, hits in after.items()} == {

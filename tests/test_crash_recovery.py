@@ -23,9 +23,10 @@ import pytest
 from conftest import FAKE, make_fake_service, make_service
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
+from vidembed.api.embed.operations import TaskService
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.records import TaskRecord
-from vidembed.service.tasks import TaskService
+from vidembed.segmentation import ClipParams
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_a_hanging_decoder_is_stopped_and_the_worker_goes_on(
                 owner="",
                 model_name=FAKE,
                 status="processing",
-                params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip"]},
+                params=ClipParams(clip_length=6.0, scopes=("clip",)),
                 options=["visual"],
                 created_at=now,
                 updated_at=now,

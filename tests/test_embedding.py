@@ -10,8 +10,8 @@ from conftest import PARAPHRASE, SPOKEN, UNRELATED
 
 from vidembed import VidEmbed
 from vidembed.engine import Engine
+from vidembed.models.catalog import load_stack
 from vidembed.models.speech import NO_SPEECH_TEXT
-from vidembed.models.stack import load_stack
 from vidembed.segmentation import ClipParams
 
 

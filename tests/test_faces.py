@@ -11,7 +11,8 @@ from PIL import Image
 
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
-from vidembed.models import assets
+from vidembed.models import weights as assets
+from vidembed.models.catalog import load_stack
 from vidembed.models.faces import (
     CLOSE_UP_WIDTH,
     MIN_FACE_SCORE,
@@ -21,7 +22,6 @@ from vidembed.models.faces import (
     face_weight,
     people_phrases,
 )
-from vidembed.models.stack import load_stack
 from vidembed.segmentation import ClipParams
 
 MEDIA = Path(__file__).resolve().parents[1] / ".cache" / "media"

@@ -16,8 +16,9 @@ from conftest import FAKE
 from vidembed.engine import Engine
 from vidembed.errors import ConfigurationError
 from vidembed.models import fake, registry
+from vidembed.models.catalog import StackCatalog
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
-from vidembed.models.stack import DEFAULT_STACK, StackCatalog, StackSettings
+from vidembed.models.stack import DEFAULT_STACK, StackSettings
 from vidembed.models.stacks_file import KEYS, parse_stacks_file
 from vidembed.segmentation import ClipParams
 

@@ -23,7 +23,7 @@ from tiny_models import TinyModel, make_tiny_clip
 
 from vidembed import BadRequestError, VidEmbed
 from vidembed.api.embed.rules import NO_QUERY, NOTHING_TO_EMBED
-from vidembed.client.transport import LocalTransport
+from vidembed.client.transports.local import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine.still import load_image, prepare_frame
 from vidembed.errors import MediaError

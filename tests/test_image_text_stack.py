@@ -15,11 +15,12 @@ from PIL import Image
 from tiny_models import TinyModel, make_tiny_clip, make_tiny_siglip
 
 from vidembed import BadRequestError, VidEmbed
-from vidembed.client.transport import LocalTransport
+from vidembed.client.transports.local import LocalTransport
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import ConfigurationError
+from vidembed.models.catalog import StackCatalog
 from vidembed.models.openclip import ImageTextModel
-from vidembed.models.stack import StackCatalog, StackSettings
+from vidembed.models.stack import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [ROOT / ".cache" / "media" / name for name in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")]
@@ -190,11 +191,11 @@ def test_a_hub_id_that_cannot_be_fetched_says_where_to_copy_the_model(
 ) -> None:
     from vidembed.errors import ModelUnavailableError
 
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("VIDEMBED_MODELS", str(tmp_path / "models"))
     path = tmp_path / "stacks.toml"
     path.write_text('[stacks.hub]\nimage_text = "immich-app/ViT-B-32__openai"\n')
-    catalog = StackCatalog(StackSettings(stacks_file=path))
+    catalog = StackCatalog(  # nothing listens at that endpoint
+        StackSettings(stacks_file=path, models_dir=tmp_path / "models", hf_endpoint="http://127.0.0.1:9")
+    )
     with pytest.raises(ModelUnavailableError) as error:
         catalog.text_encoder("hub")
     assert str(tmp_path / "models" / "hub" / "immich-app__ViT-B-32__openai") in str(error.value)

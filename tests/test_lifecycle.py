@@ -13,8 +13,8 @@ from conftest import FAKE, make_fake_service, make_service, make_settings
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
 from vidembed import NotFoundError, VidEmbed
-from vidembed.client.transport import LocalTransport
-from vidembed.service.tasks import TaskService
+from vidembed.api.embed.operations import TaskService
+from vidembed.client.transports.local import LocalTransport
 
 URL = "https://example.com/v.mp4"
 

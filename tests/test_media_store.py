@@ -26,12 +26,12 @@ import s3fake
 from conftest import FAKE, LiveServer, fake_settings, make_fake_service
 from s3fake import S3Fake
 
+from vidembed.api.compose import open_assets
+from vidembed.api.embed.operations import TaskService
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import BadRequestError, ConfigurationError
 from vidembed.segmentation import ClipParams
-from vidembed.service.assets import AssetService
-from vidembed.service.tasks import TaskService
 from vidembed.stores.media import LocalMediaStore
 from vidembed.stores.open import open_media_store
 from vidembed.stores.s3 import S3MediaStore, S3Settings
@@ -310,12 +310,12 @@ def test_a_v13_upload_task_on_s3_has_the_local_stores_vectors(
 
 def _v2_asset_task(tasks: TaskService, video: Path) -> tuple[str, str, list[tuple[str, float, list[float]]]]:
     """An asset uploaded, then an Embed v2 task of it, ready: (asset id, task id, vectors)."""
-    assets = AssetService(tasks.settings)
+    assets = open_assets(tasks.settings)
     try:
         with open(video, "rb") as upload:
             asset_id = assets.create(method="direct", file=upload)["_id"]
         assert _wait(lambda: str(assets.retrieve(asset_id)["status"])) == "ready"
-        v2 = EmbedV2Service(tasks, assets)
+        v2 = EmbedV2Service(tasks.core, assets.core)
         body = {
             "input_type": "video",
             "model_name": FAKE,
@@ -401,7 +401,7 @@ def test_an_old_task_with_an_absolute_path_still_runs_on_an_s3_store(
 ) -> None:
     service = _s3_service(tmp_path, s3_fake)
     try:
-        task = service.new_task("", FAKE, ClipParams(clip_length=2.0).as_dict(), ["visual"])
+        task = service.new_task("", FAKE, ClipParams(clip_length=2.0), ["visual"])
         task.source_path, task.input_filename = str(video), "clip.mp4"  # as rows from before media stores
         service.submit(task)
         assert _wait(lambda: service.status(task.id)["status"]) == "ready"
@@ -437,7 +437,7 @@ def test_a_worker_with_another_media_store_says_which_media_url_to_use(
     try:
         reasons = []
         for service in (local, remote):
-            task = service.new_task("", FAKE, ClipParams(clip_length=2.0).as_dict(), ["visual"])
+            task = service.new_task("", FAKE, ClipParams(clip_length=2.0), ["visual"])
             task.source_path = elsewhere
             service.submit(task)
             assert _wait(lambda s=service, t=task: s.status(t.id)["status"]) == "failed"  # type: ignore[misc]
@@ -458,11 +458,12 @@ def test_ready_says_when_the_media_store_cannot_be_used(tmp_path: Path, s3_fake:
     (a load balancer then stops sending this server requests); 200 while it is there."""
     from fastapi.testclient import TestClient
 
+    from vidembed.api.compose import services_for
     from vidembed.server.app import create_app
 
-    service = _s3_service(tmp_path, s3_fake)
+    services = services_for(_s3_service(tmp_path, s3_fake))
     try:
-        with TestClient(create_app(service, preload_models=False)) as client:
+        with TestClient(create_app(services, preload_models=False)) as client:
             assert client.get("/ready").json() == {"status": "ready"}
             for key in s3_fake.keys():
                 s3_fake.client.delete_object(Bucket=s3_fake.bucket, Key=key)
@@ -470,7 +471,7 @@ def test_ready_says_when_the_media_store_cannot_be_used(tmp_path: Path, s3_fake:
             answer = client.get("/ready")
             s3_fake.client.create_bucket(Bucket=s3_fake.bucket)  # for the fixture's cleanup
     finally:
-        service.close()
+        services.close()
     assert answer.status_code == 503
     assert answer.json() == {
         "code": "not_ready",

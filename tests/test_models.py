@@ -7,9 +7,9 @@ import onnxruntime as ort
 import pytest
 
 from vidembed.errors import ModelUnavailableError
-from vidembed.models import assets
+from vidembed.models import weights as assets
 from vidembed.models.audio import _mel_filterbank, log_mel
-from vidembed.models.stack import load_stack
+from vidembed.models.catalog import load_stack
 
 
 def test_efficientnet_onnx_matches_pytorch_reference() -> None:

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from vidembed.models import assets
+from vidembed.models import weights as assets
 from vidembed.models.faces import PEOPLE_PHRASES
 from vidembed.models.objects import (
     COCO_NAMES,

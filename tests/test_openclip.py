@@ -372,11 +372,11 @@ class NothingHere(_Quiet):
 def test_unreachable_hub_says_where_to_copy_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: Callable[..., str]
 ) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", http_server(NothingHere))
+    endpoint = http_server(NothingHere)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     models_dir = tmp_path / "models"
     with pytest.raises(ModelUnavailableError) as error:
-        resolve_model_folder("immich-app/ViT-B-32__openai", models_dir)
+        resolve_model_folder("immich-app/ViT-B-32__openai", models_dir, hf_endpoint=endpoint)
     message = str(error.value)
     target = models_dir / "hub" / "immich-app__ViT-B-32__openai"
     assert f"copy the model folder (config.json, visual/, textual/) to {target}." in message
@@ -432,11 +432,11 @@ def test_hub_id_is_downloaded_once_from_a_fake_hub(
     files["visual/model.rknn"] = b"not for onnxruntime"  # Immich's repositories also hold RKNN builds
     files["README.md"] = b"# a model card"
     requests: list[str] = []
-    monkeypatch.setenv("HF_ENDPOINT", http_server(fake_hub("immich-app/ViT-Tiny__fake", files, requests)))
+    endpoint = http_server(fake_hub("immich-app/ViT-Tiny__fake", files, requests))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     models_dir = tmp_path / "models"
 
-    folder = resolve_model_folder("immich-app/ViT-Tiny__fake", models_dir)
+    folder = resolve_model_folder("immich-app/ViT-Tiny__fake", models_dir, hf_endpoint=endpoint)
     assert folder == models_dir / "hub" / "immich-app__ViT-Tiny__fake"
     for name, data in files.items():
         wanted = name not in ("visual/model.rknn", "README.md")
@@ -448,7 +448,9 @@ def test_hub_id_is_downloaded_once_from_a_fake_hub(
     np.testing.assert_array_equal(downloaded.encode_text(["a dog"]), reference.encode_text(["a dog"]))
 
     requests.clear()
-    assert resolve_model_folder("immich-app/ViT-Tiny__fake", models_dir) == folder  # reused
+    assert (
+        resolve_model_folder("immich-app/ViT-Tiny__fake", models_dir, hf_endpoint=endpoint) == folder
+    )  # reused
     assert requests == []
 
 
@@ -456,12 +458,12 @@ def test_hub_repository_without_the_layout_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: Callable[..., str]
 ) -> None:
     files = {"config.json": b"{}", "visual/model.onnx": b"x"}
-    monkeypatch.setenv("HF_ENDPOINT", http_server(fake_hub("someone/not-immich", files, [])))
+    endpoint = http_server(fake_hub("someone/not-immich", files, []))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(
         ModelUnavailableError, match="not an image-text model in Immich's layout.*textual/model.onnx"
     ):
-        resolve_model_folder("someone/not-immich", tmp_path / "models")
+        resolve_model_folder("someone/not-immich", tmp_path / "models", hf_endpoint=endpoint)
 
 
 def test_a_spec_that_is_neither_a_folder_nor_a_hub_id(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vidembed import BadRequestError
+from vidembed.api.embed.operations import TaskService
 from vidembed.api.embed.rules import parse_clip_params
-from vidembed.service.tasks import TaskService
 
 URL = "https://example.com/video.mp4"
 

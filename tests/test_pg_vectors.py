@@ -220,9 +220,9 @@ def test_a_deleted_task_leaves_the_vectors_and_two_servers_index_a_task_once(
 def test_the_service_searches_with_pgvector_when_asked(
     pgvector_url: str, tmp_path: Path, labelled_video: Path
 ) -> None:
-    from vidembed.service.tasks import TaskService
+    from vidembed.api.compose import open_tasks
 
-    service = TaskService(
+    service = open_tasks(
         fake_settings(tmp_path, database_url=pgvector_url, search_index="pgvector", pgvector_ef_search=400)
     )
     try:
@@ -230,7 +230,7 @@ def test_the_service_searches_with_pgvector_when_asked(
         task_id = service.create(model_name=FAKE, video_file=str(labelled_video))["_id"]
         assert wait_ready(service, task_id)["status"] == "ready"
         found = service.search("anything", model_name=FAKE, top=3)
-        local = ClipIndexes(tmp_path / "index", service.store, service._stack_of)
+        local = ClipIndexes(tmp_path / "index", service.store, service.core.stack_of)
         query = service.catalog.text_encoder(service.catalog.resolve(FAKE)).encode(["anything"])[0]
         expected = local.rank(
             service.catalog.resolve(FAKE), query, 3, service.catalog.placeholder_vectors(service.catalog.resolve(FAKE)),

@@ -29,12 +29,13 @@ from pg import database_url, pg_admin, pg_database, pg_url  # noqa: E402, F401
 from ray.cluster_utils import Cluster  # noqa: E402
 from raycluster import HEAD, WORKER_A, WORKER_B, ray_cluster  # noqa: E402, F401
 
+from vidembed.api.compose import open_tasks  # noqa: E402
+from vidembed.api.embed.operations import TaskService  # noqa: E402
 from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
 from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
 from vidembed.executors.ray import ActorSlot, RayExecutor  # noqa: E402
 from vidembed.records import TaskRecord  # noqa: E402
-from vidembed.service.tasks import TaskService  # noqa: E402
 from vidembed.stores.open import open_store  # noqa: E402
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
@@ -75,14 +76,12 @@ def test_ray_executor_matches_thread_executor(
     database_url: str | None,  # noqa: F811
 ) -> None:
     """On either store: SQLite in the data folder, and PostgreSQL (the store several machines share)."""
-    threads = TaskService(fake_settings(tmp_path / "threads"))
+    threads = open_tasks(fake_settings(tmp_path / "threads"))
     try:
         expected = _run_all(threads, short_videos)
     finally:
         threads.close()
-    on_ray = TaskService(
-        fake_settings(tmp_path / "ray", executor="ray", workers=2, database_url=database_url)
-    )
+    on_ray = open_tasks(fake_settings(tmp_path / "ray", executor="ray", workers=2, database_url=database_url))
     try:
         assert isinstance(on_ray.workers, RayExecutor)
         got = _run_all(on_ray, short_videos)
@@ -104,7 +103,7 @@ def test_an_input_not_on_the_node_fails_with_what_to_do(
 ) -> None:
     """A local media folder that the actor's node cannot see (here: the file removed before the
     task runs) fails the task with a reason that says how to deploy, not "internal error"."""
-    service = TaskService(fake_settings(tmp_path / "data", executor="ray"), start_workers=False)
+    service = open_tasks(fake_settings(tmp_path / "data", executor="ray"), start_workers=False)
     try:
         task_id = service.create(model_name=FAKE, video_file=short_videos[0], video_clip_length=2)["_id"]
         task = service.store.get(task_id)
@@ -150,7 +149,7 @@ def test_batch_resumes_and_lists_failures(
     assert first.hours == pytest.approx(3 * 6 / 3600, rel=0.05)
 
     # the same store through the service: the tasks are ready and searchable
-    service = TaskService(fake_settings(data, database_url=url), start_workers=False)
+    service = open_tasks(fake_settings(data, database_url=url), start_workers=False)
     try:
         ready = service.store.ready_tasks(None)
         assert sorted(t.input_filename or "" for t in ready) == ["v0.mp4", "v1.mp4", "v2.mp4"]
@@ -181,7 +180,7 @@ def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:  #
     """The actor's process gets SIGKILL while it embeds (as a crashing decoder would do): the task
     is given back, runs again on a new actor and ends ready once; the other tasks are not touched."""
     videos = _videos(tmp_path / "long", 1, 240.0) * 4  # about 1.4 s of work per task (see below)
-    service = TaskService(fake_settings(tmp_path / "data", executor="ray", workers=2))
+    service = open_tasks(fake_settings(tmp_path / "data", executor="ray", workers=2))
     try:
         executor = service.workers
         assert isinstance(executor, RayExecutor)
@@ -207,7 +206,7 @@ def test_worker_node_killed_mid_run(
     # 240 s of sound: about 1.4 s of work per task on the fake stack (its audio dominates), so
     # that the kill lands while a task is in progress; 6 tasks of the same file
     videos = _videos(tmp_path / "long", 1, 240.0) * 6
-    service = TaskService(fake_settings(tmp_path / "data", executor="ray", workers=2))
+    service = open_tasks(fake_settings(tmp_path / "data", executor="ray", workers=2))
     caplog.set_level(logging.INFO, logger="vidembed.ray")
     try:
         executor = service.workers
@@ -293,7 +292,7 @@ def test_vidembed_serve_with_the_ray_executor(
     """`vidembed serve --executor ray --ray-address HOST:PORT --database-url postgresql://...` as a
     process of its own (a second driver of the cluster): tasks created over HTTP end ready with the
     vectors the embedded mode gives."""
-    embedded = TaskService(fake_settings(tmp_path / "embedded"))
+    embedded = open_tasks(fake_settings(tmp_path / "embedded"))
     try:
         expected = {
             name: _by_segment(embedded, i) for name, i in _created(embedded, short_videos[:3]).items()
@@ -381,7 +380,7 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
     from vidembed.errors import ConfigurationError
     from vidembed.executors import ray as ray_executor
 
-    service = TaskService(fake_settings(tmp_path / "half", executor="ray", workers=4, ray_actor_cpus=0.5))
+    service = open_tasks(fake_settings(tmp_path / "half", executor="ray", workers=4, ray_actor_cpus=0.5))
     try:
         executor = service.workers
         assert isinstance(executor, RayExecutor)
@@ -394,7 +393,7 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
         service.close()
     monkeypatch.setattr(ray_executor, "PLACEMENT_WARNING_SECONDS", 1.0)
     caplog.set_level(logging.WARNING, logger="vidembed.executors.ray")
-    service = TaskService(fake_settings(tmp_path / "two", executor="ray", workers=1, ray_actor_cpus=2))
+    service = open_tasks(fake_settings(tmp_path / "two", executor="ray", workers=1, ray_actor_cpus=2))
     try:
         task_id = service.create(model_name=FAKE, video_file=str(_videos(tmp_path / "v", 1, 4.0)[0]))["_id"]
         deadline = time.monotonic() + 20
@@ -407,4 +406,4 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
     finally:
         service.close()
     with pytest.raises(ConfigurationError, match="--ray-actor-cpus must be above 0"):
-        TaskService(fake_settings(tmp_path / "zero", executor="ray", workers=1, ray_actor_cpus=0))
+        open_tasks(fake_settings(tmp_path / "zero", executor="ray", workers=1, ray_actor_cpus=0))

@@ -25,7 +25,7 @@ from raycluster import LEAN, WORKER_A, WORKER_B, ray_cluster  # noqa: F401
 from s3fake import S3Fake, s3_fake, s3_fake_server  # noqa: F401
 from test_ray import SERVE_WITH_FAKE, _served_segments, _videos, _wait_http
 
-from vidembed.service.tasks import TaskService
+from vidembed.api.compose import open_tasks
 
 TASKS = 12
 CPUS = 3  # the cluster's: 1 per node (raycluster.LEAN), so at most 3 actors run at once
@@ -79,7 +79,7 @@ def test_two_servers_on_postgres_s3_and_ray_survive_a_node_kill(
     # 2 inputs of 240 s, 6 tasks each: about 1.4 s of work per task on the fake stack (its audio
     # dominates), long enough for the kill to land while tasks run
     videos = _videos(tmp_path / "videos", 2, 240.0)
-    embedded = TaskService(fake_settings(tmp_path / "embedded"))
+    embedded = open_tasks(fake_settings(tmp_path / "embedded"))
     try:
         expected = {}
         for video in videos:

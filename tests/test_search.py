@@ -90,7 +90,7 @@ def test_real_footage_fused_top_hit_is_right_as_often_as_the_best_option() -> No
     the "no speech" and "silence" placeholders, the rest near-constant hum. The fused ranking must
     not be misled by them (before: visual 8 of 10 right, fused 3)."""
     from benchmarks.quality.footage import QUERIES, embed_footage, footage, top_hits_right
-    from vidembed.models.stack import load_stack
+    from vidembed.models.catalog import load_stack
 
     missing = [p for p in footage().values() if not p.exists()]
     assert not missing, f"scripts/test.sh fetches these from Debian's opencv-doc: {missing}"
@@ -112,6 +112,7 @@ def test_the_service_searches_through_its_clip_index(tmp_path: Path) -> None:
 
     from vidembed.records import TaskRecord
     from vidembed.search.rank import rank_clips
+    from vidembed.segmentation import ClipParams
 
     rng = np.random.default_rng(3)
 
@@ -122,7 +123,7 @@ def test_the_service_searches_through_its_clip_index(tmp_path: Path) -> None:
                 owner,
                 FAKE,
                 "processing",
-                {"clip_length": 6, "start": None, "end": None, "scopes": ["clip"]},
+                ClipParams(clip_length=6, scopes=("clip",)),
                 ["visual", "audio"],
                 1.0,
                 1.0,

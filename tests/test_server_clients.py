@@ -59,7 +59,7 @@ def test_http_client_resends_the_whole_upload_on_retry(server: LiveServer, silen
                 attempts.append(len(request.read()))
             return super().handle_request(request)
 
-    from vidembed.client.http import HttpTransport
+    from vidembed.client.transports.http import HttpTransport
 
     transport = HttpTransport(server.url, client=httpx.Client(transport=FlakyTransport(), timeout=30))
     with VidEmbed(transport=transport) as client, open(silent_video, "rb") as fh:

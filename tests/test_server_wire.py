@@ -15,6 +15,7 @@ import pytest
 from conftest import LiveServer, make_service
 from pg import pg_admin, temporary_database  # noqa: F401
 
+from vidembed.api.compose import services_for
 from vidembed.server.app import create_app, uvicorn_options
 
 URL = "https://example.com/v.mp4"
@@ -546,9 +547,9 @@ def test_serve_logs_each_request_once(tmp_path: Path, monkeypatch: pytest.Monkey
         "access_log": False,
         "timeout_graceful_shutdown": 10,
     }
-    service = make_service(tmp_path, start_workers=False)
+    services = services_for(make_service(tmp_path, start_workers=False))
     try:
-        app = create_app(service, preload_models=False)
+        app = create_app(services, preload_models=False)
         uvicorn_lines, ours = _one_request_logged(app, options, monkeypatch)
         assert uvicorn_lines == []
         assert len(ours) == 1 and json.loads(ours[0])["path"] == "/health"
@@ -558,4 +559,4 @@ def test_serve_logs_each_request_once(tmp_path: Path, monkeypatch: pytest.Monkey
         assert len(uvicorn_lines) == 1 and '"GET /health HTTP/1.1" 200' in uvicorn_lines[0]
         assert len(ours) == 1
     finally:
-        service.close()
+        services.close()

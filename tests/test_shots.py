@@ -14,8 +14,9 @@ from vidembed import BadRequestError
 from vidembed.engine import Engine
 from vidembed.engine.shots import CutDetector, colour_histogram, detect_cuts, histogram_distance
 from vidembed.errors import MediaError
+from vidembed.models.catalog import StackCatalog
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
-from vidembed.models.stack import ModelStack, StackCatalog, StackSettings
+from vidembed.models.stack import ModelStack, StackSettings
 from vidembed.segmentation import ClipParams
 
 TOLERANCE = 0.25  # s: a boundary this close to a true cut counts as that cut

@@ -23,8 +23,9 @@ from tiny_whisper import FILES, MEL_BINS, make_tiny_whisper
 from vidembed.devtools.synth import speak
 from vidembed.errors import ModelUnavailableError
 from vidembed.models import registry, speech
+from vidembed.models.catalog import StackCatalog
 from vidembed.models.speech import SAMPLE_RATE, WhisperTranscriber, Word
-from vidembed.models.stack import StackCatalog, StackSettings
+from vidembed.models.stack import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 5.0
@@ -45,7 +46,7 @@ def pcm() -> np.ndarray:
 
 
 def base_dir() -> Path:
-    from vidembed.models import assets
+    from vidembed.models import weights as assets
 
     return assets.whisper_dir()
 

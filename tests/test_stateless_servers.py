@@ -36,9 +36,10 @@ from twelvelabs import NotFoundError, TwelveLabs
 from twelvelabs.core.api_error import ApiError as SdkApiError
 from twelvelabs.types import MediaSource, VideoInputRequest
 
+from vidembed.api.compose import open_tasks
+from vidembed.api.embed.operations import TaskService
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 from vidembed.errors import TooManyRequestsError as OurTooManyRequests
-from vidembed.service.tasks import TaskService
 
 LIMIT = 3  # active tasks per key on both servers
 KEYS = ("key-a", "key-b", "key-c")
@@ -355,7 +356,7 @@ def test_two_services_on_one_database_accept_exactly_the_limit(
     (PostgreSQL, or one SQLite file): exactly the limit's 3 are accepted, the rest get 429. Without
     the atomic insert both services could count 2 and both insert."""
     services = [
-        TaskService(
+        open_tasks(
             fake_settings(tmp_path / "data", database_url=database_url, max_active_tasks_per_owner=LIMIT),
             start_workers=False,
         )

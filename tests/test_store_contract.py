@@ -19,6 +19,7 @@ from pg import pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import TaskRecord
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 from vidembed.stores.open import open_store
 from vidembed.stores.postgres.migrations import LOCK_KEY, MIGRATIONS
@@ -45,7 +46,7 @@ def make_task(task_id: str, created: float = T0, **fields: object) -> TaskRecord
         owner="alice",
         model_name="marengo3.0",
         status="processing",
-        params={"clip_length": 6.0, "start": None, "end": None, "scopes": ["clip", "video"]},
+        params=ClipParams(clip_length=6.0, scopes=("clip", "video")),
         options=["visual", "audio"],
         created_at=created,
         updated_at=created,

@@ -48,7 +48,7 @@ def make_tiny_whisper(folder: Path, seed: int = 0) -> Path:
         WhisperForConditionalGeneration,
     )
 
-    from vidembed.models import assets
+    from vidembed.models import weights as assets
 
     base = assets.whisper_dir()
     base_config = json.loads((base / "config.json").read_text())

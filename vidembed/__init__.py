@@ -2,6 +2,6 @@
 
 from vidembed.client import VidEmbed
 from vidembed.errors import ApiError, BadRequestError, MediaError, NotFoundError, VidEmbedError
+from vidembed.version import __version__ as __version__
 
-__version__ = "0.1.0"
 __all__ = ["VidEmbed", "ApiError", "BadRequestError", "NotFoundError", "MediaError", "VidEmbedError"]

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from vidembed import intake
-from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackCatalog, StackSettings
+from vidembed.models.catalog import StackCatalog
+from vidembed.models.stack import DEFAULT_STACK, OPTIONS, StackSettings
 from vidembed.progress import is_terminal
 from vidembed.records import SegmentRow, TaskRecord
 from vidembed.segmentation import ClipParams
@@ -129,12 +130,12 @@ def identify(source: str, settings: BatchSettings, stack: str) -> Video:
     if "://" not in source:
         stat = os.stat(source)
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
-    key = json.dumps([source, size, mtime_ns, stack, _params(settings), list(OPTIONS)])
+    key = json.dumps([source, size, mtime_ns, stack, _clip(settings).as_dict(), list(OPTIONS)])
     return Video(source, size, mtime_ns, hashlib.sha256(key.encode()).hexdigest()[:24])
 
 
-def _params(settings: BatchSettings) -> dict[str, object]:
-    return ClipParams(clip_length=settings.clip_length).as_dict()
+def _clip(settings: BatchSettings) -> ClipParams:
+    return ClipParams(clip_length=settings.clip_length)
 
 
 class VideoEmbedder:
@@ -152,19 +153,19 @@ class VideoEmbedder:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[object]]:
         out: dict[str, list[object]] = {"task_id": [], "result": [], "error": []}
         for task_id, source, params in zip(batch["task_id"], batch["source"], batch["params"], strict=True):
-            result, error = self._embed(str(source), json.loads(str(params)))
+            result, error = self._embed(str(source), ClipParams.from_dict(json.loads(str(params))))
             out["task_id"].append(str(task_id))
             out["result"].append(result)
             out["error"].append(error)
         return out
 
-    def _embed(self, source: str, params: dict[str, object]) -> tuple[bytes, str]:
+    def _embed(self, source: str, params: ClipParams) -> tuple[bytes, str]:
         from vidembed.errors import ApiError, MediaError
 
         try:
             with tempfile.TemporaryDirectory(prefix="vidembed-batch-") as scratch:
                 path = self._fetch(source, Path(scratch))
-                result = self._engine.embed(path, ClipParams.from_dict(params), list(OPTIONS))
+                result = self._engine.embed(path, params, list(OPTIONS))
         except MediaError as exc:
             return b"", str(exc)
         except ApiError as exc:
@@ -324,7 +325,7 @@ def _dataset(settings: BatchSettings, todo: Sequence[Video]) -> ray.data.Dataset
     context = DataContext.get_current()
     context.enable_progress_bars = False  # ours shows videos and hours instead
     context.max_errored_blocks = -1  # a video whose actor keeps dying is listed, the run goes on
-    params = json.dumps(_params(settings))
+    params = json.dumps(_clip(settings).as_dict())  # Ray Data rows carry JSON
     items = [{"task_id": v.task_id, "source": v.source, "params": params} for v in todo]
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         VideoEmbedder,
@@ -397,7 +398,7 @@ class _Writer:
             model_name=self.settings.model_name,
             stack=self.stack,
             status="processing",
-            params=_params(self.settings),
+            params=_clip(self.settings),
             options=list(OPTIONS),
             created_at=now,
             updated_at=now,

@@ -143,12 +143,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from vidembed.service.tasks import TaskService
+    from vidembed.api.compose import open_tasks
 
     if args.image is not None and not Path(args.image).is_file():
         print(f"error: no such file: {args.image}", file=sys.stderr)
         return 2
-    service = TaskService(_settings(args), start_workers=False)
+    service = open_tasks(_settings(args), start_workers=False)
     try:
         # the same validation and ranking as client.clips.search and POST /clips/search
         found = service.search_clips(
@@ -202,12 +202,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from vidembed.models import assets
-    from vidembed.models.stack import StackCatalog
+    from vidembed.models import weights
+    from vidembed.models.catalog import StackCatalog
 
-    for name, path in assets.prepare_all().items():
-        print(f"{name:18} {path}")
     catalog = StackCatalog(_settings(args).stacks)
+    for name, path in weights.prepare_all(catalog.settings.models_dir).items():
+        print(f"{name:18} {path}")
     for name in catalog.configs:
         catalog.load(name)  # fetches (hub ids), verifies and loads every encoder once
         info = catalog.describe(name)
@@ -225,9 +225,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from vidembed.api.compose import compose
     from vidembed.server.app import create_app, uvicorn_options
     from vidembed.server.auth import ApiKeys
-    from vidembed.service.tasks import TaskService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings(args)
@@ -252,15 +252,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vidembed.errors import ConfigurationError
 
     try:
-        service = TaskService(settings)
+        services = compose(settings)
     except ConfigurationError as exc:  # a bad --database-url or --media-url, an unreachable store
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(service, ApiKeys.from_config(args.api_keys_file))
+    keys = ApiKeys.from_config(args.api_keys_file, os.environ.get("VIDEMBED_API_KEYS", ""))
+    app = create_app(services, keys)
     try:
         uvicorn.run(app, **uvicorn_options(args.host, args.port))
     finally:
-        service.close()
+        services.close()
     return 0
 
 
@@ -274,7 +275,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ray") is None:
         print("error: vidembed batch needs Ray: pip install 'vidembed[ray]'", file=sys.stderr)
         return 2
-    from vidembed.models.stack import StackCatalog
+    from vidembed.models.catalog import StackCatalog
 
     if args.actors < 1 or not 2 <= args.clip_length <= 10:
         print("error: --actors must be at least 1 and --clip-length within 2-10 seconds", file=sys.stderr)
@@ -322,7 +323,8 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
     """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
     from vidembed.copy_store import CopyReport, copy_store
     from vidembed.errors import ConfigurationError
-    from vidembed.stores.open import database_target, open_asset_store, open_store
+    from vidembed.stores.base import database_target
+    from vidembed.stores.open import open_asset_store, open_store
 
     settings = _settings(args)
     source_url = args.source or None  # None: SQLite in the data folder

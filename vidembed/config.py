@@ -45,6 +45,19 @@ def language_from_env() -> str | None:
     return None if value in ("", "auto") else value
 
 
+def models_dir_from_env() -> Path | None:
+    """``VIDEMBED_MODELS``: where prepared weights and fetched hub models are kept; unset: None, the
+    per-user cache folder (``~/.cache/vidembed/models`` on Linux) of each process that loads them."""
+    value = os.environ.get("VIDEMBED_MODELS")
+    return Path(value) if value else None
+
+
+def hf_endpoint_from_env() -> str | None:
+    """``HF_ENDPOINT``: the Hugging Face hub that hub ids are fetched from (a mirror); unset:
+    huggingface.co."""
+    return os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
+
+
 def asr_beam_from_env() -> int:
     """``VIDEMBED_ASR_BEAM``: Whisper's beam width, 1-10; default 5 (1 is the fast mode)."""
     raw = os.environ.get("VIDEMBED_ASR_BEAM", "5").strip() or "5"
@@ -102,6 +115,8 @@ class Settings:
     stacks_file: Path | None = field(default_factory=stacks_file_from_env)
     asr_beam: int = field(default_factory=asr_beam_from_env)
     language: str | None = field(default_factory=language_from_env)
+    models_dir: Path | None = field(default_factory=models_dir_from_env)
+    hf_endpoint: str | None = field(default_factory=hf_endpoint_from_env)
     # Stacks added by code, not by the environment (the tests' fake stack, vidembed.models.fake).
     extra_stacks: tuple[StackConfig, ...] = ()
     # Where tasks and vectors live: None is SQLite in the data folder; postgresql://... a shared
@@ -137,7 +152,14 @@ class Settings:
     @property
     def stacks(self) -> StackSettings:
         """What the worker processes need to build the same stacks."""
-        return StackSettings(self.stacks_file, self.asr_beam, self.language, extra_stacks=self.extra_stacks)
+        return StackSettings(
+            self.stacks_file,
+            self.asr_beam,
+            self.language,
+            extra_stacks=self.extra_stacks,
+            models_dir=self.models_dir,
+            hf_endpoint=self.hf_endpoint,
+        )
 
     @property
     def db_path(self) -> Path:

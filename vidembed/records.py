@@ -1,12 +1,25 @@
-"""TODO docstring."""
+"""The ground's plain data: the records every floor passes around (tasks, their stored segments,
+assets and what probing found) and the shapes of an input file. No behaviour, no I/O: stores
+serialise these, the core and the APIs read them, the client never needs them."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
+
+from vidembed.segmentation import ClipParams
+
+
+@dataclass(frozen=True)
+class V2Output:
+    """What an Embed v2 task answers with beside its clips: the v2 scopes and embedding types
+    asked for (it always embeds clips and the whole, and filters on output)."""
+
+    scopes: tuple[str, ...] = ("clip", "asset")
+    embedding_types: tuple[str, ...] = ("separate_embedding",)
 
 
 @dataclass
@@ -15,7 +28,7 @@ class TaskRecord:
     owner: str
     model_name: str
     status: str
-    params: dict[str, Any]
+    params: ClipParams  # what to embed and how it is cut
     options: list[str]
     created_at: float
     updated_at: float
@@ -34,7 +47,7 @@ class TaskRecord:
     api: str = "v1.3"
     input_type: str = "video"  # "video", or "audio" (an audio file: audio and transcription only)
     asset_id: str | None = None  # the asset the media came from (v2 media_source.asset_id)
-    extras: dict[str, Any] = field(default_factory=dict)
+    v2: V2Output | None = None  # an Embed v2 task's answer options (None: every other task)
 
 
 @dataclass(frozen=True)

@@ -293,12 +293,13 @@ class ClipParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClipParams:
-        # tasks stored before dynamic segmentation existed have no strategy: they are fixed
+        """Stored parameters read back; what a row from an older release lacks takes the default
+        (tasks stored before dynamic segmentation existed have no strategy: they are fixed)."""
         return cls(
-            data["clip_length"],
-            data["start"],
-            data["end"],
-            tuple(data["scopes"]),
+            data.get("clip_length", DEFAULT_CLIP_SEC),
+            data.get("start"),
+            data.get("end"),
+            tuple(data.get("scopes", ("clip",))),
             data.get("strategy", "fixed"),
             data.get("min_duration", DEFAULT_DYNAMIC_SEC),
         )

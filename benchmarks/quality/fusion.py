@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from vidembed.engine.engine import EmbeddingResult
-from vidembed.models.stack import BUILTIN, ModelStack, StackCatalog, StackSettings
+from vidembed.models.catalog import BUILTIN, StackCatalog
+from vidembed.models.stack import ModelStack, StackSettings
 from vidembed.search.rank import FUSION, FUSION_METHODS, fuse, is_placeholder
 
 

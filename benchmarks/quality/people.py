@@ -29,8 +29,8 @@ import numpy as np
 from benchmarks.quality.run import load_image
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
-from vidembed.models.assets import models_dir
-from vidembed.models.stack import load_stack
+from vidembed.models.catalog import load_stack
+from vidembed.models.weights import models_dir
 from vidembed.segmentation import ClipParams
 
 OPENCV = "usr/share/doc/opencv-doc/examples/data/"

@@ -31,7 +31,7 @@ from PIL import Image
 from benchmarks.quality.fusion import ClipTable, add_stack_arguments, recall, stack_from_arguments
 from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video
 from vidembed.engine import Engine
-from vidembed.models.assets import models_dir
+from vidembed.models.weights import models_dir
 from vidembed.segmentation import ClipParams
 
 SEGMENT_SEC = 6.0

@@ -42,8 +42,8 @@ from benchmarks.speed.videos import looped_video
 from vidembed.engine import Engine
 from vidembed.engine.engine import FRAMES_PER_CLIP
 from vidembed.engine.media import FrameRequest, decode, probe
-from vidembed.models.assets import models_dir
 from vidembed.models.stack import DEFAULT_STACK
+from vidembed.models.weights import models_dir
 from vidembed.segmentation import ClipParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +211,8 @@ def child(*args: str) -> dict[str, Any]:
 
 
 def catalog_for(stacks_file: str) -> Any:
-    from vidembed.models.stack import StackCatalog, StackSettings
+    from vidembed.models.catalog import StackCatalog
+    from vidembed.models.stack import StackSettings
 
     return StackCatalog(StackSettings(stacks_file=Path(stacks_file) if stacks_file else None))
 
@@ -298,7 +299,7 @@ def run_micro(folder: str, video: str) -> dict[str, Any]:
             out["text"][str(threads)] = text_rates(model.encode_text)
             del model
     else:
-        from vidembed.models import assets
+        from vidembed.models import weights as assets
         from vidembed.models.text import MiniLMTextEncoder
 
         files = assets.prepare_all()

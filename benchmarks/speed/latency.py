@@ -17,11 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from vidembed.api.compose import open_tasks
+from vidembed.api.embed.operations import TaskService
 from vidembed.config import Settings
-from vidembed.service.tasks import TaskService
 
 LOAD_SNIPPET = (
-    "import time; t = time.perf_counter(); from vidembed.models.stack import load_stack; "
+    "import time; t = time.perf_counter(); from vidembed.models.catalog import load_stack; "
     "load_stack('marengo3.0'); print(time.perf_counter() - t)"
 )
 
@@ -58,7 +59,7 @@ def main() -> None:
     video = args.video or sample_video()
     load = model_load_seconds()
     with tempfile.TemporaryDirectory() as data:
-        service = TaskService(Settings(data_dir=Path(data), poll_seconds=0.05))
+        service = open_tasks(Settings(data_dir=Path(data), poll_seconds=0.05))
         try:
             first = task_seconds(service, video)
             later = [task_seconds(service, video) for _ in range(args.repeat)]

@@ -27,10 +27,10 @@ from benchmarks.speed.videos import looped_video
 from vidembed.engine import Engine
 from vidembed.engine.engine import FRAMES_PER_CLIP
 from vidembed.engine.media import AUDIO_RATE, FrameRequest, _convert, probe
-from vidembed.models.assets import models_dir
+from vidembed.models.catalog import load_stack
 from vidembed.models.speech import words_in
-from vidembed.models.stack import load_stack
 from vidembed.models.visual import DETAIL_FRAME_MAX as OCR_FRAME_MAX
+from vidembed.models.weights import models_dir
 from vidembed.segmentation import ClipParams, plan_clips
 
 

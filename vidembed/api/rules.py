@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The request rules every API shares: numbers, model names, pages, task lists, options.
+
+Input values may be Python numbers (embedded client) or the strings that multipart forms carry
+(server); an empty string means "not provided" (the SDK sends explicit ``None`` as ``""``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from vidembed import errors
+from vidembed.api.wire import parse_rfc3339
+from vidembed.models.stack import OPTIONS
+from vidembed.service.tasks import STATUSES, TaskQuery
 
 
 def absent(value: Any) -> bool:
@@ -65,3 +72,39 @@ def parse_page(page: Any, page_limit: Any) -> tuple[int, int]:
     return parse_whole("page", page, 1, minimum=1), parse_whole(
         "page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT
     )
+
+
+def parse_task_query(status: Any, started_at: Any, ended_at: Any, page: Any, page_limit: Any) -> TaskQuery:
+    """The task-list rules of both embed APIs: a known status, RFC 3339 bounds, a page."""
+    page_number, limit = parse_page(page, page_limit)
+    wanted = None if status in (None, "") else str(status)
+    if wanted is not None and wanted not in STATUSES:
+        raise errors.invalid("status", f"Use one of: {', '.join(STATUSES)}.")
+    return TaskQuery(wanted, _time("started_at", started_at), _time("ended_at", ended_at), page_number, limit)
+
+
+def _time(name: str, value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return parse_rfc3339(str(value))
+    except ValueError:
+        raise errors.invalid(name, "Use an RFC 3339 date-time such as 2024-05-10T04:57:15Z.") from None
+
+
+def option_list(value: str | Sequence[str] | None) -> list[str]:
+    """An ``embedding_option`` value as names: a list, or comma-separated text, blanks dropped."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def requested_options(value: Any) -> list[str]:
+    """The options a request asks to compute (all when none is named), in the stack's order."""
+    options = option_list(value)
+    if not options:
+        return list(OPTIONS)
+    if any(o not in OPTIONS for o in options):
+        raise errors.invalid("embedding_option", f"Use some of: {', '.join(OPTIONS)}.")
+    return [o for o in OPTIONS if o in options]

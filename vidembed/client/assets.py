@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidembed.client.pages import pages
-from vidembed.records import FileInput
+from vidembed.client.transports.base import AssetTransport
+
+if TYPE_CHECKING:  # an annotation only: vidembed.records brings numpy, which the client never needs
+    from vidembed.records import FileInput
 
 UserMetadataValue = str | int | float | bool | list[str] | None
 
@@ -85,18 +88,6 @@ class PageInfo(_Model):
 class AssetListPage(_Model):
     data: list[AssetDetail] | None = None
     page_info: PageInfo = Field(default_factory=PageInfo)
-
-
-JsonObject = dict[str, object]
-
-
-class AssetTransport(Protocol):
-    """The transports' asset methods (``LocalTransport``, ``HttpTransport``)."""
-
-    def create_asset(self, fields: Mapping[str, object], file: FileInput | None) -> JsonObject: ...
-    def list_assets(self, query: Mapping[str, object]) -> JsonObject: ...
-    def retrieve_asset(self, asset_id: str) -> JsonObject: ...
-    def delete_asset(self, asset_id: str) -> None: ...
 
 
 class AssetsClient:

@@ -1,16 +1,20 @@
-"""``VidEmbed``: the client of the seed's interface (``client.embed.tasks``), embedded or over HTTP."""
+"""``VidEmbed``: the client of the seed's interface (``client.embed.tasks``), embedded or over HTTP.
+
+The transport is picked in ``VidEmbed.__init__`` and its module imported there, when it is chosen
+(as httpx does): the local one brings the whole engine side, which a client of a server never loads.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidembed.client.assets import AssetsClient
 from vidembed.client.embed_v2 import EmbedV2Client
 from vidembed.client.pages import pages
 from vidembed.client.polling import wait_until_final
-from vidembed.client.transport import LocalTransport, Transport
+from vidembed.client.transports.base import EmbedTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
     EmbeddingResponse,
@@ -20,12 +24,14 @@ from vidembed.client.types import (
     TasksRetrieveResponse,
     TasksStatusResponse,
 )
-from vidembed.config import Settings
-from vidembed.records import FileInput
+
+if TYPE_CHECKING:  # annotations only: config and records bring the service side (models, numpy)
+    from vidembed.config import Settings
+    from vidembed.records import FileInput
 
 
 class TasksClient:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: EmbedTransport) -> None:
         self._transport = transport
 
     def create(
@@ -152,7 +158,7 @@ class EmbedClient:
 class ClipsClient:
     """Search over the clips of finished tasks: a vidembed extension, not in the TwelveLabs API."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: EmbedTransport) -> None:
         self._transport = transport
 
     def search(
@@ -199,16 +205,13 @@ class VidEmbed:
         ``data_dir`` and ``stacks_file`` (a TOML stacks file, as ``VIDEMBED_STACKS``) applied."""
         if transport is None:
             if base_url is not None:
-                from vidembed.client.http import HttpTransport
+                from vidembed.client.transports.http import HttpTransport
 
                 transport = HttpTransport(base_url, api_key=api_key, timeout=timeout)
             else:
-                settings = settings or Settings()
-                if data_dir is not None:
-                    settings.data_dir = Path(data_dir)
-                if stacks_file is not None:
-                    settings.stacks_file = Path(stacks_file)
-                transport = LocalTransport(settings)
+                from vidembed.client.transports.local import LocalTransport
+
+                transport = LocalTransport(settings, data_dir=data_dir, stacks_file=stacks_file)
         self._transport = transport
         self.embed = EmbedClient(transport)
         self.clips = ClipsClient(transport)

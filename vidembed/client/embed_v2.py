@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidembed.client.pages import pages
 from vidembed.client.polling import wait_until_final
+from vidembed.client.transports.base import EmbedV2Transport
 
 Input = Mapping[str, Any] | BaseModel
 
@@ -84,13 +85,6 @@ class MediaEmbeddingTask(_Model):
     audio_embedding: dict[str, Any] | None = None
 
 
-class V2Transport(Protocol):
-    def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]: ...
-    def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]: ...
-    def retrieve_v2_task(self, task_id: str) -> dict[str, Any]: ...
-    def list_v2_tasks(self, query: dict[str, object]) -> dict[str, Any]: ...
-
-
 def _wire(value: Input | None) -> Any:
     if value is None:
         return None
@@ -107,7 +101,7 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 
 class EmbedV2TasksClient:
-    def __init__(self, transport: V2Transport) -> None:
+    def __init__(self, transport: EmbedV2Transport) -> None:
         self._transport = transport
 
     def create(
@@ -169,7 +163,7 @@ class EmbedV2TasksClient:
 
 
 class EmbedV2Client:
-    def __init__(self, transport: V2Transport) -> None:
+    def __init__(self, transport: EmbedV2Transport) -> None:
         self._transport = transport
         self.tasks = EmbedV2TasksClient(transport)
 

@@ -60,7 +60,7 @@ def download_data_noun(folder: Path) -> Path:
 
 
 def main() -> None:
-    from vidembed.models.assets import IMAGENET_SYNSETS, locate
+    from vidembed.models.weights import IMAGENET_SYNSETS, locate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-noun", type=Path)

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The executors family's interface and what every executor shares.
+
+An executor runs the store's tasks: it claims a task with a lease, keeps the lease alive, embeds
+and stores the result or the reason (``threads.WorkerPool`` in this process, ``ray.RayExecutor``
+on a Ray cluster). ``Job`` is what the engine needs of a task; ``task_input`` gives a worker the
+task's input as a local file whatever the media store.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from vidembed import intake
 from vidembed.config import Settings
 from vidembed.errors import VidEmbedError
 from vidembed.models.stack import StackSettings
 from vidembed.records import TaskRecord
+from vidembed.segmentation import ClipParams
 from vidembed.stores.base import MediaStore
 
 
@@ -84,9 +91,12 @@ class WorkerStalled(VidEmbedError):
 @dataclass(frozen=True)
 class Job:
     path: str
-    params: dict[str, Any]
+    params: ClipParams
     options: list[str]
     model_name: str
     max_duration: float | None
     stacks: StackSettings = field(default_factory=StackSettings)
     input_type: str = "video"  # or "audio": an audio file, embedded for audio and transcription
+
+
+LOADING = "loading models"

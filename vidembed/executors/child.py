@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from vidembed.errors import ApiError, BadRequestError, MediaError, VidEmbedError
-from vidembed.executors.base import Job, WorkerCrashed, WorkerStalled
-from vidembed.models.stack import StackCatalog, StackSettings
+from vidembed.executors.base import LOADING, Job, WorkerCrashed, WorkerStalled
+from vidembed.models.catalog import StackCatalog
+from vidembed.models.stack import StackSettings
 
 log = logging.getLogger("vidembed.runner")
 _HEADER = struct.Struct("!I")
-LOADING = "loading models"
 MAX_MESSAGE_BYTES = 1 << 30
 
 
@@ -98,7 +98,7 @@ class EngineProcess:
                 [sys.executable, "-m", "vidembed.executors.engine_child"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=self._env or os.environ.copy(),
+                env=self._env,  # None: this process's environment
             )
         return self._proc
 
@@ -172,7 +172,6 @@ class EngineProcess:
 def child_main() -> None:
     """The child's loop: one job in, progress and one result or error out."""
     from vidembed.engine import Engine
-    from vidembed.segmentation import ClipParams
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -193,7 +192,7 @@ def child_main() -> None:
             send(("progress", 0.0, "started"))  # from here on, silence means a stall
             result = engine.embed(
                 Path(job.path),
-                ClipParams.from_dict(job.params),
+                job.params,
                 job.options,
                 lambda fraction, stage: send(("progress", fraction, stage)),
                 max_duration=job.max_duration,

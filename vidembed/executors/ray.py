@@ -47,9 +47,9 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from vidembed.config import Settings
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
-from vidembed.executors.base import Job, job_of, task_input
-from vidembed.executors.child import LOADING
-from vidembed.models.stack import StackCatalog, StackSettings
+from vidembed.executors.base import LOADING, Job, job_of, task_input
+from vidembed.models.catalog import StackCatalog
+from vidembed.models.stack import StackSettings
 from vidembed.records import TaskRecord
 from vidembed.stores.base import MediaStore, TaskStore
 from vidembed.stores.open import open_media_store
@@ -138,13 +138,12 @@ class EmbedActor:
 
     def _embed(self, job: Job) -> EmbeddingResult:
         from vidembed.engine import Engine
-        from vidembed.segmentation import ClipParams
 
         engine = Engine(self._catalog.load(job.model_name))
         self._progress = (0.0, "started")
         return engine.embed(
             Path(job.path),
-            ClipParams.from_dict(job.params),
+            job.params,
             job.options,
             self._report,
             max_duration=job.max_duration,

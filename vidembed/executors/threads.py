@@ -18,7 +18,6 @@ from vidembed.executors.base import WorkerCrashed, job_of, task_input
 from vidembed.executors.child import EngineProcess
 from vidembed.records import TaskRecord
 from vidembed.stores.base import MediaStore, TaskStore
-from vidembed.stores.open import open_media_store
 
 log = logging.getLogger("vidembed.worker")
 
@@ -53,11 +52,11 @@ class _Heartbeat:
 
 
 class WorkerPool:
-    def __init__(self, store: TaskStore, settings: Settings, media: MediaStore | None = None) -> None:
-        """``media``: where the tasks' inputs are (by default the store ``settings`` names)."""
+    def __init__(self, store: TaskStore, settings: Settings, media: MediaStore) -> None:
+        """``media``: where the tasks' inputs are (the process's media store)."""
         self.store = store
         self.settings = settings
-        self.media = media or open_media_store(settings.media_url, settings.media_dir, settings.s3)
+        self.media = media
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []

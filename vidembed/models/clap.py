@@ -464,9 +464,12 @@ def missing_files(folder: Path) -> list[str]:
     return onnx_folder.missing_files(folder, REQUIRED_FILES)
 
 
-def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = True) -> Path:
+def resolve_model_folder(
+    spec: str, models_dir: Path, *, allow_download: bool = True, hf_endpoint: str | None = None
+) -> Path:
     """The complete CLAP folder ``spec`` names: a local folder, or a hub id of a repository in this
-    layout, downloaded once to ``models_dir/hub/org__name`` (``HF_ENDPOINT`` is read at each call).
+    layout, downloaded once to ``models_dir/hub/org__name`` (from ``hf_endpoint``, else huggingface_hub's
+    default).
 
     A transformers checkpoint (``laion/clap-htsat-unfused`` itself, or its local copy) is not this
     layout: the error says to run the export command. Raises ModelUnavailableError.
@@ -475,7 +478,7 @@ def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = 
         spec,
         models_dir,
         REQUIRED_FILES,
-        fetch=_download,
+        fetch=lambda repo_id, folder: _download(repo_id, folder, hf_endpoint),
         lock=_download_lock,
         not_a_folder=lambda local: (
             f"No audio-text model folder at {local.absolute()}: {_export_hint(spec, local)}, "
@@ -506,13 +509,14 @@ def _is_export(folder: Path) -> bool:
         return False
 
 
-def _download(repo_id: str, folder: Path) -> None:
+def _download(repo_id: str, folder: Path, endpoint: str | None) -> None:
     onnx_folder.fetch_from_hub(
         repo_id,
         folder,
         HUB_PATTERNS,
         hint=_export_hint(repo_id, folder),
         token_for="a private repository",
+        endpoint=endpoint,
         logger=log,
     )
 

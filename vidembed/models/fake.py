@@ -15,7 +15,8 @@ the same input in every process.
 
 A stacks file cannot select it: the stack exists only where code adds ``FAKE_STACK`` to
 ``StackSettings.extra_stacks`` (``Settings.extra_stacks``), as the tests do. Building it takes
-milliseconds.
+milliseconds. This module holds the encoders (the test double); ``vidembed.models.kinds.fake``
+wires them into a stack.
 """
 
 from __future__ import annotations
@@ -23,18 +24,14 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidembed.models.roles import FrameSpec, TextEncoder, VisualEncoder
+from vidembed.models.roles import FrameSpec, TextEncoder
 from vidembed.models.speech import NO_SPEECH_TEXT, Word
 from vidembed.models.stacks_file import StackConfig
 
-if TYPE_CHECKING:
-    from vidembed.models.stack import ModelStack
-
-FAKE_KIND = "fake"  # StackConfig.kind
+FAKE_KIND = "fake"  # StackConfig.kind; its key in vidembed.models.registry.KINDS
 FAKE_STACK = StackConfig("fake", kind=FAKE_KIND)
 DIMENSION = 16
 SAMPLE_RATE = 16_000
@@ -147,29 +144,3 @@ class FakeTranscriptionEncoder:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self._text.encode([t if t.strip() else NO_SPEECH_TEXT for t in texts])
-
-
-def build_stack(config: StackConfig, text: TextEncoder, visual: VisualEncoder | None) -> ModelStack:
-    from vidembed.models.stack import OPTIONS, ModelStack
-
-    return ModelStack(
-        name=config.name,
-        text=text,
-        visual=visual if visual is not None else FakeVisualEncoder(),
-        audio=FakeAudioEncoder(text),
-        transcription=FakeTranscriptionEncoder(text),
-        options=OPTIONS,
-    )
-
-
-ABOUT = {
-    "text": "fake: words hashed into a fixed random projection (16-d); for tests, not for search",
-    "visual": "fake: the frames' mean colour and brightness through a fixed random projection",
-    "audio": "fake: RMS and zero-crossing rate through a fixed random projection; silent clips hold "
-    '"silence"',
-    "transcription": 'fake: hears no words; every clip holds the vector of "no speech"',
-}
-
-
-def describe() -> dict[str, dict[str, str]]:
-    return {role: {"kind": "fake", "about": ABOUT[role], "identity": IDENTITIES[role]} for role in IDENTITIES}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -199,20 +198,22 @@ def fetch_from_hub(
     *,
     hint: str,
     token_for: str,
+    endpoint: str | None = None,
     logger: logging.Logger = log,
 ) -> None:
     """The files of hub repository ``repo_id`` that match the patterns, downloaded to ``folder`` from
-    ``HF_ENDPOINT`` (read now) or huggingface.co. Errors are ModelUnavailableErrors that end with ``hint``
-    (what to do instead) and say HF_TOKEN is needed for ``token_for`` ("a private repository")."""
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
-    where = endpoint or "https://huggingface.co"
+    ``endpoint`` (``StackSettings.hf_endpoint``: ``HF_ENDPOINT``, read by ``vidembed.config``) or, when
+    it is None, huggingface_hub's default. Errors are ModelUnavailableErrors that end with ``hint`` (what
+    to do instead) and say HF_TOKEN is needed for ``token_for`` ("a private repository")."""
+    endpoint = (endpoint or "").rstrip("/") or None
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import constants, snapshot_download
     except ImportError as exc:
         raise ModelUnavailableError(
             f"huggingface_hub is not installed, so {repo_id} cannot be downloaded: pip install "
             f"huggingface_hub, or {hint}."
         ) from exc
+    where = endpoint or constants.ENDPOINT
     logger.info("downloading %s from %s to %s: this may take a while", repo_id, where, folder)
     try:
         snapshot_download(

@@ -303,11 +303,13 @@ def missing_files(folder: Path) -> list[str]:
     return onnx_folder.missing_files(folder, REQUIRED_FILES)
 
 
-def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = True) -> Path:
+def resolve_model_folder(
+    spec: str, models_dir: Path, *, allow_download: bool = True, hf_endpoint: str | None = None
+) -> Path:
     """The complete model folder ``spec`` names: a local folder, or a hub id fetched once.
 
     ``spec`` is a local folder if it exists or starts with ``/``, ``.`` or ``~``; otherwise ``org/name``
-    on the Hugging Face hub (``HF_ENDPOINT`` is read at each call), downloaded to
+    on the Hugging Face hub (from ``hf_endpoint``, else huggingface_hub's default), downloaded to
     ``models_dir/hub/org__name`` and reused from there once complete.
     Raises ModelUnavailableError saying what is missing and where to put it.
     """
@@ -315,7 +317,7 @@ def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = 
         spec,
         models_dir,
         REQUIRED_FILES,
-        fetch=_download,
+        fetch=lambda repo_id, folder: _download(repo_id, folder, hf_endpoint),
         lock=_download_lock,
         not_a_folder=lambda local: (
             f"No image-text model folder at {local.absolute()}: {_copy_hint(local)}, "
@@ -338,7 +340,7 @@ def resolve_model_folder(spec: str, models_dir: Path, *, allow_download: bool = 
     )
 
 
-def _download(repo_id: str, folder: Path) -> None:
+def _download(repo_id: str, folder: Path, endpoint: str | None) -> None:
     onnx_folder.fetch_from_hub(
         repo_id,
         folder,
@@ -346,6 +348,7 @@ def _download(repo_id: str, folder: Path) -> None:
         HUB_IGNORED,
         hint=_copy_hint(folder),
         token_for="a private or gated repository",
+        endpoint=endpoint,
         logger=log,
     )
 

@@ -49,8 +49,9 @@ class StackConfig:
     language: str | None = "en"  # None: detect
     aliases: tuple[str, ...] = ()
     source: Path | None = None  # the file's folder: relative model paths start there
-    # Set only by code, never by the file (not one of KEYS): "fake" is the tests' stack without
-    # weights (vidembed.models.fake); "" is a stack of the keys above.
+    # Set only by code, never by the file (not one of KEYS): a name in vidembed.models.registry.KINDS
+    # ("fake": the tests' stack without weights, vidembed.models.fake); "" is a stack of the keys
+    # above (kind "image-text", or "conse" for the built-in one).
     kind: str = ""
 
 

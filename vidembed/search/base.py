@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The search family's interface: what the core ranks clips with, whatever holds the vectors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Opens the search a configuration names (``--search-index``): the data folder's exact index
+(``exact.ClipIndexes``, the default) or pgvector inside PostgreSQL (``pgvector.PgVectorIndex``,
+psycopg and pgvector imported only then). docs/SEARCH.md measures both."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from vidembed.errors import ConfigurationError
 from vidembed.records import TaskRecord
 from vidembed.search.base import ClipSearch
 from vidembed.search.exact import ClipIndexes
-from vidembed.stores.base import TaskStore
-from vidembed.stores.open import database_target
+from vidembed.stores.base import TaskStore, database_target
 
 SEARCH_INDEXES = ("local", "pgvector")
 

@@ -53,17 +53,20 @@ from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import TaskRecord
-from vidembed.search.exact import (
+from vidembed.search.rank import (
+    FUSED,
     MIN_CANDIDATES,
+    ClipKey,
+    Hit,
     OptionScan,
     TaskInfo,
     clip_counts,
     fuse_candidates,
     hits_of,
+    is_placeholder,
     options_in_order,
 )
-from vidembed.search.rank import FUSED, ClipKey, Hit, is_placeholder
-from vidembed.stores.open import without_password
+from vidembed.stores.base import without_password
 
 log = logging.getLogger(__name__)
 

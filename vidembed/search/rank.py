@@ -17,8 +17,9 @@ Two rules shape the ranking:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -183,3 +184,115 @@ def rank_clips(
 def _top(keys: list[ClipKey], scores: np.ndarray, option: str, top: int) -> list[Hit]:
     best = np.argsort(-scores, kind="stable")[:top]
     return [Hit(keys[i][0], option, keys[i][1], keys[i][2], float(scores[i])) for i in best]
+
+
+# The int8 scan keeps at least this many candidates for exact rescoring: the int8 rounding moves a
+# 384-dimensional score by 5e-4 (standard deviation, measured) and the 10th and 100th best of 1M
+# random unit vectors differ by about 0.03 (order statistics of N(0, 1/384): 0.217 and 0.190), so
+# 100 candidates gave recall@10 1.000 at 1M (4x ``top`` when more results are asked for).
+MIN_CANDIDATES = 100
+
+
+@dataclass
+class OptionScan:
+    """An option's best clips (task, start, end, exact score) over every allowed partition,
+    best first, and the count, sum and sum of squares of all the allowed clips' scores."""
+
+    clips: list[tuple[str, float, float, float]]
+    count: int
+    total: float
+    squares: float
+
+
+@dataclass
+class TaskInfo:
+    owner: str
+    options: list[str]  # in the order of the task's segments
+    # per subset of the task's options (sorted, comma-joined), how many distinct clips it has
+    clips: dict[str, int] = field(default_factory=dict)
+
+
+def fuse_candidates(
+    query: np.ndarray,
+    present: Sequence[str],
+    scans: Mapping[str, OptionScan],
+    tasks: Mapping[str, TaskInfo],
+    placeholders: Mapping[str, np.ndarray],
+    top: int,
+    scores_of: Callable[[Sequence[ClipKey]], Iterable[tuple[ClipKey, str, float]]],
+) -> list[Hit]:
+    """The fused top ``top`` (``search.fuse``'s z-max) over the union of the options' candidates
+    in ``scans``: ``scores_of(candidates)`` gives each candidate's exact score in every option where
+    it has a real vector (the embedded index reads its partitions, pgvector search its table); a
+    clip of the fused top k is in the top k of its best option, so the union holds the fused top k.
+    Shared by ``ClipIndex`` and ``pg_vectors.PgVectorIndex``."""
+    subset = set(present)
+    clips = sum(clips_in(info, subset) for info in tasks.values())
+    # option -> mean, spread, sqrt(share)
+    weights = {o: z_scale(scans[o], clips, placeholders.get(o), query) for o in present}
+    candidates = sorted({(t, a, b) for o in present for t, a, b, _ in scans[o].clips})
+    if not candidates:
+        return []
+    best: dict[ClipKey, float] = dict.fromkeys(candidates, -np.inf)
+    for key, option, score in scores_of(candidates):
+        mean, spread, weight = weights[option]
+        z = (score - mean) / spread if spread else 0.0
+        best[key] = max(best[key], z * weight)
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    return [Hit(t, FUSED, a, b, score) for (t, a, b), score in ranked[:top]]
+
+
+def z_scale(
+    scan: OptionScan, clips: int, placeholder: np.ndarray | None, query: np.ndarray
+) -> tuple[float, float, float]:
+    """The mean and spread that ``search.zscores`` takes over an option's valid clips (the count,
+    sum and sum of squares of their scores in ``scan``, with the placeholder's score filling a
+    sample of fewer than MIN_SAMPLE), and the weight ``search.fuse`` gives the option (square root
+    of its share of the ``clips``). A spread of 0 stands for zscores' "too few to tell": every z
+    is 0. Shared by the embedded index and the pgvector search (pg_vectors)."""
+    count, total, squares = scan.count, scan.total, scan.squares
+    fill = MIN_SAMPLE - count if placeholder is not None and count < MIN_SAMPLE else 0
+    if fill and placeholder is not None:
+        baseline = float(placeholder @ query)
+        total, squares = total + fill * baseline, squares + fill * baseline**2
+    n = count + fill
+    weight = float(np.sqrt(count / clips)) if clips else 0.0
+    if n < 2:
+        return 0.0, 0.0, weight
+    mean = total / n
+    spread = max(float(np.sqrt(max(squares / n - mean**2, 0.0))), MIN_SPREAD)
+    return mean, spread, weight
+
+
+def score_moments(scores: np.ndarray) -> tuple[float, float]:
+    wide = scores.astype(np.float64)
+    return float(wide.sum()), float(wide @ wide)
+
+
+def hits_of(found: OptionScan, option: str, top: int) -> list[Hit]:
+    return [Hit(t, option, a, b, s) for t, a, b, s in found.clips[:top]]
+
+
+def clip_counts(by_option: Mapping[str, Mapping[tuple[float, float], np.ndarray]]) -> dict[str, int]:
+    options = sorted(by_option)
+    counts = {}
+    for size in range(1, len(options) + 1):
+        for chosen in combinations(options, size):
+            counts[",".join(chosen)] = len(set().union(*(by_option[o].keys() for o in chosen)))
+    return counts
+
+
+def clips_in(info: TaskInfo, options: set[str]) -> int:
+    chosen = ",".join(sorted(options & set(info.options)))
+    return info.clips.get(chosen, 0)
+
+
+def options_in_order(tasks: Mapping[str, TaskInfo], options: Sequence[str] | None) -> list[str]:
+    """The options that the tasks have clips for, in the order rank_clips meets them: tasks by
+    id, each task's options in segment order."""
+    present: list[str] = []
+    for task_id in sorted(tasks):
+        for option in tasks[task_id].options:
+            if option not in present and (not options or option in options):
+                present.append(option)
+    return present

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from pathlib import Path
 
 from vidembed.errors import api_key_invalid
@@ -15,9 +14,10 @@ class ApiKeys:
         self._digests = {self.owner_of(k) for k in keys if k}
 
     @classmethod
-    def from_config(cls, keys_file: str | Path | None = None, env: str = "VIDEMBED_API_KEYS") -> ApiKeys:
-        """Keys from a file (one per line, ``#`` comments) and/or a comma-separated variable."""
-        keys = {k.strip() for k in os.environ.get(env, "").split(",") if k.strip()}
+    def from_config(cls, keys_file: str | Path | None = None, listed: str = "") -> ApiKeys:
+        """Keys from a file (one per line, ``#`` comments) and/or a comma-separated list (the
+        CLI passes VIDEMBED_API_KEYS)."""
+        keys = {k.strip() for k in listed.split(",") if k.strip()}
         if keys_file:
             for line in Path(keys_file).read_text().splitlines():
                 line = line.split("#", 1)[0].strip()

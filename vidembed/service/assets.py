@@ -14,9 +14,8 @@ asset leaves the task's input whole.
 
 from __future__ import annotations
 
-import json
+import builtins  # builtins.list: in AssetCore, list names the method
 import logging
-import math
 import mimetypes
 import os
 import secrets
@@ -25,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,24 +34,16 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from vidembed import errors, intake
-from vidembed.api.embed.wire import rfc3339
-from vidembed.api.rules import parse_page
 from vidembed.config import Settings
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
 from vidembed.records import AssetRecord, FileInput, JsonObject, Probed
 from vidembed.stores.base import AssetStore, MediaStore
-from vidembed.stores.open import open_asset_store, open_media_store
 
 log = logging.getLogger("vidembed.assets")
 
-METHODS = ("direct", "url")
 ASSET_TYPES = ("video", "audio", "image")
-# What the SDK may send as asset_types (AssetsListRequestAssetTypesItem); we hold no documents,
-# so "document" is accepted and matches nothing.
-FILTER_TYPES = ("image", "video", "audio", "document")
-MAX_FILENAME = 255
 # Pillow also "identifies" formats that are really video (MPEG) or that it cannot decode; these
 # are the still-image formats we take as images.
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -86,6 +77,28 @@ _CONTAINER_MIME = {
 }
 
 
+@dataclass(frozen=True)
+class AssetRequest:
+    """A new asset as the request rules accepted it: an upload (``file``) or a ``url`` import."""
+
+    method: str  # "direct" | "url"
+    file: FileInput | None = None
+    url: str | None = None
+    filename: str | None = None
+    user_metadata: JsonObject | None = None
+
+
+@dataclass(frozen=True)
+class AssetQuery:
+    """One page of the asset list, with its filters (ids, types, a file name fragment)."""
+
+    page: int = 1
+    limit: int = 10
+    asset_ids: tuple[str, ...] = ()
+    asset_types: tuple[str, ...] = ()
+    filename: str | None = None
+
+
 def new_asset_id() -> str:
     return secrets.token_hex(12)  # 24 hex characters, as task ids
 
@@ -113,75 +126,6 @@ class AssetMedia:
 
 
 # --- request rules -----------------------------------------------------------------------------
-
-
-def _required(parameter: str, detail: str) -> errors.BadRequestError:
-    error = errors.not_provided(parameter)
-    return errors.BadRequestError(f"{error.message} {detail}", error.code)
-
-
-def _text(value: object) -> str | None:
-    """A form value: ``""`` (what the SDK sends for an explicit None) means absent."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def parse_method(value: object) -> str:
-    method = _text(value)
-    if method is None:
-        raise _required("method", "Use direct (with the file in a part named file) or url (with url).")
-    if method not in METHODS:
-        raise errors.invalid(
-            "method",
-            "Use direct (upload the file in a multipart part named file) or url (import it from "
-            "a publicly accessible URL given in url).",
-        )
-    return method
-
-
-def _metadata_value_ok(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)  # NaN and Infinity are not JSON: no answer could carry them
-    if value is None or isinstance(value, (str, bool, int)):
-        return True
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def parse_user_metadata(value: str | Mapping[str, object] | None) -> JsonObject | None:
-    """``user_metadata``: a JSON object (as a string, or a mapping from the embedded client) whose
-    values are strings, numbers, booleans, null or lists of strings (the SDK's ``UserMetadata``)."""
-    if isinstance(value, Mapping):
-        parsed: object = dict(value)
-    else:
-        text = _text(value)
-        if text is None:
-            return None
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise errors.invalid(
-                "user_metadata",
-                f'It is not valid JSON ({exc}). Send an object such as {{"category": "news"}}.',
-            ) from None
-    if not isinstance(parsed, dict):
-        raise errors.invalid("user_metadata", 'It must be a JSON object such as {"category": "news"}.')
-    bad = [str(key) for key, item in parsed.items() if not _metadata_value_ok(item)]
-    if bad:
-        raise errors.invalid(
-            "user_metadata",
-            f"The values of {', '.join(bad)} are not allowed: use a string, a number, a boolean or "
-            "a list of strings.",
-        )
-    return {str(key): item for key, item in parsed.items()}
-
-
-def _filename(value: object) -> str | None:
-    name = _text(value)
-    if name is not None and len(name) > MAX_FILENAME:
-        raise errors.invalid("filename", f"It must be at most {MAX_FILENAME} characters long.")
-    return name
 
 
 def _url_filename(url: str) -> str:
@@ -309,66 +253,25 @@ def _av_mime(asset_type: str, container_format: str, filename: str) -> str:
 # --- wire --------------------------------------------------------------------------------------
 
 
-def asset_body(asset: AssetRecord) -> JsonObject:
-    """The ``Asset``/``AssetDetail`` JSON of the SDK; ``asset_type`` is our addition."""
-    body: JsonObject = {
-        "_id": asset.id,
-        "method": asset.method,
-        "status": asset.status,
-        "filename": asset.filename,
-        "file_type": asset.file_type,
-        "created_at": rfc3339(asset.created_at),
-    }
-    if asset.asset_type is not None:
-        body["asset_type"] = asset.asset_type
-    if asset.user_metadata is not None:
-        body["user_metadata"] = asset.user_metadata
-    if asset.status == "ready":
-        body["technical_metadata"] = asset.technical_metadata or {}
-        body["size"] = asset.size
-        if asset.duration is not None:
-            body["duration"] = asset.duration
-    if asset.status == "failed":
-        body["error"] = {"message": asset.error or "Processing failed."}
-    return body
-
-
-def asset_list(assets: Sequence[AssetRecord], page: int, limit: int, total: int) -> JsonObject:
-    return {
-        "data": [asset_body(a) for a in assets],
-        "page_info": {
-            "limit_per_page": limit,
-            "page": page,
-            "total_page": max(1, -(-total // limit)),
-            "total_results": total,
-        },
-    }
-
-
-def _values(value: str | Sequence[str] | None) -> list[str]:
-    """A repeated query parameter (``a=1&a=2``), also comma-separated."""
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else list(value)
-    return [part.strip() for item in items for part in item.split(",") if part.strip()]
-
-
 # --- the service -------------------------------------------------------------------------------
 
 
-class AssetService:
-    def __init__(self, settings: Settings, *, start_workers: bool = True, worker_threads: int = 2) -> None:
+class AssetCore:
+    """Assets over their store and the media store, with the worker threads that import and
+    probe them (``start``)."""
+
+    def __init__(
+        self, settings: Settings, *, store: AssetStore, media_store: MediaStore, worker_threads: int = 2
+    ) -> None:
         """Two worker threads by default, so a slow URL import does not hold up a probe (which
         takes milliseconds)."""
         self.settings = settings
-        self.store: AssetStore = open_asset_store(settings.database_url, settings.db_path)
-        self.media_store: MediaStore = open_media_store(settings.media_url, settings.media_dir, settings.s3)
+        self.store = store
+        self.media_store = media_store
         self._worker_threads = worker_threads
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        if start_workers:
-            self.start()
 
     @property
     def assets_dir(self) -> Path:
@@ -393,70 +296,33 @@ class AssetService:
 
     # --- create ---------------------------------------------------------------------------
 
-    def create(
-        self,
-        *,
-        owner: str = "",
-        method: str | None,
-        file: FileInput | None = None,
-        url: str | None = None,
-        filename: str | None = None,
-        user_metadata: str | Mapping[str, object] | None = None,
-        enable_hls: object = None,
-        enable_thumbnail: object = None,
-    ) -> JsonObject:
-        """The new asset, ``processing``. ``enable_hls`` and ``enable_thumbnail`` are accepted
-        and ignored (no HLS or thumbnails are made)."""
-        chosen = parse_method(method)
-        metadata = parse_user_metadata(user_metadata)
-        name = _filename(filename)
-        link = _text(url)
+    def create(self, owner: str, request: AssetRequest) -> AssetRecord:
+        """The new asset, ``processing``: an upload stored under ``assets/<id>/``, or a URL
+        (checked by the guard on input URLs) that a worker imports."""
         now = time.time()
         asset = AssetRecord(
             id=new_asset_id(),
             owner=owner,
-            method=chosen,
+            method=request.method,
             status="processing",
             filename="",
             file_type="",
             created_at=now,
             updated_at=now,
-            user_metadata=metadata,
+            user_metadata=request.user_metadata,
         )
-        if chosen == "url":
-            self._check_import(link, file)
-            assert link is not None
-            asset.source_url = link
-            asset.filename = name or _url_filename(link)
+        if request.url is not None:
+            intake.check_url(request.url, self.settings.allow_local_urls, parameter="url", what="media")
+            asset.source_url = request.url
+            asset.filename = request.filename or _url_filename(request.url)
         else:
-            self._check_upload(link, file)
-            assert file is not None
-            asset.filename = name or intake.describe_upload(file)
-            asset.path, asset.size = self._save(asset.id, file, asset.filename)
+            assert request.file is not None
+            asset.filename = request.filename or intake.describe_upload(request.file)
+            asset.path, asset.size = self._save(asset.id, request.file, asset.filename)
         asset.file_type = _guess_mime(asset.filename)
         self.store.insert(asset)
         self._wake.set()
-        return asset_body(asset)
-
-    def _check_import(self, url: str | None, file: FileInput | None) -> None:
-        if file is not None:
-            raise errors.invalid(
-                "file", "method=url imports the file from url: leave the file part out, or use method=direct."
-            )
-        if url is None:
-            raise _required("url", "With method=url, give the publicly accessible URL of the file.")
-        intake.check_url(url, self.settings.allow_local_urls, parameter="url", what="media")
-
-    def _check_upload(self, url: str | None, file: FileInput | None) -> None:
-        if url is not None:
-            raise errors.invalid(
-                "url", "method=direct uploads the file part: leave url out, or use method=url."
-            )
-        if file is None:
-            raise _required(
-                "file",
-                "With method=direct, send the file as a multipart part named file (or use method=url).",
-            )
+        return asset
 
     def _save(self, asset_id: str, file: FileInput, filename: str) -> tuple[str, int]:
         """The upload streamed into the media store: its location and size."""
@@ -472,36 +338,19 @@ class AssetService:
 
     # --- read, delete ---------------------------------------------------------------------
 
-    def _asset(self, asset_id: str, owner: str | None) -> AssetRecord:
+    def get(self, asset_id: str, owner: str | None) -> AssetRecord:
+        """The asset in any state (``owner`` None: any owner's); 404 otherwise."""
         asset = self.store.get(asset_id, owner)
         if asset is None:
             raise errors.asset_not_found(asset_id)
         return asset
 
-    def retrieve(self, asset_id: str, owner: str | None = None) -> JsonObject:
-        """The asset in any state (``owner`` None: any owner's, for the embedded client)."""
-        return asset_body(self._asset(asset_id, owner))
-
-    def list(
-        self,
-        owner: str | None = None,
-        *,
-        page: str | int | None = None,
-        page_limit: str | int | None = None,
-        asset_ids: str | Sequence[str] | None = None,
-        asset_types: str | Sequence[str] | None = None,
-        filename: str | None = None,
-    ) -> JsonObject:
-        """One page, newest first; a page past the end has ``data: []`` (the SDK's pager stops
-        on it). Paging rules as ``GET /embed/tasks``."""
-        page_number, limit = parse_page(page, page_limit)
-        types = _values(asset_types)
-        if any(t not in FILTER_TYPES for t in types):
-            raise errors.invalid("asset_types", f"Use some of: {', '.join(FILTER_TYPES)}.")
-        records, total = self.store.list(
-            owner, _values(asset_ids), types, _text(filename), (page_number - 1) * limit, limit
+    def list(self, owner: str | None, query: AssetQuery) -> tuple[builtins.list[AssetRecord], int]:
+        """One page of an owner's assets, newest first, and how many match in all."""
+        offset = (query.page - 1) * query.limit
+        return self.store.list(
+            owner, list(query.asset_ids), list(query.asset_types), query.filename, offset, query.limit
         )
-        return asset_list(records, page_number, limit, total)
 
     def delete(self, asset_id: str, owner: str | None = None) -> None:
         """Removes the record and the asset's file. A task's link (or copy) of the file, made by
@@ -546,7 +395,7 @@ class AssetService:
 
     def _ready(self, asset_id: str, owner: str | None) -> tuple[AssetRecord, str]:
         """A ready asset and its file's location; 404 or 400 (naming ``asset_id``) otherwise."""
-        asset = self._asset(asset_id, owner)
+        asset = self.get(asset_id, owner)
         if asset.status == "processing":
             raise errors.invalid(
                 "asset_id",

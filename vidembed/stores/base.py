@@ -17,10 +17,11 @@ from __future__ import annotations
 import builtins  # builtins.list: in the classes below, list names the method
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from vidembed.errors import MediaError
-from vidembed.records import AssetRecord, FileInput, Probed, SegmentRow, StoredSegment, TaskRecord
+from vidembed.errors import ConfigurationError, MediaError
+from vidembed.records import AssetRecord, FileInput, Probed, SegmentRow, StoredSegment, TaskRecord, V2Output
+from vidembed.segmentation import ClipParams
 
 
 @runtime_checkable
@@ -265,3 +266,70 @@ def gone_error(location: str) -> MediaError:
     return MediaError(
         f"The task's input ({location}) is not in the media store any more. Create the task again."
     )
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def database_target(url: str | None, default_path: Path) -> Path | str:
+    """Where a database URL points: the SQLite file's path, or the PostgreSQL URL itself (the task
+    store and the asset store read the same URL this way); ConfigurationError for anything else."""
+    if not url:
+        return default_path
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        path = url.split("://", 1)[1]
+        if not path.startswith("/") or path == "/":
+            raise ConfigurationError(
+                f"Use sqlite:///PATH (an absolute path) as the database URL, not {url!r}."
+            )
+        return Path(path)
+    if scheme in POSTGRES_SCHEMES:
+        return url
+    raise ConfigurationError(
+        "The database URL (--database-url / VIDEMBED_DATABASE_URL) must start with postgresql:// or "
+        f"sqlite:///, not {without_password(url)!r}."
+    )
+
+
+def postgres_missing(exc: ImportError) -> ConfigurationError:
+    """The error for a PostgreSQL URL when psycopg is not installed."""
+    return ConfigurationError(
+        f"A PostgreSQL database URL needs psycopg: pip install 'vidembed[postgres]' ({exc})."
+    )
+
+
+def without_password(url: str) -> str:
+    """The URL as it can be shown in a message: a password in it replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+# --- task parameters as stored ------------------------------------------------------------------
+# The params column holds a task's ClipParams and, for Embed v2 tasks, its V2Output under the
+# "v2_" keys, as one JSON object (the format every data folder and database already has).
+
+
+def params_document(task: TaskRecord) -> dict[str, object]:
+    """The params column of a task (its JSON object)."""
+    document: dict[str, object] = dict(task.params.as_dict())
+    if task.v2 is not None:
+        document["v2_scopes"] = list(task.v2.scopes)
+        document["v2_embedding_types"] = list(task.v2.embedding_types)
+    return document
+
+
+def params_from_document(document: dict[str, Any]) -> tuple[ClipParams, V2Output | None]:
+    """A params column read back: the task's ClipParams and its V2Output (None without "v2_" keys)."""
+    v2 = None
+    if "v2_scopes" in document or "v2_embedding_types" in document:
+        default = V2Output()
+        v2 = V2Output(
+            tuple(document.get("v2_scopes", default.scopes)),
+            tuple(document.get("v2_embedding_types", default.embedding_types)),
+        )
+    return ClipParams.from_dict(document), v2

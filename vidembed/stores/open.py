@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""Opens the stores a configuration names: the task store, the asset store and the media store.
+
+The only module of the stores family that names every kind: SQLite (the embedded default, one
+file in the data folder) or PostgreSQL (``postgresql://``: psycopg, the ``postgres`` extra,
+imported only then) for tasks and assets; the data folder's ``media/`` or S3-compatible object
+storage (``s3://``: boto3, the ``s3`` extra, imported only then) for inputs.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from vidembed.errors import ConfigurationError
-from vidembed.stores.base import AssetStore, MediaStore, TaskStore
+from vidembed.stores.base import AssetStore, MediaStore, TaskStore, database_target, postgres_missing
 from vidembed.stores.media import LocalMediaStore
 from vidembed.stores.s3 import S3MediaStore, S3Settings
 from vidembed.stores.sqlite.assets import SQLiteAssetStore
 from vidembed.stores.sqlite.tasks import SQLiteStore
-
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def open_store(url: str | None, default_path: Path) -> TaskStore:
@@ -27,44 +31,6 @@ def open_store(url: str | None, default_path: Path) -> TaskStore:
     except ImportError as exc:
         raise postgres_missing(exc) from None
     return PostgresStore(target)
-
-
-def database_target(url: str | None, default_path: Path) -> Path | str:
-    """Where a database URL points: the SQLite file's path, or the PostgreSQL URL itself (the task
-    store and the asset store read the same URL this way); ConfigurationError for anything else."""
-    if not url:
-        return default_path
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "sqlite":
-        path = url.split("://", 1)[1]
-        if not path.startswith("/") or path == "/":
-            raise ConfigurationError(
-                f"Use sqlite:///PATH (an absolute path) as the database URL, not {url!r}."
-            )
-        return Path(path)
-    if scheme in POSTGRES_SCHEMES:
-        return url
-    raise ConfigurationError(
-        "The database URL (--database-url / VIDEMBED_DATABASE_URL) must start with postgresql:// or "
-        f"sqlite:///, not {without_password(url)!r}."
-    )
-
-
-def postgres_missing(exc: ImportError) -> ConfigurationError:
-    """The error for a PostgreSQL URL when psycopg is not installed."""
-    return ConfigurationError(
-        f"A PostgreSQL database URL needs psycopg: pip install 'vidembed[postgres]' ({exc})."
-    )
-
-
-def without_password(url: str) -> str:
-    """The URL as it can be shown in a message: a password in it replaced by ***."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 def open_asset_store(url: str | None, default_path: Path) -> AssetStore:

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The media store on S3-compatible object storage (``--media-url s3://bucket/prefix``).
+
+Uploads stream in parts of PART_BYTES (at most PARTS_IN_FLIGHT in flight, so memory stays bounded
+whatever the file's size); a worker downloads a task's input into its scratch folder. boto3 (the
+``s3`` extra) is imported when the store is opened, never by ``import vidembed``.
+docs/MEDIA_STORAGE.md has the layout of keys and the measurements.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Input values may be Python numbers (embedded client) or the strings that multipa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vidembed import errors
@@ -22,6 +22,7 @@ from vidembed.segmentation import (
     STRATEGIES,
     ClipParams,
 )
+from vidembed.service.tasks import IMAGE_QUERY_OPTIONS
 
 SCOPES = ("clip", "video")
 CLIP_LENGTH_RULE = "video_clip_length should be within 2-10 seconds long"
@@ -35,7 +36,6 @@ ONE_AUDIO_RULE = "Send one audio file: audio_file or audio_url, not both."
 AUDIO_WINDOW_SEC = 10.0  # POST /embed embeds this much audio from audio_start_offset_sec
 NO_QUERY = "No query was provided: send query_text (a text) or query_image (an image file)."
 ONE_QUERY_RULE = "Send one query: query_text or query_image, not both."
-IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class CreateRequest:
     clip: ClipParams
     video_url: str | None = None
     has_file: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_scopes(value: Any) -> tuple[str, ...]:

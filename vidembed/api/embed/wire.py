@@ -5,39 +5,25 @@ Both the HTTP server and the embedded client use these, so the two modes return 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vidembed.api.wire import page_info, rfc3339
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.search.rank import FUSED, Hit
 
 
-def rfc3339(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(value: str) -> float:
-    text = value.strip().replace("z", "Z")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    parsed = dt.datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
-
-
 def metadata(task: TaskRecord) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "video_clip_length": task.params["clip_length"],
-        "video_embedding_scope": list(task.params["scopes"]),
+        "video_clip_length": task.params.clip_length,
+        "video_embedding_scope": list(task.params.scopes),
         "video_embedding_option": list(task.options),
     }
-    if task.params.get("strategy") == "dynamic":  # ours: the clips follow the shots
-        meta["video_segmentation"] = {"strategy": "dynamic", "min_duration_sec": task.params["min_duration"]}
+    if task.params.strategy == "dynamic":  # ours: the clips follow the shots
+        meta["video_segmentation"] = {"strategy": "dynamic", "min_duration_sec": task.params.min_duration}
     if task.duration is not None:
         meta["duration"] = task.duration
     if task.input_url:
@@ -81,16 +67,6 @@ def task_retrieve(task: TaskRecord, segments: Sequence[StoredSegment]) -> dict[s
             for s in ordered
         ]
     return body
-
-
-def page_info(page: int, limit: int, total: int) -> dict[str, int]:
-    """The pager of every list (tasks of both APIs, assets): four integers (CONTRACT.md §2.4)."""
-    return {
-        "limit_per_page": limit,
-        "page": page,
-        "total_page": max(1, -(-total // limit)),
-        "total_results": total,
-    }
 
 
 def task_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:

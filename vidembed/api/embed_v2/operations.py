@@ -1,7 +1,7 @@
 """Embed API v2: ``POST /embed-v2`` (synchronous) and ``/embed-v2/tasks`` (asynchronous).
 
 A v2 task is a task like any other, with another wire format: the same store, leases, workers and
-engine as v1.3 (``TaskService``), recorded with ``api="v2"``. The synchronous route embeds text
+engine as v1.3 (``TaskCore``), recorded with ``api="v2"``. The synchronous route embeds text
 and images in the request; its audio and video run as a task (``api="v2-sync"``, claimed before
 any other) that the request waits for, answers from and then deletes, so a crash mid-request loses
 nothing but that request. Inputs come from a URL (fetched under the same guards as v1.3's), base64
@@ -27,11 +27,12 @@ from vidembed.api.embed_v2.rules import (
     parse_async,
     parse_sync,
 )
+from vidembed.api.rules import parse_task_query
 from vidembed.engine.media import probe
 from vidembed.engine.still import load_image
 from vidembed.models.runtime import l2_normalise
-from vidembed.records import TaskRecord
-from vidembed.service.tasks import TaskService
+from vidembed.records import TaskRecord, V2Output
+from vidembed.service.tasks import TaskCore
 
 
 class LinkedMedia(Protocol):
@@ -56,7 +57,7 @@ class AssetSource(Protocol):
 
 
 class EmbedV2Service:
-    def __init__(self, tasks: TaskService, assets: AssetSource | None = None) -> None:
+    def __init__(self, tasks: TaskCore, assets: AssetSource | None = None) -> None:
         self.tasks = tasks
         self.assets = assets
 
@@ -193,8 +194,8 @@ class EmbedV2Service:
             )
 
     def _media_task(self, model_name: str, media: MediaRequest, owner: str, api: str) -> TaskRecord:
-        params = {**media.clip.as_dict(), **media.wire_params()}
-        task = self.tasks.new_task(owner, model_name, params, list(media.options), api=api)
+        task = self.tasks.new_task(owner, model_name, media.clip, list(media.options), api=api)
+        task.v2 = V2Output(media.scopes, media.embedding_types)
         task.input_type = media.input_type
         if media.source.url is not None:
             task.input_url = media.source.url
@@ -220,7 +221,7 @@ class EmbedV2Service:
 
     def retrieve(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         task = self.tasks.task(task_id, owner, "v2")
-        segments = self.tasks.store.segments([task.id]) if task.status == "ready" else []
+        segments = self.tasks.segments(task)
         return wire_v2.task_response(task, segments)
 
     def list(
@@ -233,5 +234,6 @@ class EmbedV2Service:
         page: Any = None,
         page_limit: Any = None,
     ) -> dict[str, Any]:
-        found = self.tasks.list_page(owner, started_at, ended_at, status, page, page_limit, api="v2")
-        return wire_v2.task_list(*found)
+        query = parse_task_query(status, started_at, ended_at, page, page_limit)
+        tasks, total = self.tasks.list(owner, query, "v2")
+        return wire_v2.task_list(tasks, query.page, query.limit, total)

@@ -94,10 +94,6 @@ class MediaRequest:
     scopes: tuple[str, ...]  # the v2 scopes asked for: clip and/or asset
     embedding_types: tuple[str, ...]
 
-    def wire_params(self) -> dict[str, object]:
-        """What a task stores beside its ClipParams to answer in the v2 shape."""
-        return {"v2_scopes": list(self.scopes), "v2_embedding_types": list(self.embedding_types)}
-
 
 @dataclass(frozen=True)
 class SyncRequest:

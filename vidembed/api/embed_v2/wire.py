@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from vidembed.api.embed.wire import page_info, rfc3339
+from vidembed.api.wire import page_info, rfc3339
 from vidembed.models.runtime import l2_normalise
-from vidembed.records import StoredSegment, TaskRecord
+from vidembed.records import StoredSegment, TaskRecord, V2Output
+from vidembed.segmentation import ClipParams
 
 FUSED = "fused"
 _SCOPE_NAMES = {"clip": "clip", "video": "asset"}
@@ -33,10 +34,8 @@ def still_response(input_type: str, vector: np.ndarray, source: Mapping[str, str
 
 
 def _requested(task: TaskRecord) -> tuple[list[str], list[str]]:
-    params = task.params
-    return list(params.get("v2_scopes", ["clip", "asset"])), list(
-        params.get("v2_embedding_types", ["separate_embedding"])
-    )
+    v2 = task.v2 or V2Output()
+    return list(v2.scopes), list(v2.embedding_types)
 
 
 def embedding_data(task: TaskRecord, segments: Sequence[StoredSegment]) -> list[dict[str, Any]]:
@@ -88,23 +87,22 @@ def media_metadata(task: TaskRecord) -> dict[str, Any] | None:
         meta["input_url"] = task.input_url
     if task.input_filename:
         meta["input_filename"] = task.input_filename
-    if params.get("strategy", "fixed") == "fixed":
-        meta["clip_length"] = round(params["clip_length"])  # an integer in the SDK
+    if params.strategy == "fixed":
+        meta["clip_length"] = round(params.clip_length)  # an integer in the SDK
     meta["segmentation"] = _segmentation(params)  # ours: how the segments were cut
     meta["embedding_scopes"] = scopes
     meta["embedding_options"] = list(task.options)
     meta["duration"] = task.duration
-    start = params.get("start")
-    meta["start_offset_sec"] = start if start is not None else 0.0
-    end = params.get("end")
+    meta["start_offset_sec"] = params.start if params.start is not None else 0.0
+    end = params.end
     meta["end_offset_sec"] = min(end, task.duration) if end is not None else task.duration
     return meta
 
 
-def _segmentation(params: Mapping[str, Any]) -> dict[str, Any]:
-    if params.get("strategy") == "dynamic":
-        return {"strategy": "dynamic", "dynamic": {"min_duration_sec": params["min_duration"]}}
-    return {"strategy": "fixed", "fixed": {"duration_sec": params["clip_length"]}}
+def _segmentation(params: ClipParams) -> dict[str, Any]:
+    if params.strategy == "dynamic":
+        return {"strategy": "dynamic", "dynamic": {"min_duration_sec": params.min_duration}}
+    return {"strategy": "fixed", "fixed": {"duration_sec": params.clip_length}}
 
 
 def media_response(task: TaskRecord, segments: Sequence[StoredSegment]) -> dict[str, Any]:
@@ -144,8 +142,8 @@ def _list_item(task: TaskRecord) -> dict[str, Any]:
         f"{kind}_embedding_scope": scopes,
         f"{kind}_embedding_option": list(task.options),
     }
-    if kind == "video" and task.params.get("strategy", "fixed") == "fixed":
-        meta["video_clip_length"] = task.params["clip_length"]
+    if kind == "video" and task.params.strategy == "fixed":
+        meta["video_clip_length"] = task.params.clip_length
     if task.duration is not None:
         meta["duration"] = task.duration
     if task.input_url:

@@ -8,22 +8,18 @@ it streams in, naming ``file``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from vidembed.api.assets.operations import AssetService
 from vidembed.records import JsonObject
-from vidembed.server.app import ErrorBody, _file_only, _multipart_body, _read_form, _text
-from vidembed.service.assets import AssetService
+from vidembed.server.forms import file_only, form_text, multipart_body, read_form
+from vidembed.server.responses import error_responses
 
 CREATE_FIELDS = ("method", "url", "filename", "user_metadata", "enable_hls", "enable_thumbnail")
-_DESCRIPTIONS = {
-    400: "`parameter_invalid` or `parameter_not_provided` (validation is always 400, never 422)",
-    401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
-    404: "`resource_not_exist`: no asset with this id for this API key",
-}
-_CREATE_SCHEMA = _multipart_body(
+_CREATE_SCHEMA = multipart_body(
     {
         "method": {"type": "string", "enum": ["direct", "url"]},
         "file": {"type": "string", "format": "binary", "description": "with method=direct"},
@@ -37,8 +33,7 @@ _CREATE_SCHEMA = _multipart_body(
 )
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+asset_errors = partial(error_responses, resource="asset")
 
 
 def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIRouter:
@@ -49,20 +44,20 @@ def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIR
         "/assets",
         status_code=201,
         openapi_extra=_CREATE_SCHEMA,
-        responses=_errors(400, 401),
+        responses=asset_errors(400, 401),
         summary="Create an asset: upload a file (method=direct) or import it from a URL (method=url)",
     )
     async def create_asset(request: Request) -> JsonObject:
         who = owner(request)
-        form = await _read_form(request, assets.settings.max_upload_bytes, "file")
+        form = await read_form(request, assets.settings.max_upload_bytes, "file")
         try:
-            fields = {name: await _text(form, name) for name in CREATE_FIELDS}
-            file = _file_only(form, "file", "; for a file on the web, use method=url with url")
+            fields = {name: await form_text(form, name) for name in CREATE_FIELDS}
+            file = file_only(form, "file", "; for a file on the web, use method=url with url")
             return await run_in_threadpool(lambda: assets.create(owner=who, file=file, **fields))
         finally:
             await form.close()
 
-    @router.get("/assets", responses=_errors(400, 401), summary="List assets, newest first")
+    @router.get("/assets", responses=asset_errors(400, 401), summary="List assets, newest first")
     async def list_assets(request: Request) -> JsonObject:
         who = owner(request)
         q = request.query_params
@@ -77,7 +72,7 @@ def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIR
             )
         )
 
-    @router.get("/assets/{asset_id}", responses=_errors(401, 404), summary="Retrieve an asset")
+    @router.get("/assets/{asset_id}", responses=asset_errors(401, 404), summary="Retrieve an asset")
     async def retrieve_asset(asset_id: str, request: Request) -> JsonObject:
         return await run_in_threadpool(assets.retrieve, asset_id, owner(request))
 
@@ -85,7 +80,7 @@ def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIR
         "/assets/{asset_id}",
         status_code=204,
         response_class=Response,
-        responses=_errors(401, 404),
+        responses=asset_errors(401, 404),
         summary="Delete an asset and its file (tasks made from it keep their copy and vectors)",
     )
     async def delete_asset(asset_id: str, request: Request) -> Response:

