@@ -26,9 +26,20 @@ UNRELATED = "a rocket launching into space at night"
 FAKE = FAKE_STACK.name
 
 
+# Tests are sorted by what they need (docs/ARCHITECTURE.md); each folder is also a marker.
+FOLDER_MARKERS = ("unit", "contract", "models", "api", "engine", "cluster")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not espeak_available():
         raise pytest.UsageError("espeak-ng is required by the tests (apt-get install espeak-ng)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in FOLDER_MARKERS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 import ray
 from ray.cluster_utils import Cluster
+
+from vidembed.devtools.synth import SegmentSpec, make_video, tone
 
 HEAD, WORKER_A, WORKER_B = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 LEAN = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
@@ -82,3 +89,61 @@ def ray_cluster() -> Iterator[Cluster]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def make_videos(folder: Path, count: int, seconds: float) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        picture = np.full((120, 160, 3), COLOURS[n % len(COLOURS)], np.uint8)
+        spec = SegmentSpec(seconds, image=picture, audio=tone(220 + 110 * n, seconds - 0.5))
+        paths.append(make_video(folder / f"v{n}.mp4", [spec], width=160, height=120))
+    return paths
+
+
+# `vidembed serve` with the fake stack served beside the built-in one (config.Settings replaced
+# before the CLI builds its settings; the actors get the stack through StackSettings).
+SERVE_WITH_FAKE = """
+import dataclasses, sys
+from vidembed.models.fake import FAKE_STACK
+from vidembed import config
+
+@dataclasses.dataclass
+class WithFake(config.Settings):
+    extra_stacks: tuple = (FAKE_STACK,)
+
+config.Settings = WithFake
+from vidembed import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def wait_http(ready_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited: {log.read_text()[-2000:]}"
+        try:
+            if httpx.get(ready_url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server was not ready after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def served_segments(url: str, task_id: str, timeout: float = 90) -> dict[tuple[str, str, float], np.ndarray]:
+    """The task's segments over HTTP once it is ready."""
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(f"{url}/embed/tasks/{task_id}/status").json()["status"]) == "processing":
+        assert time.monotonic() < deadline, f"task {task_id} still processing"
+        time.sleep(0.2)
+    assert status == "ready"
+    options = {"embedding_option": ["visual", "audio", "transcription"]}
+    body = httpx.get(f"{url}/embed/tasks/{task_id}", params=options).json()
+    return {
+        (s["embedding_option"], s["embedding_scope"], s["start_offset_sec"]): np.array(s["float"], np.float32)
+        for s in body["video_embedding"]["segments"]
+    }
+
+
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]

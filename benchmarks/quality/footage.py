@@ -8,7 +8,7 @@ about one of them. Real footage is where a ranking meets near-constant options: 
     python -m benchmarks.quality.footage [--stack NAME --stacks FILE]
 
 `scripts/test.sh` fetches the opencv-doc files into `.cache/media/`; the test suite runs the same
-check (tests/test_search.py).
+check (tests/api/test_search.py).
 """
 
 from __future__ import annotations

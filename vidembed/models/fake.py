@@ -36,7 +36,7 @@ FAKE_STACK = StackConfig("fake", kind=FAKE_KIND)
 DIMENSION = 16
 SAMPLE_RATE = 16_000
 # The built-in stacks' text for "nothing audible" (vidembed.models.audio.SILENCE_TEXT, written out so
-# that building this stack does not import the ONNX code behind it; tests/test_fake_stack.py checks).
+# that building this stack does not import the ONNX code behind it; tests/unit/test_fake_stack.py checks).
 SILENCE_TEXT = "silence"
 IDENTITIES = {
     "text": "fake-text",

@@ -84,5 +84,5 @@ def describe_encoders(
     return kind_of(config).describe(config, settings, text)
 
 
-# tests/test_speech_models.py builds a stack's transcription alone by this name.
+# tests/models/test_speech_models.py builds a stack's transcription alone by this name.
 _whisper = parts.whisper_transcription

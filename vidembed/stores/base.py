@@ -5,7 +5,7 @@ implementations: ``SQLiteStore`` (the embedded default: one file in the data fol
 ``PostgresStore`` (a shared PostgreSQL, for several API servers and workers on many machines).
 ``open_store`` picks one from a database URL (``--database-url`` / ``VIDEMBED_DATABASE_URL``).
 
-Every implementation keeps the same rules (tests/test_store_contract.py checks them on both): a task
+Every implementation keeps the same rules (tests/contract/test_store_contract.py checks them on both): a task
 is ``processing`` until a worker completes or fails it; a worker holds it by a lease that it renews
 while it works, and a task whose lease ran out is claimed again, up to ``max_attempts`` claims;
 results and ``ready`` are written in one transaction; renew, release and complete do nothing for a

@@ -102,7 +102,7 @@ class S3MediaStore:
             raise invalid(parameter, "Pass a path, bytes or a binary file object.")
         limited = _Limited(upload, max_bytes, parameter)
         # A failure mid-way (the limit, a broken connection) aborts the multipart upload, so
-        # nothing is kept (s3transfer's cleanup; tests/test_media_store.py checks the bucket).
+        # nothing is kept (s3transfer's cleanup; tests/contract/test_media_store.py checks the bucket).
         self._client.upload_fileobj(limited, self.bucket, self._key(key), Config=self._transfer)
         return limited.read_bytes
 

@@ -4,7 +4,7 @@ Two implementations, chosen by the same database URL as the task store (``--data
 ``vidembed.stores.base.database_target``): ``SQLiteAssetStore``, a table beside the tasks in
 the same SQLite file, on its own connection; and ``PostgresAssetStore``
 (vidembed/service/pg_asset_store.py), for several API servers sharing one database.
-tests/test_asset_store_contract.py checks both against the same rules:
+tests/contract/test_asset_store_contract.py checks both against the same rules:
 
 An asset is ``processing`` from creation until a worker has stored (downloaded) and probed its
 file; workers claim it with a lease they renew while they work, as for tasks

@@ -27,33 +27,29 @@ ray = pytest.importorskip("ray")
 from conftest import FAKE, fake_settings  # noqa: E402
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: E402, F401
 from ray.cluster_utils import Cluster  # noqa: E402
-from raycluster import HEAD, WORKER_A, WORKER_B, ray_cluster  # noqa: E402, F401
+from raycluster import (  # noqa: E402, F401
+    HEAD,
+    SERVE_WITH_FAKE,
+    WORKER_A,
+    WORKER_B,
+    make_videos,
+    ray_cluster,
+    served_segments,
+    wait_http,
+)
 
 from vidembed.api.compose import open_tasks  # noqa: E402
 from vidembed.api.embed.operations import TaskService  # noqa: E402
 from vidembed.batch import BatchSettings, run_batch  # noqa: E402
 from vidembed.cli import main as cli_main  # noqa: E402
-from vidembed.devtools.synth import SegmentSpec, make_video, tone  # noqa: E402
 from vidembed.executors.ray import ActorSlot, RayExecutor  # noqa: E402
 from vidembed.records import TaskRecord  # noqa: E402
 from vidembed.stores.open import open_store  # noqa: E402
 
-COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
-
-
-def _videos(folder: Path, count: int, seconds: float) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n in range(count):
-        picture = np.full((120, 160, 3), COLOURS[n % len(COLOURS)], np.uint8)
-        spec = SegmentSpec(seconds, image=picture, audio=tone(220 + 110 * n, seconds - 0.5))
-        paths.append(make_video(folder / f"v{n}.mp4", [spec], width=160, height=120))
-    return paths
-
 
 @pytest.fixture(scope="session")
 def short_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return _videos(tmp_path_factory.mktemp("ray-videos"), 4, 6.0)
+    return make_videos(tmp_path_factory.mktemp("ray-videos"), 4, 6.0)
 
 
 def _run_all(service: TaskService, videos: list[Path], timeout: float = 120) -> dict[str, list[np.ndarray]]:
@@ -179,7 +175,7 @@ def test_batch_resumes_and_lists_failures(
 def test_actor_killed_mid_task(ray_cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
     """The actor's process gets SIGKILL while it embeds (as a crashing decoder would do): the task
     is given back, runs again on a new actor and ends ready once; the other tasks are not touched."""
-    videos = _videos(tmp_path / "long", 1, 240.0) * 4  # about 1.4 s of work per task (see below)
+    videos = make_videos(tmp_path / "long", 1, 240.0) * 4  # about 1.4 s of work per task (see below)
     service = open_tasks(fake_settings(tmp_path / "data", executor="ray", workers=2))
     try:
         executor = service.workers
@@ -205,7 +201,7 @@ def test_worker_node_killed_mid_run(
 ) -> None:
     # 240 s of sound: about 1.4 s of work per task on the fake stack (its audio dominates), so
     # that the kill lands while a task is in progress; 6 tasks of the same file
-    videos = _videos(tmp_path / "long", 1, 240.0) * 6
+    videos = make_videos(tmp_path / "long", 1, 240.0) * 6
     service = open_tasks(fake_settings(tmp_path / "data", executor="ray", workers=2))
     caplog.set_level(logging.INFO, logger="vidembed.ray")
     try:
@@ -266,23 +262,6 @@ def _wait_all(service: TaskService, ids: list[str], timeout: float = 120) -> lis
         time.sleep(0.2)
 
 
-# `vidembed serve` with the fake stack served beside the built-in one (config.Settings replaced
-# before the CLI builds its settings; the actors get the stack through StackSettings).
-SERVE_WITH_FAKE = """
-import dataclasses, sys
-from vidembed.models.fake import FAKE_STACK
-from vidembed import config
-
-@dataclasses.dataclass
-class WithFake(config.Settings):
-    extra_stacks: tuple = (FAKE_STACK,)
-
-config.Settings = WithFake
-from vidembed import cli
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 def test_vidembed_serve_with_the_ray_executor(
     ray_cluster: Cluster,  # noqa: F811
     short_videos: list[Path],
@@ -310,7 +289,7 @@ def test_vidembed_serve_with_the_ray_executor(
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1.3"
     try:
-        _wait_http(f"http://127.0.0.1:{port}/ready", server, log)
+        wait_http(f"http://127.0.0.1:{port}/ready", server, log)
         ids = {}
         for video in short_videos[:3]:
             with open(video, "rb") as file:
@@ -318,7 +297,7 @@ def test_vidembed_serve_with_the_ray_executor(
                 reply = httpx.post(f"{url}/embed/tasks", data=form, files={"video_file": (video.name, file)})
             assert reply.status_code == 200, reply.text
             ids[video.name] = reply.json()["_id"]
-        got = {name: _served_segments(url, task_id) for name, task_id in ids.items()}
+        got = {name: served_segments(url, task_id) for name, task_id in ids.items()}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
@@ -338,34 +317,6 @@ def _created(service: TaskService, videos: list[Path]) -> dict[str, str]:
 
 def _by_segment(service: TaskService, task_id: str) -> dict[tuple[str, str, float], np.ndarray]:
     return {(s.option, s.scope, s.start): s.vector for s in service.store.segments([task_id])}
-
-
-def _wait_http(ready_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"the server exited: {log.read_text()[-2000:]}"
-        try:
-            if httpx.get(ready_url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server was not ready after {timeout} s: {log.read_text()[-2000:]}")
-
-
-def _served_segments(url: str, task_id: str, timeout: float = 90) -> dict[tuple[str, str, float], np.ndarray]:
-    """The task's segments over HTTP once it is ready."""
-    deadline = time.monotonic() + timeout
-    while (status := httpx.get(f"{url}/embed/tasks/{task_id}/status").json()["status"]) == "processing":
-        assert time.monotonic() < deadline, f"task {task_id} still processing"
-        time.sleep(0.2)
-    assert status == "ready"
-    options = {"embedding_option": ["visual", "audio", "transcription"]}
-    body = httpx.get(f"{url}/embed/tasks/{task_id}", params=options).json()
-    return {
-        (s["embedding_option"], s["embedding_scope"], s["start_offset_sec"]): np.array(s["float"], np.float32)
-        for s in body["video_embedding"]["segments"]
-    }
 
 
 def test_actor_resources_decide_how_many_actors_a_node_takes(
@@ -395,7 +346,9 @@ def test_actor_resources_decide_how_many_actors_a_node_takes(
     caplog.set_level(logging.WARNING, logger="vidembed.executors.ray")
     service = open_tasks(fake_settings(tmp_path / "two", executor="ray", workers=1, ray_actor_cpus=2))
     try:
-        task_id = service.create(model_name=FAKE, video_file=str(_videos(tmp_path / "v", 1, 4.0)[0]))["_id"]
+        task_id = service.create(model_name=FAKE, video_file=str(make_videos(tmp_path / "v", 1, 4.0)[0]))[
+            "_id"
+        ]
         deadline = time.monotonic() + 20
         while "free CPU" not in caplog.text:
             assert time.monotonic() < deadline, "no warning about the unplaceable actor"

@@ -13,7 +13,7 @@ from conftest import FAKE, fake_settings
 
 from vidembed.api.compose import compose
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _expected() -> dict[str, Any]:

@@ -9,17 +9,16 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
+from builders import make_task
 from pg import pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import TaskRecord
-from vidembed.segmentation import ClipParams
 from vidembed.stores.base import TaskStore
 from vidembed.stores.open import open_store
 from vidembed.stores.postgres.migrations import LOCK_KEY, MIGRATIONS
@@ -38,20 +37,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]
         opened = PostgresStore(request.getfixturevalue("pg_url"))
     yield opened
     opened.close()
-
-
-def make_task(task_id: str, created: float = T0, **fields: object) -> TaskRecord:
-    base = TaskRecord(
-        id=task_id,
-        owner="alice",
-        model_name="marengo3.0",
-        status="processing",
-        params=ClipParams(clip_length=6.0, scopes=("clip", "video")),
-        options=["visual", "audio"],
-        created_at=created,
-        updated_at=created,
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 def vectors(n: int, seed: int = 0) -> list[np.ndarray]:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
+from builders import make_asset
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
 
-from vidembed.records import AssetRecord, Probed
+from vidembed.records import Probed
 from vidembed.stores.base import AssetStore, giving_up
 from vidembed.stores.open import open_asset_store
 from vidembed.stores.postgres.assets import PostgresAssetStore
@@ -38,22 +38,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AssetStore
         opened = PostgresAssetStore(request.getfixturevalue("pg_url"))
     yield opened
     opened.close()
-
-
-def make_asset(asset_id: str, created: float = T0, **fields: object) -> AssetRecord:
-    base = AssetRecord(
-        id=asset_id,
-        owner="alice",
-        method="direct",
-        status="processing",
-        filename="clip.mp4",
-        file_type="video/mp4",
-        created_at=created,
-        updated_at=created,
-        path=f"/data/media/assets/{asset_id}/clip.mp4",
-        size=1234,
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 def test_an_asset_reads_back_as_inserted_and_only_for_its_owner(store: AssetStore) -> None:

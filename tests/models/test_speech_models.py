@@ -27,7 +27,7 @@ from vidembed.models.catalog import StackCatalog
 from vidembed.models.speech import SAMPLE_RATE, WhisperTranscriber, Word
 from vidembed.models.stack import StackSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 5.0
 
 

@@ -54,7 +54,7 @@ def _shot_picture(seed: int) -> np.ndarray:
 
 
 PHOTOS = [
-    Path(__file__).resolve().parents[1] / ".cache" / "media" / n
+    Path(__file__).resolve().parents[2] / ".cache" / "media" / n
     for n in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")
 ]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from builders import wait_ready
 from conftest import FAKE, fake_settings
+from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, unit
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
-from test_lifecycle import wait_ready
-from test_vector_index import DIM, OPTIONS, assert_same_ranking, keyed, make_task, unit
 
 from benchmarks.search import add_ready_task
 from vidembed.errors import ConfigurationError

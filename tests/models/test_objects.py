@@ -26,7 +26,7 @@ from vidembed.models.objects import (
 )
 from vidembed.models.tfjs_onnx import UnsupportedGraphError, convert
 
-MEDIA = Path(__file__).resolve().parents[1] / ".cache" / "media"
+MEDIA = Path(__file__).resolve().parents[2] / ".cache" / "media"
 FOOTBALL = MEDIA / "messi5.jpg"  # a footballer kicking a ball on a pitch (opencv-doc)
 
 

@@ -24,7 +24,7 @@ from vidembed.models.faces import (
 )
 from vidembed.segmentation import ClipParams
 
-MEDIA = Path(__file__).resolve().parents[1] / ".cache" / "media"
+MEDIA = Path(__file__).resolve().parents[2] / ".cache" / "media"
 MAN = MEDIA / "left06.jpg"  # a man at a desk, face in profile (opencv-doc)
 SQUIRREL = MEDIA / "squirrel_cls.jpg"  # the photo whose best anchor scores highest without a face
 

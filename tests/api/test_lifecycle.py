@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builders import wait_ready
 from conftest import FAKE, make_fake_service, make_service, make_settings
 from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 
@@ -25,16 +26,6 @@ def idle_service(tmp_path: Path, database_url: str | None) -> Iterator[TaskServi
     service = make_service(tmp_path / "data", start_workers=False, database_url=database_url)
     yield service
     service.close()
-
-
-def wait_ready(service: TaskService, task_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = service.status(task_id)
-        if status["status"] != "processing":
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} still processing after {timeout} s")
 
 
 def test_task_left_by_an_exiting_process_is_done_by_the_next(

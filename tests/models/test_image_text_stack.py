@@ -22,7 +22,7 @@ from vidembed.models.catalog import StackCatalog
 from vidembed.models.openclip import ImageTextModel
 from vidembed.models.stack import StackSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = [ROOT / ".cache" / "media" / name for name in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")]
 
 

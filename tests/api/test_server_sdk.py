@@ -13,7 +13,7 @@ import pytest
 from conftest import LiveServer
 from twelvelabs import AsyncTwelveLabs, BadRequestError, TwelveLabs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SDK_04 = ROOT / ".sdk" / "twelvelabs-0.4.11"
 
 

@@ -21,9 +21,17 @@ import psycopg
 from conftest import FAKE, fake_settings
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
 from ray.cluster_utils import Cluster
-from raycluster import LEAN, WORKER_A, WORKER_B, ray_cluster  # noqa: F401
+from raycluster import (  # noqa: F401
+    LEAN,
+    SERVE_WITH_FAKE,
+    WORKER_A,
+    WORKER_B,
+    make_videos,
+    ray_cluster,
+    served_segments,
+    wait_http,
+)
 from s3fake import S3Fake, s3_fake, s3_fake_server  # noqa: F401
-from test_ray import SERVE_WITH_FAKE, _served_segments, _videos, _wait_http
 
 from vidembed.api.compose import open_tasks
 
@@ -78,7 +86,7 @@ def test_two_servers_on_postgres_s3_and_ray_survive_a_node_kill(
 ) -> None:
     # 2 inputs of 240 s, 6 tasks each: about 1.4 s of work per task on the fake stack (its audio
     # dominates), long enough for the kill to land while tasks run
-    videos = _videos(tmp_path / "videos", 2, 240.0)
+    videos = make_videos(tmp_path / "videos", 2, 240.0)
     embedded = open_tasks(fake_settings(tmp_path / "embedded"))
     try:
         expected = {}
@@ -96,7 +104,7 @@ def test_two_servers_on_postgres_s3_and_ray_survive_a_node_kill(
     servers = [_start_server(tmp_path, name, ray_cluster, pg_url, s3_fake) for name in ("one", "two")]
     try:
         for process, url, log in servers:
-            _wait_http(f"{url}/ready", process, log)
+            wait_http(f"{url}/ready", process, log)
         killer = threading.Thread(target=_kill_a_worker_node_mid_run, args=(ray_cluster, pg_url, killed))
         killer.start()
         created: dict[str, str] = {}  # task id -> video name
@@ -113,9 +121,7 @@ def test_two_servers_on_postgres_s3_and_ray_survive_a_node_kill(
         assert any(key.startswith("media/") for key in s3_fake.keys())  # the uploads went to the bucket
         killer.join(timeout=180)
         assert killed, "no task was under way to kill a node under"
-        got = {
-            task_id: _served_segments(f"{servers[1][1]}/v1.3", task_id, timeout=240) for task_id in created
-        }
+        got = {task_id: served_segments(f"{servers[1][1]}/v1.3", task_id, timeout=240) for task_id in created}
     finally:
         for process, _, _ in servers:
             os.killpg(process.pid, signal.SIGTERM)

@@ -19,7 +19,7 @@ from PIL import Image
 from vidembed import VidEmbed
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MEGAMIND_BUGY = ROOT / ".cache" / "media" / "Megamind_bugy.avi"
 MEGAMIND = ROOT / ".cache" / "media" / "Megamind.avi"  # valid: MPEG-4 Part 2 + AC-3, one bad AC-3 packet
 PICTURE = np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (180, 1, 3))

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import make_asset, make_task, wait_ready
 from conftest import FAKE, fake_settings
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
-from test_asset_store_contract import make_asset
-from test_lifecycle import wait_ready
-from test_store_contract import make_task
 
 from vidembed import copy_store as copying
 from vidembed.api.compose import open_tasks

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vidembed"
+PACKAGE = Path(__file__).resolve().parents[2] / "vidembed"
 # The only modules that may read the environment (rule 4 of docs/ARCHITECTURE.md).
 ENVIRONMENT_READERS = {"vidembed.config", "vidembed.cli"}
 # What `import vidembed` and the HTTP client must not load: the engine's native libraries.

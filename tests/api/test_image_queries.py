@@ -29,7 +29,7 @@ from vidembed.engine.still import load_image, prepare_frame
 from vidembed.errors import MediaError
 from vidembed.models.roles import FrameSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = [ROOT / ".cache" / "media" / name for name in ("messi5.jpg", "left06.jpg", "squirrel_cls.jpg")]
 
 
