@@ -254,6 +254,25 @@ def test_list_paging_past_the_end_and_bad_values(server: LiveServer) -> None:
     assert_json_error(httpx.get(f"{server.url}/embed/tasks", params={"page": "x"}), 400, "parameter_invalid")
 
 
+def test_page_numbers_past_any_end_and_past_any_integer(server: LiveServer) -> None:
+    """A page far past the end (TwelveLabs' OpenAPI document bounds no page: a fuzzer sent
+    4216331568379646464) is a 200 with no data, on every list; a page no 64-bit integer holds is a
+    400 that names page."""
+    huge = "4216331568379646464"
+    for route in ("/v1.3/embed/tasks", "/v1.3/embed-v2/tasks", "/v1.3/assets"):
+        for limit in ("10", "50"):
+            past = httpx.get(f"{server.url}{route}", params={"page": huge, "page_limit": limit})
+            assert past.status_code == 200, (route, past.text)
+            assert past.json()["data"] == []
+            assert past.json()["page_info"]["page"] == int(huge)
+        body = assert_json_error(
+            httpx.get(f"{server.url}{route}", params={"page": str(2**63)}), 400, "parameter_invalid"
+        )
+        assert body["message"] == (
+            "The page parameter is invalid. It must be at least 1 and at most 9223372036854775807."
+        )
+
+
 def test_text_embedding_endpoint(server: LiveServer) -> None:
     files = [("text", ("upload", b"a dog", "application/octet-stream"))]  # 0.4.x duplicates text as a file
     response = httpx.post(

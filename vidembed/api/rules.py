@@ -51,6 +51,9 @@ def parse_required_text(name: str, value: Any) -> str:
 
 
 MAX_PAGE_LIMIT = 50
+# The largest page number taken: what a signed 64-bit integer holds (TwelveLabs' OpenAPI document
+# bounds nothing, so clients may send anything; a page past the end answers ``data: []``).
+MAX_PAGE = 2**63 - 1
 
 
 def parse_whole(name: str, value: Any, default: int, minimum: int, maximum: int | None = None) -> int:
@@ -69,7 +72,7 @@ def parse_whole(name: str, value: Any, default: int, minimum: int, maximum: int 
 
 def parse_page(page: Any, page_limit: Any) -> tuple[int, int]:
     """The pager of every list (tasks of both APIs, assets): page from 1, 1-50 items, default 10."""
-    return parse_whole("page", page, 1, minimum=1), parse_whole(
+    return parse_whole("page", page, 1, minimum=1, maximum=MAX_PAGE), parse_whole(
         "page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT
     )
 

@@ -39,7 +39,7 @@ from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
 from vidembed.records import AssetRecord, FileInput, JsonObject, Probed
-from vidembed.stores.base import AssetStore, MediaStore
+from vidembed.stores.base import AssetStore, MediaStore, page_offset
 
 log = logging.getLogger("vidembed.assets")
 
@@ -347,7 +347,7 @@ class AssetCore:
 
     def list(self, owner: str | None, query: AssetQuery) -> tuple[builtins.list[AssetRecord], int]:
         """One page of an owner's assets, newest first, and how many match in all."""
-        offset = (query.page - 1) * query.limit
+        offset = page_offset(query.page, query.limit)
         return self.store.list(
             owner, list(query.asset_ids), list(query.asset_types), query.filename, offset, query.limit
         )

@@ -32,7 +32,7 @@ from vidembed.records import FileInput, StoredSegment, TaskRecord
 from vidembed.search.base import ClipSearch
 from vidembed.search.rank import Hit
 from vidembed.segmentation import ClipParams
-from vidembed.stores.base import MediaStore, TaskStore
+from vidembed.stores.base import MediaStore, TaskStore, page_offset
 
 STATUSES = ("processing", "ready", "failed")
 IMAGE_QUERY_OPTIONS = ("visual",)  # an image is compared with what clips show
@@ -156,7 +156,7 @@ class TaskCore:
 
     def list(self, owner: str | None, query: TaskQuery, api: str) -> tuple[builtins.list[TaskRecord], int]:
         """One page of an API's tasks, newest first, and how many match in all."""
-        offset = (query.page - 1) * query.limit
+        offset = page_offset(query.page, query.limit)
         return self.store.list(owner, query.status, query.after, query.before, offset, query.limit, api=api)
 
     def segments(

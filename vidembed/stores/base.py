@@ -333,3 +333,13 @@ def params_from_document(document: dict[str, Any]) -> tuple[ClipParams, V2Output
             tuple(document.get("v2_embedding_types", default.embedding_types)),
         )
     return ClipParams.from_dict(document), v2
+
+
+# A page starting past this row is past the end of any store (both SQLite and PostgreSQL hold
+# offsets as 64-bit integers, which (page - 1) * limit may overflow): such a page is empty.
+MAX_OFFSET = 2**62
+
+
+def page_offset(page: int, limit: int) -> int:
+    """The first row of a page (pages from 1), capped at MAX_OFFSET."""
+    return min((page - 1) * limit, MAX_OFFSET)
