@@ -19,15 +19,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
 
-from vidembed.errors import ConfigurationError
 from vidembed.records import AssetRecord, JsonObject, Probed
-from vidembed.stores.base import giving_up, without_password
-from vidembed.stores.postgres.migrations import migrate
+from vidembed.stores.base import giving_up
+from vidembed.stores.postgres.database import open_pool, select_page
 
 _COLUMNS = (
     "id, owner, method, status, filename, file_type, asset_type, source_url, path, user_metadata, "
@@ -61,22 +58,9 @@ class PostgresAssetStore:
         ``max_connections``; ConfigurationError if the server cannot be reached. Five connections:
         an AssetService has two workers, a heartbeat each while one works, and requests that read
         or write one row each (milliseconds), beside the task store's own pool."""
-        shown = without_password(url)
-        try:
-            with psycopg.connect(url, connect_timeout=max(1, round(connect_timeout))) as conn:
-                migrate(conn)
-        except psycopg.OperationalError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigurationError(f"Cannot use the PostgreSQL database {shown}: {message}") from None
-        self._pool: ConnectionPool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_connections,
-            open=False,
-            check=ConnectionPool.check_connection,  # a connection broken by a server restart is replaced
-            name="vidembed-assets",
+        self._pool = open_pool(
+            url, max_connections=max_connections, connect_timeout=connect_timeout, name="vidembed-assets"
         )
-        self._pool.open(wait=True, timeout=connect_timeout)
 
     def close(self) -> None:
         self._pool.close()
@@ -130,30 +114,14 @@ class PostgresAssetStore:
     ) -> tuple[builtins.list[AssetRecord], int]:
         """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
         ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
-        where: list[str] = ["true"]
-        args: list[object] = []
-        for clause, value in (
+        filters = (
             ("owner = %s", owner),
             ("id = ANY(%s)", list(asset_ids) or None),
             ("asset_type = ANY(%s)", list(asset_types) or None),
             # strpos, not LIKE: LIKE would treat % and _ in the name as wildcards
             ("strpos(lower(filename), lower(%s)) > 0", filename or None),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        condition = " AND ".join(where)
-        # one snapshot for the count and the page, so that they agree
-        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            counted = cur.execute(f"SELECT count(*) AS n FROM assets WHERE {condition}", args).fetchone()
-            rows = cur.execute(
-                f"SELECT {_COLUMNS} FROM assets WHERE {condition} "
-                "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-                [*args, limit, offset],
-            ).fetchall()
-        total = int(counted["n"]) if counted else 0
-        return [_record(r) for r in rows], total
+        )
+        return select_page(self._pool, "assets", _COLUMNS, filters, offset, limit, _record)
 
     def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
         """Removes the record; returns it, or None when there was none (of ``owner``)."""

@@ -29,12 +29,10 @@ import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from vidembed.errors import ConfigurationError
 from vidembed.records import SegmentRow, StoredSegment, TaskRecord
-from vidembed.stores.base import params_document, params_from_document, without_password
-from vidembed.stores.postgres.migrations import migrate
+from vidembed.stores.base import params_document, params_from_document
+from vidembed.stores.postgres.database import open_pool, select_page
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
@@ -106,23 +104,9 @@ class PostgresStore:
         """Connects to ``url`` (a libpq URI or conninfo string), applies the migrations the database
         lacks and opens a pool of up to ``max_connections``; ConfigurationError if the server
         cannot be reached."""
-        shown = without_password(url)
-        try:
-            with psycopg.connect(url, connect_timeout=max(1, round(connect_timeout))) as conn:
-                migrate(conn)
-        except psycopg.OperationalError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigurationError(f"Cannot use the PostgreSQL database {shown}: {message}") from None
-        self._pool: ConnectionPool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_connections,
-            open=False,
-            # a connection broken by a server restart is replaced before it is handed out
-            check=ConnectionPool.check_connection,
-            name="vidembed-store",
+        self._pool = open_pool(
+            url, max_connections=max_connections, connect_timeout=connect_timeout, name="vidembed-store"
         )
-        self._pool.open(wait=True, timeout=connect_timeout)
 
     def close(self) -> None:
         self._pool.close()
@@ -190,29 +174,14 @@ class PostgresStore:
         api: str = "v1.3",
     ) -> tuple[list[TaskRecord], int]:
         """One page of one API's tasks, newest first, and how many match in all."""
-        where: list[str] = ["api = %s"]
-        args: list[object] = [api]
-        for clause, value in (
+        filters = (
+            ("api = %s", api),
             ("owner = %s", owner),
             ("status = %s", status),
             ("created_at > %s", _timestamp(created_after)),
             ("created_at < %s", _timestamp(created_before)),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        condition = " AND ".join(where)
-        # one snapshot for the count and the page, so that they agree
-        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            counted = cur.execute(f"SELECT count(*) AS n FROM tasks WHERE {condition}", args).fetchone()
-            rows = cur.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE {condition} "
-                "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-                [*args, limit, offset],
-            ).fetchall()
-        total = int(counted["n"]) if counted else 0
-        return [_record(r) for r in rows], total
+        )
+        return select_page(self._pool, "tasks", _COLUMNS, filters, offset, limit, _record)
 
     def count_active(self, owner: str) -> int:
         row = self._one("SELECT count(*) AS n FROM tasks WHERE owner = %s AND status = 'processing'", [owner])

@@ -19,14 +19,13 @@ from __future__ import annotations
 import builtins  # builtins.list: in the classes below, list names the method
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidembed.records import AssetRecord, Probed
 from vidembed.stores.base import giving_up
+from vidembed.stores.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -72,29 +71,13 @@ class SQLiteAssetStore:
     """An ``AssetStore`` in SQLite (WAL): the embedded default."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
+        self._db = SQLiteDatabase(path)
+        self._conn, self._lock, self._transaction = self._db.conn, self._db.lock, self._db.transaction
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def insert(self, asset: AssetRecord) -> None:
         with self._transaction() as db:

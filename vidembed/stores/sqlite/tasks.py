@@ -11,10 +11,8 @@ from __future__ import annotations
 import builtins  # builtins.list: in SQLiteStore, list names the method
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.stores.base import params_document, params_from_document
+from vidembed.stores.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -122,14 +121,9 @@ def _insert(db: sqlite3.Connection, task: TaskRecord) -> None:
 
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
+        self._db = SQLiteDatabase(path, foreign_keys=True)
+        self._conn, self._lock, self._transaction = self._db.conn, self._db.lock, self._db.transaction
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
             have = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
             for column, kind in _ADDED_COLUMNS.items():
@@ -137,20 +131,8 @@ class SQLiteStore:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
             self._conn.executescript(_INDEXES)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # --- tasks -----------------------------------------------------------------------------
 
