@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from conftest import LiveServer, make_service
 from pg import pg_admin, temporary_database  # noqa: F401
+from PIL import Image
 
 from vidembed.api.compose import services_for
 from vidembed.server.app import create_app, uvicorn_options
@@ -91,6 +93,16 @@ def assert_json_error(response: httpx.Response, status: int, code: str) -> dict:
     body = response.json()
     assert set(body) == {"code", "message"} and body["code"] == code
     return body
+
+
+def assert_nested_error(response: httpx.Response, status: int, code: str) -> dict:
+    """Embed v2's error body, ``{"error": {code, message, details}}``: the inner object."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    return body["error"]
 
 
 @pytest.mark.parametrize("prefix", ["", "/v1.3"])
@@ -265,9 +277,11 @@ def test_page_numbers_past_any_end_and_past_any_integer(server: LiveServer) -> N
             assert past.status_code == 200, (route, past.text)
             assert past.json()["data"] == []
             assert past.json()["page_info"]["page"] == int(huge)
-        body = assert_json_error(
-            httpx.get(f"{server.url}{route}", params={"page": str(2**63)}), 400, "parameter_invalid"
-        )
+        bad_page = httpx.get(f"{server.url}{route}", params={"page": str(2**63)})
+        if "embed-v2" in route:  # Embed v2 nests every error (CONTRACT.md §1.4)
+            body = assert_nested_error(bad_page, 400, "parameter_invalid")
+        else:
+            body = assert_json_error(bad_page, 400, "parameter_invalid")
         assert body["message"] == (
             "The page parameter is invalid. It must be at least 1 and at most 9223372036854775807."
         )
@@ -448,7 +462,7 @@ def test_openapi_documents_the_error_responses(server: LiveServer) -> None:
             assert set(responses) == {SUCCESS.get((path, method), "200")} | errors, (prefix, path, method)
             for status in errors:
                 schema = responses[status]["content"]["application/json"]["schema"]
-                body = "NestedErrorBody" if status == "413" else "ErrorBody"  # Embed v2's 413 is nested
+                body = "NestedErrorBody" if path.startswith("/embed-v2") else "ErrorBody"  # v2 nests all
                 assert schema == {"$ref": f"#/components/schemas/{body}"}
     create = spec["paths"]["/embed/tasks"]["post"]["responses"]
     assert create["400"]["description"].startswith("`parameter_invalid` or `parameter_not_provided`")
@@ -579,3 +593,25 @@ def test_serve_logs_each_request_once(tmp_path: Path, monkeypatch: pytest.Monkey
         assert len(ours) == 1
     finally:
         services.close()
+
+
+def test_the_access_log_names_what_a_create_made(
+    server: LiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A create's log line carries the id it made (the route has none in its path); other lines
+    the id of their path."""
+    caplog.set_level(logging.INFO, logger="vidembed.http")
+    made = post_form(server, [("model_name", "marengo3.0"), ("video_url", URL)]).json()["_id"]
+    httpx.get(f"{server.url}/v1.3/embed/tasks/{made}/status")
+    picture = tmp_path / "still.png"
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(picture)
+    with open(picture, "rb") as upload:
+        asset = httpx.post(
+            f"{server.url}/v1.3/assets", data={"method": "direct"}, files={"file": upload}
+        ).json()
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "vidembed.http"]
+    creates = [line for line in lines if line["method"] == "POST"]
+    assert (creates[0]["path"], creates[0]["task_id"]) == ("/v1.3/embed/tasks", made)
+    assert creates[-1]["path"] == "/v1.3/assets" and creates[-1]["asset_id"] == asset["_id"]
+    status = [line for line in lines if line["path"].endswith("/status")]
+    assert status[-1]["task_id"] == made

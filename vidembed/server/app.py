@@ -3,7 +3,8 @@
 Every route is served under both ``/v1.3`` and the root, since SDK generations build different
 paths from the same base URL. Forms are parsed by hand: ``""`` means absent, a text parameter may
 also arrive as a small file part (SDK 0.4.x), and scopes repeat. Every response is JSON; errors
-are flat ``{code, message}`` bodies with 400 for validation (never 422).
+are flat ``{code, message}`` bodies with 400 for validation (never 422), except under
+``/embed-v2``, where every error is nested (``responses.nests_errors``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vidembed.api.compose import Services
 from vidembed.api.embed.operations import TaskService
 from vidembed.errors import ApiError
 from vidembed.server.auth import ApiKeys
-from vidembed.server.responses import error_responses
+from vidembed.server.responses import error_body, error_responses, nests_errors
 from vidembed.server.routes.assets import assets_router
 from vidembed.server.routes.embed import embed_router
 from vidembed.server.routes.embed_v2 import v2_router
@@ -190,15 +191,15 @@ def _allowed_methods(request: Request) -> list[str]:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body = exc.nested_body if nests_errors(request.url.path) else exc.body
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"code": "parameter_invalid", "message": "The request contains some invalid parameters."},
-            status_code=400,
-        )
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message = "The request contains some invalid parameters."
+        nested = nests_errors(request.url.path)
+        return JSONResponse(error_body("parameter_invalid", message, nested=nested), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -214,18 +215,18 @@ def _install_error_handlers(app: FastAPI) -> None:
                 f"The {request.method} method is not allowed on {request.url.path}; "
                 f"it takes {', '.join(allowed)}."
             )
+        code = codes.get(exc.status_code, "http_error")
+        nested = nests_errors(request.url.path)
         return JSONResponse(
-            {"code": codes.get(exc.status_code, "http_error"), "message": message},
-            status_code=exc.status_code,
-            headers=headers,
+            error_body(code, message, nested=nested), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)
-    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(
-            {"code": "internal_error", "message": "The server failed to handle the request."}, status_code=500
-        )
+        message = "The server failed to handle the request."
+        nested = nests_errors(request.url.path)
+        return JSONResponse(error_body("internal_error", message, nested=nested), status_code=500)
 
 
 def _install_access_log(app: FastAPI) -> None:
@@ -234,14 +235,17 @@ def _install_access_log(app: FastAPI) -> None:
         started = time.perf_counter()
         response = await call_next(request)
         ids = getattr(request, "path_params", {})
+        # the id a route names, or the one a create made (routes leave it in request.state)
+        task_id = ids.get("task_id") or getattr(request.state, "task_id", None)
+        asset_id = ids.get("asset_id") or getattr(request.state, "asset_id", None)
         line = {
             "method": request.method,
             "path": request.url.path,
             "status": response.status_code,
             "ms": round((time.perf_counter() - started) * 1000, 1),
-            "task_id": ids.get("task_id"),
+            "task_id": task_id,
         }
-        if "asset_id" in ids:
-            line["asset_id"] = ids["asset_id"]
+        if asset_id is not None:
+            line["asset_id"] = asset_id
         log.info(json.dumps(line))
         return response

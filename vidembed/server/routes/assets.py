@@ -53,9 +53,11 @@ def assets_router(assets: AssetService, owner: Callable[[Request], str]) -> APIR
         try:
             fields = {name: await form_text(form, name) for name in CREATE_FIELDS}
             file = file_only(form, "file", "; for a file on the web, use method=url with url")
-            return await run_in_threadpool(lambda: assets.create(owner=who, file=file, **fields))
+            created = await run_in_threadpool(lambda: assets.create(owner=who, file=file, **fields))
         finally:
             await form.close()
+        request.state.asset_id = created["_id"]  # for the access log line
+        return created
 
     @router.get("/assets", responses=asset_errors(400, 401), summary="List assets, newest first")
     async def list_assets(request: Request) -> JsonObject:

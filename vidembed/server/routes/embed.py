@@ -94,7 +94,7 @@ def embed_router(service: TaskService, owner: Callable[[Request], str]) -> APIRo
         upload = upload_part(form, "video_file")
         video_file = (upload.filename or "upload", upload.file) if upload is not None else None
         try:
-            return await run_in_threadpool(
+            created = await run_in_threadpool(
                 service.create,
                 owner=who,
                 video_file=video_file,
@@ -104,6 +104,8 @@ def embed_router(service: TaskService, owner: Callable[[Request], str]) -> APIRo
             )
         finally:
             await form.close()
+        request.state.task_id = created["_id"]  # for the access log line
+        return created
 
     @router.get(
         "/embed/tasks/{task_id}/status",
