@@ -70,7 +70,7 @@ def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
 
 
 class Executor(Protocol):
-    """What TaskService needs from whoever runs its tasks: the thread WorkerPool (default) or
+    """What the core (``TaskCore``) needs from whoever runs its tasks: the thread WorkerPool (default) or
     vidembed.executors.ray.RayExecutor (``Settings.executor == "ray"``)."""
 
     def start(self) -> None: ...

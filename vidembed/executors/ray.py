@@ -284,7 +284,7 @@ class ActorSlot:
 
 
 class RayExecutor:
-    """Runs the store's tasks on ``settings.workers`` Ray actors (the ``Executor`` of TaskService)."""
+    """Runs the store's tasks on ``settings.workers`` Ray actors (an ``Executor`` of the core)."""
 
     def __init__(self, store: TaskStore, settings: Settings) -> None:
         check_actor_resources(settings.ray_actor_cpus, settings.ray_actor_gpus)

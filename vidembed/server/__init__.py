@@ -1,1 +1,2 @@
-"""The HTTP layer: translates the TwelveLabs v1.3 wire format into TaskService calls and back."""
+"""The HTTP layer: forms, JSON bodies, status codes and OpenAPI, translated into calls of the API
+surfaces (``vidembed.api``) and back; it holds no rules of its own."""

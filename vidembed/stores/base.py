@@ -1,6 +1,6 @@
 """The store interface: tasks, their leases and their result vectors, whatever holds them.
 
-``TaskService``, ``WorkerPool`` and the search path see a store only through ``TaskStore``. Two
+The core (``service.tasks.TaskCore``), the executors and search see a store only through ``TaskStore``. Two
 implementations: ``SQLiteStore`` (the embedded default: one file in the data folder) and
 ``PostgresStore`` (a shared PostgreSQL, for several API servers and workers on many machines).
 ``open_store`` picks one from a database URL (``--database-url`` / ``VIDEMBED_DATABASE_URL``).
@@ -106,6 +106,13 @@ class TaskStore(Protocol):
         """Gives a task back for another attempt at once, recording why this one ended."""
         ...
 
+    def give_back(self, task_id: str, worker: str, stage: str) -> bool:
+        """Gives a task back at once because its holder stopped it on purpose (Ctrl-C in the CLI, a
+        service stopping): the lease freed for the next claimer, the attempt not counted (a task
+        stopped on purpose never runs out of attempts), ``stage`` recorded; False if ``worker`` did
+        not hold it."""
+        ...
+
     def complete(
         self,
         task_id: str,
@@ -138,7 +145,7 @@ class TaskStore(Protocol):
 
 @runtime_checkable
 class AssetStore(Protocol):
-    """What AssetService needs from a store of assets (timestamps: epoch seconds)."""
+    """What the asset core (``service.assets.AssetCore``) needs from a store of assets (timestamps: epoch seconds)."""
 
     def close(self) -> None:
         """Releases the store's connections; the store is not used afterwards."""

@@ -56,7 +56,7 @@ class PostgresAssetStore:
     def __init__(self, url: str, *, max_connections: int = 5, connect_timeout: float = 10) -> None:
         """Connects to ``url``, applies the migrations the database lacks and opens a pool of up to
         ``max_connections``; ConfigurationError if the server cannot be reached. Five connections:
-        an AssetService has two workers, a heartbeat each while one works, and requests that read
+        an AssetCore has two workers, a heartbeat each while one works, and requests that read
         or write one row each (milliseconds), beside the task store's own pool."""
         self._pool = open_pool(
             url, max_connections=max_connections, connect_timeout=connect_timeout, name="vidembed-assets"
