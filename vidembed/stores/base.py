@@ -145,7 +145,8 @@ class TaskStore(Protocol):
 
 @runtime_checkable
 class AssetStore(Protocol):
-    """What the asset core (``service.assets.AssetCore``) needs from a store of assets (timestamps: epoch seconds)."""
+    """What the asset core (``service.assets.AssetCore``) needs from a store of assets
+    (timestamps: epoch seconds)."""
 
     def close(self) -> None:
         """Releases the store's connections; the store is not used afterwards."""
