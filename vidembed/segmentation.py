@@ -161,9 +161,15 @@ class ShotPlanner:
     Rules: clips are contiguous and cover [start, end]; every inner boundary is a cut, or a split
     of a shot longer than ``max_piece``; every clip is at least ``min_duration`` long, unless the
     interval itself is shorter (then it is one clip). A shot shorter than the minimum joins the
+    neighbour whose merged clip stays within ``max_piece``, and when both or neither do, the
     neighbour across the weaker of its two cuts (a flash or a quick insert stays with the scene it
-    interrupts); the first shot can only join the next, the last only the previous. To decide, the
-    last complete clip is held until the shot after it is known, so at most two shots are open.
+    interrupts): a merge does not force a split inside a shot that the other side would avoid
+    (decided one short shot at a time). The first shot can only join the next, the last only the
+    previous. To decide, the last complete clip is held until the shot after it is known; when the
+    choice depends on the next shot's length, the short shot joins it tentatively and goes back to
+    the held clip when the next shot's end (a cut, or ``end``) shows the merge over ``max_piece``
+    while the next shot alone is not; once the horizon is ``max_piece`` past the short shot, the
+    next shot is over ``max_piece`` (split anyway) and the short shot stays with it.
     A clip longer than ``max_piece`` made of merged shots is split at the strongest of the cuts it
     absorbed that leaves both sides at least ``min_duration`` long; one without such a cut is split
     into equal pieces. An open shot is split as soon as it is ``max_piece + min_duration`` long
@@ -179,6 +185,9 @@ class ShotPlanner:
         self._held: Clip | None = None  # the last complete clip, not yet released
         self._held_cuts: list[Cut] = []  # cuts inside _held (dropped when short shots merged)
         self._open_cuts: list[Cut] = []  # cuts inside the open shot
+        # a short shot that joined the open one tentatively: the cut that ended it and the cuts
+        # inside it; it goes back to _held if the open shot turns out longer than max_piece
+        self._tentative: tuple[Cut, list[Cut]] | None = None
         self._finished = False
 
     def cut(self, cut: Cut) -> list[Clip]:
@@ -186,22 +195,59 @@ class ShotPlanner:
         if not self._open + _EPS < cut.time < self.end - _EPS:
             return []
         out = self.advance(cut.time)
+        self._settle(cut.time, ends=True)
         if cut.time - self._open >= self.min_duration - _EPS:
             out += self._release()
             self._held, self._held_cuts = Clip(self._open, cut.time), self._open_cuts
-        elif self._held is not None and self._open_cut < cut.strength:
-            # the short shot joins the previous clip: its first cut is the weaker one
-            self._held_cuts += [Cut(self._open, self._open_cut), *self._open_cuts]
-            self._held = Clip(self._held.start, cut.time)
-        else:  # the short shot joins the next one: this cut is dropped
-            self._open_cuts.append(cut)
+        elif self._held is not None and self._joins_previous(cut):
+            self._join_previous(cut)
+        else:  # the short shot joins the next one (perhaps tentatively): this cut is dropped
+            self._open_cuts = [*self._open_cuts, cut]
             return out
         self._open, self._open_cut, self._open_cuts = cut.time, cut.strength, []
         return out
 
+    def _joins_previous(self, cut: Cut) -> bool:
+        """Whether the short open shot ending at ``cut`` joins the held clip now: when that merge
+        stays within max_piece and its first cut is the weaker one. Otherwise it joins the next
+        shot: for good when the held clip cannot take it within max_piece and ``cut`` is the
+        weaker one; else tentatively (``_tentative``), until the next shot's length is known."""
+        assert self._held is not None
+        fits, weaker = cut.time - self._held.start <= self.max_piece + _EPS, self._open_cut < cut.strength
+        if fits and weaker:
+            return True
+        if fits or weaker:
+            self._tentative = cut, self._open_cuts
+        return False
+
+    def _join_previous(self, cut: Cut, inside: list[Cut] | None = None) -> None:
+        """The short open shot (up to ``cut``, with the cuts ``inside`` it) joins the held clip."""
+        assert self._held is not None
+        inside = self._open_cuts if inside is None else inside
+        self._held_cuts += [Cut(self._open, self._open_cut), *inside]
+        self._held = Clip(self._held.start, cut.time)
+
+    def _settle(self, until: float, ends: bool) -> None:
+        """Decides a tentative merge once the next shot is known to reach ``until`` (and to end
+        there when ``ends``). The short shot stays with the next shot when that shot alone is
+        longer than max_piece (it is split anyway) or when the merge ends within max_piece;
+        otherwise (the merge exceeds max_piece, the next shot alone would not) it goes back to the
+        held clip, across the cut that ended it, which becomes the open shot's first cut again."""
+        if self._tentative is None:
+            return
+        cut, inside = self._tentative
+        if until - cut.time > self.max_piece + _EPS or (ends and until - self._open <= self.max_piece + _EPS):
+            self._tentative = None
+        elif ends:
+            self._tentative = None
+            self._join_previous(cut, inside)
+            self._open, self._open_cut = cut.time, cut.strength
+            self._open_cuts = [c for c in self._open_cuts if c.time > cut.time + _EPS]
+
     def advance(self, horizon: float) -> list[Clip]:
         """Clips that are final once no cut before ``horizon`` remains to be reported."""
         out: list[Clip] = []
+        self._settle(min(horizon, self.end), ends=False)
         while min(horizon, self.end) - self._open >= self.max_piece + self.min_duration - _EPS:
             out += self._release()
             piece = Clip(self._open, self._open + self.max_piece)
@@ -216,6 +262,7 @@ class ShotPlanner:
             return []
         self._finished = True
         out = self.advance(self.end)
+        self._settle(self.end, ends=True)
         if self.end - self._open >= self.min_duration - _EPS or self._held is None:
             out += self._release()
             self._held, self._held_cuts = Clip(self._open, self.end), self._open_cuts

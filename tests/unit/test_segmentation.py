@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidembed import BadRequestError
-from vidembed.segmentation import ClipParams, Cut, plan_clips, plan_shots
+from vidembed.segmentation import Clip, ClipParams, Cut, ShotPlanner, plan_clips, plan_shots
 
 
 def bounds(duration: float, **kw: object) -> list[tuple[float, float]]:
@@ -71,6 +71,49 @@ def test_a_short_shot_joins_the_neighbour_across_the_weaker_cut() -> None:
     assert shots(0, 20, [(5, 1.0), (6, 0.5), (12, 1.0)]) == [(0, 5), (5, 12), (12, 20)]
     # the cut at 5 is weaker: it joins the previous one
     assert shots(0, 20, [(5, 0.5), (6, 1.0), (12, 1.0)]) == [(0, 6), (6, 12), (12, 20)]
+
+
+def test_a_short_shot_joins_the_neighbour_that_keeps_the_clip_within_10_s() -> None:
+    # issue 23 item 7: an 8.4 s shot, a 2.6 s shot (under the 3 s minimum), a 5 s shot. The cut at
+    # 8.4 is the weaker, but merging there makes 11 s, which would be split inside the 8.4 s shot;
+    # merging across the stronger cut makes 7.6 s: every boundary stays on a cut
+    assert shots(0, 16, [(8.4, 0.3), (11.0, 0.9)], minimum=3) == [(0, 8.4), (8.4, 16)]
+    # mirrored: the weaker cut is after the short shot, but the next shot is 9.5 s: merging there
+    # makes 11 s; merging into the 5 s shot before it makes 6.5 s
+    assert shots(0, 16, [(5, 0.9), (6.5, 0.3)], minimum=2) == [(0, 6.5), (6.5, 16)]
+    # the same, decided at the end of the interval instead of at a cut
+    assert shots(0, 16, [(5, 0.9), (6.5, 0.3), (16, 1.0)], minimum=2) == [(0, 6.5), (6.5, 16)]
+    # both merges fit: the weaker cut decides, as before
+    assert shots(0, 14, [(5, 0.9), (6.5, 0.3)], minimum=2) == [(0, 5), (5, 14)]
+    assert shots(0, 14, [(5, 0.3), (6.5, 0.9)], minimum=2) == [(0, 6.5), (6.5, 14)]
+    # neither fits: the weaker cut decides (one split inside a shot is unavoidable)
+    assert shots(0, 20, [(9, 0.3), (10.5, 0.9)], minimum=2) == [(0, 5.25), (5.25, 10.5), (10.5, 20)]
+    # the next shot alone is over 10 s (it is split anyway): the short shot stays with it
+    assert shots(0, 19, [(5, 0.9), (7, 0.3)], minimum=3) == [(0, 5), (5, 15), (15, 19)]
+
+
+def test_the_online_planner_gives_the_plan_of_all_cuts_at_once() -> None:
+    """The engine feeds the planner cuts and horizons as frames are decoded; the clips are the same
+    as plan_shots' (tentative merges included) and each is final when released."""
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        end = round(float(rng.uniform(5, 90)), 3)
+        minimum = float(rng.choice([2, 3, 4, 5]))
+        times = np.sort(rng.uniform(0, end, trial % 25))
+        cuts = [
+            Cut(round(float(t), 3), float(s))
+            for t, s in zip(times, rng.uniform(0.1, 1, len(times)), strict=True)
+        ]
+        planner = ShotPlanner(0, end, minimum)
+        online: list[Clip] = []
+        frame = 0.0
+        for cut in cuts:
+            while frame < cut.time:  # a horizon every 0.04 s up to the cut
+                online += planner.advance(frame)
+                frame += 0.04
+            online += planner.cut(cut)
+        online += planner.finish()
+        assert tuple(online) == plan_shots(0, end, cuts, minimum)
 
 
 def test_the_first_and_last_short_shots_join_their_only_neighbour() -> None:

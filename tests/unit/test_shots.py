@@ -9,10 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.segmentation import Shot, ShotVideo, make_shot_video, procedural_photos
+from benchmarks.segmentation import Shot, ShotVideo, make_shot_video, procedural_photos, wall_photos
 from vidembed import BadRequestError
 from vidembed.engine import Engine
-from vidembed.engine.shots import CutDetector, colour_histogram, detect_cuts, histogram_distance
+from vidembed.engine.shots import (
+    MIN_SCORE,
+    CutDetector,
+    FrameSignature,
+    blurred,
+    colour_histogram,
+    detect_cuts,
+    frame_score,
+    histogram_distance,
+    translation,
+)
 from vidembed.errors import MediaError
 from vidembed.models.catalog import StackCatalog
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
@@ -83,9 +93,87 @@ def test_the_detector_finds_every_cut_and_none_inside_pans_zooms_or_shakes(shot_
     # skipped B-frames late (measured: 0-2 frames at 25 fps)
     assert all(0.0 <= min(c.time - t for c in cuts if c.time >= t - 1e-6) <= 0.12 for t in shot_video.cuts)
     inside = [s for t, s in detector.scores if not _near(t, shot_video.cuts)]
-    # the shaking camera scores above the fixed minimum (0.15): the adaptive ratio keeps it from
-    # reading as a cut; every cut still scores higher than any motion
-    assert max(inside) > CutDetector().min_score and min(c.strength for c in cuts) > max(inside)
+    # every cut scores higher than any motion, by a wide margin since the camera's shift is
+    # compensated (issue 23 item 7). Before, the shaking camera scored above the fixed minimum (0.15)
+    # and only the adaptive ratio kept it from reading as a cut; now it scores about 0.13, under it
+    assert min(c.strength for c in cuts) > 2 * max(inside)
+
+
+def _panning(picture: np.ndarray, start: int, frames: int) -> list[np.ndarray]:
+    """64 x 36 thumbnails of a slow pan across ``picture`` (960 x 640): an 768 x 432 window moving
+    8 px (half a thumbnail pixel) a frame."""
+    from PIL import Image
+
+    return [
+        np.asarray(
+            Image.fromarray(picture[100:532, start + 8 * k : start + 8 * k + 768]).resize(
+                (64, 36), Image.Resampling.BILINEAR
+            )
+        )
+        for k in range(frames)
+    ]
+
+
+def test_a_cut_between_two_pictures_of_the_same_colours_is_found() -> None:
+    """Issue 23 item 7: a cut from one textured wall with an object to another picture of the very
+    same pixels (the wall turned upside down: the same colour histogram) is a cut; the pan before
+    and after it is not. Colour alone (the histogram plus the blurred difference: the detector
+    before this issue) scores it under MIN_SCORE and misses it."""
+    wall = wall_photos(pairs=1)[0]
+    frames = _panning(wall, 0, 12) + _panning(np.ascontiguousarray(wall[::-1, ::-1]), 40, 12)
+    before, after = frames[11], frames[12]
+    colours_only = histogram_distance(colour_histogram(before), colour_histogram(after)) + float(
+        np.abs(blurred(before) - blurred(after)).mean()
+    )
+    assert histogram_distance(colour_histogram(before), colour_histogram(after)) < 0.03  # same palette
+    assert colours_only < MIN_SCORE  # the old detector's score: no cut
+    detector = CutDetector()
+    detector.keep_scores = True
+    cuts = [c for k, rgb in enumerate(frames) for c in detector.add(k / 25, rgb)] + detector.finish()
+    assert [round(c.time * 25) for c in cuts] == [12]
+    assert cuts[0].strength >= MIN_SCORE
+    pan = [s for t, s in detector.scores if round(t * 25) != 12]
+    assert max(pan) < MIN_SCORE / 3  # the pan is compensated: its frames hardly score
+    assert cuts[0].strength > 5 * max(pan)
+
+
+def test_the_camera_shift_is_found_and_compensated() -> None:
+    walls = wall_photos(pairs=1)  # two walls of one colour, another object on each
+    first = _panning(walls[1], 0, 1)[0]
+    moved = np.roll(first, (3, -5), axis=(0, 1))  # the picture moved 3 px down, 5 px left
+    a, b = FrameSignature.of(first), FrameSignature.of(moved)
+    assert translation(a.spectrum, b.spectrum, a.luma.shape) == (3, -5)
+    unshifted = float(np.abs(a.luma - b.luma).mean())
+    assert frame_score(a, b) < min(MIN_SCORE / 3, unshifted / 2)  # compensated: the wrapped edges differ
+    assert frame_score(a, FrameSignature.of(_panning(walls[0], 0, 1)[0])) > MIN_SCORE  # the other wall
+
+
+# Look-alike shots (benchmarks.segmentation.wall_photos: photos 0 and 1, 2 and 3 share their colours;
+# a cut from 1 to 3 changes colours): still to still, pan to shake, zoom to still are look-alike cuts.
+LOOKALIKE = [
+    Shot(0, 2.4, "still"),
+    Shot(1, 2.4, "still"),
+    Shot(0, 3.0, "pan"),
+    Shot(1, 3.0, "shake"),
+    Shot(3, 3.0, "zoom"),
+    Shot(2, 2.2, "still"),
+]
+
+
+def test_the_detector_finds_look_alike_cuts_in_a_video(tmp_path: Path) -> None:
+    """The detector before issue 23 item 7 found 3 of these 5 cuts (not 7.8 s: a pan into a shaking
+    camera on the same wall with another object; nor 13.8 s: a zoom to a still of the same colours)."""
+    video = make_shot_video(
+        tmp_path / "look.mp4", wall_photos(), LOOKALIKE, 320, 180, keyframes_at_cuts=False
+    )
+    detector = CutDetector()
+    detector.keep_scores = True
+    cuts = detect_cuts(video.path, detector=detector)
+    assert video.cuts == (2.4, 4.8, 7.8, 10.8, 13.8)
+    assert [c.time for c in cuts if not _near(c.time, video.cuts)] == []  # no false cut
+    assert all(any(abs(c.time - t) <= TOLERANCE for c in cuts) for t in video.cuts)  # none missed
+    inside = [s for t, s in detector.scores if not _near(t, video.cuts)]
+    assert min(c.strength for c in cuts) > max(inside)
 
 
 def test_dynamic_segments_follow_the_cuts(shot_video: ShotVideo, stack: ModelStack) -> None:
@@ -116,8 +204,12 @@ def test_dynamic_with_a_larger_minimum_and_an_interval(shot_video: ShotVideo, st
     assert clips[0][0] == 1.0 and clips[-1][1] == 14.0
     assert all(end - start >= 5.0 for start, end in clips)
     # shots [1, 3), [7.2, 8.4), [8.4, 11.8) and [11.8, 14] are under 5 s and merge; the 13 s clip is
-    # then split at the strongest cut it absorbed that leaves both sides >= 5 s
-    assert len(clips) == 2 and _near(clips[1][0], (8.4,))
+    # then split at the strongest cut it absorbed that leaves both sides >= 5 s: 7.2 or 8.4, whichever
+    # the detector scores higher. (Its scores of these two are within 10 % of each other since the
+    # motion-compensated picture difference, and x264's threaded encoding is not bit-exact from run
+    # to run, so which one is stronger is read from the detector on the same file and interval.)
+    strength = {round(c.time, 1): c.strength for c in detect_cuts(shot_video.path, (1.0, 14.0))}
+    assert len(clips) == 2 and _near(clips[1][0], (max((7.2, 8.4), key=strength.__getitem__),))
 
 
 def test_a_dynamic_interval_shorter_than_the_minimum_is_one_clip(
