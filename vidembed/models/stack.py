@@ -22,6 +22,10 @@ from vidembed.models.roles import AudioEncoder, TextEncoder, TranscriptionEncode
 from vidembed.models.stacks_file import StackConfig
 
 DEFAULT_STACK = "conse-minilm-384"
+# The built-in multilingual stack: the same ConSE stack anchored on Universal Sentence Encoder
+# Multilingual v3 (``StackConfig.text_model = "muse"``); Whisper detects the language.
+MULTILINGUAL_STACK = "conse-muse-512"
+MUSE_TEXT_MODEL = "muse"
 BUILTIN_ALIASES = ("marengo3.0", "marengo3.5", "Marengo-retrieval-2.7")
 OPTIONS = ("visual", "audio", "transcription")
 
@@ -29,8 +33,9 @@ OPTIONS = ("visual", "audio", "transcription")
 @dataclass(frozen=True)
 class StackSettings:
     """What every process that embeds or searches must agree on (picklable: worker processes get
-    a copy). ``stacks_file`` adds stacks to the built-in one; Whisper's beam width and language
-    apply to the built-in stack (a stacks file sets its own stacks' language). ``extra_stacks``:
+    a copy). ``stacks_file`` adds stacks to the built-in ones; Whisper's beam width applies to the
+    built-in stacks and ``language`` to conse-minilm-384 (conse-muse-512 always detects the
+    language; a stacks file sets its own stacks' language). ``extra_stacks``:
     stacks added by code rather than by a file (the tests' fake stack, ``vidembed.models.fake``).
     ``models_dir``: where prepared weights and fetched hub models are kept (``VIDEMBED_MODELS``;
     None: the per-user cache folder of the process that loads the models, ``weights.models_dir``);

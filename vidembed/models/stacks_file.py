@@ -23,7 +23,8 @@ Every key but ``image_text`` is optional and has a documented default (README, "
 - ``aliases``: other names that select the stack. ``marengo3.0`` aliases the stack that lists it,
   else the built-in default.
 
-A stack is named by its table's name; ``conse-minilm-384`` (built in) cannot be redefined.
+A stack is named by its table's name; the built-in ``conse-minilm-384`` and ``conse-muse-512``
+cannot be redefined.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class StackConfig:
     # ("fake": the tests' stack without weights, vidembed.models.fake); "" is a stack of the keys
     # above (kind "image-text", or "conse" for the built-in one).
     kind: str = ""
+    # Set only by code: the text encoder that anchors a ``conse`` stack. "" is all-MiniLM-L6-v2
+    # (English, the built-in conse-minilm-384); "muse" is Universal Sentence Encoder Multilingual v3
+    # (16 languages, the built-in conse-muse-512, ``vidembed.models.muse``).
+    text_model: str = ""
 
 
 def parse_stacks_file(path: Path, reserved: tuple[str, ...] = ()) -> list[StackConfig]:

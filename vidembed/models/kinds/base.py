@@ -56,6 +56,11 @@ class StackKind(ABC):
     ) -> dict[str, dict[str, str]]:
         """Per role: ``kind``, ``about`` (what its vectors mean, for users) and ``identity``."""
 
+    def languages(self, config: StackConfig) -> list[str] | None:
+        """The languages (ISO 639-1) whose queries and speech the stack's text space serves; None
+        when the kind cannot tell (it depends on the model a stacks file names)."""
+        return None
+
     def placeholders(self, config: StackConfig) -> dict[str, str]:
         """Per option, the text whose vector a clip holds when the option found nothing in it."""
         from vidembed.models.audio import SILENCE_TEXT  # audio.py loads onnx: only when asked

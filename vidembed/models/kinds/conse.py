@@ -1,9 +1,11 @@
-"""Kind ``conse``: the built-in stack ``conse-minilm-384``, from weights that ship in registry
-packages (``vidembed.models.weights``).
+"""Kind ``conse``: the built-in stacks ``conse-minilm-384`` and ``conse-muse-512``, from weights
+that ship in registry packages (``vidembed.models.weights``).
 
-all-MiniLM-L6-v2 anchors the space; the visual option is a ConSE mix of the names of
-EfficientNet-Lite0's ImageNet classes, with OCR text and the face and object detectors' phrases;
-the audio option a ConSE mix of YAMNet's AudioSet class names; speech is Whisper base
+A text encoder anchors the space: all-MiniLM-L6-v2 (English), or Universal Sentence Encoder
+Multilingual v3 when ``StackConfig.text_model`` is ``"muse"`` (16 languages). Every builder below
+takes that encoder as a parameter, so both stacks are the same code. The visual option is a ConSE
+mix of the names of EfficientNet-Lite0's ImageNet classes, with OCR text and the face and object
+detectors' phrases; the audio option a ConSE mix of YAMNet's AudioSet class names; speech is Whisper base
 (docs/MODELS.md, "The built-in stack").
 """
 
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vidembed.errors import ConfigurationError
 from vidembed.models import parts, weights
 from vidembed.models.kinds.base import StackKind
 from vidembed.models.roles import AudioEncoder, TextEncoder, TranscriptionEncoder
-from vidembed.models.stack import StackSettings
+from vidembed.models.stack import MUSE_TEXT_MODEL, StackSettings
 from vidembed.models.stacks_file import StackConfig
 
 if TYPE_CHECKING:
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
 TEXT_ABOUT = (
     "all-MiniLM-L6-v2 (int8 ONNX), mean-pooled, L2-normalised: every option and every "
     "query is a vector of this text space"
+)
+MUSE_ABOUT = (
+    "Universal Sentence Encoder Multilingual v3 (pure numpy, 512-d), L2-normalised: every option "
+    "and every query is a vector of this text space, so class names, text read in frames, transcripts "
+    "and queries in any of its 16 languages meet their translations"
 )
 VISUAL_ABOUT = (
     "ConSE over EfficientNet-Lite0 ImageNet-1k classes (top 10 of the mean of 3 frames per "
@@ -50,6 +58,13 @@ class ConseKind(StackKind):
     name = "conse"
 
     def text_encoder(self, config: StackConfig, settings: StackSettings) -> TextEncoder:
+        if config.text_model == MUSE_TEXT_MODEL:
+            return parts.muse_text_encoder(settings)
+        if config.text_model:
+            raise ConfigurationError(
+                f"The stack {config.name!r} asks for the text model {config.text_model!r}; a conse stack "
+                f'takes all-MiniLM-L6-v2 ("") or {MUSE_TEXT_MODEL!r}.'
+            )
         from vidembed.models.text import MiniLMTextEncoder
 
         return MiniLMTextEncoder(
@@ -103,9 +118,17 @@ class ConseKind(StackKind):
     def describe(
         self, config: StackConfig, settings: StackSettings, text: TextEncoder
     ) -> dict[str, dict[str, str]]:
+        about = MUSE_ABOUT if config.text_model == MUSE_TEXT_MODEL else TEXT_ABOUT
         return {
-            "text": {"kind": "text", "about": TEXT_ABOUT, "identity": text.identity},
+            "text": {"kind": "text", "about": about, "identity": text.identity},
             "visual": {"kind": "conse", "about": VISUAL_ABOUT, "identity": visual_identity(text)},
             "audio": parts.yamnet_description(text),
             "transcription": parts.whisper_description(config, text),
         }
+
+    def languages(self, config: StackConfig) -> list[str] | None:
+        if config.text_model == MUSE_TEXT_MODEL:
+            from vidembed.models.muse import LANGUAGES
+
+            return list(LANGUAGES)
+        return ["en"]

