@@ -81,13 +81,15 @@ def pg_database(pg_admin: str) -> Iterator[str]:
 
 @pytest.fixture
 def pg_url(pg_database: str) -> str:
-    """The run's database with no tasks or assets left by an earlier test (the schema stays)."""
+    """The run's database with no tasks, assets or indexes left by an earlier test (the schema stays)."""
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '10s'")  # a store a test left open would block: say so
         if conn.execute("SELECT to_regclass('tasks')").fetchone() != (None,):
             conn.execute("TRUNCATE tasks CASCADE")
         if conn.execute("SELECT to_regclass('assets')").fetchone() != (None,):
             conn.execute("TRUNCATE assets")
+        if conn.execute("SELECT to_regclass('search_indexes')").fetchone() != (None,):
+            conn.execute("TRUNCATE search_indexes")
     return pg_database
 
 

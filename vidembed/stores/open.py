@@ -12,10 +12,18 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from vidembed.errors import ConfigurationError
-from vidembed.stores.base import AssetStore, MediaStore, TaskStore, database_target, postgres_missing
+from vidembed.stores.base import (
+    AssetStore,
+    IndexStore,
+    MediaStore,
+    TaskStore,
+    database_target,
+    postgres_missing,
+)
 from vidembed.stores.media import LocalMediaStore
 from vidembed.stores.s3 import S3MediaStore, S3Settings
 from vidembed.stores.sqlite.assets import SQLiteAssetStore
+from vidembed.stores.sqlite.indexes import SQLiteIndexStore
 from vidembed.stores.sqlite.tasks import SQLiteStore
 
 
@@ -45,6 +53,18 @@ def open_asset_store(url: str | None, default_path: Path) -> AssetStore:
     except ImportError as exc:
         raise postgres_missing(exc) from None
     return PostgresAssetStore(target)
+
+
+def open_index_store(url: str | None, default_path: Path) -> IndexStore:
+    """The search-index store a database URL names, as ``open_store`` reads it."""
+    target = database_target(url, default_path)
+    if isinstance(target, Path):
+        return SQLiteIndexStore(target)
+    try:
+        from vidembed.stores.postgres.indexes import PostgresIndexStore
+    except ImportError as exc:
+        raise postgres_missing(exc) from None
+    return PostgresIndexStore(target)
 
 
 def open_media_store(url: str | None, default_folder: Path, s3: S3Settings | None = None) -> MediaStore:

@@ -48,10 +48,14 @@ def select_page(
     offset: int,
     limit: int,
     record: Callable[[dict[str, Any]], Record],
+    *,
+    order_by: str = "created_at",
+    descending: bool = True,
 ) -> tuple[list[Record], int]:
-    """One page of ``table``, newest first, and how many rows match in all: ``filters`` are
-    (clause, value) pairs, a None value leaving its clause out. The count and the page come from
-    one snapshot, so that they agree."""
+    """One page of ``table`` (newest first by default, ``order_by`` a column name of ours, never
+    a user's text), and how many rows match in all: ``filters`` are (clause, value) pairs, a None
+    value leaving its clause out. The count and the page come from one snapshot, so that they
+    agree."""
     where: list[str] = ["true"]
     args: list[object] = []
     for clause, value in filters:
@@ -59,12 +63,13 @@ def select_page(
             where.append(clause)
             args.append(value)
     condition = " AND ".join(where)
+    direction = "DESC" if descending else "ASC"
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         counted = cur.execute(f"SELECT count(*) AS n FROM {table} WHERE {condition}", args).fetchone()
         rows = cur.execute(
             f"SELECT {columns} FROM {table} WHERE {condition} "
-            "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+            f"ORDER BY {order_by} {direction}, id {direction} LIMIT %s OFFSET %s",
             [*args, limit, offset],
         ).fetchall()
     total = int(counted["n"]) if counted else 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidembed.stores.postgres.migrations.assets import ASSETS
+from vidembed.stores.postgres.migrations.indexes import INDEXES
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,5 @@ CREATE TABLE segments (
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tasks and segments", INITIAL),
     Migration(2, "assets", ASSETS),
+    Migration(3, "search indexes", INDEXES),
 )

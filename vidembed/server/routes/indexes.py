@@ -1,0 +1,86 @@
+"""The routes of TwelveLabs' indexes API (``/indexes``; docs/SEARCH-API.md): JSON in,
+``IndexService`` calls, JSON out; errors are flat, as in every API but Embed v2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from vidembed.api.indexes.operations import IndexService
+from vidembed.server.forms import read_small_json
+from vidembed.server.responses import error_responses
+
+index_errors = partial(error_responses, resource="index", unknown_fields=True)
+_CREATE_EXAMPLE = {
+    "index_name": "my-videos",
+    "models": [{"model_name": "marengo3.0", "model_options": ["visual", "audio"]}],
+    "addons": ["thumbnail"],
+}
+
+
+def _json_schema(example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
+def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> APIRouter:
+    """The routes of ``indexes``; ``owner`` maps a request to its API key's owner (or raises 401)."""
+    router = APIRouter(tags=["indexes"])
+
+    @router.post(
+        "/indexes",
+        status_code=201,
+        openapi_extra=_json_schema(_CREATE_EXAMPLE),
+        responses=index_errors(400, 401),
+        summary="Create an index: a name, one embedding model and its options (visual, audio)",
+    )
+    async def create_index(request: Request) -> dict[str, Any]:
+        who = owner(request)
+        body = await read_small_json(request)
+        created = await run_in_threadpool(indexes.create, body, who)
+        request.state.index_id = created["_id"]
+        return created
+
+    @router.get("/indexes", responses=index_errors(400, 401), summary="List indexes, newest first")
+    async def list_indexes(request: Request) -> dict[str, Any]:
+        who = owner(request)
+        return await run_in_threadpool(indexes.list, dict(request.query_params), who)
+
+    @router.get("/indexes/{index_id}", responses=index_errors(401, 404), summary="Retrieve an index")
+    async def retrieve_index(index_id: str, request: Request) -> dict[str, Any]:
+        return await run_in_threadpool(indexes.retrieve, index_id, owner(request))
+
+    @router.put(
+        "/indexes/{index_id}",
+        status_code=204,
+        response_class=Response,
+        openapi_extra=_json_schema({"index_name": "a new name"}),
+        responses=index_errors(400, 401, 404),
+        summary="Rename an index (its models and add-ons cannot change)",
+    )
+    async def update_index(index_id: str, request: Request) -> Response:
+        who = owner(request)
+        body = await read_small_json(request)
+        await run_in_threadpool(indexes.update, index_id, body, who)
+        return Response(status_code=204)
+
+    @router.delete(
+        "/indexes/{index_id}",
+        status_code=204,
+        response_class=Response,
+        responses=index_errors(401, 404),
+        summary="Delete an index",
+    )
+    async def delete_index(index_id: str, request: Request) -> Response:
+        await run_in_threadpool(indexes.delete, index_id, owner(request))
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,128 @@
+"""The index store on SQLite: a table beside the tasks and assets in the data folder's database.
+
+Names are unique per owner by a UNIQUE constraint, so two servers sharing the file cannot both
+create one name; ``options`` and ``addons`` are JSON lists.
+"""
+
+from __future__ import annotations
+
+import builtins  # builtins.list: in the class below, list names the method
+import json
+import sqlite3
+from pathlib import Path
+
+from vidembed.records import IndexListing, IndexRecord
+from vidembed.stores.sqlite.database import SQLiteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_indexes (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    options TEXT NOT NULL,
+    addons TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (owner, name)
+);
+CREATE INDEX IF NOT EXISTS search_indexes_by_owner ON search_indexes (owner, created_at);
+"""
+_COLUMNS = "id, owner, name, model_name, stack, options, addons, created_at, updated_at"
+_SORTS = {"created_at", "updated_at"}
+
+
+def _record(row: sqlite3.Row) -> IndexRecord:
+    data = dict(row)
+    data["options"] = json.loads(data["options"])
+    data["addons"] = json.loads(data["addons"])
+    return IndexRecord(**data)
+
+
+class SQLiteIndexStore:
+    def __init__(self, path: Path) -> None:
+        self._db = SQLiteDatabase(path)
+        with self._db.lock:
+            self._db.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def insert(self, index: IndexRecord) -> bool:
+        try:
+            with self._db.transaction() as db:
+                db.execute(
+                    f"INSERT INTO search_indexes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        index.id,
+                        index.owner,
+                        index.name,
+                        index.model_name,
+                        index.stack,
+                        json.dumps(index.options),
+                        json.dumps(index.addons),
+                        index.created_at,
+                        index.updated_at,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get(self, index_id: str, owner: str | None = None) -> IndexRecord | None:
+        query, args = f"SELECT {_COLUMNS} FROM search_indexes WHERE id = ?", [index_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        with self._db.lock:
+            row = self._db.conn.execute(query, args).fetchone()
+        return _record(row) if row else None
+
+    def list(
+        self, owner: str | None, query: IndexListing, offset: int, limit: int
+    ) -> tuple[builtins.list[IndexRecord], int]:
+        where, args = ["1"], []
+        for clause, value in (
+            ("owner = ?", owner),
+            ("name = ?", query.name),
+            ("created_at >= ?", query.created_from),
+            ("updated_at >= ?", query.updated_from),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        for option in query.options:  # every option asked for
+            where.append("EXISTS (SELECT 1 FROM json_each(options) WHERE value = ?)")
+            args.append(option)
+        condition = " AND ".join(where)
+        column = query.sort_by if query.sort_by in _SORTS else "created_at"
+        order = "DESC" if query.descending else "ASC"
+        with self._db.lock:
+            total = self._db.conn.execute(
+                f"SELECT COUNT(*) FROM search_indexes WHERE {condition}", args
+            ).fetchone()[0]
+            rows = self._db.conn.execute(
+                f"SELECT {_COLUMNS} FROM search_indexes WHERE {condition} "
+                f"ORDER BY {column} {order}, id {order} LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_record(r) for r in rows], int(total)
+
+    def rename(self, index_id: str, owner: str | None, name: str, updated_at: float) -> str:
+        query = "UPDATE search_indexes SET name = ?, updated_at = ? WHERE id = ?"
+        args: list[object] = [name, updated_at, index_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        try:
+            with self._db.transaction() as db:
+                changed = db.execute(query, args).rowcount
+        except sqlite3.IntegrityError:
+            return "taken"
+        return "renamed" if changed else "missing"
+
+    def delete(self, index_id: str, owner: str | None = None) -> bool:
+        query, args = "DELETE FROM search_indexes WHERE id = ?", [index_id]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        with self._db.transaction() as db:
+            return db.execute(query, args).rowcount > 0
