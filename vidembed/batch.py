@@ -23,7 +23,6 @@ by Ray Data; if it never yields a row it is listed as failed at the end.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -126,12 +125,8 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[str], list[tuple[str, str
 
 def identify(source: str, settings: BatchSettings, stack: str) -> Video:
     """The video and its task id: a hash of what makes a result (see the module docstring)."""
-    size, mtime_ns = 0, 0
-    if "://" not in source:
-        stat = os.stat(source)
-        size, mtime_ns = stat.st_size, stat.st_mtime_ns
-    key = json.dumps([source, size, mtime_ns, stack, _clip(settings).as_dict(), list(OPTIONS)])
-    return Video(source, size, mtime_ns, hashlib.sha256(key.encode()).hexdigest()[:24])
+    size, mtime_ns = intake.file_identity(source)
+    return Video(source, size, mtime_ns, intake.fingerprint(source, stack, _clip(settings), OPTIONS))
 
 
 def _clip(settings: BatchSettings) -> ClipParams:

@@ -6,17 +6,20 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vidembed import intake
 from vidembed.errors import ApiError
 from vidembed.models.stack import DEFAULT_STACK
 from vidembed.progress import ProgressDisplay
 
 if TYPE_CHECKING:
+    from vidembed.client.transports.local import LocalTransport
     from vidembed.config import Settings
 
 # argparse prints this as is: plain text, no reST (the module docstring is for the docs).
@@ -79,67 +82,161 @@ def cli_message(message: str, flags: Mapping[str, str]) -> str:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    """Embeds a video once: the same file (path, size, mtime) or URL with the same parameters is
+    one task (``TaskService.create_once``), reused when ready and resumed when an earlier run left
+    it unfinished. Ctrl-C stops the engine at once and hands the task back for the next run."""
     from vidembed import VidEmbed
+    from vidembed.client.transports.local import LocalTransport
 
     source = args.video
     is_url = "://" in source
     if not is_url and not Path(source).is_file():
         print(f"error: no such file: {source}", file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    with VidEmbed(settings=_settings(args)) as client:
-        task = client.embed.tasks.create(
-            model_name=args.model,
-            video_file=None if is_url else source,
-            video_url=source if is_url else None,
-            video_start_offset_sec=args.start,
-            video_end_offset_sec=args.end,
-            video_clip_length=args.clip_length,
-            video_embedding_scope=args.scope,
-            embedding_option=_csv(args.option) if args.option else None,
-            video_segmentation=args.segmentation,
-            video_min_duration_sec=args.min_duration,
+    image_format = None if is_url else intake.still_image_upload(source)
+    if image_format is not None:
+        print(
+            f"error: {source} is a still image ({image_format}), not a video: search the clips with it "
+            f"with `vidembed search --image {source}`, or embed it with the embed API's image input "
+            "(client.embed.create(image_file=...), POST /embed with image_file)",
+            file=sys.stderr,
         )
-        task_id = task.id
-        if task_id is None:  # the service always gives one; the response model allows none
-            print("error: the task was created without an id", file=sys.stderr)
-            return 1
-        print(f"task {task_id} created", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    transport = LocalTransport(_settings(args))
+    with VidEmbed(transport=transport) as client:
+        task_id: str | None = None
         progress = ProgressDisplay(sys.stderr)
         try:
-            status = client.embed.tasks.wait_for_done(task_id, sleep_interval=0.5, callback=progress)
-        finally:
-            progress.finish()
+            task_id, state = transport.service.create_once(
+                source,
+                force=args.force,
+                model_name=args.model,
+                video_start_offset_sec=args.start,
+                video_end_offset_sec=args.end,
+                video_clip_length=args.clip_length,
+                video_embedding_scope=args.scope,
+                embedding_option=_csv(args.option) if args.option else None,
+                video_segmentation=args.segmentation,
+                video_min_duration_sec=args.min_duration,
+            )
+            print(_embed_opening(task_id, state), file=sys.stderr)
+            try:
+                status = client.embed.tasks.wait_for_done(task_id, sleep_interval=0.5, callback=progress)
+            finally:
+                progress.finish()
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+            transport.service.workers.stop()  # kills the engine child, hands the task back
+            print(_interrupted(transport, task_id), file=sys.stderr)
+            return 130
         elapsed = time.perf_counter() - started
         if status.status != "ready":
             reason = status.error.message if status.error else "unknown reason"
-            print(f"task {task_id} failed: {cli_message(reason, EMBED_FLAGS)}", file=sys.stderr)
+            print(f"task {task_id} failed: {failure_reason(reason, args)}", file=sys.stderr)
             return 1
         result = client.embed.tasks.retrieve(task_id)
     segments = result.video_embedding.segments or []  # type: ignore[union-attr]
     meta = result.video_embedding.metadata  # type: ignore[union-attr]
     clips = [s for s in segments if s.embedding_scope == "clip"]
     options = sorted({s.embedding_option for s in segments if s.embedding_option})
-    n_clips = len({(s.start_offset_sec, s.end_offset_sec) for s in clips})
+    spans = sorted({(s.start_offset_sec or 0.0, s.end_offset_sec or 0.0) for s in clips})
     dimension = len(segments[0].float_ or []) if segments else 0
-    duration = meta.duration if meta else 0.0
-    print(f"task:       {task.id}")
+    duration = (meta.duration if meta else None) or 0.0
+    print(f"task:       {task_id}")
     print(f"video:      {source}")
     print(f"duration:   {duration:.2f} s")
+    if args.start is not None and args.end is not None:
+        print(f"embedded:   {args.start:g}-{min(args.end, duration):g} s")
     if args.segmentation == "dynamic":
-        print(f"clips:      {n_clips}, cut at shot boundaries")
+        print(f"clips:      {len(spans)}, cut at shot boundaries ({clip_lengths(spans)})")
     else:
-        print(f"clips:      {n_clips} x {meta.video_clip_length if meta else '?'} s")
+        print(f"clips:      {clip_lengths(spans)}")
     print(f"options:    {', '.join(options)}")
     print(f"segments:   {len(segments)} vectors of dimension {dimension}")
-    speed = (duration or 0) / max(elapsed, 1e-9)
-    print(f"time taken: {elapsed:.1f} s ({speed:.1f}x realtime, model load included)")
+    if state == "ready":
+        print("time taken: 0.0 s (embedded by an earlier run: its results, nothing embedded now)")
+    else:
+        speed = embedded_seconds(duration, args.start, args.end) / max(elapsed, 1e-9)
+        print(f"time taken: {elapsed:.1f} s ({speed:.1f}x realtime, model load included)")
     if args.out:
         Path(args.out).write_text(
             json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True))
         )
         print(f"wrote {args.out}")
     return 0
+
+
+# The flags whose value the engine checks (once the video's duration is known), and their
+# argparse names: a failure that blames one the user did not type must not name it.
+CHECKED_LATE = {
+    "video_clip_length": "clip_length",
+    "video_start_offset_sec": "start",
+    "video_end_offset_sec": "end",
+    "video_min_duration_sec": "min_duration",
+}
+
+
+def failure_reason(reason: str, args: argparse.Namespace) -> str:
+    """A failed task's reason in the CLI's words: field names become flags, and "The X parameter
+    is invalid." goes when the user did not type X (a default was used): the rest says what is
+    wrong with the video ("The video is 0.040 s long; ...")."""
+    for field, attribute in CHECKED_LATE.items():
+        blame = f"The {field} parameter is invalid. "
+        if reason.startswith(blame) and getattr(args, attribute, None) is None:
+            reason = reason[len(blame) :]
+            break
+    return cli_message(reason, EMBED_FLAGS)
+
+
+def _embed_opening(task_id: str, state: str) -> str:
+    """The line that says which task this run works on, and whether an earlier run made it."""
+    if state == "ready":
+        return (
+            f"task {task_id}: already embedded (same video, same parameters); showing its results "
+            "(--force embeds it again)"
+        )
+    if state == "processing":
+        return f"task {task_id}: resuming the task an earlier run left unfinished"
+    return f"task {task_id} created"
+
+
+def _interrupted(transport: LocalTransport, task_id: str | None) -> str:
+    """The one line Ctrl-C leaves: what became of the task and how to go on."""
+    if task_id is None:
+        return "interrupted before the task was created: nothing was saved"
+    task = transport.service.store.get(task_id)
+    if task is None:
+        return f"interrupted: task {task_id} is gone"
+    if task.status == "ready":
+        return f"interrupted: task {task_id} had just finished; run the same command again to see its results"
+    if task.status == "failed":
+        return f"interrupted: task {task_id} failed: {cli_message(task.error or '', EMBED_FLAGS)}"
+    return (
+        f"interrupted: task {task_id} is saved unfinished (processing, nothing embedded yet); run the "
+        "same command again to resume it"
+    )
+
+
+def clip_lengths(spans: list[tuple[float, float]]) -> str:
+    """The clips' real lengths, counted in order: "3 x 6.0 s", "2 x 6.0 s + 1 x 3.31 s"."""
+    groups: list[list[float]] = []  # [length, count]
+    for start, end in spans:
+        length = round(end - start, 2)
+        if groups and groups[-1][0] == length:
+            groups[-1][1] += 1
+        else:
+            groups.append([length, 1])
+    if not groups:
+        return "none"
+    return " + ".join(f"{count:g} x {length} s" for length, count in groups)
+
+
+def embedded_seconds(duration: float, start: float | None, end: float | None) -> float:
+    """How much of the video a task embedded: the whole, or its --start/--end part of it."""
+    if start is None or end is None:
+        return duration
+    return max(min(end, duration) - start, 0.0)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -214,6 +311,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         aliases = f" (aliases: {', '.join(info['aliases'])})" if info["aliases"] else ""
         options = ", ".join(info["options"])
         print(f"\nstack {name}{aliases}: {info['dimension']}-d, L2-normalised, options {options}")
+        print(f"  {'languages':13} {', '.join(info.get('languages') or ['not declared'])}")
         for role, encoder in info["encoders"].items():
             print(f"  {role:13} {encoder['about']}")
             print(f"  {'':13} identity: {encoder['identity']}")
@@ -453,6 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--start", type=float, default=None, help="embed from this second (needs --end)")
     embed.add_argument("--end", type=float, default=None, help="embed up to this second (needs --start)")
     embed.add_argument("--out", default=None, help="write the retrieve response (wire JSON) here")
+    embed.add_argument(
+        "--force",
+        action="store_true",
+        help="embed into a new task even if this video was embedded (or started) with the same "
+        "parameters before; without it, that task is reused or resumed",
+    )
     embed.set_defaults(func=cmd_embed)
 
     search = command("search", "rank stored clips against a text query or an image")

@@ -36,6 +36,13 @@ class ApiError(VidEmbedError):
     def body(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
+    @property
+    def nested_body(self) -> dict[str, Any]:
+        """The body as Embed v2 answers every error: ``{"error": {code, message, details}}``
+        (docs/CONTRACT.md §1.4 and §5)."""
+        details: dict[str, Any] = getattr(self, "details", None) or {}
+        return {"error": {"code": self.code, "message": self.message, "details": details}}
+
     def __str__(self) -> str:
         return f"{self.status_code} {self.code}: {self.message}"
 
@@ -62,7 +69,7 @@ class TooManyRequestsError(ApiError):
 
 class ContentTooLargeError(ApiError):
     """413 of the Embed v2 routes. Its body is nested (``{"error": {code, message, details}}``),
-    unlike every other error body: the official SDK parses a 413 only in that shape
+    as every Embed v2 error's is; the official SDK parses a 413 only in that shape
     (docs/CONTRACT.md §5)."""
 
     status_code = 413
@@ -74,7 +81,7 @@ class ContentTooLargeError(ApiError):
 
     @property
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return self.nested_body
 
 
 class ModelUnavailableError(VidEmbedError):
@@ -167,4 +174,27 @@ def sync_timed_out(seconds: float, stage: str) -> ApiError:
         "(POST /embed-v2/tasks) for long media, or try again when the workers are less busy.",
         "request_canceled_or_timed_out",
         status_code=408,
+    )
+
+
+def still_image_as_video(parameter: str, image_format: str) -> BadRequestError:
+    """A still picture sent where a video is expected: say so, and where a picture goes instead."""
+    return invalid(
+        parameter,
+        f"The file is a still image ({image_format}), not a video. Embed a picture with POST /embed "
+        "(image_file or image_url: a vector to compare with the clips' visual vectors), or search "
+        "the clips with it (POST /clips/search, query_image).",
+    )
+
+
+def index_not_found(index_id: str) -> NotFoundError:
+    """404 for an index id that does not exist, or that belongs to another API key."""
+    return NotFoundError(f"Resource with id {index_id} does not exist in indexes.")
+
+
+def index_name_taken(name: str) -> BadRequestError:
+    """Index names are unique per API key (TwelveLabs' ``index_name_already_exists``)."""
+    return BadRequestError(
+        f"An index named {name!r} already exists. Choose another index_name, or use the existing index.",
+        "index_name_already_exists",
     )

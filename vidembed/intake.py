@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -13,6 +15,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from vidembed.errors import MediaError, invalid
+from vidembed.segmentation import ClipParams
 
 CHUNK = 1 << 20
 # The server refuses local addresses by default (SSRF); the embedded client allows them.
@@ -40,6 +43,71 @@ def describe_upload(video_file: Any) -> str:
     return safe_filename(
         getattr(video_file, "name", None) if isinstance(getattr(video_file, "name", None), str) else None
     )
+
+
+def file_identity(source: str) -> tuple[int, int]:
+    """A local file's size and modification time (nanoseconds): with its absolute path, what tells
+    one video from another without reading it; (0, 0) for a URL (taken as written)."""
+    if "://" in source:
+        return 0, 0
+    stat = os.stat(source)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def fingerprint(source: str, stack: str, params: ClipParams, options: list[str] | tuple[str, ...]) -> str:
+    """The one rule that says two runs embed the same thing (``vidembed batch`` and ``vidembed
+    embed`` both use it as the task id): the absolute path with its size and mtime, or the URL as
+    written, and the stack, the clip parameters and the options. 24 hex characters, like any task id.
+    A file that changed (size or mtime) is a new video; a URL is not fetched to find out."""
+    size, mtime_ns = file_identity(source)
+    key = json.dumps([source, size, mtime_ns, stack, params.as_dict(), list(options)])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+# A still picture's first bytes, and its format's name (animated formats, GIF, are left to the decoder).
+_STILL_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_STILL_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"avif": "AVIF"}
+
+
+def still_image_format(head: bytes) -> str | None:
+    """The format's name when a file's first 32 bytes are a still picture's (JPEG, PNG, BMP, TIFF,
+    HEIC/HEIF/AVIF, a WebP that is not animated), else None."""
+    for signature, name in _STILL_SIGNATURES:
+        if head.startswith(signature):
+            return name
+    if head[4:8] == b"ftyp" and head[8:12] in _STILL_BRANDS:
+        return _STILL_BRANDS[head[8:12]]
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        animated = head[12:16] == b"VP8X" and len(head) > 20 and bool(head[20] & 0x02)
+        return None if animated else "WebP"
+    return None
+
+
+def still_image_upload(upload: Any) -> str | None:
+    """``still_image_format`` of an upload (a path, bytes, a (name, content) pair, or a seekable
+    binary file, put back where it was); None when it cannot be read without consuming it."""
+    if isinstance(upload, tuple):
+        upload = upload[1]
+    try:
+        if isinstance(upload, (str, os.PathLike)):
+            with open(upload, "rb") as fh:
+                return still_image_format(fh.read(32))
+        if isinstance(upload, (bytes, bytearray, memoryview)):
+            return still_image_format(bytes(upload[:32]))
+        if hasattr(upload, "seekable") and upload.seekable():
+            where = upload.tell()
+            head = upload.read(32)
+            upload.seek(where)
+            return still_image_format(head) if isinstance(head, bytes) else None
+    except (OSError, ValueError):
+        return None  # save_upload reports what is wrong with it
+    return None
 
 
 def save_upload(video_file: Any, target: Path, max_bytes: int, parameter: str = "video_file") -> int:
@@ -86,10 +154,21 @@ def _too_large(max_bytes: int, parameter: str) -> Exception:
 
 
 def check_url(url: str, allow_local: bool, parameter: str = "video_url", what: str = "video") -> None:
-    """Validation at create time: a scheme we can fetch. Address checks happen at download.
-    Errors name ``parameter``; ``what`` is the kind of file the URL must point at."""
+    """Validation at create time, the one rule for every input URL (v1.3 and v2 tasks, assets,
+    query images): a scheme we can fetch and, unless local URLs are allowed, a host that does not
+    resolve to a loopback, private or link-local address (refused now with the message a download
+    would fail with; a host that does not resolve now is left to the download, which says so, and
+    every hop of a download is checked again). Errors name ``parameter``; ``what`` is the kind of
+    file the URL must point at."""
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https") and parsed.hostname:
+        if not allow_local:
+            try:
+                _refuse_private(parsed.hostname, parameter)
+            except _Unresolved:
+                pass
+            except MediaError as exc:
+                raise invalid(parameter, str(exc)) from None
         return
     if parsed.scheme == "file" and allow_local:
         return
@@ -99,11 +178,15 @@ def check_url(url: str, allow_local: bool, parameter: str = "video_url", what: s
     raise invalid(parameter, f"Use an {allowed} URL that points at the {what} file itself.")
 
 
+class _Unresolved(MediaError):
+    """The host of a URL has no address (now)."""
+
+
 def _refuse_private(host: str, parameter: str) -> None:
     try:
         infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        raise MediaError(f"The host of {parameter} ({host}) could not be resolved.") from None
+    except (socket.gaierror, UnicodeError):
+        raise _Unresolved(f"The host of {parameter} ({host}) could not be resolved.") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global or address.is_multicast:

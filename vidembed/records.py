@@ -102,3 +102,32 @@ FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str | None, IO[by
 
 # (option, scope, start_sec, end_sec, vector): one result row as the worker hands it to complete()
 SegmentRow = tuple[str, str, float, float, np.ndarray]
+
+
+@dataclass
+class IndexRecord:
+    """A search index (TwelveLabs' ``client.indexes``): a named collection of videos embedded by one
+    stack with some of its options. Names are unique per owner."""
+
+    id: str
+    owner: str
+    name: str
+    model_name: str  # as the user gave it (``marengo3.0``); ``stack`` is what it selected
+    stack: str
+    options: list[str]  # model_options: "visual" and/or "audio"
+    addons: list[str]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IndexListing:
+    """Which indexes a list shows and in what order: exact name, the options they must all have,
+    created or updated at or after (epoch seconds), sorted by created_at or updated_at."""
+
+    name: str | None = None
+    options: tuple[str, ...] = ()
+    created_from: float | None = None
+    updated_from: float | None = None
+    sort_by: str = "created_at"
+    descending: bool = True

@@ -18,6 +18,7 @@ import av
 import numpy as np
 import pytest
 from conftest import FAKE, SPOKEN, LiveServer, make_fake_service, make_service
+from pg import database_url, pg_admin, pg_database, pg_url  # noqa: F401
 from PIL import Image
 from twelvelabs import AsyncTwelveLabs, BadRequestError, NotFoundError, TwelveLabs
 from twelvelabs.errors import ContentTooLargeError
@@ -121,6 +122,30 @@ def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     httpd.shutdown()
 
 
+class _SlowHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder after a pause: a URL asset made from it is still processing when the
+    next call comes (the notebook creates its task at once)."""
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        time.sleep(1.5)
+        return super().send_head()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A file server on 127.0.0.1 that answers every request 1.5 s late: (base URL, folder)."""
+    folder = tmp_path_factory.mktemp("slow")
+    handler = functools.partial(_SlowHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    httpd.shutdown()
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -180,6 +205,187 @@ def test_quickstart_on_the_default_stack(
         assert vector.shape == (384,) and float(vector @ np.array(spoken.embedding)) > 0.3
     finally:
         live.stop()
+
+
+def test_notebook_creates_its_task_before_the_asset_is_ready(
+    v2_server: LiveServer, labelled_video: Path, slow_server: tuple[str, Path]
+) -> None:
+    """TwelveLabs' Embeddings quickstart notebook, in its order: an asset by URL, then at once (no
+    wait) a v2 task on it, then polling retrieve, then the results. The task is accepted (202)
+    while the asset is processing, waits for it, then runs; the synchronous route waits too."""
+    base, folder = slow_server
+    (folder / "notebook.mp4").write_bytes(labelled_video.read_bytes())
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    asset = client.assets.create(method="url", url=f"{base}/notebook.mp4")
+    task = client.embed.v_2.tasks.create(
+        input_type="video",
+        model_name=FAKE,
+        video=VideoInputRequest(media_source=MediaSource(asset_id=asset.id)),
+    )
+    assert task.status == "processing"
+    stored = v2_server.service.store.get(task.id)
+    assert stored is not None and (stored.stage, stored.source_path) == ("waiting for asset", None)
+    assert client.assets.retrieve(asset.id).status == "processing"  # the notebook did not wait
+    while (result := client.embed.v_2.tasks.retrieve(task.id)).status == "processing":
+        time.sleep(0.5)
+    assert result.status == "ready", result.error
+    assert result.metadata.input_filename == "notebook.mp4"
+    assert {(d.embedding_option, d.embedding_scope) for d in result.data} == {
+        (o, s) for o in ("visual", "audio", "transcription") for s in ("clip", "asset")
+    }
+    assert _bounds(result.data, "visual", "asset") == [(0.0, pytest.approx(18.0, abs=0.1))]
+    # the synchronous route on an asset still processing waits for it, within its wait
+    again = client.assets.create(method="url", url=f"{base}/notebook.mp4")
+    answer = client.embed.v_2.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"asset_id": again.id},
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 6}},
+            "embedding_option": ["visual"],
+        },
+    )
+    assert _bounds(answer.data, "visual") == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0)]
+    # our client, with wait_for_done
+    with VidEmbed(base_url=v2_server.url) as ours:
+        third = ours.assets.create(method="url", url=f"{base}/notebook.mp4")
+        made = ours.embed.v_2.tasks.create(
+            input_type="video",
+            model_name=FAKE,
+            video={"media_source": {"asset_id": third.id}, "embedding_option": ["audio"]},
+        )
+        done = ours.embed.v_2.tasks.wait_for_done(made.id, sleep_interval=0.2)
+    assert done.status == "ready" and {d.embedding_option for d in done.data} == {"audio"}
+
+
+def test_a_task_waiting_for_an_asset_that_fails_fails_with_its_reason(
+    v2_server: LiveServer, png_bytes: bytes, slow_server: tuple[str, Path]
+) -> None:
+    base, folder = slow_server
+    (folder / "broken.mp4").write_bytes(b"not a video" * 100)
+    (folder / "picture.png").write_bytes(png_bytes)
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    broken = client.assets.create(method="url", url=f"{base}/broken.mp4")
+    task = client.embed.v_2.tasks.create(
+        input_type="video", model_name=FAKE, video={"media_source": {"asset_id": broken.id}}
+    )
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing")
+    failed_asset = client.assets.retrieve(broken.id)
+    assert failed_asset.status == "failed" and failed_asset.error is not None
+    assert done.status == "failed" and done.data is None
+    assert done.error.message == f"The asset {broken.id} failed to process: {failed_asset.error.message}"
+    # an image is not a video: known only once the asset is processed, so the task fails then
+    picture = client.assets.create(method="url", url=f"{base}/picture.png")
+    on_image = client.embed.v_2.tasks.create(
+        input_type="video", model_name=FAKE, video={"media_source": {"asset_id": picture.id}}
+    )
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(on_image.id), lambda t: t.status != "processing")
+    assert done.status == "failed"
+    assert done.error.message == (
+        f"The video.media_source.asset_id parameter is invalid. The asset {picture.id} is a image; "
+        "input_type video takes video assets."
+    )
+    # the synchronous route waits for the asset, then answers 400 with its reason
+    late = client.assets.create(method="url", url=f"{base}/broken.mp4")
+    with pytest.raises(BadRequestError) as info:
+        client.embed.v_2.create(
+            input_type="video", model_name=FAKE, video={"media_source": {"asset_id": late.id}}
+        )
+    assert f"The asset {late.id} failed to process" in info.value.body["error"]["message"]
+
+
+def test_a_waiting_task_survives_a_crash_and_any_server_starts_it(
+    tmp_path: Path,
+    labelled_video: Path,
+    database_url: str | None,  # noqa: F811
+) -> None:
+    """On both stores: the task is stored waiting; the process dies; another process completes
+    the asset but dies before it starts the task (no Embed v2 there); a third one, sharing the
+    database, finds the task in its sweep and runs it."""
+    from conftest import fake_settings
+
+    from vidembed.api.compose import compose, open_assets
+    from vidembed.stores.open import open_store
+
+    settings = fake_settings(tmp_path / "data", database_url=database_url)
+    first = compose(settings, start_workers=False)
+    try:
+        asset = first.assets.create(method="direct", file=str(labelled_video))  # type: ignore[union-attr]
+        body = {
+            "input_type": "video",
+            "model_name": FAKE,
+            "video": {
+                "media_source": {"asset_id": asset["_id"]},
+                "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 6}},
+            },
+        }
+        task = first.embed_v2.create_task(body)
+    finally:
+        first.close()
+    assets_only = open_assets(settings)  # asset workers, and no one to start the waiting task
+    try:
+        _wait(lambda: assets_only.core.get(str(asset["_id"]), None), lambda a: a.status == "ready")
+    finally:
+        assets_only.close()
+    store = open_store(settings.database_url, settings.db_path)
+    try:
+        stored = store.get(str(task["_id"]))
+        assert stored is not None and (stored.status, stored.stage) == ("processing", "waiting for asset")
+    finally:
+        store.close()
+    second = compose(settings)
+    try:
+        done = _wait(lambda: second.embed_v2.retrieve(task["_id"]), lambda t: t["status"] != "processing", 60)
+        assert done["status"] == "ready", done
+        assert {(d["start_sec"], d["end_sec"]) for d in done["data"] if d["embedding_scope"] == "clip"} == {
+            (0.0, 6.0),
+            (6.0, 12.0),
+            (12.0, 18.0),
+        }
+    finally:
+        second.close()
+
+
+def test_servers_settling_one_waiting_task_at_once_start_it_once(
+    tmp_path: Path, labelled_video: Path
+) -> None:
+    """Four settlers (as four servers' asset workers sweeping at the same instant) on one task
+    whose asset became ready: the task is started once, with one copy of the file, and claimable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import fake_settings
+
+    from vidembed.api.compose import compose, open_assets
+
+    settings = fake_settings(tmp_path / "data")
+    services = compose(settings, start_workers=False)
+    try:
+        asset = services.assets.create(method="direct", file=str(labelled_video))  # type: ignore[union-attr]
+        body = {
+            "input_type": "audio",
+            "model_name": FAKE,
+            "audio": {"media_source": {"asset_id": asset["_id"]}},
+        }
+        task_id = str(services.embed_v2.create_task(body)["_id"])
+        worker = open_assets(settings)  # its asset workers do not know of Embed v2
+        try:
+            _wait(lambda: worker.core.get(str(asset["_id"]), None), lambda a: a.status == "ready")
+        finally:
+            worker.close()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: services.embed_v2.settle_waiting(), range(4)))
+        task = services.core.store.get(task_id)
+        assert task is not None and (task.status, task.stage) == ("processing", "queued")
+        assert (
+            task.source_path is not None
+            and Path(task.source_path).read_bytes() == labelled_video.read_bytes()
+        )
+        copies = sorted(p.name for p in (settings.media_dir / task_id).iterdir())
+        assert len(copies) == 1 and copies[0].startswith("from-asset-"), copies
+        claimed = services.core.store.claim("w", 60, 3)
+        assert claimed is not None and claimed.id == task_id
+    finally:
+        services.close()
 
 
 def test_quickstart_with_the_async_client(v2_server: LiveServer, labelled_video: Path) -> None:
@@ -322,6 +528,228 @@ def test_sync_text_image_text_image_audio_and_video(
     assert v2_server.service.store.list(None, None, None, None, 0, 50, api="v2-sync")[1] == 0
 
 
+def test_multi_input_text_and_images_make_one_vector(v2_server: LiveServer, png_bytes: bytes) -> None:
+    """The SDK 1.3.6 docstring's example (text alone, model marengo3.5) and text with named images
+    (what Marengo 3.0 combines): one vector, the normalised mean of the text's and the images'.
+    Video, audio and document sources need Marengo 3.5: a 400 that says so."""
+    from twelvelabs import MultiInputRequest
+    from twelvelabs.types import MultiInputMediaSource
+
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    example = client.embed.v_2.create(
+        input_type="multi_input",
+        model_name="marengo3.5",
+        multi_input=MultiInputRequest(input_text="man walking a dog"),
+    )
+    alone = client.embed.v_2.create(
+        input_type="text", model_name="marengo3.5", text={"input_text": "man walking a dog"}
+    )
+    assert np.allclose(example.data[0].embedding, alone.data[0].embedding, atol=1e-6)
+    other = io.BytesIO()
+    Image.fromarray(_shot_picture(3)).save(other, format="PNG")
+    combined = client.embed.v_2.create(
+        input_type="multi_input",
+        model_name=FAKE,
+        multi_input=MultiInputRequest(
+            input_text="a chef wearing <@top> beside <@pan>",
+            media_sources=[
+                MultiInputMediaSource(name="top", media_type="image", base_64_string=_b64(png_bytes)),
+                MultiInputMediaSource(name="pan", media_type="image", base_64_string=_b64(other.getvalue())),
+            ],
+        ),
+    )
+    assert combined.metadata is not None and combined.metadata.input_type == "multi_input"
+    parts = [
+        client.embed.v_2.create(
+            input_type="text", model_name=FAKE, text={"input_text": "a chef wearing beside"}
+        ),
+        client.embed.v_2.create(
+            input_type="image", model_name=FAKE, image={"media_source": {"base64_string": _b64(png_bytes)}}
+        ),
+        client.embed.v_2.create(
+            input_type="image",
+            model_name=FAKE,
+            image={"media_source": {"base64_string": _b64(other.getvalue())}},
+        ),
+    ]
+    mean = np.sum([np.array(p.data[0].embedding) for p in parts], axis=0)
+    assert np.allclose(combined.data[0].embedding, mean / np.linalg.norm(mean), atol=1e-5)
+    images_only = client.embed.v_2.create(
+        input_type="multi_input",
+        model_name=FAKE,
+        multi_input={"media_sources": [{"media_type": "image", "base64_string": _b64(png_bytes)}]},
+    )
+    assert np.allclose(images_only.data[0].embedding, parts[1].data[0].embedding, atol=1e-6)
+    import httpx
+
+    source = {"media_type": "document", "url": "https://e/x.pdf"}
+    answer = httpx.post(
+        f"{v2_server.url}/embed-v2",
+        json={"input_type": "multi_input", "model_name": FAKE, "multi_input": {"media_sources": [source]}},
+    )
+    message = "A document source in a multi_input needs Marengo 3.5"
+    assert answer.status_code == 400 and message in answer.json()["error"]["message"], answer.text
+    mixed = [
+        {"media_type": "image", "url": "https://e/a.png"},
+        {"media_type": "video", "url": "https://e/v.mp4"},
+    ]
+    with pytest.raises(BadRequestError) as no_text:
+        client.embed.v_2.create(
+            input_type="multi_input", model_name=FAKE, multi_input={"media_sources": mixed}
+        )
+    assert no_text.value.body["error"]["code"] == "parameter_not_provided"
+    with pytest.raises(BadRequestError) as dangling:
+        client.embed.v_2.create(
+            input_type="multi_input",
+            model_name=FAKE,
+            multi_input={
+                "input_text": "a <@hat>",
+                "media_sources": [{"media_type": "image", "url": "https://e/a.png"}],
+            },
+        )
+    assert dangling.value.body["error"]["message"] == (
+        "The multi_input.input_text parameter is invalid. It refers to <@hat>, but no media source has the name hat."
+    )
+    eleven = [{"media_type": "image", "url": "https://e/a.png"}] * 11
+    with pytest.raises(BadRequestError) as too_many:
+        client.embed.v_2.create(
+            input_type="multi_input", model_name=FAKE, multi_input={"media_sources": eleven}
+        )
+    assert "at most 10 media sources" in too_many.value.body["error"]["message"]
+
+
+def test_sdk_examples_for_marengo_35_tasks(
+    v2_server: LiveServer, png_bytes: bytes, speech_wav: Path, file_server: tuple[str, Path]
+) -> None:
+    """The SDK 1.3.6 docstring's audio task (marengo3.5, temporal fixed segments): its 1 s segments
+    are under the documented 2 s minimum (a 400 that gives the range), 2 s ones run; an async image
+    task gives one image vector, the image's own."""
+    from twelvelabs import (
+        AsyncAudioInputRequest,
+        AsyncImageInputRequest,
+        AsyncTemporalSegmentation,
+        TemporalSegmentation_Fixed,
+        TemporalSegmentationFixedFixed,
+    )
+
+    base, folder = file_server
+    (folder / "speech.wav").write_bytes(speech_wav.read_bytes())
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+
+    def audio(seconds: int, end: float = 3600.0) -> AsyncAudioInputRequest:
+        return AsyncAudioInputRequest(
+            media_source=MediaSource(url=f"{base}/speech.wav"),
+            start_sec=0.0,
+            end_sec=end,
+            segmentation=AsyncTemporalSegmentation(
+                temporal=TemporalSegmentation_Fixed(
+                    fixed=TemporalSegmentationFixedFixed(duration_sec=seconds)
+                )
+            ),
+            embedding_option=["audio"],
+            embedding_scope=["clip", "asset"],
+        )
+
+    with pytest.raises(BadRequestError) as short:
+        client.embed.v_2.tasks.create(input_type="audio", model_name="marengo3.5", audio=audio(1))
+    assert short.value.body["error"]["message"] == (
+        "The audio.segmentation.temporal.fixed.duration_sec parameter is invalid. It must be from 2 to 10 seconds."
+    )
+    # (the example's end_sec, 3600, is past the end of our 7 s file: see docs/EMBED_V2.md)
+    task = client.embed.v_2.tasks.create(input_type="audio", model_name="marengo3.5", audio=audio(2, 6.0))
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing", 300)
+    assert done.status == "ready", done.error
+    assert _bounds(done.data, "audio") == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
+    assert {d.embedding_option for d in done.data} == {"audio"}
+    # an image task: one vector, the same as the synchronous route's
+    made = client.embed.v_2.tasks.create(
+        input_type="image",
+        model_name=FAKE,
+        image=AsyncImageInputRequest(media_source=MediaSource(base_64_string=_b64(png_bytes))),
+    )
+    image = _wait(lambda: client.embed.v_2.tasks.retrieve(made.id), lambda t: t.status != "processing")
+    assert image.status == "ready" and len(image.data) == 1
+    entry = image.data[0]
+    assert (entry.embedding_option, entry.embedding_scope, entry.start_sec) == ("visual", "asset", None)
+    assert image.metadata.input_type == "image" and image.metadata.embedding_scopes == ["asset"]
+    same = client.embed.v_2.create(
+        input_type="image", model_name=FAKE, image={"media_source": {"base64_string": _b64(png_bytes)}}
+    )
+    assert np.allclose(entry.embedding, same.data[0].embedding, atol=1e-6)
+    listed = next(t for t in client.embed.v_2.tasks.list(page_limit=50) if t.id == made.id)
+    assert listed.image_embedding is not None and listed.image_embedding.metadata.image_embedding_scope == [
+        "asset"
+    ]
+    with pytest.raises(BadRequestError) as scope:
+        client.embed.v_2.tasks.create(
+            input_type="image",
+            model_name=FAKE,
+            image={"media_source": {"base64_string": _b64(png_bytes)}, "embedding_scope": ["clip"]},
+        )
+    assert scope.value.body["error"]["message"] == (
+        "The image.embedding_scope parameter is invalid. clip is not one of: asset."
+    )
+
+
+def test_multi_input_with_video_and_audio_sources(
+    v2_server: LiveServer, labelled_video: Path, speech_wav: Path, tmp_path: Path
+) -> None:
+    """A video source (at most 30 s) counts as its asset vector of visual and audio (Marengo 3.5's
+    default options), an audio source as its audio asset vector; with the text, one vector."""
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    combined = client.embed.v_2.create(
+        input_type="multi_input",
+        model_name=FAKE,
+        multi_input={
+            "input_text": "a kitchen",
+            "media_sources": [
+                {"media_type": "video", "base64_string": _b64(labelled_video.read_bytes())},
+                {"media_type": "audio", "base64_string": _b64(speech_wav.read_bytes())},
+            ],
+        },
+    )
+    fixed = {"strategy": "fixed", "fixed": {"duration_sec": 6}}
+    video = client.embed.v_2.create(
+        input_type="video",
+        model_name=FAKE,
+        video={
+            "media_source": {"base64_string": _b64(labelled_video.read_bytes())},
+            "segmentation": fixed,
+            "embedding_option": ["visual", "audio"],
+            "embedding_scope": ["asset"],
+        },
+    )
+    sound = client.embed.v_2.create(
+        input_type="audio",
+        model_name=FAKE,
+        audio={
+            "media_source": {"base64_string": _b64(speech_wav.read_bytes())},
+            "segmentation": fixed,
+            "embedding_option": ["audio"],
+            "embedding_scope": ["asset"],
+        },
+    )
+    text = client.embed.v_2.create(input_type="text", model_name=FAKE, text={"input_text": "a kitchen"})
+
+    def unit(vectors: list) -> np.ndarray:  # type: ignore[type-arg]
+        total = np.sum([np.array(v) for v in vectors], axis=0)
+        return total / np.linalg.norm(total)
+
+    parts = [text.data[0].embedding, unit([d.embedding for d in video.data]), unit([sound.data[0].embedding])]
+    assert np.allclose(combined.data[0].embedding, unit(parts), atol=1e-5)
+    long = tmp_path / "long.mp4"
+    make_video(long, [SegmentSpec(31.0)], fps=2)
+    with pytest.raises(BadRequestError) as too_long:
+        client.embed.v_2.create(
+            input_type="multi_input",
+            model_name=FAKE,
+            multi_input={
+                "media_sources": [{"media_type": "video", "base64_string": _b64(long.read_bytes())}]
+            },
+        )
+    assert "a multi_input source takes at most 30 s" in too_long.value.body["error"]["message"]
+
+
 def test_sync_refuses_media_longer_than_ten_minutes(v2_server: LiveServer, tmp_path: Path) -> None:
     path = tmp_path / "long.mp4"
     with av.open(str(path), "w") as out:  # 601 s at 1 frame per second, tiny: encodes in about a second
@@ -338,7 +766,7 @@ def test_sync_refuses_media_longer_than_ten_minutes(v2_server: LiveServer, tmp_p
     video = {"media_source": {"base64_string": _b64(path.read_bytes())}, "embedding_option": ["visual"]}
     with pytest.raises(BadRequestError) as info:
         client.embed.v_2.create(input_type="video", model_name=FAKE, video=video)
-    message = info.value.body["message"]
+    message = info.value.body["error"]["message"]
     assert "601.0 s long" in message and "POST /embed-v2/tasks" in message
     shorter = client.embed.v_2.create(
         input_type="video",
@@ -464,7 +892,8 @@ def test_bad_requests_get_400_with_a_clear_message(
             continue  # inputs of the synchronous route only
         response = httpx.post(f"{v2_server.url}/{route}", json=body)
         assert response.status_code == 400, response.text
-        assert response.json()["code"] == code and message in response.json()["message"]
+        error = response.json()["error"]  # every Embed v2 error is nested (CONTRACT.md §1.4)
+        assert error["code"] == code and message in error["message"]
 
 
 def test_errors_through_the_sdk(v2_server: LiveServer, idle_v2_server: LiveServer) -> None:
@@ -472,8 +901,11 @@ def test_errors_through_the_sdk(v2_server: LiveServer, idle_v2_server: LiveServe
     with pytest.raises(NotFoundError) as missing:
         client.embed.v_2.tasks.retrieve("0" * 24)
     assert missing.value.body == {
-        "code": "resource_not_exist",
-        "message": f"Resource with id {'0' * 24} does not exist in embed_v2_tasks.",
+        "error": {
+            "code": "resource_not_exist",
+            "message": f"Resource with id {'0' * 24} does not exist in embed_v2_tasks.",
+            "details": {},
+        }
     }
     huge = "A" * (37 * 1024 * 1024 * 4 // 3)  # 37 MB once decoded: over the 36 MB limit
     with pytest.raises(ContentTooLargeError) as too_large:
@@ -489,7 +921,7 @@ def test_errors_through_the_sdk(v2_server: LiveServer, idle_v2_server: LiveServe
         client.embed.v_2.create(
             input_type="text", model_name=FAKE, text={"input_text": "x"}, embedding_dimension=512
         )
-    assert "makes 16-dimensional vectors" in dimension.value.body["message"]
+    assert "makes 16-dimensional vectors" in dimension.value.body["error"]["message"]
     ok = client.embed.v_2.create(
         input_type="text", model_name=FAKE, text={"input_text": "x"}, embedding_dimension=16
     )
@@ -499,6 +931,119 @@ def test_errors_through_the_sdk(v2_server: LiveServer, idle_v2_server: LiveServe
     v1 = keyed.embed.tasks.create(model_name=FAKE, video_url="https://example.com/v.mp4")
     with pytest.raises(NotFoundError):
         keyed.embed.v_2.tasks.retrieve(v1.id)
+
+
+def _nested(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+    """The inner object of an Embed v2 error body, after checking its shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def test_every_v2_error_is_nested_over_http_and_through_the_sdk(
+    tmp_path: Path, v2_server: LiveServer, idle_v2_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """400, 401, 404, 405, 413, 429 and 500 of /embed-v2 and /embed-v2/tasks, under the root and
+    /v1.3: ``{"error": {code, message, details}}`` as TwelveLabs' OpenAPI documents say; the SDK
+    hands the same body over (``e.body["error"]["code"]``). Other APIs stay flat."""
+    import httpx
+    from twelvelabs.core.api_error import ApiError as SdkApiError
+    from twelvelabs.errors import InternalServerError, TooManyRequestsError
+
+    text = {"input_type": "text", "model_name": FAKE, "text": {"input_text": "x"}}
+    video = {"input_type": "video", "model_name": FAKE, "video": {"media_source": {"url": "https://e/v.mp4"}}}
+    once = {"max_retries": 0}
+    for prefix in ("", "/v1.3"):
+        url = f"{v2_server.url}{prefix}"
+        for route in ("embed-v2", "embed-v2/tasks"):
+            _nested(httpx.post(f"{url}/{route}", json={**video, "video": {}}), 400, "parameter_not_provided")
+        _nested(
+            httpx.post(f"{url}/embed-v2", content=b"{", headers={"content-type": "application/json"}),
+            400,
+            "parameter_invalid",
+        )
+        _nested(httpx.get(f"{url}/embed-v2/tasks", params={"page_limit": 51}), 400, "parameter_invalid")
+        missing = _nested(httpx.get(f"{url}/embed-v2/tasks/{'0' * 24}"), 404, "resource_not_exist")
+        assert missing["message"] == f"Resource with id {'0' * 24} does not exist in embed_v2_tasks."
+        _nested(httpx.get(f"{url}/embed-v2/tasks/a/b"), 404, "not_found")  # no such route under v2
+        wrong = _nested(httpx.delete(f"{url}/embed-v2/tasks/{'0' * 24}"), 405, "method_not_allowed")
+        assert "it takes GET, HEAD" in wrong["message"] or "it takes GET" in wrong["message"]
+        huge = httpx.post(
+            f"{url}/embed-v2",
+            json={**video, "video": {"media_source": {"base64_string": "A" * (37 * 1024 * 1024 * 4 // 3)}}},
+        )
+        assert _nested(huge, 413, "content_too_large")["details"]["limit_bytes"] > 0
+        # 401 (a server with keys)
+        keyed = f"{idle_v2_server.url}{prefix}"
+        _nested(httpx.post(f"{keyed}/embed-v2", json=text), 401, "api_key_invalid")
+        _nested(httpx.get(f"{keyed}/embed-v2/tasks", headers={"x-api-key": "nope"}), 401, "api_key_invalid")
+        # v1.3 and assets stay flat
+        flat = httpx.get(f"{url}/embed/tasks/{'0' * 24}").json()
+        assert set(flat) == {"code", "message"} and flat["code"] == "resource_not_exist"
+        assert set(httpx.get(f"{url}/assets/{'0' * 24}").json()) == {"code", "message"}
+
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    with pytest.raises(BadRequestError) as bad_request:
+        client.embed.v_2.create(input_type="text", model_name=FAKE, text={})  # type: ignore[arg-type]
+    assert bad_request.value.body["error"]["code"] == "parameter_not_provided"
+    with pytest.raises(BadRequestError) as bad_task:
+        client.embed.v_2.tasks.create(input_type="video", model_name=FAKE, video={"media_source": {}})
+    assert bad_task.value.body["error"]["code"] == "parameter_invalid"
+    with pytest.raises(NotFoundError) as not_found:
+        client.embed.v_2.tasks.retrieve("0" * 24)
+    assert not_found.value.body["error"]["code"] == "resource_not_exist"
+    with pytest.raises(SdkApiError) as unauthorized:
+        TwelveLabs(api_key="nope", base_url=idle_v2_server.url).embed.v_2.tasks.list()
+    assert unauthorized.value.status_code == 401
+    assert unauthorized.value.body["error"]["code"] == "api_key_invalid"
+
+    # 500: a bug behind the route
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(v2_server.services.embed_v2, "retrieve", broken)
+    raw = _nested(httpx.get(f"{v2_server.url}/v1.3/embed-v2/tasks/{'1' * 24}"), 500, "internal_error")
+    assert raw["message"] == "The server failed to handle the request."
+    monkeypatch.setattr(v2_server.services.embed_v2, "create_task", broken)
+    with pytest.raises(InternalServerError) as internal:
+        client.embed.v_2.tasks.create(
+            input_type="video",
+            model_name=FAKE,
+            video={"media_source": {"url": "https://e/v.mp4"}},
+            request_options=once,
+        )
+    assert internal.value.status_code == 500 and internal.value.body["error"]["code"] == "internal_error"
+    monkeypatch.undo()
+
+    # 429: one task at a time per key, on a server with no workers
+    live = LiveServer(
+        make_fake_service(tmp_path / "limited", start_workers=False, max_active_tasks_per_owner=1)
+    )
+    try:
+        limited = TwelveLabs(api_key="key", base_url=live.url)
+        limited.embed.v_2.tasks.create(input_type="video", model_name=FAKE, video=video["video"])  # type: ignore[arg-type]
+        for prefix in ("", "/v1.3"):
+            for route, body in (
+                ("embed-v2/tasks", video),
+                ("embed-v2", {**video, "input_type": "audio", "audio": video["video"], "video": None}),
+            ):
+                body = {k: v for k, v in body.items() if v is not None}
+                answer = httpx.post(f"{live.url}{prefix}/{route}", json=body)
+                _nested(answer, 429, "too_many_requests")
+                assert answer.headers["retry-after"] == "30"
+        with pytest.raises(TooManyRequestsError) as too_many:
+            limited.embed.v_2.tasks.create(
+                input_type="video",
+                model_name=FAKE,
+                video=video["video"],
+                request_options=once,  # type: ignore[arg-type]
+            )
+        assert too_many.value.body["error"]["code"] == "too_many_requests"
+    finally:
+        live.stop()
 
 
 def test_a_broken_file_fails_its_task_with_a_reason(v2_server: LiveServer) -> None:
@@ -515,7 +1060,8 @@ def test_a_broken_file_fails_its_task_with_a_reason(v2_server: LiveServer) -> No
         client.embed.v_2.create(
             input_type="video", model_name=FAKE, video={"media_source": {"base64_string": _b64(b"x" * 1000)}}
         )
-    assert "could not be decoded" in info.value.body["message"] or "not a video" in info.value.body["message"]
+    message = info.value.body["error"]["message"]
+    assert "could not be decoded" in message or "not a video" in message
 
 
 # --- lists ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pg import pg_admin, pg_database, pg_url, temporary_database  # noqa: F401
 
 from vidembed.errors import ConfigurationError
 from vidembed.records import TaskRecord
-from vidembed.stores.base import TaskStore
+from vidembed.stores.base import WAITING_FOR_ASSET, TaskStore
 from vidembed.stores.open import open_store
 from vidembed.stores.postgres.migrations import LOCK_KEY, MIGRATIONS
 from vidembed.stores.postgres.tasks import PostgresStore
@@ -214,6 +214,78 @@ def test_release_hands_the_task_back_at_once_with_the_reason(store: TaskStore) -
     assert task is not None and (task.status, task.error) == ("processing", "The engine process died.")
     again = store.claim("w2", 60, 3)
     assert again is not None and again.attempts == 2
+
+
+def test_give_back_frees_the_lease_at_once_and_does_not_count_the_attempt(store: TaskStore) -> None:
+    store.insert(make_task("t"))
+    for _ in range(5):  # stopped on purpose more often than max_attempts: never given up on
+        claimed = store.claim("w", 60, 3)
+        assert claimed is not None and claimed.attempts == 1
+        assert not store.give_back("t", "someone else", "interrupted")  # only the holder gives back
+        assert store.give_back("t", "w", "interrupted")
+        task = store.get("t")
+        assert task is not None
+        assert (task.status, task.stage, task.attempts, task.error) == ("processing", "interrupted", 0, None)
+    store.fail("t", "done with it")
+    assert store.claim("w", 60, 3) is None
+    assert not store.give_back("t", "w", "interrupted")  # a finished task is not handed back
+
+
+def test_a_task_waiting_for_its_asset_is_never_claimed_until_started(store: TaskStore) -> None:
+    """Embed v2 on an asset still processing: the task waits at its own stage, with no source; a
+    worker never claims it; once started (given its source) it is claimed as any other, and
+    whoever starts or fails it second changes nothing."""
+    waiting = {"api": "v2", "asset_id": "asset-1", "stage": WAITING_FOR_ASSET, "input_filename": "a.mp4"}
+    store.insert(make_task("w1", created=T0, **waiting))
+    store.insert(make_task("w2", created=T0 + 1, **{**waiting, "asset_id": "asset-2"}))
+    store.insert(make_task("w3", created=T0 + 2, **waiting))
+    store.insert(make_task("free", created=T0 + 3))
+    assert store.count_active("alice") == 4  # waiting tasks count against the per-key limit
+    claimed = store.claim("w", 60, 3)
+    assert claimed is not None and claimed.id == "free"
+    assert store.claim("w", 60, 3) is None  # every other task waits for its asset
+    assert [t.id for t in store.waiting_for_asset()] == ["w1", "w2", "w3"]
+    assert [t.id for t in store.waiting_for_asset("asset-1")] == ["w1", "w3"]
+    assert store.waiting_for_asset("asset-9") == []
+    assert store.start_waiting("w1", "/media/w1/asset", "clip.mp4")
+    assert not store.start_waiting("w1", "/media/w1/other", None)  # already started
+    assert not store.fail_waiting("w1", "too late")
+    started = store.get("w1")
+    assert started is not None
+    assert (started.status, started.stage, started.source_path, started.input_filename, started.attempts) == (
+        "processing",
+        "queued",
+        "/media/w1/asset",
+        "clip.mp4",
+        0,
+    )
+    again = store.claim("w", 60, 3)
+    assert again is not None and (again.id, again.source_path, again.attempts) == ("w1", "/media/w1/asset", 1)
+    assert store.fail_waiting("w2", "The asset asset-2 failed to process: not a video.")
+    assert not store.start_waiting("w2", "/media/w2/asset", None)  # failed: never started after
+    failed = store.get("w2")
+    assert failed is not None and (failed.status, failed.stage, failed.error, failed.source_path) == (
+        "failed",
+        "failed",
+        "The asset asset-2 failed to process: not a video.",
+        None,
+    )
+    assert not store.fail_waiting("free", "not waiting")  # a task past waiting is left alone
+    assert [t.id for t in store.waiting_for_asset()] == ["w3"]
+    assert store.claim("w", 60, 3) is None
+
+
+def test_lease_holder_names_the_worker_of_a_live_lease_only(store: TaskStore) -> None:
+    store.insert(make_task("t"))
+    assert store.lease_holder("t") is None  # not claimed
+    assert store.claim("host:123:0", 60, 3) is not None
+    assert store.lease_holder("t") == "host:123:0"
+    assert store.lease_holder("absent") is None
+    store.renew("t", "host:123:0", -1)  # expired: free for any claimer, no holder
+    assert store.lease_holder("t") is None
+    assert store.claim("w", 60, 3) is not None
+    store.fail("t", "over")
+    assert store.lease_holder("t") is None
 
 
 def test_complete_writes_segments_and_ready_together_and_vectors_read_back_bit_identical(

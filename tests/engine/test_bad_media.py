@@ -16,7 +16,7 @@ import pytest
 from conftest import FAKE
 from PIL import Image
 
-from vidembed import VidEmbed
+from vidembed import BadRequestError, VidEmbed
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,8 +62,13 @@ def test_random_bytes_and_text_and_png_fail_clearly(fake_client: VidEmbed, corpu
     for name in ("random.mp4", "notes.mp4"):
         status, reason, _ = outcome(fake_client, corpus / name)
         assert status == "failed" and "not a video that can be decoded" in reason
-    status, reason, _ = outcome(fake_client, corpus / "picture.png")
-    assert status == "failed" and "at least 2 s are needed" in reason
+    # a still image is refused at once, saying what it is (issue 23: it used to fail later with a
+    # message about the clip length)
+    with pytest.raises(BadRequestError) as still:
+        outcome(fake_client, corpus / "picture.png")
+    assert still.value.message.startswith(
+        "The video_file parameter is invalid. The file is a still image (PNG), not a video."
+    )
 
 
 def test_truncated_files(fake_client: VidEmbed, corpus: Path) -> None:

@@ -15,27 +15,33 @@ from functools import partial
 from vidembed.api.assets.operations import AssetService
 from vidembed.api.embed.operations import TaskService
 from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.api.indexes.operations import IndexService
 from vidembed.config import Settings
 from vidembed.executors.open import make_executor
 from vidembed.models.catalog import StackCatalog
 from vidembed.search.open import open_clip_search
 from vidembed.service.assets import AssetCore
+from vidembed.service.indexes import IndexCore
 from vidembed.service.tasks import TaskCore, stack_of
 from vidembed.stores.base import MediaStore
-from vidembed.stores.open import open_asset_store, open_media_store, open_store
+from vidembed.stores.open import open_asset_store, open_index_store, open_media_store, open_store
 
 
 @dataclass
 class Services:
-    """Everything a process serves: the core, the v1.3 surface (``embed``), assets and Embed v2."""
+    """Everything a process serves: the core, the v1.3 surface (``embed``), assets, Embed v2 and
+    the search indexes."""
 
     settings: Settings
     core: TaskCore
     embed: TaskService
     assets: AssetService | None
     embed_v2: EmbedV2Service
+    indexes: IndexService | None = None
 
     def close(self) -> None:
+        if self.indexes is not None:
+            self.indexes.close()
         if self.assets is not None:
             self.assets.close()
         self.core.close()
@@ -79,9 +85,17 @@ def compose(
         if with_assets
         else None
     )
-    return Services(
-        settings, core, TaskService(core), assets, EmbedV2Service(core, assets.core if assets else None)
-    )
+    indexes = open_indexes(settings, core.catalog) if with_assets else None
+    return Services(settings, core, TaskService(core), assets, embed_v2_over(core, assets), indexes)
+
+
+def embed_v2_over(core: TaskCore, assets: AssetService | None) -> EmbedV2Service:
+    """Embed v2 over the core and the assets, which tell it when an asset is settled: the tasks
+    waiting for that asset then start or fail (``EmbedV2Service.settle_waiting``)."""
+    v2 = EmbedV2Service(core, assets.core if assets else None)
+    if assets is not None:
+        assets.core.on_settled(v2.settle_waiting)
+    return v2
 
 
 def open_tasks(settings: Settings | None = None, *, start_workers: bool = True) -> TaskService:
@@ -94,7 +108,13 @@ def services_for(embed: TaskService, *, start_workers: bool = True) -> Services:
     workers opened beside it (a server over a service that a caller or a test opened first)."""
     settings = embed.settings
     assets = open_assets(settings, start_workers=start_workers, media_store=embed.core.media_store)
-    return Services(settings, embed.core, embed, assets, EmbedV2Service(embed.core, assets.core))
+    indexes = open_indexes(settings, embed.catalog)
+    return Services(settings, embed.core, embed, assets, embed_v2_over(embed.core, assets), indexes)
+
+
+def open_indexes(settings: Settings, catalog: StackCatalog) -> IndexService:
+    """The search indexes' surface over their store (beside the tasks: the same database)."""
+    return IndexService(IndexCore(open_index_store(settings.database_url, settings.db_path), catalog))
 
 
 def open_assets(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 
@@ -61,6 +62,7 @@ class WorkerPool:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self.engines: list[EngineProcess] = []
+        self._busy: set[EngineProcess] = set()  # engines embedding a task now
 
     def start(self) -> None:
         for n in range(self.settings.workers):
@@ -75,10 +77,20 @@ class WorkerPool:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stops at once: a child embedding a task is killed (it holds nothing worth waiting for)
+        and its task handed back (``give_back``: processing, its lease freed, the attempt not
+        counted), so the next worker anywhere resumes it at once instead of after its lease."""
         self._stop.set()
         self._wake.set()
+        for engine in list(self._busy):
+            pid = engine.pid
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for engine in self.engines:
-            engine.stop()  # a task in progress stays processing; its lease expires and it resumes
+            engine.stop()
         for thread in self._threads:
             thread.join(timeout=60)
         self._threads.clear()
@@ -98,11 +110,13 @@ class WorkerPool:
         with _Heartbeat(self.store, task, worker, self.settings) as heartbeat:
             self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
             try:
+                self._busy.add(engine)
                 with task_input(self.media, self.settings, task) as path:
                     result = engine.run(job_of(task, path, self.settings), heartbeat.report)
             except WorkerCrashed as exc:
-                if self._stop.is_set():
-                    return  # we are shutting down: the task resumes after restart
+                if self._stop.is_set():  # we are stopping: the next worker resumes it at once
+                    self.store.give_back(task.id, worker, "interrupted")
+                    return
                 log.warning("task %s: %s", task.id, exc)
                 self.store.release(task.id, worker, str(exc))  # retried, up to max_attempts
                 return
@@ -118,6 +132,8 @@ class WorkerPool:
                 log.exception("task %s: unexpected error", task.id)
                 self.store.fail(task.id, f"Internal error ({type(exc).__name__}: {exc}).")
                 return
+            finally:
+                self._busy.discard(engine)
         rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
         if self.store.complete(task.id, worker, result.duration, rows, result.encoders):
             skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))

@@ -33,6 +33,7 @@ from vidembed.server.responses import error_body, error_responses, nests_errors
 from vidembed.server.routes.assets import assets_router
 from vidembed.server.routes.embed import embed_router
 from vidembed.server.routes.embed_v2 import v2_router
+from vidembed.server.routes.indexes import indexes_router
 from vidembed.version import __version__
 
 log = logging.getLogger("vidembed.http")
@@ -111,6 +112,10 @@ def create_app(services: Services, keys: ApiKeys | None = None, preload_models: 
     embed_v2 = v2_router(services.embed_v2, owner)
     app.include_router(embed_v2, prefix="/v1.3")
     app.include_router(embed_v2)
+    if services.indexes is not None:
+        index_routes = indexes_router(services.indexes, owner)
+        app.include_router(index_routes, prefix="/v1.3")
+        app.include_router(index_routes)
     _install_prefixed_docs(app, "/v1.3")
     _drop_validation_responses(app)
 
@@ -238,6 +243,7 @@ def _install_access_log(app: FastAPI) -> None:
         # the id a route names, or the one a create made (routes leave it in request.state)
         task_id = ids.get("task_id") or getattr(request.state, "task_id", None)
         asset_id = ids.get("asset_id") or getattr(request.state, "asset_id", None)
+        index_id = ids.get("index_id") or getattr(request.state, "index_id", None)
         line = {
             "method": request.method,
             "path": request.url.path,
@@ -247,5 +253,7 @@ def _install_access_log(app: FastAPI) -> None:
         }
         if asset_id is not None:
             line["asset_id"] = asset_id
+        if index_id is not None:
+            line["index_id"] = index_id
         log.info(json.dumps(line))
         return response

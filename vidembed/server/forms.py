@@ -8,6 +8,7 @@ overhead), with a message that names the route's file field. FastAPI cannot infe
 
 from __future__ import annotations
 
+import json
 from typing import IO, Any
 
 from fastapi import Request
@@ -116,3 +117,23 @@ def file_only(form: FormData, name: str, hint: str) -> tuple[str, IO[bytes]] | N
     if any(isinstance(v, str) and v.strip() for v in form.getlist(name)):
         raise invalid(name, f"Send {name} as a file part (multipart/form-data){hint}.")
     return None
+
+
+SMALL_JSON_MAX = 64 * 1024  # a JSON body of settings (an index's name and models), never media
+
+
+async def read_small_json(request: Request, limit: int = SMALL_JSON_MAX) -> object:
+    """A small JSON body (``application/json``), refused past ``limit`` bytes; 400 otherwise."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        sent = media_type or "no Content-Type header"
+        raise BadRequestError(f"This route takes application/json; the request was sent with {sent}.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequestError(f"The request body is larger than {limit} bytes.")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("The request body is not valid JSON.") from None

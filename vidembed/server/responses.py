@@ -1,7 +1,9 @@
 """The error bodies and the one table of error statuses that every route documents in OpenAPI.
 
-Every API's errors are flat ``{code, message}`` bodies (docs/CONTRACT.md §1.4) except where the
-contract nests them as ``{error: {code, message, details}}`` (the routes say which statuses).
+Every API's errors are flat ``{code, message}`` bodies (docs/CONTRACT.md §1.4) except Embed v2's:
+every error of ``/embed-v2`` and ``/embed-v2/tasks`` (under ``/v1.3`` too) is nested as
+``{error: {code, message, details}}``, as both of TwelveLabs' OpenAPI documents say
+(``nests_errors`` decides by the path; ``error_body`` builds either shape).
 """
 
 from __future__ import annotations
@@ -31,12 +33,31 @@ class NestedErrorBody(BaseModel):
     error: NestedError
 
 
+# Embed v2's routes, under the root and /v1.3: every error they answer is nested
+NESTED_ROUTE_ROOTS = ("/embed-v2", "/v1.3/embed-v2")
+
+
+def nests_errors(path: str) -> bool:
+    """Whether errors on ``path`` have nested bodies: Embed v2's routes and any path under them
+    (an unknown route or a wrong method there too)."""
+    return any(path == root or path.startswith(root + "/") for root in NESTED_ROUTE_ROOTS)
+
+
+def error_body(
+    code: str, message: str, *, nested: bool, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A flat ``{code, message}`` body, or the nested ``{error: {code, message, details}}``."""
+    if nested:
+        return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {"code": code, "message": message}
+
+
 # What each status means, for every route that answers it; {resource} names what a 404 looked for.
 ERROR_DESCRIPTIONS = {
     400: "`parameter_invalid` or `parameter_not_provided` (validation is always 400, never 422)",
     401: "`api_key_invalid`: no key, or an unknown key, in the `x-api-key` header (servers with keys only)",
     404: "`resource_not_exist`: no {resource} with this id for this API key",
-    413: "`content_too_large`, nested: `{{error: {{code, message, details}}}}` (as the SDK parses it)",
+    413: "`content_too_large`: the request body, or its base64 media, is too large",
     429: "`too_many_requests`: too many tasks processing at once for this API key",
     503: "`not_ready`: the models are still loading, or a database or the media store cannot be used",
 }
@@ -59,6 +80,8 @@ def error_responses(
         if status == 400 and unknown_fields:
             description = UNKNOWN_FIELDS_400
         model = NestedErrorBody if status in nested else ErrorBody
+        if status in nested:
+            description += ". The body is nested: `{error: {code, message, details}}`"
         out[status] = {"model": model, "description": description}
         if status == 429:
             out[status]["headers"] = RETRY_AFTER

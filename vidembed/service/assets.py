@@ -1,5 +1,5 @@
-"""AssetService: upload or import a file once, then use it by id (TwelveLabs' ``client.assets``,
-docs/CONTRACT.md §5.1; docs/ASSETS.md).
+"""AssetCore: upload or import a file once, then use it by id (the core of TwelveLabs'
+``client.assets``, whose rules and JSON are in ``vidembed.api.assets``; docs/ASSETS.md).
 
 ``create`` stores an upload in the media store under ``assets/<id>/`` (``media/assets/<id>/`` of the
 data folder by default; docs/MEDIA_STORAGE.md) (or checks a URL) and records the asset
@@ -24,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,10 @@ NO_DOCUMENTS = (
     "Documents (PDF, text, Markdown) are not supported by this server. Upload a video, audio or "
     "image file as a new asset."
 )
+# How often (at most) the asset workers of a process call their listeners with None:
+# the sweep that starts or fails tasks still waiting for an asset that is no longer processing
+# (after a crash between an asset's outcome and its listeners, on this server or another one)
+SWEEP_SECONDS = 5.0
 DOWNLOAD_HINT = (
     "Check that the url points at the file itself and that this server can reach it, then create "
     "the asset again."
@@ -105,7 +109,7 @@ def new_asset_id() -> str:
 
 @dataclass(frozen=True)
 class AssetMedia:
-    """A ready asset's file as handed to another part of the service (``AssetService.media`` and
+    """A ready asset's file as handed to another part of the service (``AssetCore.media`` and
     ``copy_to``)."""
 
     location: str  # the caller's own copy: a local path (``media``) or a media store location
@@ -272,6 +276,35 @@ class AssetCore:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[str | None], None]] = []
+        self._sweep_lock = threading.Lock()
+        self._last_sweep = float("-inf")
+
+    def on_settled(self, listener: Callable[[str | None], None]) -> None:
+        """Calls ``listener(asset_id)`` once an asset's outcome (ready or failed) is recorded or
+        the asset is deleted, and ``listener(None)`` when the workers start and then every
+        ``SWEEP_SECONDS`` (a sweep over every asset: what a crash left undone). Embed v2
+        starts or fails the tasks waiting for the asset with it. A listener's error is logged."""
+        self._listeners.append(listener)
+        with self._sweep_lock:
+            self._last_sweep = float("-inf")  # the next idle worker sweeps for it at once
+
+    def _notify(self, asset_id: str | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(asset_id)
+            except Exception:  # the database is busy or closing: the next sweep tries again
+                if not self._stop.is_set():
+                    log.exception("asset %s: a listener failed", asset_id or "(sweep)")
+
+    def _sweep_if_due(self) -> None:
+        """``_notify(None)`` if no worker of this process did it in the last ``SWEEP_SECONDS``."""
+        with self._sweep_lock:
+            now = time.monotonic()
+            if now - self._last_sweep < SWEEP_SECONDS:
+                return
+            self._last_sweep = now
+        self._notify(None)
 
     @property
     def assets_dir(self) -> Path:
@@ -359,6 +392,7 @@ class AssetCore:
         if asset is None:
             raise errors.asset_not_found(asset_id)
         self.media_store.delete_prefix(f"assets/{asset.id}")
+        self._notify(asset.id)  # a task waiting for it fails
 
     def media(self, asset_id: str, owner: str | None, target: Path) -> AssetMedia:
         """A ready asset's file at the local path ``target``: hard-linked from a local folder
@@ -414,6 +448,7 @@ class AssetCore:
 
     def _loop(self, worker: str) -> None:
         while not self._stop.is_set():
+            self._sweep_if_due()  # idle or busy: what a crash left undone waits SWEEP_SECONDS at most
             try:
                 asset = self.store.claim(worker, self.settings.lease_seconds, self.settings.max_attempts)
             except Exception:  # the database is closing or busy beyond its timeout: try again
@@ -435,6 +470,7 @@ class AssetCore:
         except MediaError as exc:
             log.info("asset %s: failed: %s", asset.id, exc)
             self._settle(asset.id, self.store.fail(asset.id, worker, str(exc)))
+            self._notify(asset.id)
             return
         except Exception as exc:  # a bug, or the service closing under us
             if self._stop.is_set():
@@ -442,11 +478,13 @@ class AssetCore:
             log.exception("asset %s: unexpected error", asset.id)
             reason = f"Internal error ({type(exc).__name__}: {exc}). Create the asset again."
             self._settle(asset.id, self.store.fail(asset.id, worker, reason))
+            self._notify(asset.id)
             return
         recorded = self.store.complete(asset.id, worker, probed)
         self._settle(asset.id, recorded)
         if recorded:
             log.info("asset %s: ready (%s, %d bytes)", asset.id, probed.asset_type, probed.size)
+        self._notify(asset.id)  # the tasks waiting for it start (or fail: a type they cannot take)
 
     def _settle(self, asset_id: str, recorded: bool) -> None:
         """After an outcome could not be recorded: if the asset was deleted meanwhile, remove the

@@ -28,7 +28,7 @@ from vidembed.engine.still import embed_image, load_image
 from vidembed.executors.base import Executor
 from vidembed.models.catalog import StackCatalog
 from vidembed.models.stack import DEFAULT_STACK
-from vidembed.records import FileInput, StoredSegment, TaskRecord
+from vidembed.records import FileInput, SegmentRow, StoredSegment, TaskRecord
 from vidembed.search.base import ClipSearch
 from vidembed.search.rank import Hit
 from vidembed.segmentation import ClipParams
@@ -137,6 +137,20 @@ class TaskCore:
             self.media_store.delete_prefix(task.id)
             raise errors.too_many_active(limit, retry_after=30)
         self.workers.wake()
+
+    def store_finished(
+        self, task: TaskRecord, rows: builtins.list[SegmentRow], duration: float = 0.0
+    ) -> None:
+        """Stores a new task whose vectors were computed in the request (an Embed v2 image task):
+        inserted with a lease of the request's own and completed at once, with the stack's
+        encoders, so that no worker ever claims it. The caller checked the per-key limit
+        (``admit``)."""
+        holder = f"request:{task.id}"
+        self.store.insert_leased(task, holder, self.settings.lease_seconds)
+        assert task.stack is not None
+        encoders = self.catalog.identities(task.stack)
+        if not self.store.complete(task.id, holder, duration, rows, encoders):
+            raise errors.ApiError("The embedding could not be stored; try again.")
 
     # --- read -----------------------------------------------------------------------------
 
@@ -254,11 +268,15 @@ class TaskCore:
             self.store.delete(task.id)
             self.media_store.delete_prefix(task.id)
 
-    def run_and_wait(self, task: TaskRecord) -> tuple[TaskRecord, builtins.list[StoredSegment]]:
+    def run_and_wait(
+        self, task: TaskRecord, deadline: float | None = None
+    ) -> tuple[TaskRecord, builtins.list[StoredSegment]]:
         """Submits a synchronous task (api ``v2-sync``: workers claim it before queued work) and
-        waits until it ends; its record and, when ready, its segments."""
+        waits until it ends, or until ``deadline`` (``time.monotonic()``; default: the sync wait
+        from now); its record and, when ready, its segments."""
         self.submit(task)
-        deadline = time.monotonic() + self.settings.sync_wait_seconds
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.sync_wait_seconds
         while True:
             done = self.store.get(task.id)
             if done is None:

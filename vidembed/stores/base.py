@@ -20,8 +20,23 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vidembed.errors import ConfigurationError, MediaError
-from vidembed.records import AssetRecord, FileInput, Probed, SegmentRow, StoredSegment, TaskRecord, V2Output
+from vidembed.records import (
+    AssetRecord,
+    FileInput,
+    IndexListing,
+    IndexRecord,
+    Probed,
+    SegmentRow,
+    StoredSegment,
+    TaskRecord,
+    V2Output,
+)
 from vidembed.segmentation import ClipParams
+
+# The stage of an Embed v2 task made from an asset that was still processing: stored with its
+# asset_id and no source yet, never claimed by a worker until ``start_waiting`` gives it a source
+# (or ``fail_waiting`` ends it with the asset's reason); docs/EMBED_V2.md.
+WAITING_FOR_ASSET = "waiting for asset"
 
 
 @runtime_checkable
@@ -83,7 +98,24 @@ class TaskStore(Protocol):
 
     def claim(self, worker: str, lease_seconds: float, max_attempts: int) -> TaskRecord | None:
         """Takes the oldest processing task whose lease is free or expired, or None; a task
-        already claimed ``max_attempts`` times ends failed instead, with the reason."""
+        already claimed ``max_attempts`` times ends failed instead, with the reason. Tasks at the
+        stage ``WAITING_FOR_ASSET`` are never claimed."""
+        ...
+
+    def waiting_for_asset(self, asset_id: str | None = None) -> builtins.list[TaskRecord]:
+        """The processing tasks at the stage ``WAITING_FOR_ASSET`` (of this asset, or all),
+        oldest first."""
+        ...
+
+    def start_waiting(self, task_id: str, source_path: str, input_filename: str | None) -> bool:
+        """Gives a task waiting for its asset its source (the asset's file, copied for it) and
+        makes it claimable (stage ``queued``); False if it is no longer waiting (another server
+        started or failed it first)."""
+        ...
+
+    def fail_waiting(self, task_id: str, reason: str) -> bool:
+        """Ends a task waiting for its asset as failed, with the reason; False if it is no
+        longer waiting."""
         ...
 
     def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
@@ -104,6 +136,11 @@ class TaskStore(Protocol):
 
     def release(self, task_id: str, worker: str, reason: str) -> None:
         """Gives a task back for another attempt at once, recording why this one ended."""
+        ...
+
+    def lease_holder(self, task_id: str) -> str | None:
+        """The worker whose lease a processing task is under now (not expired), or None: for a
+        caller that may hand back the task of a worker it knows to be dead (``give_back``)."""
         ...
 
     def give_back(self, task_id: str, worker: str, stage: str) -> bool:
@@ -315,6 +352,39 @@ def without_password(url: str) -> str:
         return url
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+@runtime_checkable
+class IndexStore(Protocol):
+    """What the indexes surface needs from a store of search indexes (timestamps: epoch seconds).
+    Names are unique per owner: inserting or renaming to a taken name changes nothing."""
+
+    def close(self) -> None: ...
+
+    def insert(self, index: IndexRecord) -> bool:
+        """Adds the index; False (and nothing written) when its owner has one of that name."""
+        ...
+
+    def get(self, index_id: str, owner: str | None = None) -> IndexRecord | None: ...
+
+    def list(
+        self,
+        owner: str | None,
+        query: IndexListing,
+        offset: int,
+        limit: int,
+    ) -> tuple[builtins.list[IndexRecord], int]:
+        """One page of the owner's indexes in the listing's order, and how many match in all."""
+        ...
+
+    def rename(self, index_id: str, owner: str | None, name: str, updated_at: float) -> str:
+        """ "renamed", "missing" (no such index of this owner) or "taken" (the owner has another
+        index of that name)."""
+        ...
+
+    def delete(self, index_id: str, owner: str | None = None) -> bool:
+        """Removes the index; False when there was none of this owner."""
+        ...
 
 
 # --- task parameters as stored ------------------------------------------------------------------

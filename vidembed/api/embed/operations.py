@@ -9,7 +9,10 @@ JSON shapes of ``wire.py``: the same code answers both the embedded client and t
 from __future__ import annotations
 
 import builtins  # builtins.list: in TaskService, list names the method
+import os
+import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +21,7 @@ from vidembed import errors, intake
 from vidembed.api.embed import wire
 from vidembed.api.embed.rules import (
     AUDIO_WINDOW_SEC,
+    CreateRequest,
     EmbedRequest,
     image_query_options,
     parse_create,
@@ -110,17 +114,65 @@ class TaskService:
             video_segmentation=video_segmentation,
             video_min_duration_sec=video_min_duration_sec,
         )
+        task = self._submit(owner, request, requested_options(embedding_option), video_file)
+        return {"_id": task.id}
+
+    def _submit(
+        self,
+        owner: str,
+        request: CreateRequest,
+        options: builtins.list[str],
+        video_file: Any,
+        task_id: str | None = None,
+    ) -> TaskRecord:
         self.core.admit(owner)
-        task = self.core.new_task(
-            owner, request.model_name, request.clip, requested_options(embedding_option)
-        )
+        task = self.core.new_task(owner, request.model_name, request.clip, options)
+        if task_id is not None:
+            task.id = task_id
         if request.video_url is not None:
             self.core.check_url(request.video_url)
             task.input_url = request.video_url
         else:
+            image_format = intake.still_image_upload(video_file)
+            if image_format is not None:
+                raise errors.still_image_as_video("video_file", image_format)
             self.core.save_upload(task, video_file, "video_file")
         self.core.submit(task)
-        return {"_id": task.id}
+        return task
+
+    def create_once(
+        self, source: str, *, force: bool = False, owner: str = "", **fields: Any
+    ) -> tuple[str, str]:
+        """``create`` for the CLI, which must not embed the same video twice: ``source`` (a local
+        path or a URL) with the same stack, clip parameters and options is one task whose id is
+        ``intake.fingerprint`` (the rule ``vidembed batch`` identifies videos by). Returns the task
+        id and what became of it: ``ready`` (done before: nothing to embed), ``processing`` (an
+        earlier run's, resumed by this process's workers), ``created`` (new, or a failed one made
+        again). ``force``: a new task with an id of its own, whatever exists."""
+        is_url = "://" in source
+        if not is_url:
+            source = str(Path(source).resolve())
+        options = requested_options(fields.pop("embedding_option", None))
+        request = parse_create(
+            model_name=fields.pop("model_name", None),
+            known_models=self.catalog.known_names(),
+            video_url=source if is_url else None,
+            has_file=not is_url,
+            **fields,
+        )
+        key = intake.fingerprint(source, self.catalog.resolve(request.model_name), request.clip, options)
+        existing = self.store.get(key)
+        if force or (existing is not None and existing.api != "v1.3"):
+            return self._submit(owner, request, options, source).id, "created"
+        if existing is not None and existing.status != "failed":
+            if existing.status == "processing":
+                hand_back_if_holder_died(self.store, key)
+            self.core.workers.wake()  # a processing one: our workers claim it once its lease is free
+            return key, existing.status
+        if existing is not None:  # failed: made again
+            self.store.delete(key)
+            self.media_store.delete_prefix(key)
+        return self._submit(owner, request, options, source, task_id=key).id, "created"
 
     def status(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         return wire.task_summary(self.core.task(task_id, owner, "v1.3"))
@@ -298,3 +350,24 @@ class TaskService:
 
     def segments(self, task: TaskRecord) -> builtins.list[StoredSegment]:
         return self.core.segments(task)
+
+
+def hand_back_if_holder_died(store: TaskStore, task_id: str) -> bool:
+    """Hands a processing task back now (``give_back``) when the worker whose lease it is under
+    was a process of this machine that no longer runs (a ``vidembed embed`` killed outright),
+    rather than when its lease runs out. Workers are named ``host:pid:...``; a live process, one
+    of another machine or another user, or a name of another form, is left alone."""
+    holder = store.lease_holder(task_id)
+    if holder is None:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False  # it runs
+    except PermissionError:
+        return False  # it runs, as another user
+    except ProcessLookupError:
+        return store.give_back(task_id, holder, "interrupted")

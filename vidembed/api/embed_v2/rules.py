@@ -3,8 +3,9 @@ in, validated requests out, for the server and the embedded client alike.
 
 The shapes follow the official SDK 1.3.6 (``twelvelabs/types``) and docs/CONTRACT.md §5. Fields
 that only Marengo 3.5 has (``embedding_uncertainty``, a shorter ``embedding_dimension``,
-``time_based_metadata``, documents, multi-input) are refused with a message that says so, since
-no stack of ours can honour them; ``embedding_dimension`` equal to the stack's own is accepted.
+``time_based_metadata``, documents) are refused with a message that says so, since no stack of
+ours can honour them; ``embedding_dimension`` equal to the stack's own is accepted.
+``multi_input`` (text and up to 10 image, video or audio sources) is embedded as one vector.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,8 +29,14 @@ from vidembed.segmentation import (
     ClipParams,
 )
 
-SYNC_INPUT_TYPES = ("text", "image", "text_image", "audio", "video")
-ASYNC_INPUT_TYPES = ("audio", "video")
+SYNC_INPUT_TYPES = ("text", "image", "text_image", "audio", "video", "multi_input")
+ASYNC_INPUT_TYPES = ("audio", "video", "image")
+# An image task's fields each take one value (docs: "always visual", "always asset", ...)
+IMAGE_TASK_VALUES = {
+    "embedding_option": "visual",
+    "embedding_type": "separate_embedding",
+    "embedding_scope": "asset",
+}
 MARENGO_35 = "marengo3.5"
 # The synchronous route embeds at most this much audio or video; longer goes to the task route.
 MAX_SYNC_MEDIA_SEC = 600.0
@@ -65,6 +73,10 @@ _MEDIA_FIELDS = (
     "embedding_type",
     "time_based_metadata",
 )
+MAX_MULTI_SOURCES = 10
+MAX_MULTI_MEDIA_SEC = 30.0  # a multi_input's audio or video source (Marengo 3.5's limit)
+MULTI_MEDIA_TYPES = ("image", "video", "audio", "document")
+_REFERENCE = re.compile(r"<@([^<>]*)>")  # a media source named in multi_input.input_text
 _SYNC_FIELDS = {
     "text": ("input_text",),
     "image": ("media_source",),
@@ -102,12 +114,16 @@ class SyncRequest:
     text: str | None = None
     image: MediaSource | None = None
     media: MediaRequest | None = None
+    sources: tuple[tuple[str, MediaSource], ...] = ()  # multi_input's (media_type, source)
 
 
 @dataclass(frozen=True)
 class AsyncRequest:
+    """An audio or video task (``media``), or an image task (``image``: one vector)."""
+
     model_name: str
-    media: MediaRequest
+    media: MediaRequest | None
+    image: MediaSource | None = None
 
 
 # --- small readers ----------------------------------------------------------------------------
@@ -277,6 +293,67 @@ def parse_media(value: object, input_type: str, model_name: str) -> MediaRequest
     return MediaRequest(input_type, source, clip, ordered, scopes, types)
 
 
+def parse_multi_input(value: object) -> tuple[str | None, tuple[tuple[str, MediaSource], ...]]:
+    """``multi_input``: ``input_text`` and up to 10 ``media_sources``, all embedded as one vector.
+    Image, video and audio sources (each at most 32 MB; audio and video at most 30 s, checked once
+    fetched); documents are Marengo 3.5's (a 400 says so). Sources of different types need text,
+    as TwelveLabs documents. A ``<@name>`` in the text must name a source; the references are
+    taken out of the text before it is embedded (our text encoders cannot point at a source).
+    Returns the text to embed (None: none) and the (media_type, source) pairs."""
+    obj = _object(value, "multi_input")
+    _check_fields(obj, "multi_input.", ("input_text", "media_sources"))
+    raw_text = obj.get("input_text")
+    if raw_text is not None and (not isinstance(raw_text, str) or not raw_text.strip()):
+        raise errors.invalid("multi_input.input_text", "It must be a non-empty string.")
+    raw_sources = obj.get("media_sources")
+    if raw_sources is not None and not isinstance(raw_sources, list):
+        raise errors.invalid("multi_input.media_sources", "It must be a list of media sources.")
+    items = raw_sources or []
+    if len(items) > MAX_MULTI_SOURCES:
+        raise errors.invalid(
+            "multi_input.media_sources",
+            f"It takes at most {MAX_MULTI_SOURCES} media sources ({len(items)} given).",
+        )
+    if raw_text is None and not items:
+        raise errors.none_provided(["multi_input.input_text", "multi_input.media_sources"])
+    names: set[str] = set()
+    sources = []
+    for i, item in enumerate(items):
+        parameter = f"multi_input.media_sources[{i}]"
+        source = _object(item, parameter)
+        _check_fields(source, f"{parameter}.", ("name", "media_type", "url", "base64_string", "asset_id"))
+        media_type = source.get("media_type")
+        if media_type is None:
+            raise errors.not_provided(f"{parameter}.media_type")
+        if media_type not in MULTI_MEDIA_TYPES:
+            raise errors.invalid(f"{parameter}.media_type", f"Use one of: {', '.join(MULTI_MEDIA_TYPES)}.")
+        if media_type == "document":
+            raise errors.invalid(
+                f"{parameter}.media_type", f"A document source in a multi_input needs Marengo 3.5; {ONLY_35}."
+            )
+        name = source.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise errors.invalid(f"{parameter}.name", "It must be a non-empty string.")
+            if name in names:
+                raise errors.invalid(f"{parameter}.name", f"Another media source is named {name} already.")
+            names.add(name)
+        where = {k: v for k, v in source.items() if k in ("url", "base64_string", "asset_id")}
+        sources.append((str(media_type), parse_media_source(where, parameter, MAX_BASE64_IMAGE_BYTES)))
+    if raw_text is None and len({kind for kind, _ in sources}) > 1:
+        raise errors.not_provided("multi_input.input_text")
+    text = None
+    if isinstance(raw_text, str):
+        unknown = [r for r in _REFERENCE.findall(raw_text) if r not in names]
+        if unknown:
+            raise errors.invalid(
+                "multi_input.input_text",
+                f"It refers to <@{unknown[0]}>, but no media source has the name {unknown[0]}.",
+            )
+        text = " ".join(_REFERENCE.sub(" ", raw_text).split()) or None
+    return text, tuple(sources)
+
+
 def _model_and_extras(
     body: Mapping[str, object], known_models: Sequence[str], dimension_of: Callable[[str], int]
 ) -> str:
@@ -304,8 +381,8 @@ def _input_type(body: Mapping[str, object], allowed: Sequence[str], route: str) 
     value = body.get("input_type")
     if value is None:
         raise errors.not_provided("input_type")
-    if value == "multi_input" or value == "document" or (value == "image" and route == "tasks"):
-        other = "POST /embed-v2 (input_type image)" if value == "image" else "the inputs listed"
+    if (value == "multi_input" and route == "tasks") or value == "document":
+        other = "POST /embed-v2 (input_type multi_input)" if value == "multi_input" else "the inputs listed"
         raise errors.invalid(
             "input_type", f"{value} is a Marengo 3.5 input that this server does not embed here; use {other}."
         )
@@ -334,6 +411,9 @@ def parse_sync(value: object, known_models: Sequence[str], dimension_of: Callabl
     item = body[input_type]
     if input_type in ("audio", "video"):
         return SyncRequest(input_type, model, media=parse_media(item, input_type, model))
+    if input_type == "multi_input":
+        text, sources = parse_multi_input(item)
+        return SyncRequest(input_type, model, text=text, sources=sources)
     obj = _object(item, input_type)
     _check_fields(obj, f"{input_type}.", _SYNC_FIELDS[input_type])
     text = None
@@ -359,4 +439,20 @@ def parse_async(
         raise errors.unknown_parameters(["auto_truncate"])
     model = _model_and_extras(body, known_models, dimension_of)
     input_type = _input_type(body, ASYNC_INPUT_TYPES, "tasks")
+    if input_type == "image":
+        return AsyncRequest(model, None, parse_image_task(body["image"]))
     return AsyncRequest(model, parse_media(body[input_type], input_type, model))
+
+
+def parse_image_task(value: object) -> MediaSource:
+    """An async ``image`` input: its media source (at most 32 MB of base64); its
+    ``embedding_option``, ``embedding_type`` and ``embedding_scope`` take only ``visual``,
+    ``separate_embedding`` and ``asset``: one vector for the whole image."""
+    obj = _object(value, "image")
+    _check_fields(obj, "image.", ("media_source", *IMAGE_TASK_VALUES))
+    for field, only in IMAGE_TASK_VALUES.items():
+        if _present(obj, field):
+            _string_list(obj[field], f"image.{field}", (only,))
+    if not _present(obj, "media_source"):
+        raise errors.not_provided("image.media_source")
+    return parse_media_source(obj["media_source"], "image.media_source", MAX_BASE64_IMAGE_BYTES)

@@ -49,6 +49,9 @@ def embedding_data(task: TaskRecord, segments: Sequence[StoredSegment]) -> list[
     data = []
     if "separate_embedding" in types:
         data = [_entry(s.option, s.scope, s.start, s.end, s.vector) for s in wanted]
+    if task.input_type == "image":  # one vector for the whole image: no times
+        for entry in data:
+            del entry["start_sec"], entry["end_sec"]
     if "fused_embedding" in types:
         data += _fused(wanted)
     return data
@@ -87,6 +90,8 @@ def media_metadata(task: TaskRecord) -> dict[str, Any] | None:
         meta["input_url"] = task.input_url
     if task.input_filename:
         meta["input_filename"] = task.input_filename
+    if task.input_type == "image":  # an image task (the SDK's EmbeddingTaskMediaMetadata_Image)
+        return {**meta, "embedding_options": list(task.options), "embedding_scopes": scopes}
     if params.strategy == "fixed":
         meta["clip_length"] = round(params.clip_length)  # an integer in the SDK
     meta["segmentation"] = _segmentation(params)  # ours: how the segments were cut

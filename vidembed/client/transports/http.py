@@ -49,9 +49,10 @@ def _raise_for(response: httpx.Response) -> None:
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}
-    if response.status_code == 413 and isinstance(body.get("error"), dict):  # Embed v2's nested 413
-        nested = body["error"]
-        raise ContentTooLargeError(str(nested.get("message", "")), nested.get("details") or {})
+    if isinstance(body.get("error"), dict):  # Embed v2 nests every error: {"error": {code, message}}
+        body = body["error"]
+        if response.status_code == 413:
+            raise ContentTooLargeError(str(body.get("message", "")), body.get("details") or {})
     code = body.get("code")
     message = body.get("message") or response.text[:500] or f"HTTP {response.status_code}"
     cls = _ERRORS.get(response.status_code, ApiError)

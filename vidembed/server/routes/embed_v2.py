@@ -2,8 +2,10 @@
 ``GET /embed-v2/tasks`` and ``GET /embed-v2/tasks/{task_id}``.
 
 Bodies are JSON. ``create_app`` includes this router under ``/v1.3`` and the root, like the other
-routes. Errors are the flat ``{code, message}`` bodies, except 413, which is nested as the SDK
-parses it (``vidembed.errors.ContentTooLargeError``).
+routes. Every error these routes answer (400, 401, 404, 408, 413, 429, 500) has the nested body
+``{"error": {"code", "message", "details"}}`` that TwelveLabs' OpenAPI documents give Embed v2,
+unlike every other API's flat body: the app's error handlers nest by path
+(``vidembed.server.responses.nests_errors``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from vidembed.server.responses import error_responses
 MAX_JSON_BODY = MAX_BASE64_MEDIA_BYTES * 4 // 3 + 8 * MB
 
 
-v2_errors = partial(error_responses, resource="v2 task", nested=(413,), unknown_fields=True)
+NESTED_STATUSES = (400, 401, 404, 408, 413, 429, 500)
+v2_errors = partial(error_responses, resource="v2 task", nested=NESTED_STATUSES, unknown_fields=True)
 
 
 def _json_schema(example: dict[str, Any]) -> dict[str, Any]:

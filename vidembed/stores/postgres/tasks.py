@@ -31,7 +31,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vidembed.records import SegmentRow, StoredSegment, TaskRecord
-from vidembed.stores.base import params_document, params_from_document
+from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.postgres.database import open_pool, select_page
 
 _COLUMNS = (
@@ -204,8 +204,9 @@ class PostgresStore:
             while True:
                 candidate = cur.execute(
                     "SELECT id, attempts, stage FROM tasks WHERE status = 'processing' "
-                    "AND (lease_until IS NULL OR lease_until < now()) "
-                    f"ORDER BY {_CLAIM_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    "AND (lease_until IS NULL OR lease_until < now()) AND stage <> %s "
+                    f"ORDER BY {_CLAIM_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    (WAITING_FOR_ASSET,),
                 ).fetchone()
                 if candidate is None:
                     return None
@@ -231,6 +232,29 @@ class PostgresStore:
             "lease_until = NULL, updated_at = now() WHERE id = %s",
             (reason, task_id),
         )
+
+    def waiting_for_asset(self, asset_id: str | None = None) -> builtins.list[TaskRecord]:
+        query = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'processing' AND stage = %s"
+        args: list[object] = [WAITING_FOR_ASSET]
+        if asset_id is not None:
+            query, args = query + " AND asset_id = %s", [*args, asset_id]
+        return [_record(row) for row in self._all(query + " ORDER BY created_at, id", args)]
+
+    def start_waiting(self, task_id: str, source_path: str, input_filename: str | None) -> bool:
+        changed = self._write(
+            "UPDATE tasks SET source_path = %s, input_filename = COALESCE(%s, input_filename), "
+            "stage = 'queued', updated_at = now() WHERE id = %s AND status = 'processing' AND stage = %s",
+            (source_path, input_filename, task_id, WAITING_FOR_ASSET),
+        )
+        return changed == 1
+
+    def fail_waiting(self, task_id: str, reason: str) -> bool:
+        changed = self._write(
+            "UPDATE tasks SET status = 'failed', error = %s, stage = 'failed', updated_at = now() "
+            "WHERE id = %s AND status = 'processing' AND stage = %s",
+            (reason, task_id, WAITING_FOR_ASSET),
+        )
+        return changed == 1
 
     def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
         """Takes the lease of this one processing task if it is free or expired (attempts + 1);
@@ -267,6 +291,23 @@ class PostgresStore:
             "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
             (reason, task_id, worker),
         )
+
+    def lease_holder(self, task_id: str) -> str | None:
+        row = self._one(
+            "SELECT lease_owner FROM tasks WHERE id = %s AND status = 'processing' AND lease_until >= now()",
+            [task_id],
+        )
+        return row["lease_owner"] if row else None
+
+    def give_back(self, task_id: str, worker: str, stage: str) -> bool:
+        """Frees the lease of a task its holder stopped on purpose, the attempt not counted."""
+        changed = self._write(
+            "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, stage = %s, "
+            "attempts = GREATEST(attempts - 1, 0), updated_at = now() "
+            "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
+            (stage, task_id, worker),
+        )
+        return changed == 1
 
     def complete(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vidembed.records import StoredSegment, TaskRecord
-from vidembed.stores.base import params_document, params_from_document
+from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
@@ -221,9 +221,9 @@ class SQLiteStore:
             while True:
                 row = db.execute(
                     f"SELECT {_COLUMNS} FROM tasks WHERE status = 'processing' "
-                    "AND (lease_until IS NULL OR lease_until < ?) "
+                    "AND (lease_until IS NULL OR lease_until < ?) AND stage <> ? "
                     "ORDER BY api = 'v2-sync' DESC, created_at LIMIT 1",
-                    (now,),
+                    (now, WAITING_FOR_ASSET),
                 ).fetchone()
                 if row is None:
                     return None
@@ -246,6 +246,32 @@ class SQLiteStore:
                 )
                 task.attempts += 1
                 return task
+
+    def waiting_for_asset(self, asset_id: str | None = None) -> builtins.list[TaskRecord]:
+        query = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'processing' AND stage = ?"
+        args: list[Any] = [WAITING_FOR_ASSET]
+        if asset_id is not None:
+            query, args = query + " AND asset_id = ?", [*args, asset_id]
+        with self._lock:
+            return [_record(r) for r in self._conn.execute(query + " ORDER BY created_at, id", args)]
+
+    def start_waiting(self, task_id: str, source_path: str, input_filename: str | None) -> bool:
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET source_path = ?, input_filename = COALESCE(?, input_filename), "
+                "stage = 'queued', updated_at = ? WHERE id = ? AND status = 'processing' AND stage = ?",
+                (source_path, input_filename, time.time(), task_id, WAITING_FOR_ASSET),
+            )
+            return cur.rowcount == 1
+
+    def fail_waiting(self, task_id: str, reason: str) -> bool:
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET status = 'failed', error = ?, stage = 'failed', updated_at = ? "
+                "WHERE id = ? AND status = 'processing' AND stage = ?",
+                (reason, time.time(), task_id, WAITING_FOR_ASSET),
+            )
+            return cur.rowcount == 1
 
     def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
         """Takes the lease of this one processing task if it is free or expired (attempts + 1);
@@ -287,6 +313,25 @@ class SQLiteStore:
                 "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
                 (reason, time.time(), task_id, worker),
             )
+
+    def lease_holder(self, task_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT lease_owner FROM tasks WHERE id = ? AND status = 'processing' AND lease_until >= ?",
+                (task_id, time.time()),
+            ).fetchone()
+        return row[0] if row else None
+
+    def give_back(self, task_id: str, worker: str, stage: str) -> bool:
+        """Frees the lease of a task its holder stopped on purpose, the attempt not counted."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, stage = ?, "
+                "attempts = MAX(attempts - 1, 0), updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                (stage, time.time(), task_id, worker),
+            )
+            return cur.rowcount == 1
 
     def update_source(self, task_id: str, source_path: str) -> None:
         with self._transaction() as db:
