@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
 from conftest import FAKE, SPOKEN, LiveServer, make_fake_service, make_service
@@ -1153,3 +1154,23 @@ def test_v13_embed_takes_image_and_audio_files(
         client.embed.create(model_name=FAKE, audio_file=speech_wav.read_bytes(), audio_start_offset_sec=60)
     assert late.value.body["message"].startswith("The audio_file parameter is invalid.")
     assert "audio_start_offset_sec" in late.value.body["message"]
+
+
+def test_hits_of_a_base64_task_name_their_source(v2_server: LiveServer, labelled_video: Path) -> None:
+    """A v2 task whose video came as base64 has no file name nor URL: its hits say so (they
+    showed "source": "" before)."""
+    client = TwelveLabs(api_key="key", base_url=v2_server.url)
+    task = client.embed.v_2.tasks.create(
+        input_type="video",
+        model_name=FAKE,
+        video={"media_source": {"base64_string": _b64(labelled_video.read_bytes())}},
+    )
+    done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing")
+    assert done.status == "ready"
+    found = httpx.post(
+        f"{v2_server.url}/clips/search",
+        data={"query_text": "anything", "model_name": FAKE, "task_id": task.id},
+        files=[("x", ("", b""))],
+    ).json()
+    sources = {hit["source"] for hits in found["data"].values() for hit in hits}
+    assert sources == {"base64 upload"}

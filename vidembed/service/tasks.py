@@ -357,8 +357,16 @@ class TaskCore:
         ranked = self.indexes.rank(
             stack, query, top, placeholders, owner=owner, tasks=searched, options=options
         )
-        sources = {t.id: t.input_url or t.input_filename or "" for t in searched}
+        sources = {t.id: source_name(t) for t in searched}
         return SearchOutcome(ranked, left_out, sources)
+
+
+def source_name(task: TaskRecord) -> str:
+    """What a hit names as its video: the URL or file name; an Embed v2 input sent as base64 has
+    neither (nor an asset's name), so it is called that."""
+    if task.input_url or task.input_filename:
+        return task.input_url or task.input_filename or ""
+    return f"asset {task.asset_id}" if task.asset_id else "base64 upload"
 
 
 def _changed_encoders(
