@@ -24,7 +24,7 @@ class IndexService:
         request = parse_index_create(body, self.core.catalog.known_names())
         return {"_id": self.core.create(owner, request).id}
 
-    def list(self, query: Mapping[str, Any], owner: str | None = None) -> dict[str, Any]:
+    def list(self, query: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
         listing, page, limit, possible = parse_index_list(query)
         indexes, total = self.core.list(owner, listing, page, limit) if possible else ([], 0)
         return index_list(indexes, page, limit, total)

@@ -4,7 +4,6 @@ with its options, the thumbnail add-on; the list's page, filters and order."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from vidembed import errors
 from vidembed.api.rules import absent, parse_page
@@ -126,7 +125,7 @@ def _choice(name: str, value: object, allowed: Sequence[str], default: str) -> s
     return str(value)
 
 
-def parse_index_list(query: Mapping[str, Any]) -> tuple[IndexListing, int, int, bool]:
+def parse_index_list(query: Mapping[str, str]) -> tuple[IndexListing, int, int, bool]:
     """``GET /indexes``: the listing, the page, its size, and whether it can have any result
     (``model_family=pegasus`` matches nothing here)."""
     page, limit = parse_page(query.get("page"), query.get("page_limit"))
