@@ -1174,3 +1174,16 @@ def test_hits_of_a_base64_task_name_their_source(v2_server: LiveServer, labelled
     ).json()
     sources = {hit["source"] for hits in found["data"].values() for hit in hits}
     assert sources == {"base64 upload"}
+
+
+def test_an_unknown_asset_is_a_nested_404_on_both_creates(v2_server: LiveServer) -> None:
+    """The 404 the OpenAPI document lists for POST /embed-v2 and POST /embed-v2/tasks."""
+    missing = "f" * 24
+    video = {"media_source": {"asset_id": missing}}
+    for route in ("/embed-v2", "/embed-v2/tasks"):
+        answer = httpx.post(
+            f"{v2_server.url}{route}", json={"input_type": "video", "model_name": FAKE, "video": video}
+        )
+        assert answer.status_code == 404, (route, answer.text)
+        assert answer.json()["error"]["code"] == "resource_not_exist"
+        assert answer.json()["error"]["message"] == f"Resource with id {missing} does not exist in assets."

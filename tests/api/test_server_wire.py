@@ -434,8 +434,8 @@ DOCUMENTED_ERRORS = {
     ("/assets", "get"): {"400", "401"},
     ("/assets/{asset_id}", "get"): {"401", "404"},
     ("/assets/{asset_id}", "delete"): {"401", "404"},
-    ("/embed-v2", "post"): {"400", "401", "413", "429"},
-    ("/embed-v2/tasks", "post"): {"400", "401", "413", "429"},
+    ("/embed-v2", "post"): {"400", "401", "404", "413", "429"},  # 404: an unknown asset_id
+    ("/embed-v2/tasks", "post"): {"400", "401", "404", "413", "429"},
     ("/embed-v2/tasks", "get"): {"400", "401"},
     ("/embed-v2/tasks/{task_id}", "get"): {"401", "404"},
     ("/indexes", "post"): {"400", "401"},

@@ -90,7 +90,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
     @router.post(
         "/embed-v2",
         openapi_extra=_json_schema(_SYNC_EXAMPLE),
-        responses=v2_errors(400, 401, 413, 429),
+        responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         summary="Embed text, an image, text with an image, audio or a short video (up to 10 minutes)",
     )
     async def embed(request: Request) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
     @router.post(
         "/embed-v2/tasks",
         openapi_extra=_json_schema(_TASK_EXAMPLE),
-        responses=v2_errors(400, 401, 413, 429),
+        responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         status_code=202,
         summary="Create an embedding task for audio or video",
     )
