@@ -106,11 +106,7 @@ class SQLiteAssetStore:
 
     def get(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:
         """The asset, or None when there is none with this id (of ``owner``, when given)."""
-        query, args = f"SELECT {_COLUMNS} FROM assets WHERE id = ?", [asset_id]
-        if owner is not None:
-            query, args = query + " AND owner = ?", [*args, owner]
-        with self._lock:
-            row = self._conn.execute(query, args).fetchone()
+        row = self._db.row("assets", _COLUMNS, asset_id, owner)
         return _record(row) if row else None
 
     def list(
@@ -124,26 +120,13 @@ class SQLiteAssetStore:
     ) -> tuple[builtins.list[AssetRecord], int]:
         """One page of assets, newest first, and how many match in all. Empty ``asset_ids`` or
         ``asset_types`` mean no filter; ``filename`` matches a part of the name, in any case."""
-        where: list[str] = ["1 = 1"]
-        args: list[object] = []
-        if owner is not None:
-            where.append("owner = ?")
-            args.append(owner)
-        for column, values in (("id", asset_ids), ("asset_type", asset_types)):
-            if values:
-                where.append(f"{column} IN ({', '.join('?' * len(values))})")
-                args.extend(values)
-        if filename:
-            where.append("instr(lower(filename), lower(?)) > 0")  # LIKE would treat % and _ as wildcards
-            args.append(filename)
-        condition = " AND ".join(where)
-        with self._lock:
-            total = self._conn.execute(f"SELECT COUNT(*) FROM assets WHERE {condition}", args).fetchone()[0]
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM assets WHERE {condition} "
-                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+        filters = (
+            ("owner = ?", owner),
+            ("id IN ({})", list(asset_ids)),
+            ("asset_type IN ({})", list(asset_types)),
+            ("instr(lower(filename), lower(?)) > 0", filename or None),  # LIKE: % and _ are wildcards
+        )
+        rows, total = self._db.page("assets", _COLUMNS, filters, offset, limit)
         return [_record(r) for r in rows], total
 
     def delete(self, asset_id: str, owner: str | None = None) -> AssetRecord | None:

@@ -71,42 +71,25 @@ class SQLiteIndexStore:
         return True
 
     def get(self, index_id: str, owner: str | None = None) -> IndexRecord | None:
-        query, args = f"SELECT {_COLUMNS} FROM search_indexes WHERE id = ?", [index_id]
-        if owner is not None:
-            query, args = query + " AND owner = ?", [*args, owner]
-        with self._db.lock:
-            row = self._db.conn.execute(query, args).fetchone()
+        row = self._db.row("search_indexes", _COLUMNS, index_id, owner)
         return _record(row) if row else None
 
     def list(
         self, owner: str | None, query: IndexListing, offset: int, limit: int
     ) -> tuple[builtins.list[IndexRecord], int]:
-        where, args = ["1"], []
-        for clause, value in (
+        filters: list[tuple[str, object]] = [
             ("owner = ?", owner),
             ("name = ?", query.name),
             ("created_at >= ?", query.created_from),
             ("updated_at >= ?", query.updated_from),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        for option in query.options:  # every option asked for
-            where.append("EXISTS (SELECT 1 FROM json_each(options) WHERE value = ?)")
-            args.append(option)
-        condition = " AND ".join(where)
+        ]
+        # every option asked for
+        filters += [("EXISTS (SELECT 1 FROM json_each(options) WHERE value = ?)", o) for o in query.options]
         column = query.sort_by if query.sort_by in _SORTS else "created_at"
-        order = "DESC" if query.descending else "ASC"
-        with self._db.lock:
-            total = self._db.conn.execute(
-                f"SELECT COUNT(*) FROM search_indexes WHERE {condition}", args
-            ).fetchone()[0]
-            rows = self._db.conn.execute(
-                f"SELECT {_COLUMNS} FROM search_indexes WHERE {condition} "
-                f"ORDER BY {column} {order}, id {order} LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
-        return [_record(r) for r in rows], int(total)
+        rows, total = self._db.page(
+            "search_indexes", _COLUMNS, filters, offset, limit, order_by=column, descending=query.descending
+        )
+        return [_record(r) for r in rows], total
 
     def rename(self, index_id: str, owner: str | None, name: str, updated_at: float) -> str:
         query = "UPDATE search_indexes SET name = ?, updated_at = ? WHERE id = ?"

@@ -165,11 +165,7 @@ class SQLiteStore:
         return True
 
     def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
-        query, args = f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", [task_id]
-        if owner is not None:
-            query, args = query + " AND owner = ?", [*args, owner]
-        with self._lock:
-            row = self._conn.execute(query, args).fetchone()
+        row = self._db.row("tasks", _COLUMNS, task_id, owner)
         return _record(row) if row else None
 
     def list(
@@ -183,25 +179,14 @@ class SQLiteStore:
         api: str = "v1.3",
     ) -> tuple[list[TaskRecord], int]:
         """One page of one API's tasks, newest first, and how many match in all."""
-        where: list[str] = ["api = ?"]
-        args: list[Any] = [api]
-        for clause, value in (
+        filters = (
+            ("api = ?", api),
             ("owner = ?", owner),
             ("status = ?", status),
             ("created_at > ?", created_after),
             ("created_at < ?", created_before),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        condition = " AND ".join(where)
-        with self._lock:
-            total = self._conn.execute(f"SELECT COUNT(*) FROM tasks WHERE {condition}", args).fetchone()[0]
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE {condition} "
-                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+        )
+        rows, total = self._db.page("tasks", _COLUMNS, filters, offset, limit)
         return [_record(r) for r in rows], total
 
     def count_active(self, owner: str) -> int:
