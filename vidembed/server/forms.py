@@ -26,6 +26,16 @@ FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+def json_body(example: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a route that reads a JSON object by hand, with an example."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
 def multipart_body(properties: dict[str, Any], required: tuple[str, ...] = ("model_name",)) -> dict[str, Any]:
     """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it)."""
     schema: dict[str, Any] = {"type": "object", "properties": properties}

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.api.embed_v2.rules import MAX_BASE64_MEDIA_BYTES, MB
 from vidembed.errors import BadRequestError, ContentTooLargeError
+from vidembed.server.forms import json_body
 from vidembed.server.responses import error_responses
 
 # base64 grows a file by a third; the largest body the limits allow, with room for the JSON around
@@ -31,15 +32,6 @@ MAX_JSON_BODY = MAX_BASE64_MEDIA_BYTES * 4 // 3 + 8 * MB
 
 NESTED_STATUSES = (400, 401, 404, 408, 413, 429, 500)
 v2_errors = partial(error_responses, resource="v2 task", nested=NESTED_STATUSES, unknown_fields=True)
-
-
-def _json_schema(example: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
-        }
-    }
 
 
 _SYNC_EXAMPLE = {"input_type": "text", "model_name": "marengo3.0", "text": {"input_text": "a dog on a beach"}}
@@ -89,7 +81,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
 
     @router.post(
         "/embed-v2",
-        openapi_extra=_json_schema(_SYNC_EXAMPLE),
+        openapi_extra=json_body(_SYNC_EXAMPLE),
         responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         summary="Embed text, an image, text with an image, audio or a short video (up to 10 minutes)",
     )
@@ -100,7 +92,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
 
     @router.post(
         "/embed-v2/tasks",
-        openapi_extra=_json_schema(_TASK_EXAMPLE),
+        openapi_extra=json_body(_TASK_EXAMPLE),
         responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         status_code=202,
         summary="Create an embedding task for audio or video",

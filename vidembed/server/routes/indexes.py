@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from vidembed.api.indexes.operations import IndexService
-from vidembed.server.forms import read_small_json
+from vidembed.server.forms import json_body, read_small_json
 from vidembed.server.responses import error_responses
 
 index_errors = partial(error_responses, resource="index", unknown_fields=True)
@@ -22,15 +22,6 @@ _CREATE_EXAMPLE = {
 }
 
 
-def _json_schema(example: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
-        }
-    }
-
-
 def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> APIRouter:
     """The routes of ``indexes``; ``owner`` maps a request to its API key's owner (or raises 401)."""
     router = APIRouter(tags=["indexes"])
@@ -38,7 +29,7 @@ def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> AP
     @router.post(
         "/indexes",
         status_code=201,
-        openapi_extra=_json_schema(_CREATE_EXAMPLE),
+        openapi_extra=json_body(_CREATE_EXAMPLE),
         responses=index_errors(400, 401),
         summary="Create an index: a name, one embedding model and its options (visual, audio)",
     )
@@ -62,7 +53,7 @@ def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> AP
         "/indexes/{index_id}",
         status_code=204,
         response_class=Response,
-        openapi_extra=_json_schema({"index_name": "a new name"}),
+        openapi_extra=json_body({"index_name": "a new name"}),
         responses=index_errors(400, 401, 404),
         summary="Rename an index (its models and add-ons cannot change)",
     )
