@@ -96,7 +96,8 @@ def _copy_task(task: TaskRecord, source: TaskStore, target: TaskStore, report: C
             (task.id, "half copied by a copy whose lease has not run out yet: run again")
         )
         return
-    if target.complete(task.id, COPY_WORKER, task.duration or 0.0, rows, task.encoders):
+    texts = source.clip_texts([task.id]).get(task.id, [])
+    if target.complete(task.id, COPY_WORKER, task.duration or 0.0, rows, task.encoders, texts, task.media):
         report.tasks += 1
         report.vectors += len(rows)
     else:

@@ -198,3 +198,28 @@ def index_name_taken(name: str) -> BadRequestError:
         f"An index named {name!r} already exists. Choose another index_name, or use the existing index.",
         "index_name_already_exists",
     )
+
+
+def video_not_found(video_id: str, index_id: str) -> NotFoundError:
+    """404 for a video that is not (or no longer) in this index."""
+    return NotFoundError(f"Resource with id {video_id} does not exist in the videos of index {index_id}.")
+
+
+def search_filter_invalid(detail: str) -> BadRequestError:
+    """A ``filter`` that is not the documented JSON (docs/SEARCH-API.md, "Filters")."""
+    return BadRequestError(f"The filter parameter is invalid. {detail}", "search_filter_invalid")
+
+
+def search_option_not_supported(option: str, index_options: str) -> BadRequestError:
+    return BadRequestError(
+        f"The search option {option!r} is not supported by this index (it was built with "
+        f"model_options {index_options}). Choose among the options the index supports.",
+        "search_option_not_supported",
+    )
+
+
+def page_token_expired(token: str) -> BadRequestError:
+    return BadRequestError(
+        f"The page token {token!r} has expired or does not exist. Run the search again for a new one.",
+        "search_page_token_expired",
+    )

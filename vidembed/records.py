@@ -22,6 +22,9 @@ class V2Output:
     embedding_types: tuple[str, ...] = ("separate_embedding",)
 
 
+JsonObject = dict[str, object]
+
+
 @dataclass
 class TaskRecord:
     id: str
@@ -48,6 +51,11 @@ class TaskRecord:
     input_type: str = "video"  # "video", or "audio" (an audio file: audio and transcription only)
     asset_id: str | None = None  # the asset the media came from (v2 media_source.asset_id)
     v2: V2Output | None = None  # an Embed v2 task's answer options (None: every other task)
+    # api "index" (TwelveLabs' index tasks, POST /tasks): the search index the video is in (the
+    # video's id is the task's id) and the video's user metadata
+    index_id: str | None = None
+    user_metadata: JsonObject | None = None
+    media: dict[str, float] | None = None  # once ready: the input's width, height, fps, size in bytes
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,6 @@ class StoredSegment:
     start: float
     end: float
     vector: np.ndarray
-
-
-JsonObject = dict[str, object]
 
 
 @dataclass

@@ -15,12 +15,15 @@ from functools import partial
 from vidembed.api.assets.operations import AssetService
 from vidembed.api.embed.operations import TaskService
 from vidembed.api.embed_v2.operations import EmbedV2Service
+from vidembed.api.index_tasks.operations import IndexTaskService
 from vidembed.api.indexes.operations import IndexService
+from vidembed.api.search.operations import SearchService
 from vidembed.config import Settings
 from vidembed.executors.open import make_executor
 from vidembed.models.catalog import StackCatalog
 from vidembed.search.open import open_clip_search
 from vidembed.service.assets import AssetCore
+from vidembed.service.index_search import IndexSearch
 from vidembed.service.indexes import IndexCore
 from vidembed.service.tasks import TaskCore, stack_of
 from vidembed.stores.base import MediaStore
@@ -29,8 +32,8 @@ from vidembed.stores.open import open_asset_store, open_index_store, open_media_
 
 @dataclass
 class Services:
-    """Everything a process serves: the core, the v1.3 surface (``embed``), assets, Embed v2 and
-    the search indexes."""
+    """Everything a process serves: the core, the v1.3 surface (``embed``), assets, Embed v2,
+    the search indexes, their tasks and search."""
 
     settings: Settings
     core: TaskCore
@@ -38,6 +41,8 @@ class Services:
     assets: AssetService | None
     embed_v2: EmbedV2Service
     indexes: IndexService | None = None
+    index_tasks: IndexTaskService | None = None
+    search: SearchService | None = None
 
     def close(self) -> None:
         if self.indexes is not None:
@@ -85,8 +90,10 @@ def compose(
         if with_assets
         else None
     )
-    indexes = open_indexes(settings, core.catalog) if with_assets else None
-    return Services(settings, core, TaskService(core), assets, embed_v2_over(core, assets), indexes)
+    services = Services(settings, core, TaskService(core), assets, embed_v2_over(core, assets))
+    if with_assets:
+        with_indexes(services)
+    return services
 
 
 def embed_v2_over(core: TaskCore, assets: AssetService | None) -> EmbedV2Service:
@@ -108,13 +115,19 @@ def services_for(embed: TaskService, *, start_workers: bool = True) -> Services:
     workers opened beside it (a server over a service that a caller or a test opened first)."""
     settings = embed.settings
     assets = open_assets(settings, start_workers=start_workers, media_store=embed.core.media_store)
-    indexes = open_indexes(settings, embed.catalog)
-    return Services(settings, embed.core, embed, assets, embed_v2_over(embed.core, assets), indexes)
+    return with_indexes(Services(settings, embed.core, embed, assets, embed_v2_over(embed.core, assets)))
 
 
-def open_indexes(settings: Settings, catalog: StackCatalog) -> IndexService:
-    """The search indexes' surface over their store (beside the tasks: the same database)."""
-    return IndexService(IndexCore(open_index_store(settings.database_url, settings.db_path), catalog))
+def with_indexes(services: Services) -> Services:
+    """Adds the Search API's surfaces (indexes and their videos, index tasks, search) over one
+    index store (beside the tasks: the same database) and the task core."""
+    settings = services.settings
+    store = open_index_store(settings.database_url, settings.db_path)
+    core = IndexCore(store, services.core.catalog, services.core)
+    services.indexes = IndexService(core)
+    services.index_tasks = IndexTaskService(core)
+    services.search = SearchService(IndexSearch(core))
+    return services
 
 
 def open_assets(

@@ -6,6 +6,7 @@ Input values may be Python numbers (embedded client) or the strings that multipa
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from vidembed import errors
 from vidembed.api.wire import parse_rfc3339
 from vidembed.models.stack import OPTIONS
+from vidembed.records import JsonObject
 from vidembed.service.tasks import STATUSES, TaskQuery
 
 
@@ -111,3 +113,44 @@ def requested_options(value: Any) -> list[str]:
     if any(o not in OPTIONS for o in options):
         raise errors.invalid("embedding_option", f"Use some of: {', '.join(OPTIONS)}.")
     return [o for o in OPTIONS if o in options]
+
+
+MAX_METADATA_BYTES = 64 * 1024  # a video's user metadata, as JSON
+METADATA_RULE = (
+    "Give a JSON object whose values are strings, numbers, booleans or lists of strings, such as "
+    '{"category": "news", "year": 2024}.'
+)
+
+
+def parse_user_metadata(value: Any, parameter: str = "user_metadata") -> JsonObject | None:
+    """A video's user metadata: a JSON object (or its JSON text) of strings, numbers, booleans and
+    lists of strings; ``None`` values are kept (an update removes those keys)."""
+    if absent(value):
+        return None
+    if isinstance(value, str | bytes):
+        if len(value) > MAX_METADATA_BYTES:
+            raise errors.invalid(parameter, f"It must be at most {MAX_METADATA_BYTES} bytes of JSON.")
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise errors.invalid(parameter, f"It is not valid JSON. {METADATA_RULE}") from None
+    if not isinstance(value, dict):
+        raise errors.invalid(parameter, METADATA_RULE)
+    for key, item in value.items():
+        scalar = item is None or isinstance(item, str | int | float | bool)
+        strings = isinstance(item, list) and all(isinstance(v, str) for v in item)
+        if not isinstance(key, str) or not key or not (scalar or strings):
+            raise errors.invalid(parameter, f"The value of {key!r} is not allowed. {METADATA_RULE}")
+    return dict(value)
+
+
+def parse_flag(name: str, value: Any) -> bool | None:
+    """A boolean sent as a form field ("true"/"false") or a Python bool."""
+    if absent(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise errors.invalid(name, "Use true or false.")
+    return text == "true"

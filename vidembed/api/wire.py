@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from vidembed.records import StoredSegment, TaskRecord
+from vidembed.service.indexes import filename_of
 
 
 def rfc3339(timestamp: float) -> str:
@@ -27,3 +32,34 @@ def page_info(page: int, limit: int, total: int) -> dict[str, int]:
         "total_page": max(1, -(-total // limit)),
         "total_results": total,
     }
+
+
+def segment_bodies(task: TaskRecord, segments: Sequence[StoredSegment]) -> list[dict[str, Any]]:
+    """A ready task's segments as v1.3 retrieve lists them: by the task's option order, clips
+    before the whole video, by start time."""
+    order = {o: i for i, o in enumerate(task.options)}
+    ordered = sorted(segments, key=lambda s: (order.get(s.option, 99), s.scope != "clip", s.start))
+    return [
+        {
+            "start_offset_sec": s.start,
+            "end_offset_sec": s.end,
+            "embedding_option": s.option,
+            "embedding_scope": s.scope,
+            "float": [float(x) for x in s.vector],
+        }
+        for s in ordered
+    ]
+
+
+def system_metadata(task: TaskRecord) -> dict[str, Any]:
+    """What an index's video is (TwelveLabs' ``system_metadata``): its file name, and once
+    indexed its duration, size in bytes, frame size and frame rate."""
+    media = task.media or {}
+    found: dict[str, Any] = {"filename": filename_of(task), "duration": task.duration}
+    for key in ("width", "height"):
+        if key in media:
+            found[key] = int(media[key])
+    for key in ("fps", "size"):
+        if key in media:
+            found[key] = media[key]
+    return {k: v for k, v in found.items() if v is not None}

@@ -10,6 +10,7 @@ few chunks, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -81,6 +82,11 @@ class EmbeddingResult:
     # undecodable packets skipped per stream ("video", "audio"): the input's damage, for the log
     skipped_packets: dict[str, int] = field(default_factory=dict)
     encoders: dict[str, str] = field(default_factory=dict)  # per role, the identity of its encoder
+    # with the transcription option: each clip's spoken words, in plan order ("" for a silent clip);
+    # index tasks keep them for lexical search and for the clips' ``transcription``
+    clip_texts: list[str] = field(default_factory=list)
+    # what the input is (TwelveLabs' system_metadata): width, height, fps, size in bytes
+    media: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -444,6 +450,8 @@ class Engine:
         }
         plan = ClipPlan(interval[0], interval[1], tuple(pipeline.clips))
         result = self._result(info, plan, params, options, pipeline, timings)
+        result.media = {"width": info.width, "height": info.height, "fps": round(info.fps, 3)}
+        result.media["size"] = os.path.getsize(path)
         result.skipped_packets = dict(damage.skipped_packets)
         result.encoders = self.stack.identities()
         return result
@@ -583,6 +591,7 @@ class Engine:
     ) -> EmbeddingResult:
         words = sorted(pipeline.words, key=lambda w: w.start)
         matrices = {o: pipeline.matrix(o) for o in options if o != "transcription"}
+        texts: list[str] = []
         if "transcription" in options:
             texts = [words_in(words, c.start, c.end) for c in plan.clips]
             matrices["transcription"] = self.stack.transcription.encode_texts(texts)
@@ -600,4 +609,4 @@ class Engine:
                 else:
                     whole = l2_normalise((vectors * durations[:, None]).sum(axis=0))
                 segments.append(Segment(option, "video", plan.start, plan.end, whole))
-        return EmbeddingResult(info.duration, plan, segments, transcript, timings)
+        return EmbeddingResult(info.duration, plan, segments, transcript, timings, clip_texts=texts)

@@ -29,6 +29,7 @@ class MediaInfo:
     audio_codec: str = ""
     start_time: float = 0.0  # container start; timestamps we report are relative to it
     video_duration: float | None = None  # the video stream's own, when it declares one
+    fps: float = 0.0  # the video stream's average frame rate, when it declares one
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -76,6 +77,7 @@ def probe(path: Path) -> MediaInfo:
             audio_codec=audio.codec_context.name if audio else "",
             start_time=start,
             video_duration=_seconds(video.duration, video.time_base) if video else None,
+            fps=float(video.average_rate) if video is not None and video.average_rate else 0.0,
         )
 
 

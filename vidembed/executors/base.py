@@ -14,15 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vidembed import intake
 from vidembed.config import Settings
 from vidembed.errors import VidEmbedError
 from vidembed.models.stack import StackSettings
-from vidembed.records import TaskRecord
+from vidembed.records import SegmentRow, TaskRecord
 from vidembed.segmentation import ClipParams
 from vidembed.stores.base import MediaStore
+from vidembed.stores.lexical import ClipText
+
+if TYPE_CHECKING:  # the engine brings PyAV and ONNX Runtime: only workers import it
+    from vidembed.engine.engine import EmbeddingResult
 
 
 @contextmanager
@@ -67,6 +71,15 @@ def job_of(task: TaskRecord, path: Path, settings: Settings) -> Job:
         settings.stacks,
         task.input_type,
     )
+
+
+def result_rows(result: EmbeddingResult) -> tuple[list[SegmentRow], list[ClipText]]:
+    """What ``TaskStore.complete`` stores of an engine's result: its segments, and the clips' spoken
+    words (for lexical search and the clips' transcription in an index's results)."""
+    rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
+    clips = result.plan.clips
+    texts = [ClipText(c.start, c.end, t) for c, t in zip(clips, result.clip_texts, strict=False) if t.strip()]
+    return rows, texts
 
 
 class Executor(Protocol):

@@ -47,7 +47,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from vidembed.config import Settings
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
-from vidembed.executors.base import LOADING, Job, job_of, task_input
+from vidembed.executors.base import LOADING, Job, job_of, result_rows, task_input
 from vidembed.models.catalog import StackCatalog
 from vidembed.models.stack import StackSettings
 from vidembed.records import TaskRecord
@@ -399,8 +399,8 @@ class RayExecutor:
             log.info("task %s: failed on %s: %s", task.id, outcome.node, outcome.message)
             self.store.fail(task.id, outcome.message)
             return
-        rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
-        if self.store.complete(task.id, worker, result.duration, rows, result.encoders):
+        rows, texts = result_rows(result)
+        if self.store.complete(task.id, worker, result.duration, rows, result.encoders, texts, result.media):
             log.info("task %s: ready on %s (%d segments)", task.id, outcome.node, len(rows))
         else:
             log.warning("task %s: finished after its lease was lost; result dropped", task.id)

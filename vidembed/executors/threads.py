@@ -15,7 +15,7 @@ import threading
 
 from vidembed.config import Settings
 from vidembed.errors import ApiError, MediaError, VidEmbedError
-from vidembed.executors.base import WorkerCrashed, job_of, task_input
+from vidembed.executors.base import WorkerCrashed, job_of, result_rows, task_input
 from vidembed.executors.child import EngineProcess
 from vidembed.records import TaskRecord
 from vidembed.stores.base import MediaStore, TaskStore
@@ -134,8 +134,8 @@ class WorkerPool:
                 return
             finally:
                 self._busy.discard(engine)
-        rows = [(s.option, s.scope, s.start, s.end, s.vector) for s in result.segments]
-        if self.store.complete(task.id, worker, result.duration, rows, result.encoders):
+        rows, texts = result_rows(result)
+        if self.store.complete(task.id, worker, result.duration, rows, result.encoders, texts, result.media):
             skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))
             damage = f"; skipped undecodable packets: {skipped}" if skipped else ""
             log.info("task %s: ready (%d segments%s)", task.id, len(rows), damage)

@@ -33,7 +33,9 @@ from vidembed.server.responses import error_body, error_responses, nests_errors
 from vidembed.server.routes.assets import assets_router
 from vidembed.server.routes.embed import embed_router
 from vidembed.server.routes.embed_v2 import v2_router
+from vidembed.server.routes.index_tasks import index_tasks_router
 from vidembed.server.routes.indexes import indexes_router
+from vidembed.server.routes.search import search_router
 from vidembed.version import __version__
 
 log = logging.getLogger("vidembed.http")
@@ -116,6 +118,15 @@ def create_app(services: Services, keys: ApiKeys | None = None, preload_models: 
         index_routes = indexes_router(services.indexes, owner)
         app.include_router(index_routes, prefix="/v1.3")
         app.include_router(index_routes)
+    max_upload = services.settings.max_upload_bytes
+    if services.index_tasks is not None:
+        task_routes = index_tasks_router(services.index_tasks, owner, max_upload)
+        app.include_router(task_routes, prefix="/v1.3")
+        app.include_router(task_routes)
+    if services.search is not None:
+        search_routes = search_router(services.search, owner, max_upload)
+        app.include_router(search_routes, prefix="/v1.3")
+        app.include_router(search_routes)
     _install_prefixed_docs(app, "/v1.3")
     _drop_validation_responses(app)
 

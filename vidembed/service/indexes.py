@@ -1,24 +1,42 @@
-"""IndexCore: search indexes as records (the core of TwelveLabs' ``client.indexes``; the request
-rules and JSON are in ``vidembed.api.indexes``).
+"""IndexCore: search indexes and their videos as records (the core of TwelveLabs'
+``client.indexes`` and ``client.tasks``; the request rules and JSON are in ``vidembed.api``).
 
 An index is a named collection of videos embedded by one stack with some of its options; its
 model name resolves to a stack as an embed task's does (``marengo3.0`` is the default stack's
 alias). Names are unique per owner, enforced by the store so that servers sharing a database
-agree. This is the first step of the Search API (docs/SEARCH-API.md): videos, index tasks and
-search come next, on the same records.
+agree.
+
+A video enters an index by an index task, which is an embed task (api ``index``) with the index's
+stack and options, both scopes, and the index's id and the video's user metadata on its record:
+the same media rules, leases, executors, Ray and crash recovery as every task. The video's id is
+its task's id. Deleting a video deletes its task (vectors and transcript texts with it) and its
+media; deleting an index deletes all of its videos first.
 """
 
 from __future__ import annotations
 
 import builtins  # builtins.list: in IndexCore, list names the method
+import math
+import posixpath
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
-from vidembed import errors
+from vidembed import errors, intake
 from vidembed.models.catalog import StackCatalog
-from vidembed.records import IndexListing, IndexRecord
+from vidembed.records import FileInput, IndexListing, IndexRecord, JsonObject, TaskRecord
+from vidembed.segmentation import ClipParams
+from vidembed.service.tasks import TaskCore
 from vidembed.stores.base import IndexStore, page_offset
+
+# What an index's model_options embed: "audio" covers sound and speech (Marengo 3.0's rule), so
+# it is what makes the audio and transcription search options possible.
+EMBEDDED_FOR = {"visual": ("visual",), "audio": ("audio", "transcription")}
+# The system metadata a filter can name (docs/SEARCH-API.md, "Filters"); every other key is user
+# metadata.
+SYSTEM_FIELDS = ("id", "filename", "duration", "width", "height", "fps", "size")
 
 
 @dataclass(frozen=True)
@@ -31,14 +49,102 @@ class IndexRequest:
     addons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Condition:
+    """One key of a filter: the video's value must equal one of ``equals``, or lie within
+    ``[gte, lte]`` (numbers). ``key`` is a system field (SYSTEM_FIELDS) or a user-metadata key."""
+
+    key: str
+    equals: tuple[str | float | bool, ...] = ()
+    gte: float | None = None
+    lte: float | None = None
+
+
+VideoFilter = tuple[Condition, ...]  # every condition must hold (AND)
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """A new index task's video: an upload or a URL, and its user metadata."""
+
+    upload: FileInput | None = None
+    url: str | None = None
+    user_metadata: JsonObject | None = None
+
+
 def new_index_id() -> str:
     return secrets.token_hex(12)  # 24 hex characters, as task and asset ids
 
 
+def embedded_options(index: IndexRecord) -> list[str]:
+    """The task options an index's videos are embedded for, in the stack's order."""
+    chosen = {o for option in index.options for o in EMBEDDED_FOR.get(option, ())}
+    return [o for o in ("visual", "audio", "transcription") if o in chosen]
+
+
+def filename_of(task: TaskRecord) -> str:
+    """A video's file name: the upload's, or the last part of its URL's path."""
+    if task.input_filename:
+        return task.input_filename
+    if task.input_url:
+        return posixpath.basename(urlparse(task.input_url).path) or task.input_url
+    return ""
+
+
+def system_value(task: TaskRecord, key: str) -> str | float | None:
+    """A video's system metadata field (None: unknown)."""
+    if key == "id":
+        return task.id
+    if key == "filename":
+        return filename_of(task)
+    if key == "duration":
+        return task.duration
+    return (task.media or {}).get(key)
+
+
+def _equal(have: object, want: str | float | bool) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool):
+        return have is want
+    if isinstance(want, int | float) and isinstance(have, int | float):
+        return math.isclose(float(have), float(want), rel_tol=0, abs_tol=1e-9)
+    return have == want
+
+
+def _holds(have: object, condition: Condition) -> bool:
+    if have is None:
+        return False
+    if isinstance(have, list):  # a list of strings matches when one of them does
+        return any(_holds(item, condition) for item in have)
+    if condition.equals and not any(_equal(have, want) for want in condition.equals):
+        return False
+    if condition.gte is not None or condition.lte is not None:
+        if isinstance(have, bool) or not isinstance(have, int | float):
+            return False
+        if condition.gte is not None and have < condition.gte:
+            return False
+        if condition.lte is not None and have > condition.lte:
+            return False
+    return True
+
+
+def matches(task: TaskRecord, conditions: VideoFilter) -> bool:
+    """Whether a video passes every condition: the one rule of the videos list's filters and of
+    search's ``filter``. A key the video lacks matches nothing."""
+    for condition in conditions:
+        if condition.key in SYSTEM_FIELDS:
+            have: object = system_value(task, condition.key)
+        else:
+            have = (task.user_metadata or {}).get(condition.key)
+        if not _holds(have, condition):
+            return False
+    return True
+
+
 class IndexCore:
-    def __init__(self, store: IndexStore, catalog: StackCatalog) -> None:
+    def __init__(self, store: IndexStore, catalog: StackCatalog, tasks: TaskCore) -> None:
         self.store = store
         self.catalog = catalog
+        self.tasks = tasks
 
     def close(self) -> None:
         self.store.close()
@@ -79,5 +185,104 @@ class IndexCore:
             raise errors.index_name_taken(name)
 
     def delete(self, index_id: str, owner: str | None) -> None:
+        """An index and everything in it: its videos' tasks, vectors, texts and media first, so
+        that nothing is left behind if this stops half way (the index is still there to delete)."""
+        self.get(index_id, owner)
+        for task in self.tasks.store.index_tasks(index_id):
+            self._delete_task(task)
         if not self.store.delete(index_id, owner):
             raise errors.index_not_found(index_id)
+
+    def totals(self, index_id: str) -> tuple[int, float]:
+        """An index's ready videos: how many, and their total duration in seconds."""
+        ready = [t for t in self.tasks.store.index_tasks(index_id) if t.status == "ready"]
+        return len(ready), float(sum(t.duration or 0.0 for t in ready))
+
+    # --- index tasks: a video into an index ------------------------------------------------
+
+    def add_video(self, owner: str, index: IndexRecord, video: VideoInput) -> TaskRecord:
+        """An index task for a video (an upload or a URL): stored and woken, as an embed task."""
+        self.tasks.admit(owner)
+        params = ClipParams(scopes=("clip", "video"))
+        task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
+        task.stack = index.stack
+        task.index_id = index.id
+        task.user_metadata = video.user_metadata
+        if video.url is not None:
+            self.tasks.check_url(video.url)
+            task.input_url = video.url
+        else:
+            assert video.upload is not None  # the rules took a file or a URL
+            image_format = intake.still_image_upload(video.upload)
+            if image_format is not None:
+                raise errors.still_image_as_video("video_file", image_format)
+            self.tasks.save_upload(task, video.upload, "video_file")
+        self.tasks.submit(task)
+        return task
+
+    def index_task(self, task_id: str, owner: str | None) -> TaskRecord:
+        task = self.tasks.store.get(task_id, owner)
+        if task is None or task.api != "index":
+            raise errors.task_not_found(task_id, "tasks")
+        return task
+
+    def index_tasks(self, owner: str | None, index_id: str | None) -> builtins.list[TaskRecord]:
+        """Index tasks, newest first: of one index, or of every index of ``owner``."""
+        if index_id is not None:
+            self.get(index_id, owner)
+            return self.tasks.store.index_tasks(index_id)
+        indexes, _ = self.store.list(owner, IndexListing(), 0, 2**31)
+        found = [t for index in indexes for t in self.tasks.store.index_tasks(index.id)]
+        return sorted(found, key=lambda t: (t.created_at, t.id), reverse=True)
+
+    def delete_task(self, task_id: str, owner: str | None) -> None:
+        """An index task and its video; a task still processing cannot be deleted (TwelveLabs'
+        ``task_cannot_be_deleted``): its worker holds it."""
+        task = self.index_task(task_id, owner)
+        if task.status == "processing":
+            raise errors.BadRequestError(
+                f"The task {task_id} is still processing and cannot be deleted now; delete it once "
+                "it is ready or failed.",
+                "task_cannot_be_deleted",
+            )
+        self._delete_task(task)
+
+    def _delete_task(self, task: TaskRecord) -> None:
+        self.tasks.store.delete(task.id)
+        self.tasks.media_store.delete_prefix(task.id)
+
+    # --- videos: the ready index tasks -------------------------------------------------------
+
+    def videos(self, index: IndexRecord, conditions: VideoFilter = ()) -> builtins.list[TaskRecord]:
+        """An index's ready videos that pass ``conditions``, newest first."""
+        return [
+            t
+            for t in self.tasks.store.index_tasks(index.id)
+            if t.status == "ready" and matches(t, conditions)
+        ]
+
+    def video(self, index: IndexRecord, video_id: str) -> TaskRecord:
+        task = self.tasks.store.get(video_id, index.owner)
+        if task is None or task.index_id != index.id or task.status != "ready":
+            raise errors.video_not_found(video_id, index.id)
+        return task
+
+    def set_user_metadata(self, index: IndexRecord, video_id: str, metadata: JsonObject) -> None:
+        """Merges ``metadata`` into the video's user metadata (a key set to null is removed)."""
+        task = self.video(index, video_id)
+        merged = dict(task.user_metadata or {})
+        for key, value in metadata.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if not self.tasks.store.set_user_metadata(task.id, merged or None):
+            raise errors.video_not_found(video_id, index.id)
+
+    def delete_video(self, index: IndexRecord, video_id: str) -> None:
+        """The video leaves the index and search at once (its task, vectors, texts, media)."""
+        self._delete_task(self.video(index, video_id))
+
+    def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[tuple[float, float, str]]]:
+        found = self.tasks.store.clip_texts(task_ids)
+        return {t: [(c.start, c.end, c.text) for c in texts] for t, texts in found.items()}

@@ -339,7 +339,7 @@ class TaskCore:
         current = self.catalog.identities(stack)
         searched, left_out = [], []
         for task in candidates:
-            changed = _changed_encoders(task.encoders, current, task.options)
+            changed = changed_encoders(task.encoders, current, task.options)
             if changed:
                 left_out.append(
                     (task.id, f"embedded by encoders that have changed since: {', '.join(changed)}")
@@ -369,7 +369,7 @@ def source_name(task: TaskRecord) -> str:
     return f"asset {task.asset_id}" if task.asset_id else "base64 upload"
 
 
-def _changed_encoders(
+def changed_encoders(
     recorded: dict[str, str] | None, current: dict[str, str], options: Sequence[str]
 ) -> list[str]:
     """The roles (text, and the task's options) whose encoder differs from the one that embedded

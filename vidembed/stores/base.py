@@ -32,6 +32,7 @@ from vidembed.records import (
     V2Output,
 )
 from vidembed.segmentation import ClipParams
+from vidembed.stores.lexical import ClipText, LexicalHit
 
 # The stage of an Embed v2 task made from an asset that was still processing: stored with its
 # asset_id and no source yet, never claimed by a worker until ``start_waiting`` gives it a source
@@ -157,9 +158,11 @@ class TaskStore(Protocol):
         duration: float,
         segments: Sequence[SegmentRow],
         encoders: dict[str, str] | None = None,
+        clip_texts: Sequence[ClipText] = (),
+        media: dict[str, float] | None = None,
     ) -> bool:
-        """Results, ``ready`` and the encoders' identities in one transaction; False (and
-        nothing written) if ``worker`` no longer holds the lease."""
+        """Results (vectors, and the clips' spoken words), ``ready`` and the encoders' identities
+        in one transaction; False (and nothing written) if ``worker`` no longer holds the lease."""
         ...
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
@@ -177,6 +180,25 @@ class TaskStore(Protocol):
 
     def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first."""
+        ...
+
+    def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[ClipText]]:
+        """The clips' spoken words of these tasks, per task by start time (no key: no words)."""
+        ...
+
+    def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
+        """Clips of these tasks whose words hold every word of ``query`` (or a close spelling of
+        it), best first, at most ``limit``: the full-text index (docs/SEARCH-API.md)."""
+        ...
+
+    # --- search indexes' videos (index tasks: api "index") ------------------------------
+
+    def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
+        """Every task of a search index, whatever its status, newest first."""
+        ...
+
+    def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
+        """Replaces a task's user metadata; False if there is no such task."""
         ...
 
 
@@ -384,6 +406,14 @@ class IndexStore(Protocol):
 
     def delete(self, index_id: str, owner: str | None = None) -> bool:
         """Removes the index; False when there was none of this owner."""
+        ...
+
+    def save_search(self, search_id: str, owner: str, expires_at: float, document: str) -> None:
+        """Keeps a search's results (a JSON document) for its next pages, until ``expires_at``."""
+        ...
+
+    def load_search(self, search_id: str, owner: str | None, now: float) -> str | None:
+        """A kept search of ``owner`` that has not expired at ``now``; None otherwise."""
         ...
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vidembed.api.wire import page_info, rfc3339
+from vidembed.api.wire import page_info, rfc3339, segment_bodies
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.search.rank import FUSED, Hit
 
@@ -54,18 +54,7 @@ def task_summary(task: TaskRecord) -> dict[str, Any]:
 def task_retrieve(task: TaskRecord, segments: Sequence[StoredSegment]) -> dict[str, Any]:
     body = task_summary(task)
     if task.status == "ready":
-        order = {o: i for i, o in enumerate(task.options)}
-        ordered = sorted(segments, key=lambda s: (order.get(s.option, 99), s.scope != "clip", s.start))
-        body["video_embedding"]["segments"] = [
-            {
-                "start_offset_sec": s.start,
-                "end_offset_sec": s.end,
-                "embedding_option": s.option,
-                "embedding_scope": s.scope,
-                "float": [float(x) for x in s.vector],
-            }
-            for s in ordered
-        ]
+        body["video_embedding"]["segments"] = segment_bodies(task, segments)
     return body
 
 

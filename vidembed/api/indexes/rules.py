@@ -3,13 +3,15 @@ with its options, the thumbnail add-on; the list's page, filters and order."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from vidembed import errors
-from vidembed.api.rules import absent, parse_page
+from vidembed.api.rules import absent, parse_number, parse_page, parse_user_metadata
 from vidembed.api.wire import parse_rfc3339
-from vidembed.records import IndexListing
-from vidembed.service.indexes import IndexRequest
+from vidembed.records import IndexListing, JsonObject
+from vidembed.service.indexes import Condition, IndexRequest, VideoFilter
 
 INDEX_OPTIONS = ("visual", "audio")  # Marengo 3.0's model_options; audio covers sound and speech
 ADDONS = ("thumbnail",)
@@ -144,3 +146,110 @@ def parse_index_list(query: Mapping[str, str]) -> tuple[IndexListing, int, int, 
         descending=_choice("sort_option", query.get("sort_option"), SORT_OPTIONS, "desc") == "desc",
     )
     return listing, page, limit, family == "marengo"
+
+
+# --- videos in an index ---------------------------------------------------------------------
+
+VIDEO_NUMBERS = ("duration", "fps", "width", "height", "size")  # system fields filtered as numbers
+VIDEO_LIST_FIELDS = ("page", "page_limit", "sort_by", "sort_option", "filename", "created_at", "updated_at")
+VIDEO_EMBEDDING_OPTIONS = ("visual", "audio", "transcription")
+
+
+@dataclass(frozen=True)
+class VideoListing:
+    conditions: VideoFilter
+    created_from: float | None
+    updated_from: float | None
+    sort_by: str
+    descending: bool
+
+
+def query_value(text: str) -> tuple[str | float | bool, ...]:
+    """The values a query-string value stands for: itself, and the number or boolean it spells
+    (user metadata keeps its JSON types; a query string has only text)."""
+    values: list[str | float | bool] = [text]
+    if text in ("true", "false"):
+        values.append(text == "true")
+    try:
+        number = float(text)
+    except ValueError:
+        return tuple(values)
+    if math.isfinite(number):
+        values.append(number)
+    return tuple(values)
+
+
+def _bound(name: str, value: str) -> float:
+    number = parse_number(name, value, "It must be a number.")
+    assert number is not None
+    return number
+
+
+def parse_video_list(query: Mapping[str, str]) -> tuple[VideoListing, int, int]:
+    """``GET /indexes/{id}/videos``: a page, the order, and filters: ``filename``; ``duration``,
+    ``fps``, ``width``, ``height``, ``size`` as a number or ``key[gte]`` / ``key[lte]``; any other
+    key is user metadata, equal to the value (``user_metadata[key]=value``, as the SDK sends it, or
+    ``key=value``)."""
+    page, limit = parse_page(query.get("page"), query.get("page_limit"))
+    bounds: dict[str, dict[str, float]] = {}
+    conditions: list[Condition] = []
+    for key, value in query.items():
+        if key in VIDEO_LIST_FIELDS or absent(value):
+            continue
+        field, _, rest = key.partition("[")
+        if field == "user_metadata" and rest.endswith("]"):  # the SDK's form: user_metadata[key]=value
+            conditions.append(Condition(rest[:-1], equals=query_value(value)))
+        elif rest:
+            operator = rest.rstrip("]")
+            if field not in VIDEO_NUMBERS or operator not in ("gte", "lte"):
+                raise errors.invalid(key, f"Ranges are {', '.join(VIDEO_NUMBERS)} with [gte] or [lte].")
+            bounds.setdefault(field, {})[operator] = _bound(key, value)
+        elif key in VIDEO_NUMBERS:
+            conditions.append(Condition(key, equals=(_bound(key, value),)))
+        else:
+            conditions.append(Condition(key, equals=query_value(value)))
+    filename = query.get("filename")
+    if not absent(filename):
+        conditions.append(Condition("filename", equals=(str(filename),)))
+    conditions += [Condition(k, gte=b.get("gte"), lte=b.get("lte")) for k, b in bounds.items()]
+    listing = VideoListing(
+        conditions=tuple(conditions),
+        created_from=_time("created_at", query.get("created_at")),
+        updated_from=_time("updated_at", query.get("updated_at")),
+        sort_by=_choice("sort_by", query.get("sort_by"), SORT_FIELDS, "created_at"),
+        descending=_choice("sort_option", query.get("sort_option"), SORT_OPTIONS, "desc") == "desc",
+    )
+    return listing, page, limit
+
+
+def parse_video_retrieve(embedding_option: object, transcription: object) -> tuple[tuple[str, ...], bool]:
+    """``GET /indexes/{id}/videos/{video_id}``: the embedding options to include (none: no
+    embeddings) and whether to include the transcription."""
+    values = [] if absent(embedding_option) else embedding_option
+    items = (
+        [values] if isinstance(values, str) else list(values) if isinstance(values, list | tuple) else None
+    )
+    if items is None:
+        raise errors.invalid("embedding_option", f"Use some of: {', '.join(VIDEO_EMBEDDING_OPTIONS)}.")
+    options = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+    unknown = [o for o in options if o not in VIDEO_EMBEDDING_OPTIONS]
+    if unknown:
+        raise errors.invalid("embedding_option", f"Use some of: {', '.join(VIDEO_EMBEDDING_OPTIONS)}.")
+    with_text = False
+    if not absent(transcription):
+        text = str(transcription).strip().lower()
+        if text not in ("true", "false"):
+            raise errors.invalid("transcription", "Use true or false.")
+        with_text = text == "true"
+    return tuple(o for o in VIDEO_EMBEDDING_OPTIONS if o in options), with_text
+
+
+def parse_video_update(body: object) -> JsonObject:
+    """``PUT``/``PATCH /indexes/{id}/videos/{video_id}``: ``{"user_metadata": {...}}``; a key set
+    to null is removed."""
+    obj = _body(body)
+    _unknown(obj, "", ("user_metadata",))
+    if "user_metadata" not in obj:
+        raise errors.not_provided("user_metadata")
+    metadata = parse_user_metadata(obj.get("user_metadata"))
+    return metadata or {}

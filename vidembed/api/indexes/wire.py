@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vidembed.api.wire import page_info, rfc3339
-from vidembed.records import IndexRecord
+from vidembed.api.wire import page_info, rfc3339, segment_bodies, system_metadata
+from vidembed.records import IndexRecord, StoredSegment, TaskRecord
+from vidembed.stores.lexical import ClipText
 
 
 def index_body(index: IndexRecord, video_count: int = 0, total_duration: float = 0.0) -> dict[str, Any]:
@@ -24,5 +25,48 @@ def index_body(index: IndexRecord, video_count: int = 0, total_duration: float =
     }
 
 
-def index_list(indexes: Sequence[IndexRecord], page: int, limit: int, total: int) -> dict[str, Any]:
-    return {"data": [index_body(i) for i in indexes], "page_info": page_info(page, limit, total)}
+def index_list(
+    indexes: Sequence[tuple[IndexRecord, int, float]], page: int, limit: int, total: int
+) -> dict[str, Any]:
+    """A page of indexes, each with its video count and total duration."""
+    return {"data": [index_body(*i) for i in indexes], "page_info": page_info(page, limit, total)}
+
+
+def video_body(video: TaskRecord) -> dict[str, Any]:
+    """A video in an index (``VideoVector``): its id is its index task's id."""
+    body: dict[str, Any] = {
+        "_id": video.id,
+        "created_at": rfc3339(video.created_at),
+        "updated_at": rfc3339(video.updated_at),
+        "indexed_at": rfc3339(video.updated_at),
+        "system_metadata": system_metadata(video),
+    }
+    if video.asset_id:
+        body["asset_id"] = video.asset_id
+    if video.user_metadata:
+        body["user_metadata"] = video.user_metadata
+    return body
+
+
+def video_list(videos: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:
+    return {"data": [video_body(v) for v in videos], "page_info": page_info(page, limit, total)}
+
+
+def video_retrieve(
+    video: TaskRecord,
+    model_name: str,
+    segments: Sequence[StoredSegment] | None,
+    texts: Sequence[ClipText] | None,
+) -> dict[str, Any]:
+    """A video with its embeddings (``segments``: the options asked for) and its transcription
+    (``texts``: each clip's spoken words), when asked for."""
+    body = video_body(video)
+    body["user_metadata"] = video.user_metadata or {}
+    if segments is not None:
+        body["embedding"] = {
+            "model_name": model_name,
+            "video_embedding": {"segments": segment_bodies(video, segments)},
+        }
+    if texts is not None:
+        body["transcription"] = [{"start": t.start, "end": t.end, "value": t.text} for t in texts]
+    return body

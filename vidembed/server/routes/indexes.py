@@ -1,5 +1,6 @@
-"""The routes of TwelveLabs' indexes API (``/indexes``; docs/SEARCH-API.md): JSON in,
-``IndexService`` calls, JSON out; errors are flat, as in every API but Embed v2."""
+"""The routes of TwelveLabs' indexes API (``/indexes`` and ``/indexes/{id}/videos``;
+docs/SEARCH-API.md): JSON in, ``IndexService`` calls, JSON out; errors are flat, as in every API
+but Embed v2."""
 
 from __future__ import annotations
 
@@ -72,6 +73,59 @@ def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> AP
     )
     async def delete_index(index_id: str, request: Request) -> Response:
         await run_in_threadpool(indexes.delete, index_id, owner(request))
+        return Response(status_code=204)
+
+    @router.get(
+        "/indexes/{index_id}/videos",
+        responses=index_errors(400, 401, 404),
+        summary="List the videos of an index (filters: filename, duration, fps, width, height, size, "
+        "their [gte]/[lte], and any user-metadata key)",
+    )
+    async def list_videos(index_id: str, request: Request) -> dict[str, Any]:
+        who = owner(request)
+        return await run_in_threadpool(indexes.list_videos, index_id, dict(request.query_params), who)
+
+    @router.get(
+        "/indexes/{index_id}/videos/{video_id}",
+        responses=index_errors(400, 401, 404),
+        summary="Retrieve a video, with its embeddings (embedding_option) and transcription",
+    )
+    async def retrieve_video(index_id: str, video_id: str, request: Request) -> dict[str, Any]:
+        who = owner(request)
+        options = request.query_params.getlist("embedding_option")
+        transcription = request.query_params.get("transcription")
+        return await run_in_threadpool(
+            indexes.retrieve_video, index_id, video_id, who, options, transcription
+        )
+
+    async def update_video(index_id: str, video_id: str, request: Request) -> Response:
+        who = owner(request)
+        body = await read_small_json(request)
+        await run_in_threadpool(indexes.update_video, index_id, video_id, body, who)
+        return Response(status_code=204)
+
+    for method in ("PUT", "PATCH"):
+        router.add_api_route(
+            "/indexes/{index_id}/videos/{video_id}",
+            update_video,
+            methods=[method],
+            status_code=204,
+            response_class=Response,
+            openapi_extra=json_body({"user_metadata": {"category": "news", "year": 2024}}),
+            responses=index_errors(400, 401, 404),
+            summary="Set a video's user metadata (keys merged; null removes a key)",
+            name=f"update_video_{method.lower()}",
+        )
+
+    @router.delete(
+        "/indexes/{index_id}/videos/{video_id}",
+        status_code=204,
+        response_class=Response,
+        responses=index_errors(401, 404),
+        summary="Delete a video from an index (it leaves search at once)",
+    )
+    async def delete_video(index_id: str, video_id: str, request: Request) -> Response:
+        await run_in_threadpool(indexes.delete_video, index_id, video_id, owner(request))
         return Response(status_code=204)
 
     return router

@@ -107,3 +107,21 @@ class PostgresIndexStore:
             query, args = query + " AND owner = %s", [*args, owner]
         with self._pool.connection() as conn:
             return conn.execute(query, args).rowcount > 0
+
+    def save_search(self, search_id: str, owner: str, expires_at: float, document: str) -> None:
+        """Keeps a search's results for its next pages; drops the searches that have expired."""
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM search_results WHERE expires_at < now()")
+            conn.execute(
+                "INSERT INTO search_results (id, owner, expires_at, document) VALUES (%s, %s, %s, %s)",
+                (search_id, owner, _timestamp(expires_at), document),
+            )
+
+    def load_search(self, search_id: str, owner: str | None, now: float) -> str | None:
+        query = "SELECT document FROM search_results WHERE id = %s AND expires_at >= %s"
+        args: list[object] = [search_id, _timestamp(now)]
+        if owner is not None:
+            query, args = query + " AND owner = %s", [*args, owner]
+        with self._pool.connection() as conn:
+            row = conn.execute(query, args).fetchone()
+        return str(row[0]) if row else None

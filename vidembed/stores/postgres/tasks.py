@@ -32,12 +32,14 @@ from psycopg.types.json import Jsonb
 
 from vidembed.records import SegmentRow, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
+from vidembed.stores.lexical import ClipText, LexicalHit
+from vidembed.stores.postgres import texts
 from vidembed.stores.postgres.database import open_pool, select_page
 
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
     "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders, "
-    "api, input_type, asset_id"
+    "api, input_type, asset_id, index_id, user_metadata, media"
 )
 _N_COLUMNS = _COLUMNS.count(",") + 1
 # The claim order: the synchronous route's tasks first (a caller is waiting on the connection),
@@ -94,6 +96,9 @@ def _insert_args(task: TaskRecord) -> tuple[object, ...]:
         task.api,
         task.input_type,
         task.asset_id,
+        task.index_id,
+        Jsonb(task.user_metadata) if task.user_metadata is not None else None,
+        Jsonb(task.media) if task.media is not None else None,
     )
 
 
@@ -191,8 +196,36 @@ class PostgresStore:
         self._write("UPDATE tasks SET source_path = %s WHERE id = %s", (source_path, task_id))
 
     def delete(self, task_id: str) -> None:
-        """A task and its vectors (the synchronous v2 route's task, once answered)."""
+        """A task, its vectors and its clips' words (cascade): the synchronous v2 route's task,
+        once answered; a video deleted from an index."""
         self._write("DELETE FROM tasks WHERE id = %s", (task_id,))
+
+    def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[ClipText]]:
+        with self._pool.connection() as conn:
+            return texts.texts_of(conn, task_ids)
+
+    def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
+        with self._pool.connection() as conn:
+            return texts.lexical(conn, task_ids, query, limit)
+
+    def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
+        """Every task of a search index (its videos, whatever their status), newest first."""
+        return [
+            _record(r)
+            for r in self._all(
+                f"SELECT {_COLUMNS} FROM tasks WHERE index_id = %s ORDER BY created_at DESC, id DESC",
+                (index_id,),
+            )
+        ]
+
+    def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
+        return (
+            self._write(
+                "UPDATE tasks SET user_metadata = %s, updated_at = now() WHERE id = %s",
+                (Jsonb(metadata) if metadata is not None else None, task_id),
+            )
+            == 1
+        )
 
     # --- the worker's side -----------------------------------------------------------------
 
@@ -316,14 +349,23 @@ class PostgresStore:
         duration: float,
         segments: Sequence[SegmentRow],
         encoders: dict[str, str] | None = None,
+        clip_texts: Sequence[ClipText] = (),
+        media: dict[str, float] | None = None,
     ) -> bool:
-        """Results, ``ready`` and the identities of the encoders that made them, in one transaction."""
+        """Results (vectors and the clips' spoken words), ``ready`` and the identities of the
+        encoders that made them, in one transaction."""
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.execute(
                 "UPDATE tasks SET status = 'ready', duration = %s, progress = 1.0, stage = 'done', "
-                "lease_owner = NULL, lease_until = NULL, updated_at = now(), encoders = %s "
+                "lease_owner = NULL, lease_until = NULL, updated_at = now(), encoders = %s, media = %s "
                 "WHERE id = %s AND lease_owner = %s AND status = 'processing'",
-                (duration, Jsonb(encoders) if encoders else None, task_id, worker),
+                (
+                    duration,
+                    Jsonb(encoders) if encoders else None,
+                    Jsonb(media) if media else None,
+                    task_id,
+                    worker,
+                ),
             )
             if cur.rowcount != 1:
                 return False
@@ -333,6 +375,7 @@ class PostgresStore:
                 for seq, (option, scope, start, end, vector) in enumerate(segments):
                     blob = np.asarray(vector, dtype="<f4").tobytes()
                     copy.write_row((task_id, seq, option, scope, float(start), float(end), blob))
+            texts.insert_texts(conn, task_id, clip_texts)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:

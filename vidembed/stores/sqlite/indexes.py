@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins  # builtins.list: in the class below, list names the method
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 from vidembed.records import IndexListing, IndexRecord
@@ -28,6 +29,12 @@ CREATE TABLE IF NOT EXISTS search_indexes (
     UNIQUE (owner, name)
 );
 CREATE INDEX IF NOT EXISTS search_indexes_by_owner ON search_indexes (owner, created_at);
+CREATE TABLE IF NOT EXISTS search_results (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    document TEXT NOT NULL
+);
 """
 _COLUMNS = "id, owner, name, model_name, stack, options, addons, created_at, updated_at"
 _SORTS = {"created_at", "updated_at"}
@@ -109,3 +116,20 @@ class SQLiteIndexStore:
             query, args = query + " AND owner = ?", [*args, owner]
         with self._db.transaction() as db:
             return db.execute(query, args).rowcount > 0
+
+    def save_search(self, search_id: str, owner: str, expires_at: float, document: str) -> None:
+        """Keeps a search's results for its next pages; drops the searches that have expired."""
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM search_results WHERE expires_at < ?", (time.time(),))
+            db.execute(
+                "INSERT INTO search_results (id, owner, expires_at, document) VALUES (?, ?, ?, ?)",
+                (search_id, owner, expires_at, document),
+            )
+
+    def load_search(self, search_id: str, owner: str | None, now: float) -> str | None:
+        query, args = "SELECT document FROM search_results WHERE id = ? AND expires_at >= ?", [search_id, now]
+        if owner is not None:
+            query, args = query + " AND owner = ?", [*args, owner]
+        with self._db.lock:
+            row = self._db.conn.execute(query, args).fetchone()
+        return row[0] if row else None

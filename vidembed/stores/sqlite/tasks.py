@@ -20,6 +20,8 @@ import numpy as np
 
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
+from vidembed.stores.lexical import ClipText, LexicalHit
+from vidembed.stores.sqlite import texts
 from vidembed.stores.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
@@ -46,7 +48,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     encoders TEXT,
     api TEXT NOT NULL DEFAULT 'v1.3',
     input_type TEXT NOT NULL DEFAULT 'video',
-    asset_id TEXT
+    asset_id TEXT,
+    index_id TEXT,
+    user_metadata TEXT,
+    media TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, lease_until);
 CREATE TABLE IF NOT EXISTS segments (
@@ -65,7 +70,7 @@ CREATE TABLE IF NOT EXISTS segments (
 _COLUMNS = (
     "id, owner, model_name, status, params, options, source_path, input_url, input_filename, "
     "duration, error, progress, stage, attempts, created_at, updated_at, stack, encoders, "
-    "api, input_type, asset_id"
+    "api, input_type, asset_id, index_id, user_metadata, media"
 )
 _N_COLUMNS = _COLUMNS.count(",") + 1
 # Columns added after the first release, with their type: added to older databases on open.
@@ -75,10 +80,14 @@ _ADDED_COLUMNS = {
     "api": "TEXT NOT NULL DEFAULT 'v1.3'",
     "input_type": "TEXT NOT NULL DEFAULT 'video'",
     "asset_id": "TEXT",
+    "index_id": "TEXT",
+    "user_metadata": "TEXT",
+    "media": "TEXT",
 }
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_api ON tasks (api, owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_index ON tasks (index_id, created_at) WHERE index_id IS NOT NULL;
 """
 
 
@@ -87,6 +96,8 @@ def _record(row: sqlite3.Row) -> TaskRecord:
     data["params"], data["v2"] = params_from_document(json.loads(data["params"]))
     data["options"] = json.loads(data["options"])
     data["encoders"] = json.loads(data["encoders"]) if data["encoders"] else None
+    data["user_metadata"] = json.loads(data["user_metadata"]) if data["user_metadata"] else None
+    data["media"] = json.loads(data["media"]) if data["media"] else None
     return TaskRecord(**data)
 
 
@@ -115,6 +126,9 @@ def _insert(db: sqlite3.Connection, task: TaskRecord) -> None:
             task.api,
             task.input_type,
             task.asset_id,
+            task.index_id,
+            json.dumps(task.user_metadata) if task.user_metadata is not None else None,
+            json.dumps(task.media) if task.media is not None else None,
         ),
     )
 
@@ -130,6 +144,7 @@ class SQLiteStore:
                 if column not in have:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
             self._conn.executescript(_INDEXES)
+            self._conn.executescript(texts.TEXTS_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -329,15 +344,25 @@ class SQLiteStore:
         duration: float,
         segments: Sequence[tuple[str, str, float, float, np.ndarray]],
         encoders: dict[str, str] | None = None,
+        clip_texts: Sequence[ClipText] = (),
+        media: dict[str, float] | None = None,
     ) -> bool:
-        """Results, ``ready`` and the identities of the encoders that made them, in one transaction."""
+        """Results (vectors and the clips' spoken words), ``ready`` and the identities of the
+        encoders that made them, in one transaction."""
         now = time.time()
         with self._transaction() as db:
             cur = db.execute(
                 "UPDATE tasks SET status = 'ready', duration = ?, progress = 1.0, stage = 'done', "
-                "lease_owner = NULL, lease_until = NULL, updated_at = ?, encoders = ? "
+                "lease_owner = NULL, lease_until = NULL, updated_at = ?, encoders = ?, media = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'processing'",
-                (duration, now, json.dumps(encoders) if encoders else None, task_id, worker),
+                (
+                    duration,
+                    now,
+                    json.dumps(encoders) if encoders else None,
+                    json.dumps(media) if media else None,
+                    task_id,
+                    worker,
+                ),
             )
             if cur.rowcount != 1:
                 return False
@@ -350,6 +375,7 @@ class SQLiteStore:
                     for i, (o, s, a, b, v) in enumerate(segments)
                 ],
             )
+            texts.insert_texts(db, task_id, clip_texts)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
@@ -383,9 +409,36 @@ class SQLiteStore:
         return [StoredSegment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], dtype="<f4")) for r in rows]
 
     def delete(self, task_id: str) -> None:
-        """A task and its vectors (the synchronous v2 route's task, once answered)."""
+        """A task, its vectors and its clips' words (the synchronous v2 route's task, once
+        answered; a video deleted from an index)."""
         with self._transaction() as db:
+            texts.delete_texts(db, task_id)
             db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[ClipText]]:
+        with self._lock:
+            return texts.texts_of(self._conn, task_ids)
+
+    def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
+        with self._lock:
+            return texts.lexical(self._conn, task_ids, query, limit)
+
+    def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
+        """Every task of a search index (its videos, whatever their status), newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE index_id = ? ORDER BY created_at DESC, id DESC",
+                (index_id,),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE tasks SET user_metadata = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(metadata) if metadata is not None else None, time.time(), task_id),
+            )
+            return cur.rowcount == 1
 
     def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both

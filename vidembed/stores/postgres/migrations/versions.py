@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from vidembed.stores.postgres.migrations.assets import ASSETS
 from vidembed.stores.postgres.migrations.indexes import INDEXES
+from vidembed.stores.postgres.migrations.texts import CLIP_TEXTS
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,26 @@ CREATE TABLE segments (
 );
 """
 
+# An index task (api 'index') is a task with the index its video is in and the video's metadata;
+# an index's videos are read by index, newest first.
+INDEX_VIDEOS = """
+ALTER TABLE tasks ADD COLUMN index_id text COLLATE "C";
+ALTER TABLE tasks ADD COLUMN user_metadata jsonb;
+ALTER TABLE tasks ADD COLUMN media jsonb;
+CREATE INDEX tasks_by_index ON tasks (index_id, created_at DESC, id DESC) WHERE index_id IS NOT NULL;
+-- A search's results, kept for its next pages (GET /search/{page_token}) until they expire.
+CREATE TABLE search_results (
+    id text COLLATE "C" PRIMARY KEY,
+    owner text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    document text NOT NULL
+);
+CREATE INDEX search_results_by_expiry ON search_results (expires_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tasks and segments", INITIAL),
     Migration(2, "assets", ASSETS),
     Migration(3, "search indexes", INDEXES),
+    Migration(4, "index videos and clip texts", INDEX_VIDEOS + CLIP_TEXTS),
 )

@@ -1,0 +1,1 @@
+"""TwelveLabs' index tasks (``client.tasks``, ``/tasks``): a video into a search index."""

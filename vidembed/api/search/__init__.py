@@ -1,0 +1,1 @@
+"""TwelveLabs' search (``client.search``: ``POST /search``, ``GET /search/{page_token}``)."""

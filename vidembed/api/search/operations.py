@@ -1,0 +1,80 @@
+"""TwelveLabs' search over the core (``client.search``; docs/SEARCH-API.md): raw parameters checked
+by ``rules.py``, the query's images fetched under the limits of every input, the work done by
+``IndexSearch``, JSON by ``wire.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from vidembed.api.rules import parse_flag
+from vidembed.api.search.rules import parse_page_token, parse_search
+from vidembed.api.search.wire import page_body, page_videos
+from vidembed.records import FileInput, JsonObject
+from vidembed.service.index_search import IndexSearch, SearchQuery, SearchResults
+
+
+class SearchService:
+    def __init__(self, search: IndexSearch) -> None:
+        self.search = search
+
+    def query(
+        self,
+        *,
+        owner: str = "",
+        query_media_file: Sequence[FileInput] | FileInput | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``search.query``: the first page of results; ``page_info.next_page_token`` leads on."""
+        files = _files(query_media_file)
+        request = parse_search(image_files=len(files), **fields)
+        index = self.search.indexes.get(request.index_id, owner)
+        tasks = self.search.tasks
+        if request.image_urls:  # a URL wins over a file (TwelveLabs' rule)
+            images = [tasks.query_image("query_media_url", url=url) for url in request.image_urls]
+        else:
+            images = [tasks.query_image("query_media_file", upload=f) for f in files]
+        query = SearchQuery(
+            options=request.options,
+            text=request.text,
+            images=tuple(images),
+            transcription_modes=request.transcription_modes,
+            operator=request.operator,
+            group_by=request.group_by,
+            sort_by_clip_count=request.sort_by_clip_count,
+            conditions=request.conditions,
+            page_limit=request.page_limit,
+            include_user_metadata=request.include_user_metadata,
+        )
+        return self._page(self.search.search(index, query), 1)
+
+    def page(
+        self, page_token: str, owner: str | None = None, include_user_metadata: object = None
+    ) -> dict[str, Any]:
+        """``GET /search/{page_token}``: the page a token names, while its search is kept;
+        ``include_user_metadata``, when given, overrides the search's own."""
+        search_id, page = parse_page_token(page_token)
+        results = self.search.results(search_id, owner, page_token)
+        flag = parse_flag("include_user_metadata", include_user_metadata)
+        if flag is not None:
+            results = replace(results, include_user_metadata=flag)
+        return self._page(results, page)
+
+    def _page(self, results: SearchResults, page: int) -> dict[str, Any]:
+        videos = page_videos(results, page)
+        found = self.search.tasks.store.clip_texts(list(videos))
+        texts = {(video, t.start, t.end): t.text for video, items in found.items() for t in items}
+        metadata: dict[str, JsonObject] | None = None
+        if results.include_user_metadata:
+            records = (self.search.tasks.store.get(v) for v in videos)
+            metadata = {r.id: r.user_metadata or {} for r in records if r is not None}
+        return page_body(results, page, texts, metadata)
+
+
+def _files(value: Sequence[FileInput] | FileInput | None) -> list[FileInput]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return list(value)
+    return [value]  # type: ignore[list-item]

@@ -1,0 +1,250 @@
+"""IndexSearch: TwelveLabs' ``search.query`` over an index's videos (the core; the request rules
+and the JSON are in ``vidembed.api.search``).
+
+**Ranking** is vidembed's fused ranking (``search.rank``): one query vector (the text's, the
+image's, or for a text and images together their normalised sum, a composed query in the stack's
+one space) against every searched option of the index's ready videos; with several options,
+clips are ordered by the fused score, with one by its cosine.
+
+**The match rule** (docs/SEARCH-API.md, "Which clips match"): a clip matches an option when its
+cosine with the query is within ``MATCH_MARGIN`` of the best clip's cosine in that option, for
+this query; for ``transcription`` with ``lexical``, a clip also matches when its spoken words hold
+every word of the query or a close spelling of it. ``or`` returns the clips that match any of the
+searched options, ``and`` those that match all of them: ``and`` is a subset of ``or`` by
+construction, and a query always gets each option's strongest clip (it is within the margin of
+itself). Everything else is cut: results are the relevant part of the index, not all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from vidembed import errors
+from vidembed.records import IndexRecord, TaskRecord
+from vidembed.search.rank import FUSED, Hit
+from vidembed.service.indexes import IndexCore, VideoFilter, embedded_options, matches
+from vidembed.service.tasks import IMAGE_QUERY_OPTIONS, changed_encoders
+
+SEARCH_OPTIONS = ("visual", "audio", "transcription")
+TRANSCRIPTION_MODES = ("lexical", "semantic")
+# A clip matches an option when its cosine is at most this far below the option's best clip for
+# the query (docs/SEARCH-API.md, "Which clips match", has the measurement).
+MATCH_MARGIN = {"visual": 0.05, "audio": 0.05, "transcription": 0.08}
+# The most clips one option can bring: a search answers at most this many clips (pages of up to
+# 50 items over them), so that a broad query costs the same as a precise one.
+CANDIDATES = 200
+PAGE_TTL_SECONDS = 3600.0  # how long a search's next pages can be fetched (page_expires_at)
+
+ClipKey = tuple[str, float, float]  # video (task) id, start, end
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A search as the request rules accepted it."""
+
+    options: tuple[str, ...]
+    text: str | None = None
+    images: tuple[np.ndarray, ...] = ()
+    transcription_modes: tuple[str, ...] = TRANSCRIPTION_MODES
+    operator: str = "or"
+    group_by: str = "clip"
+    sort_by_clip_count: bool = False
+    conditions: VideoFilter = ()
+    page_limit: int = 10
+    include_user_metadata: bool = False
+
+
+@dataclass(frozen=True)
+class ClipMatch:
+    """One clip of the results: its video, times, score (higher is better) and the options it
+    matched (``transcription`` for a lexical match too)."""
+
+    video_id: str
+    start: float
+    end: float
+    score: float
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """A whole search, as its pages are cut from it: the clips by rank, how they are grouped,
+    and the search pool (the index's ready videos)."""
+
+    search_id: str
+    index_id: str
+    clips: tuple[ClipMatch, ...]
+    group_by: str
+    sort_by_clip_count: bool
+    page_limit: int
+    include_user_metadata: bool
+    pool_count: int
+    pool_duration: float
+    expires_at: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchResults:
+        data = json.loads(text)
+        data["clips"] = tuple(
+            ClipMatch(c["video_id"], c["start"], c["end"], c["score"], tuple(c["options"]))
+            for c in data["clips"]
+        )
+        return cls(**data)
+
+    def groups(self) -> list[tuple[str, list[ClipMatch]]]:
+        """``group_by=video``: each video's clips by rank, videos by their best clip (or by how
+        many clips match, with ``sort_option=clip_count``)."""
+        by_video: dict[str, list[ClipMatch]] = {}
+        for clip in self.clips:
+            by_video.setdefault(clip.video_id, []).append(clip)
+        groups = list(by_video.items())  # first seen = best clip first
+        if self.sort_by_clip_count:
+            groups.sort(key=lambda group: -len(group[1]))  # stable: ties keep the best-clip order
+        return groups
+
+    def item_count(self) -> int:
+        return len(self.groups()) if self.group_by == "video" else len(self.clips)
+
+
+class IndexSearch:
+    """Searches an index's videos and keeps each search's results for its next pages."""
+
+    def __init__(self, indexes: IndexCore) -> None:
+        self.indexes = indexes
+        self.tasks = indexes.tasks
+
+    def search(self, index: IndexRecord, query: SearchQuery) -> SearchResults:
+        allowed = embedded_options(index)
+        for option in query.options:
+            if option not in allowed:
+                raise errors.search_option_not_supported(option, ", ".join(index.options))
+        videos = self.indexes.videos(index)
+        pool_duration = float(sum(v.duration or 0.0 for v in videos))
+        searched = [v for v in self._current(index, videos) if matches(v, query.conditions)]
+        clips = self._clips(index, query, searched) if searched else []
+        results = SearchResults(
+            search_id=secrets.token_urlsafe(12),
+            index_id=index.id,
+            clips=tuple(clips),
+            group_by=query.group_by,
+            sort_by_clip_count=query.sort_by_clip_count,
+            page_limit=query.page_limit,
+            include_user_metadata=query.include_user_metadata,
+            pool_count=len(videos),
+            pool_duration=pool_duration,
+            expires_at=time.time() + PAGE_TTL_SECONDS,
+        )
+        if results.item_count() > query.page_limit:  # a next page exists: keep the results for it
+            self.indexes.store.save_search(
+                results.search_id, index.owner, results.expires_at, results.to_json()
+            )
+        return results
+
+    def results(self, search_id: str, owner: str | None, token: str) -> SearchResults:
+        """A kept search, for its next pages; 400 ``search_page_token_expired`` once it is gone."""
+        document = self.indexes.store.load_search(search_id, owner, time.time())
+        if document is None:
+            raise errors.page_token_expired(token)
+        return SearchResults.from_json(document)
+
+    def _current(self, index: IndexRecord, videos: Sequence[TaskRecord]) -> list[TaskRecord]:
+        """The videos embedded by the stack's encoders of now (vectors of an encoder since replaced
+        live in another space)."""
+        current = self.tasks.catalog.identities(index.stack)
+        return [v for v in videos if not changed_encoders(v.encoders, current, v.options)]
+
+    def _clips(self, index: IndexRecord, query: SearchQuery, videos: list[TaskRecord]) -> list[ClipMatch]:
+        vector = self._query_vector(index.stack, query)
+        options = list(query.options)
+        if query.text is None:  # an image compares with what clips show
+            options = [o for o in options if o in IMAGE_QUERY_OPTIONS]
+            if not options:
+                raise errors.BadRequestError(
+                    "An image query searches what clips show: include visual in search_options.",
+                    "search_option_combination_not_supported",
+                )
+        semantic = [o for o in options if o != "transcription" or "semantic" in query.transcription_modes]
+        ranked: dict[str, list[Hit]] = {}
+        if semantic:
+            placeholders = self.tasks.catalog.placeholder_vectors(index.stack)
+            ranked = self.tasks.indexes.rank(
+                index.stack,
+                vector,
+                CANDIDATES,
+                placeholders,
+                owner=index.owner,
+                tasks=videos,
+                options=semantic,
+            )
+        matched = {o: _within_margin(ranked.get(o, []), MATCH_MARGIN[o]) for o in semantic}
+        lexical: dict[ClipKey, float] = {}
+        if "transcription" in options and "lexical" in query.transcription_modes and query.text:
+            hits = self.tasks.store.lexical([v.id for v in videos], query.text, CANDIDATES)
+            lexical = {(h.task_id, h.start, h.end): h.score for h in hits}
+            matched.setdefault("transcription", {}).update(dict.fromkeys(lexical, 0.0))
+        chosen = _combine(matched, options, query.operator)
+        return _ordered(chosen, matched, ranked, lexical)
+
+    def _query_vector(self, stack: str, query: SearchQuery) -> np.ndarray:
+        parts = []
+        if query.images:
+            pictures = [self.tasks.embed_picture(stack, image) for image in query.images]
+            parts.append(_unit(np.mean(pictures, axis=0)))
+        if query.text is not None:
+            parts.append(_unit(self.tasks.embed_text(stack, query.text)))
+        return _unit(np.sum(parts, axis=0))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
+
+
+def _within_margin(hits: Sequence[Hit], margin: float) -> dict[ClipKey, float]:
+    """The option's clips whose cosine is within ``margin`` of its best (hits come best first)."""
+    if not hits:
+        return {}
+    floor = hits[0].score - margin
+    return {(h.task_id, h.start, h.end): h.score for h in hits if h.score >= floor}
+
+
+def _combine(
+    matched: Mapping[str, Mapping[ClipKey, float]], options: Sequence[str], operator: str
+) -> set[ClipKey]:
+    sets = [set(matched.get(o, {})) for o in options]
+    if not sets:
+        return set()
+    if operator == "and":
+        return set.intersection(*sets)
+    return set.union(*sets)
+
+
+def _ordered(
+    chosen: Iterable[ClipKey],
+    matched: Mapping[str, Mapping[ClipKey, float]],
+    ranked: Mapping[str, Sequence[Hit]],
+    lexical: Mapping[ClipKey, float],
+) -> list[ClipMatch]:
+    """The chosen clips best first: by the fused score (several options) or the one option's
+    cosine; clips only the lexical match found follow, by their full-text score."""
+    semantic = [o for o in ranked if o != FUSED]
+    order = ranked.get(FUSED) if len(semantic) > 1 else (ranked[semantic[0]] if semantic else [])
+    score = {(h.task_id, h.start, h.end): h.score for h in order or []}
+    chosen = set(chosen)
+    first = sorted((k for k in chosen if k in score), key=lambda k: (-score[k], k))
+    rest = sorted((k for k in chosen if k not in score), key=lambda k: (-lexical.get(k, 0.0), k))
+    out = []
+    for key in first + rest:
+        options = tuple(o for o in SEARCH_OPTIONS if key in matched.get(o, {}))
+        value = score.get(key, lexical.get(key, 0.0))
+        out.append(ClipMatch(key[0], key[1], key[2], round(float(value), 6), options))
+    return out

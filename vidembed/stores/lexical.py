@@ -1,0 +1,104 @@
+"""What the two stores' full-text search over the clips' spoken words shares (TwelveLabs'
+``transcription_options=["lexical"]``: the query's words, with minor spelling variations).
+
+One tokenizer for both stores and both sides: ``words_of`` makes a text's words, which both
+stores index as they are (SQLite's FTS5 table and PostgreSQL's tsvector are built from them), and
+``query_words`` makes the words a query looks up. Neither engine's own parser decides what a word
+is, so both stores find the same clips, in any language: PostgreSQL's 'simple' configuration keeps
+diacritics ('café' is not 'cafe' there; unaccent is an extension) and keeps ``red-car``, ``3.14``
+and ``foo_bar`` as words of their own; FTS5's unicode61 knows the letters of Unicode 6.1 only.
+Pure Python, no I/O.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+# A query's words beyond these are ignored: every word is a required term with its variants, and
+# a pasted paragraph is not a lexical query.
+MAX_QUERY_WORDS = 32
+# Longer "words" (a URL without punctuation, a hash) are not indexed nor looked up: PostgreSQL
+# refuses lexemes over 2047 bytes, and no one misspells a 100-letter word.
+MAX_WORD_CHARS = 100
+# The closest spellings kept per query word: a long word can have dozens of neighbours within two
+# edits in a large vocabulary, and each one is a term of the full-text query.
+MAX_VARIANTS = 16
+# Characters of words: letters, numbers and the marks that are left once diacritics are dropped
+# (the vowel signs of Indic scripts are spacing marks, part of the word). Everything else,
+# underscore, apostrophe and hyphen included, separates words.
+_WORD_CATEGORIES = frozenset("LNM")
+
+
+@dataclass(frozen=True)
+class ClipText:
+    """The words spoken in one clip of a task's video, as transcribed."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    """A clip whose words match a lexical query; ``score`` is larger for better matches, > 0."""
+
+    task_id: str
+    start: float
+    end: float
+    score: float
+
+
+def fold(text: str) -> str:
+    """``text`` lowercased, with its diacritics dropped (NFKD, then the nonspacing marks: "Café"
+    is "cafe"), and its compatibility forms unfolded ("ﬁ" is "fi", "²" is "2")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+
+
+def words_of(text: str) -> list[str]:
+    """The words of ``text`` in order, repeats kept (positions count for ranking): what the stores
+    index."""
+    spaced = "".join(c if unicodedata.category(c)[0] in _WORD_CATEGORIES else " " for c in fold(text))
+    return [w for w in spaced.split() if len(w) <= MAX_WORD_CHARS]
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query as ``words_of`` finds them, each once, in order; at most
+    ``MAX_QUERY_WORDS``. Only letters, digits and marks survive, so nothing a user types (``AND``,
+    ``*``, ``"``, ``NEAR(``) reaches a full-text query's syntax as anything but a word."""
+    return list(dict.fromkeys(words_of(text)))[:MAX_QUERY_WORDS]
+
+
+def max_distance(word: str) -> int:
+    """The edits (Levenshtein distance) a spelling may be from ``word`` and still match it: 0 for
+    words of 1 to 3 characters, 1 for 4 to 7, 2 for 8 or more. These numbers are ours, not
+    TwelveLabs': short words have too many neighbours ("the" is one edit from "she", "then",
+    "tie", "teh"), so a variation of a short word would be another word more often than a typo;
+    long words are more often misspelt, and rarely one or two edits from another real word."""
+    return 0 if len(word) <= 3 else 1 if len(word) <= 7 else 2
+
+
+def variant_lengths(words: Iterable[str]) -> tuple[int, int] | None:
+    """The range of lengths a variant of any of ``words`` can have (a word within k edits is at
+    most k characters longer or shorter), for reading only that part of a vocabulary; None if
+    none of them can have variants."""
+    spans = [(len(w) - max_distance(w), len(w) + max_distance(w)) for w in words if max_distance(w)]
+    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+
+
+def variants(word: str, vocabulary: Iterable[str]) -> list[str]:
+    """``word`` itself, then the words of ``vocabulary`` within ``max_distance(word)`` edits of it,
+    closest first (then alphabetical), at most ``MAX_VARIANTS`` in all: "helicoptor" has
+    "helicopter", "teh" has no variant (3 letters: exact words only)."""
+    k = max_distance(word)
+    if k == 0:
+        return [word]
+    choices = list(vocabulary)
+    found = process.extract(word, choices, scorer=Levenshtein.distance, score_cutoff=k, limit=None)
+    close = sorted((distance, other) for other, distance, _ in found if other != word)
+    return [word, *(other for _, other in close[: MAX_VARIANTS - 1])]
