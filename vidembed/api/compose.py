@@ -123,7 +123,8 @@ def with_indexes(services: Services) -> Services:
     index store (beside the tasks: the same database) and the task core."""
     settings = services.settings
     store = open_index_store(settings.database_url, settings.db_path)
-    core = IndexCore(store, services.core.catalog, services.core)
+    assets = services.assets.core if services.assets is not None else None
+    core = IndexCore(store, services.core.catalog, services.core, assets)
     services.indexes = IndexService(core)
     services.index_tasks = IndexTaskService(core)
     services.search = SearchService(IndexSearch(core))

@@ -8,6 +8,7 @@ from typing import Any
 
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.service.indexes import filename_of
+from vidembed.stores.base import WAITING_FOR_ASSET
 
 
 def rfc3339(timestamp: float) -> str:
@@ -63,3 +64,13 @@ def system_metadata(task: TaskRecord) -> dict[str, Any]:
         if key in media:
             found[key] = media[key]
     return {k: v for k, v in found.items() if v is not None}
+
+
+def index_status(task: TaskRecord) -> str:
+    """TwelveLabs' status of an index task: ``pending`` (its asset is still being processed),
+    ``queued`` (waiting for a worker), ``indexing`` (a worker embeds it), ``ready``, ``failed``."""
+    if task.status != "processing":
+        return task.status
+    if task.stage == WAITING_FOR_ASSET:
+        return "pending"
+    return "queued" if task.stage == "queued" and task.attempts == 0 else "indexing"

@@ -28,8 +28,9 @@ from vidembed import errors, intake
 from vidembed.models.catalog import StackCatalog
 from vidembed.records import FileInput, IndexListing, IndexRecord, JsonObject, TaskRecord
 from vidembed.segmentation import ClipParams
+from vidembed.service.assets import AssetCore
 from vidembed.service.tasks import TaskCore
-from vidembed.stores.base import IndexStore, page_offset
+from vidembed.stores.base import WAITING_FOR_ASSET, IndexStore, page_offset
 
 # What an index's model_options embed: "audio" covers sound and speech (Marengo 3.0's rule), so
 # it is what makes the audio and transcription search options possible.
@@ -141,10 +142,13 @@ def matches(task: TaskRecord, conditions: VideoFilter) -> bool:
 
 
 class IndexCore:
-    def __init__(self, store: IndexStore, catalog: StackCatalog, tasks: TaskCore) -> None:
+    def __init__(
+        self, store: IndexStore, catalog: StackCatalog, tasks: TaskCore, assets: AssetCore | None = None
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.tasks = tasks
+        self.assets = assets  # indexed assets take their videos from here
 
     def close(self) -> None:
         self.store.close()
@@ -220,6 +224,36 @@ class IndexCore:
         self.tasks.submit(task)
         return task
 
+    def add_asset(
+        self, owner: str, index: IndexRecord, asset_id: str, metadata: JsonObject | None
+    ) -> TaskRecord:
+        """An index task for an asset (an indexed asset), accepted at once: an asset still
+        processing leaves the task waiting for it (``WAITING_FOR_ASSET``: the asset workers start
+        it once the asset is ready, or fail it with the asset's reason, as for Embed v2 tasks);
+        a ready one is copied under the task's key now. 404 for an unknown asset, 400 for a
+        failed one or one that is not a video."""
+        if self.assets is None:
+            raise errors.invalid("asset_id", "This service was started without assets.")
+        asset = self.assets.get(asset_id, owner)
+        if asset.status == "failed":
+            raise errors.invalid("asset_id", f"The asset {asset_id} failed to process: {asset.error}")
+        if asset.asset_type not in (None, "video"):
+            raise errors.invalid(
+                "asset_id", f"The asset {asset_id} is a {asset.asset_type}; an index takes videos."
+            )
+        self.tasks.admit(owner)
+        params = ClipParams(scopes=("clip", "video"))
+        task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
+        task.stack, task.index_id, task.user_metadata = index.stack, index.id, metadata
+        task.asset_id, task.input_filename = asset_id, asset.filename
+        if asset.status == "processing":
+            task.stage = WAITING_FOR_ASSET
+        else:
+            linked = self.assets.copy_to(asset_id, owner, f"{task.id}/asset")
+            task.source_path = linked.location
+        self.tasks.submit(task)
+        return task
+
     def index_task(self, task_id: str, owner: str | None) -> TaskRecord:
         task = self.tasks.store.get(task_id, owner)
         if task is None or task.api != "index":
@@ -261,15 +295,27 @@ class IndexCore:
             if t.status == "ready" and matches(t, conditions)
         ]
 
+    def indexed(self, index: IndexRecord, task_id: str) -> TaskRecord:
+        """An index task of this index in any state (an indexed asset); 404 otherwise."""
+        task = self.tasks.store.get(task_id, index.owner)
+        if task is None or task.index_id != index.id:
+            raise errors.NotFoundError(
+                f"Resource with id {task_id} does not exist in the indexed assets of {index.id}."
+            )
+        return task
+
     def video(self, index: IndexRecord, video_id: str) -> TaskRecord:
         task = self.tasks.store.get(video_id, index.owner)
         if task is None or task.index_id != index.id or task.status != "ready":
             raise errors.video_not_found(video_id, index.id)
         return task
 
-    def set_user_metadata(self, index: IndexRecord, video_id: str, metadata: JsonObject) -> None:
-        """Merges ``metadata`` into the video's user metadata (a key set to null is removed)."""
-        task = self.video(index, video_id)
+    def set_user_metadata(
+        self, index: IndexRecord, video_id: str, metadata: JsonObject, ready_only: bool = True
+    ) -> None:
+        """Merges ``metadata`` into the video's user metadata (a key set to null is removed); an
+        indexed asset's may be set in any state (``ready_only=False``)."""
+        task = self.video(index, video_id) if ready_only else self.indexed(index, video_id)
         merged = dict(task.user_metadata or {})
         for key, value in metadata.items():
             if value is None:
@@ -279,9 +325,17 @@ class IndexCore:
         if not self.tasks.store.set_user_metadata(task.id, merged or None):
             raise errors.video_not_found(video_id, index.id)
 
-    def delete_video(self, index: IndexRecord, video_id: str) -> None:
-        """The video leaves the index and search at once (its task, vectors, texts, media)."""
-        self._delete_task(self.video(index, video_id))
+    def delete_video(self, index: IndexRecord, video_id: str, ready_only: bool = True) -> None:
+        """The video leaves the index and search at once (its task, vectors, texts, media); an
+        indexed asset may be deleted in any state but processing in a worker's hands."""
+        task = self.video(index, video_id) if ready_only else self.indexed(index, video_id)
+        if task.status == "processing" and task.stage != WAITING_FOR_ASSET:
+            raise errors.BadRequestError(
+                f"The indexed asset {video_id} is being indexed and cannot be deleted now; delete it "
+                "once it is ready or failed.",
+                "task_cannot_be_deleted",
+            )
+        self._delete_task(task)
 
     def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[tuple[float, float, str]]]:
         found = self.tasks.store.clip_texts(task_ids)

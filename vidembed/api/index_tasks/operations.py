@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from vidembed.api.index_tasks.rules import TaskListing, parse_task_create, parse_task_list
-from vidembed.api.index_tasks.wire import index_status, task_body, task_list
+from vidembed.api.index_tasks.wire import task_body, task_list
+from vidembed.api.wire import index_status
 from vidembed.records import TaskRecord
 from vidembed.service.indexes import IndexCore, VideoInput, filename_of
 

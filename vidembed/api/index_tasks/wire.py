@@ -6,19 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vidembed.api.wire import page_info, rfc3339, system_metadata
+from vidembed.api.wire import index_status, page_info, rfc3339, system_metadata
 from vidembed.records import TaskRecord
-from vidembed.stores.base import WAITING_FOR_ASSET
-
-
-def index_status(task: TaskRecord) -> str:
-    """TwelveLabs' status of an index task: ``pending`` (its asset is still being processed),
-    ``queued`` (waiting for a worker), ``indexing`` (a worker embeds it), ``ready``, ``failed``."""
-    if task.status != "processing":
-        return task.status
-    if task.stage == WAITING_FOR_ASSET:
-        return "pending"
-    return "queued" if task.stage == "queued" and task.attempts == 0 else "indexing"
 
 
 def task_body(task: TaskRecord) -> dict[str, Any]:

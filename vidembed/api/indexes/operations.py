@@ -4,19 +4,31 @@ docs/SEARCH-API.md): raw parameters checked by ``rules.py``, the work done by ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vidembed.api.indexes.rules import (
     parse_index_create,
     parse_index_list,
     parse_index_update,
+    parse_indexed_asset_create,
+    parse_indexed_asset_list,
     parse_video_list,
     parse_video_retrieve,
     parse_video_update,
 )
-from vidembed.api.indexes.wire import index_body, index_list, video_list, video_retrieve
-from vidembed.service.indexes import IndexCore
+from vidembed.api.indexes.wire import (
+    index_body,
+    index_list,
+    indexed_asset_detailed,
+    indexed_asset_list,
+    video_list,
+    video_retrieve,
+)
+from vidembed.api.wire import index_status
+from vidembed.records import IndexRecord, StoredSegment, TaskRecord
+from vidembed.service.indexes import IndexCore, matches
+from vidembed.stores.lexical import ClipText
 
 
 class IndexService:
@@ -75,12 +87,20 @@ class IndexService:
         """``indexes.videos.retrieve``: the video, with the embeddings of ``embedding_option`` and
         its transcription (``transcription=true``) when asked for."""
         index = self.core.get(index_id, owner)
-        options, with_text = parse_video_retrieve(embedding_option, transcription)
         video = self.core.video(index, video_id)
+        segments, texts = self._details(video, embedding_option, transcription)
+        return video_retrieve(video, index.model_name, segments, texts)
+
+    def _details(
+        self, video: TaskRecord, embedding_option: object, transcription: object
+    ) -> tuple[list[StoredSegment] | None, list[ClipText] | None]:
+        """A video's embeddings of the options asked for, and its clips' words, when asked for
+        (nothing until it is ready)."""
+        options, with_text = parse_video_retrieve(embedding_option, transcription)
         wanted = [o for o in options if o in video.options]
         segments = (self.core.tasks.segments(video, wanted) if wanted else []) if options else None
         texts = self.core.tasks.store.clip_texts([video.id]).get(video.id, []) if with_text else None
-        return video_retrieve(video, index.model_name, segments, texts)
+        return segments, texts
 
     def update_video(self, index_id: str, video_id: str, body: object, owner: str | None = None) -> None:
         """``PUT``/``PATCH``: merges the user metadata (null removes a key)."""
@@ -89,3 +109,53 @@ class IndexService:
 
     def delete_video(self, index_id: str, video_id: str, owner: str | None = None) -> None:
         self.core.delete_video(self.core.get(index_id, owner), video_id)
+
+    # --- indexed assets: index tasks made from assets, in any state -----------------------
+
+    def create_indexed_asset(self, index_id: str, body: object, owner: str = "") -> dict[str, Any]:
+        """``indexes.indexed_assets.create``: accepted at once, even while the asset is still
+        processing; ``{"_id", "asset_id"}`` (the id is also the video's id once ready)."""
+        index = self.core.get(index_id, owner)
+        asset_id, metadata = parse_indexed_asset_create(body)
+        task = self.core.add_asset(owner, index, asset_id, metadata)
+        return {"_id": task.id, "asset_id": asset_id}
+
+    def list_indexed_assets(
+        self, index_id: str, query: Mapping[str, str], statuses: Sequence[str] = (), owner: str | None = None
+    ) -> dict[str, Any]:
+        index = self.core.get(index_id, owner)
+        listing, wanted, page, limit = parse_indexed_asset_list(query, statuses)
+        found = [
+            t
+            for t in self.core.tasks.store.index_tasks(index.id)
+            if (not wanted or index_status(t) in wanted)
+            and matches(t, listing.conditions)
+            and (listing.created_from is None or t.created_at >= listing.created_from)
+            and (listing.updated_from is None or t.updated_at >= listing.updated_from)
+        ]
+        key = (lambda t: t.updated_at) if listing.sort_by == "updated_at" else (lambda t: t.created_at)
+        found.sort(key=lambda t: (key(t), t.id), reverse=listing.descending)
+        start = min((page - 1) * limit, len(found))
+        return indexed_asset_list(found[start : start + limit], page, limit, len(found))
+
+    def retrieve_indexed_asset(
+        self,
+        index_id: str,
+        indexed_asset_id: str,
+        owner: str | None = None,
+        embedding_option: object = None,
+        transcription: object = None,
+    ) -> dict[str, Any]:
+        index: IndexRecord = self.core.get(index_id, owner)
+        task = self.core.indexed(index, indexed_asset_id)
+        segments, texts = self._details(task, embedding_option, transcription)
+        return indexed_asset_detailed(task, index.model_name, segments, texts)
+
+    def update_indexed_asset(
+        self, index_id: str, indexed_asset_id: str, body: object, owner: str | None = None
+    ) -> None:
+        index = self.core.get(index_id, owner)
+        self.core.set_user_metadata(index, indexed_asset_id, parse_video_update(body), ready_only=False)
+
+    def delete_indexed_asset(self, index_id: str, indexed_asset_id: str, owner: str | None = None) -> None:
+        self.core.delete_video(self.core.get(index_id, owner), indexed_asset_id, ready_only=False)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from vidembed import errors
-from vidembed.api.rules import absent, parse_number, parse_page, parse_user_metadata
+from vidembed.api.rules import absent, parse_flag, parse_number, parse_page, parse_user_metadata
 from vidembed.api.wire import parse_rfc3339
 from vidembed.records import IndexListing, JsonObject
 from vidembed.service.indexes import Condition, IndexRequest, VideoFilter
@@ -253,3 +253,37 @@ def parse_video_update(body: object) -> JsonObject:
         raise errors.not_provided("user_metadata")
     metadata = parse_user_metadata(obj.get("user_metadata"))
     return metadata or {}
+
+
+# --- indexed assets ---------------------------------------------------------------------------
+
+INDEXED_STATUSES = ("pending", "queued", "indexing", "ready", "failed", "validating")
+
+
+def parse_indexed_asset_create(body: object) -> tuple[str, JsonObject | None]:
+    """``POST /indexes/{id}/indexed-assets``: ``{"asset_id", "enable_video_stream"?,
+    "user_metadata"?}`` (``enable_video_stream`` is accepted and has no effect)."""
+    obj = _body(body)
+    _unknown(obj, "", ("asset_id", "enable_video_stream", "user_metadata"))
+    asset_id = obj.get("asset_id")
+    if absent(asset_id):
+        raise errors.not_provided("asset_id")
+    if not isinstance(asset_id, str):
+        raise errors.invalid("asset_id", "It must be a string.")
+    parse_flag("enable_video_stream", obj.get("enable_video_stream"))
+    metadata = parse_user_metadata(obj.get("user_metadata"))
+    if metadata is not None:
+        metadata = {k: v for k, v in metadata.items() if v is not None} or None
+    return asset_id.strip(), metadata
+
+
+def parse_indexed_asset_list(
+    query: Mapping[str, str], statuses: Sequence[str]
+) -> tuple[VideoListing, tuple[str, ...], int, int]:
+    """``GET /indexes/{id}/indexed-assets``: the videos list's rules and a ``status`` filter."""
+    wanted = tuple(part.strip() for value in statuses for part in value.split(",") if part.strip())
+    unknown = [s for s in wanted if s not in INDEXED_STATUSES]
+    if unknown:
+        raise errors.invalid("status", f"Use some of: {', '.join(INDEXED_STATUSES)}.")
+    listing, page, limit = parse_video_list({k: v for k, v in query.items() if k != "status"})
+    return listing, wanted, page, limit

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vidembed.api.wire import page_info, rfc3339, segment_bodies, system_metadata
+from vidembed.api.wire import index_status, page_info, rfc3339, segment_bodies, system_metadata
 from vidembed.records import IndexRecord, StoredSegment, TaskRecord
 from vidembed.stores.lexical import ClipText
 
@@ -69,4 +69,45 @@ def video_retrieve(
         }
     if texts is not None:
         body["transcription"] = [{"start": t.start, "end": t.end, "value": t.text} for t in texts]
+    return body
+
+
+def indexed_asset_body(task: TaskRecord) -> dict[str, Any]:
+    """An indexed asset (``IndexedAsset``): an index task in any state. ``error`` (why it failed)
+    is our addition."""
+    body: dict[str, Any] = {
+        "_id": task.id,
+        "created_at": rfc3339(task.created_at),
+        "updated_at": rfc3339(task.updated_at),
+        "status": index_status(task),
+        "system_metadata": system_metadata(task),
+    }
+    if task.asset_id:
+        body["asset_id"] = task.asset_id
+    if task.status == "ready":
+        body["indexed_at"] = rfc3339(task.updated_at)
+    if task.user_metadata:
+        body["user_metadata"] = task.user_metadata
+    if task.status == "failed" and task.error:
+        body["error"] = {"message": task.error}
+    return body
+
+
+def indexed_asset_list(tasks: Sequence[TaskRecord], page: int, limit: int, total: int) -> dict[str, Any]:
+    return {"data": [indexed_asset_body(t) for t in tasks], "page_info": page_info(page, limit, total)}
+
+
+def indexed_asset_detailed(
+    task: TaskRecord,
+    model_name: str,
+    segments: Sequence[StoredSegment] | None,
+    texts: Sequence[ClipText] | None,
+) -> dict[str, Any]:
+    """An indexed asset with its embeddings and transcription when asked for (once ready)."""
+    body = indexed_asset_body(task)
+    body["user_metadata"] = task.user_metadata or {}
+    detailed = video_retrieve(task, model_name, segments, texts)
+    for key in ("embedding", "transcription"):
+        if key in detailed:
+            body[key] = detailed[key]
     return body

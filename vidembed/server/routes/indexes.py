@@ -128,4 +128,69 @@ def indexes_router(indexes: IndexService, owner: Callable[[Request], str]) -> AP
         await run_in_threadpool(indexes.delete_video, index_id, video_id, owner(request))
         return Response(status_code=204)
 
+    @router.post(
+        "/indexes/{index_id}/indexed-assets",
+        status_code=201,
+        openapi_extra=json_body({"asset_id": "<asset id>", "user_metadata": {"category": "news"}}),
+        responses=index_errors(400, 401, 404, 429),
+        summary="Index an asset (accepted at once, even while the asset is still processing)",
+    )
+    async def create_indexed_asset(index_id: str, request: Request) -> dict[str, Any]:
+        who = owner(request)
+        body = await read_small_json(request)
+        created = await run_in_threadpool(indexes.create_indexed_asset, index_id, body, who)
+        request.state.task_id = created["_id"]
+        return created
+
+    @router.get(
+        "/indexes/{index_id}/indexed-assets",
+        responses=index_errors(400, 401, 404),
+        summary="List the indexed assets of an index, in any state (status filter)",
+    )
+    async def list_indexed_assets(index_id: str, request: Request) -> dict[str, Any]:
+        who = owner(request)
+        statuses = request.query_params.getlist("status")
+        query = dict(request.query_params)
+        return await run_in_threadpool(indexes.list_indexed_assets, index_id, query, statuses, who)
+
+    @router.get(
+        "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+        responses=index_errors(400, 401, 404),
+        summary="Retrieve an indexed asset: its status, and once ready its embeddings and transcription",
+    )
+    async def retrieve_indexed_asset(
+        index_id: str, indexed_asset_id: str, request: Request
+    ) -> dict[str, Any]:
+        who = owner(request)
+        options = request.query_params.getlist("embedding_option")
+        transcription = request.query_params.get("transcription")
+        return await run_in_threadpool(
+            indexes.retrieve_indexed_asset, index_id, indexed_asset_id, who, options, transcription
+        )
+
+    @router.patch(
+        "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+        status_code=204,
+        response_class=Response,
+        openapi_extra=json_body({"user_metadata": {"category": "news"}}),
+        responses=index_errors(400, 401, 404),
+        summary="Set an indexed asset's user metadata (keys merged; null removes a key)",
+    )
+    async def update_indexed_asset(index_id: str, indexed_asset_id: str, request: Request) -> Response:
+        who = owner(request)
+        body = await read_small_json(request)
+        await run_in_threadpool(indexes.update_indexed_asset, index_id, indexed_asset_id, body, who)
+        return Response(status_code=204)
+
+    @router.delete(
+        "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+        status_code=204,
+        response_class=Response,
+        responses=index_errors(400, 401, 404),
+        summary="Delete an indexed asset (it leaves search at once)",
+    )
+    async def delete_indexed_asset(index_id: str, indexed_asset_id: str, request: Request) -> Response:
+        await run_in_threadpool(indexes.delete_indexed_asset, index_id, indexed_asset_id, owner(request))
+        return Response(status_code=204)
+
     return router
