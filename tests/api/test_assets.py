@@ -543,3 +543,28 @@ def test_settings_are_the_task_services(live: LiveServer) -> None:
     assert {"/assets", "/assets/{asset_id}", "/v1.3/assets"} <= set(body["paths"])
     assert "422" not in body["paths"]["/assets/{asset_id}"]["get"]["responses"]
     assert settings.db_path.is_file() and (settings.media_dir / "assets").is_dir()
+
+
+def test_a_probe_past_the_stall_limit_is_killed_and_fails_its_asset_with_the_reason(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    """Probing runs in a child process killed past ``stall_seconds`` (a file that hangs the
+    decoder would otherwise hold a worker thread of the server for good). A limit no probe can
+    meet (1 ms) fails the asset with the reason; the next service, with the usual limit, probes
+    the next asset: the workers went on."""
+    hurried = open_assets(fake_settings(tmp_path / "data", stall_seconds=0.001))
+    try:
+        stuck = hurried.create(method="direct", file=files["video"])
+        hung = wait_final(lambda: _record(hurried, stuck["_id"]), timeout=30)
+        assert isinstance(hung, AssetRecord) and hung.status == "failed"
+        assert hung.error is not None
+        assert hung.error.startswith("Reading this file made no progress for 0.001 s and was stopped")
+    finally:
+        hurried.close()
+    usual = open_assets(fake_settings(tmp_path / "data"))
+    try:
+        after = usual.create(method="direct", file=files["video"])
+        fine = wait_final(lambda: _record(usual, after["_id"]), timeout=30)
+        assert isinstance(fine, AssetRecord) and (fine.status, fine.asset_type) == ("ready", "video")
+    finally:
+        usual.close()

@@ -38,6 +38,7 @@ from vidembed.config import Settings
 from vidembed.engine import media as av_media
 from vidembed.engine.still import load_image
 from vidembed.errors import MediaError
+from vidembed.executors.isolated import IsolatedCrash, IsolatedTimeout, run_killable
 from vidembed.records import AssetRecord, FileInput, JsonObject, Probed
 from vidembed.stores.base import AssetStore, MediaStore, page_offset
 
@@ -499,12 +500,29 @@ class AssetCore:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"asset-{asset.id}-", dir=root) as folder:
             if asset.path is not None:
-                return probe_file(self.media_store.local_path(asset.path, Path(folder)), asset.filename)
+                return self._probe(self.media_store.local_path(asset.path, Path(folder)), asset.filename)
             downloaded = self._download(asset, Path(folder) / intake.safe_filename(asset.filename))
-            probed = probe_file(downloaded, asset.filename)
+            probed = self._probe(downloaded, asset.filename)
             key = f"assets/{asset.id}/{downloaded.name}"
             self.store.set_path(asset.id, worker, self.media_store.move_in(downloaded, key))
             return probed
+
+    def _probe(self, path: Path, filename: str) -> Probed:
+        """``probe_file`` in a child process that is killed past ``stall_seconds``: a file that
+        hangs or crashes the decoder fails its asset with the reason, and the worker goes on."""
+        limit = self.settings.stall_seconds
+        try:
+            return run_killable(probe_file, (path, filename), limit)
+        except IsolatedTimeout:
+            raise MediaError(
+                f"Reading this file made no progress for {limit:g} s and was stopped: it is damaged, "
+                "or not a complete media file. Upload a video, audio or image file."
+            ) from None
+        except IsolatedCrash:
+            raise MediaError(
+                "The decoder crashed while reading this file: it is damaged or in a format it cannot "
+                "read. Upload a video, audio or image file such as MP4, MP3 or PNG."
+            ) from None
 
     def _download(self, asset: AssetRecord, target: Path) -> Path:
         assert asset.source_url is not None
