@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from vidembed.models.stack import DEFAULT_STACK
 from vidembed.progress import ProgressDisplay
 
 if TYPE_CHECKING:
+    from vidembed import VidEmbed
     from vidembed.client.transports.local import LocalTransport
     from vidembed.config import Settings
 
@@ -242,6 +244,21 @@ def embedded_seconds(duration: float, start: float | None, end: float | None) ->
 def cmd_search(args: argparse.Namespace) -> int:
     from vidembed.api.compose import open_tasks
 
+    if args.index is not None:
+        return _search_index(args)
+    index_only = [
+        f
+        for f, v in (
+            ("--group-by", args.group_by),
+            ("--filter", args.filter),
+            ("--limit", args.limit),
+            ("--base-url", args.base_url),
+        )
+        if v is not None
+    ]
+    if index_only:
+        print(f"error: {', '.join(index_only)} go with --index (the search of an index)", file=sys.stderr)
+        return 2
     if args.image is not None and not Path(args.image).is_file():
         print(f"error: no such file: {args.image}", file=sys.stderr)
         return 2
@@ -284,6 +301,345 @@ def _source_name(source: str | None) -> str:
     if not source:
         return "?"
     return source if "://" in source else Path(source).name
+
+
+# --- search indexes: vidembed index ..., vidembed search --index ------------------------------
+
+# The index commands' flags and arguments, by the API field names their messages use.
+INDEX_FLAGS: Mapping[str, str] = {
+    "index_name": "name",
+    "model_name": "--model",
+    "model_options": "--options",
+    "models": "--model",
+    "addons": "--thumbnail",
+    "index_id": "index",
+    "video_url": "video",
+    "video_file": "video",
+    "user_metadata": "--metadata",
+    "query_text": "query",
+    "query_media_file": "--image",
+    "search_options": "--option",
+    "group_by": "--group-by",
+    "filter": "--filter",
+    "page_limit": "--limit",
+}
+# An index's model options (visual, audio) and the search options they make possible
+SEARCH_OPTIONS_OF = {"visual": ("visual",), "audio": ("audio", "transcription")}
+
+
+def _client(args: argparse.Namespace, *, workers: bool = False) -> tuple[VidEmbed, LocalTransport | None]:
+    """The client of ``--base-url``, or an embedded service over the data folder (its workers
+    started only for a command that waits for tasks) and its local transport."""
+    from vidembed import VidEmbed
+
+    if getattr(args, "base_url", None):
+        return VidEmbed(base_url=args.base_url, api_key=args.api_key), None
+    from vidembed.client.transports.local import LocalTransport
+
+    transport = LocalTransport(_settings(args), start_workers=workers)
+    return VidEmbed(transport=transport), transport
+
+
+def _index_error(exc: ApiError) -> int:
+    print(f"error: {cli_message(exc.message, INDEX_FLAGS)}", file=sys.stderr)
+    return 2
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, rest = divmod(float(seconds), 60)
+    return f"{int(minutes)}:{rest:04.1f}" if minutes else f"{rest:.1f} s"
+
+
+def _table(rows: Sequence[Sequence[str]], right: tuple[int, ...] = ()) -> None:
+    """Columns as wide as their widest cell; the columns in ``right`` aligned right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def cmd_index_create(args: argparse.Namespace) -> int:
+    options = _csv(args.options)
+    client, _ = _client(args)
+    try:
+        with client:
+            created = client.indexes.create(
+                index_name=args.name,
+                models=[{"model_name": args.model, "model_options": options}],
+                addons=["thumbnail"] if args.thumbnail else None,
+            )
+    except ApiError as exc:
+        return _index_error(exc)
+    addons = ", thumbnails" if args.thumbnail else ""
+    print(f"index {args.name!r} created: {args.model}, {', '.join(options)}{addons}", file=sys.stderr)
+    print(created.id)  # alone on stdout: INDEX=$(vidembed index create NAME)
+    return 0
+
+
+def cmd_index_list(args: argparse.Namespace) -> int:
+    """The indexes, or with an index id the videos of that index."""
+    client, _ = _client(args)
+    try:
+        with client:
+            if args.index_id:
+                return _list_videos(client, args.index_id)
+            indexes = list(client.indexes.list(page_limit=50))
+    except ApiError as exc:
+        return _index_error(exc)
+    if not indexes:
+        print("no indexes (vidembed index create NAME makes one)", file=sys.stderr)
+        return 0
+    rows = [("ID", "NAME", "MODEL", "OPTIONS", "VIDEOS", "DURATION", "CREATED")]
+    for index in indexes:
+        model = next(iter(index.models or []), None)
+        rows.append(
+            (
+                index.id or "",
+                index.index_name or "",
+                (model.model_name or "") if model else "",
+                ",".join(model.model_options or []) if model else "",
+                f"{int(index.video_count or 0)}",
+                _duration(index.total_duration),
+                (index.created_at or "")[:19].replace("T", " "),
+            )
+        )
+    _table(rows, right=(4, 5))
+    return 0
+
+
+def _list_videos(client: VidEmbed, index_id: str) -> int:
+    videos = list(client.indexes.videos.list(index_id, page_limit=50))
+    tasks = {t.video_id: t for t in client.tasks.list(index_id=index_id, page_limit=50)}
+    if not videos and not tasks:
+        print(
+            f"index {index_id} has no videos (vidembed index add {index_id} VIDEO adds one)", file=sys.stderr
+        )
+        return 0
+    rows = [("VIDEO", "STATUS", "FILE", "DURATION", "METADATA")]
+    listed = {v.id for v in videos}
+    for video in videos:
+        meta = video.system_metadata
+        status = tasks[video.id].status if video.id in tasks else "ready"
+        rows.append(
+            (
+                video.id or "",
+                status or "",
+                (meta.filename or "") if meta else "",
+                _duration(meta.duration if meta else None),
+                json.dumps(video.user_metadata) if video.user_metadata else "",
+            )
+        )
+    for task in tasks.values():  # not yet (or never) searchable: still indexing, or failed
+        if task.video_id not in listed:
+            found = task.system_metadata
+            reason = f" ({task.error.message})" if task.error and task.error.message else ""
+            rows.append(
+                (
+                    task.video_id or "",
+                    (task.status or "") + reason,
+                    (found.filename or "") if found else "",
+                    _duration(found.duration if found else None),
+                    "",
+                )
+            )
+    _table(rows, right=(3,))
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    """Adds videos to an index (one index task each) and shows each task's progress until it ends.
+    Embedded, Ctrl-C stops the engine and hands the running task back: the tasks already created
+    are saved and finish the next time workers run on this data folder (``vidembed index add``
+    or ``vidembed serve``)."""
+    metadata: str | None = None
+    if args.metadata is not None:
+        try:
+            parsed = json.loads(args.metadata)
+        except ValueError as exc:
+            print(f"error: --metadata is not valid JSON: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(parsed, dict):
+            print('error: --metadata must be a JSON object, such as {"category": "news"}', file=sys.stderr)
+            return 2
+        metadata = args.metadata
+    for source in args.videos:
+        if "://" not in source and not Path(source).is_file():
+            print(f"error: no such file: {source}", file=sys.stderr)
+            return 2
+    client, transport = _client(args, workers=True)
+    created: list[tuple[str, str]] = []  # (task id, source)
+    outcomes: list[tuple[str, str, str]] = []  # (video id, status, source or reason)
+    with client:
+        try:
+            for source in args.videos:
+                is_url = "://" in source
+                task = client.tasks.create(
+                    index_id=args.index_id,
+                    video_file=None if is_url else Path(source),
+                    video_url=source if is_url else None,
+                    user_metadata=metadata,
+                )
+                assert task.id is not None
+                created.append((task.id, source))
+                print(f"task {task.id} created: {source}", file=sys.stderr)
+            for task_id, source in created:
+                progress = ProgressDisplay(sys.stderr)
+                print(f"indexing {_source_name(source)} (task {task_id})", file=sys.stderr)
+                try:
+                    done = client.tasks.wait_for_done(task_id, sleep_interval=0.5, callback=progress)
+                finally:
+                    progress.finish()
+                if done.status == "ready":
+                    outcomes.append((task_id, "ready", _source_name(source)))
+                else:
+                    reason = done.error.message if done.error else "unknown reason"
+                    print(f"task {task_id} failed: {reason}", file=sys.stderr)
+                    outcomes.append((task_id, "failed", _source_name(source)))
+        except ApiError as exc:
+            return _index_error(exc)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+            if transport is not None:
+                transport.service.workers.stop()  # kills the engine child, hands the task back
+            print(_index_interrupted(created, outcomes, len(args.videos), transport is None), file=sys.stderr)
+            return 130
+    rows = [("VIDEO", "STATUS", "FILE")] + outcomes
+    _table(rows)
+    return 0 if all(status == "ready" for _, status, _ in outcomes) else 1
+
+
+def _index_interrupted(
+    created: list[tuple[str, str]], ended: list[tuple[str, str, str]], asked: int, remote: bool
+) -> str:
+    left = [task_id for task_id, _ in created if task_id not in {e[0] for e in ended}]
+    lines = [f"interrupted: {len(ended)} of {asked} videos done"]
+    if left:
+        where = (
+            "the server goes on with them"
+            if remote
+            else "they stay queued and are indexed when workers next run on this data folder "
+            "(vidembed serve, or the next vidembed index add)"
+        )
+        lines.append(f"tasks not finished: {', '.join(left)}; {where}")
+    if len(created) < asked:
+        lines.append(f"{asked - len(created)} videos were not added")
+    return "\n".join(lines)
+
+
+def cmd_index_rm(args: argparse.Namespace) -> int:
+    client, _ = _client(args)
+    try:
+        with client:
+            if args.video_id:
+                client.indexes.videos.delete(args.index_id, args.video_id)
+                print(f"deleted video {args.video_id} from index {args.index_id}", file=sys.stderr)
+            else:
+                client.indexes.delete(args.index_id)
+                print(f"deleted index {args.index_id}", file=sys.stderr)
+    except ApiError as exc:
+        return _index_error(exc)
+    return 0
+
+
+def _search_index(args: argparse.Namespace) -> int:
+    """``vidembed search --index ID``: TwelveLabs' search of an index, as a table (rank, video,
+    start-end, score; grouped by video with ``--group-by video``)."""
+    if args.task is not None:
+        print("error: --task searches embed tasks; it does not go with --index", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    if args.image is not None and not Path(args.image).is_file():
+        print(f"error: no such file: {args.image}", file=sys.stderr)
+        return 2
+    limit = args.limit or 10
+    client, _ = _client(args)
+    try:
+        with client:
+            if args.option:
+                options = _csv(args.option)
+            else:  # every option the index was built for
+                index = client.indexes.retrieve(args.index)
+                model = next(iter(index.models or []), None)
+                built = (model.model_options or []) if model else []
+                options = [o for b in built for o in SEARCH_OPTIONS_OF.get(b, (b,))]
+            pager = client.search.query(
+                index_id=args.index,
+                search_options=options,
+                query_text=args.query,
+                query_media_type="image" if args.image else None,
+                query_media_file=Path(args.image) if args.image else None,
+                group_by=args.group_by,
+                filter=args.filter,
+                page_limit=min(limit, 50),
+            )
+            items = list(itertools.islice(pager, limit))
+            names: dict[str, str] = {}
+            for video_id in {i.id or i.video_id for i in items} - {None}:
+                assert video_id is not None
+                try:
+                    meta = client.indexes.videos.retrieve(args.index, video_id).system_metadata
+                    names[video_id] = (meta.filename if meta else None) or video_id
+                except ApiError:
+                    names[video_id] = video_id
+    except ApiError as exc:
+        return _index_error(exc)
+    total = pager.page_info.total_results if pager.page_info else None
+    if not items:
+        print("no results", file=sys.stderr)
+        return 1
+    if args.group_by == "video":
+        rows = [("RANK", "VIDEO", "CLIPS", "BEST CLIP", "SCORE")]
+        for rank, group in enumerate(items, 1):
+            clips = group.clips or []
+            best = clips[0] if clips else None
+            rows.append(
+                (
+                    str(rank),
+                    names.get(group.id or "", group.id or ""),
+                    str(len(clips)),
+                    f"{best.start:.1f}-{best.end:.1f} s" if best and best.start is not None else "-",
+                    f"{best.score:+.3f}" if best and best.score is not None else "",
+                )
+            )
+        _table(rows, right=(0, 2, 4))
+    else:
+        rows = [("RANK", "VIDEO", "START-END", "SCORE", "WORDS")]
+        for item in items:
+            words = (item.transcription or "").strip()
+            rows.append(
+                (
+                    str(item.rank or ""),
+                    names.get(item.video_id or "", item.video_id or ""),
+                    f"{item.start:.1f}-{item.end:.1f} s" if item.start is not None else "-",
+                    f"{item.score:+.3f}" if item.score is not None else "",
+                    words if len(words) <= 50 else words[:47] + "...",
+                )
+            )
+        _table(rows, right=(0, 3))
+    if total is not None and total > len(items):
+        print(f"{len(items)} of {total} results (--limit shows more)", file=sys.stderr)
+    return 0
+
+
+def _remote_flags(parser: argparse.ArgumentParser) -> None:
+    """``--base-url`` and ``--api-key``: the index commands and ``search --index`` against a
+    server instead of the embedded service."""
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="a vidembed server (http://HOST:8000/v1.3) instead of the embedded service",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("VIDEMBED_API_KEY"),
+        help="the server's API key (default VIDEMBED_API_KEY)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -346,6 +702,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.executor = args.executor
     if args.ray_address:
         settings.ray_address = args.ray_address
+    if args.webhook_url:
+        settings.webhook_urls = tuple(args.webhook_url)
+    if args.webhook_secret:
+        settings.webhook_secret = args.webhook_secret
     _apply_actor_resources(settings, args)
     from vidembed.errors import ConfigurationError
 
@@ -575,7 +935,49 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--model", default=DEFAULT_STACK, help=f"model (stack) name (default {DEFAULT_STACK})"
     )
+    search.add_argument(
+        "--index", default=None, help="search this index (TwelveLabs' search) instead of embed tasks' clips"
+    )
+    search.add_argument(
+        "--group-by", choices=("clip", "video"), default=None, help="with --index: clip or video"
+    )
+    search.add_argument("--filter", default=None, help='with --index: a JSON object, {"category": "news"}')
+    search.add_argument("--limit", type=int, default=None, help="with --index: results shown (default 10)")
+    _remote_flags(search)
     search.set_defaults(func=cmd_search)
+
+    index = command("index", "search indexes: create, list, add videos, remove")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+
+    def index_command(name: str, summary: str) -> argparse.ArgumentParser:
+        parser = index_commands.add_parser(
+            name, help=summary, description=summary[:1].upper() + summary[1:] + ".", parents=common
+        )
+        _remote_flags(parser)
+        return parser
+
+    index_create = index_command("create", "create an index (prints its id)")
+    index_create.add_argument("name", help="the index's name (unique)")
+    index_create.add_argument(
+        "--model", default="marengo3.0", help="the embedding model (default marengo3.0)"
+    )
+    index_create.add_argument(
+        "--options", default="visual,audio", help="some of visual,audio (default both; audio brings speech)"
+    )
+    index_create.add_argument("--thumbnail", action="store_true", help="thumbnails of search results")
+    index_create.set_defaults(func=cmd_index_create)
+    index_list = index_command("list", "list the indexes, or the videos of one")
+    index_list.add_argument("index_id", nargs="?", default=None, help="list this index's videos")
+    index_list.set_defaults(func=cmd_index_list)
+    index_add = index_command("add", "add videos to an index and wait until they are indexed")
+    index_add.add_argument("index_id", help="the index")
+    index_add.add_argument("videos", nargs="+", metavar="video", help="paths, or http(s):// URLs")
+    index_add.add_argument("--metadata", default=None, help='user metadata as JSON: {"category": "news"}')
+    index_add.set_defaults(func=cmd_index_add)
+    index_rm = index_command("rm", "delete an index, or one video of it")
+    index_rm.add_argument("index_id", help="the index")
+    index_rm.add_argument("video_id", nargs="?", default=None, help="delete only this video")
+    index_rm.set_defaults(func=cmd_index_rm)
 
     env = os.environ.get
     serve = command("serve", "serve the TwelveLabs-compatible HTTP API")
@@ -638,6 +1040,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=env("VIDEMBED_ALLOW_LOCAL_URLS", "") == "1",
         help="let video_url reach file://, loopback and private addresses (off by default)",
+    )
+    serve.add_argument(
+        "--webhook-url",
+        action="append",
+        default=None,
+        help="POST each ended task's event here (repeatable; default VIDEMBED_WEBHOOK_URL, comma-separated; "
+        "local addresses need --allow-local-urls; docs/SEARCH-API.md)",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="the key of the events' TL-Signature HMAC (default VIDEMBED_WEBHOOK_SECRET; none: unsigned)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -82,6 +82,12 @@ def s3_from_env() -> S3Settings:
     )
 
 
+def webhook_urls_from_env() -> tuple[str, ...]:
+    """``VIDEMBED_WEBHOOK_URL``: the URLs that receive the events of ended tasks, comma-separated
+    (vidembed.service.webhooks); unset: none, no webhooks."""
+    return tuple(u.strip() for u in os.environ.get("VIDEMBED_WEBHOOK_URL", "").split(",") if u.strip())
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
@@ -148,6 +154,15 @@ class Settings:
     ray_actor_gpus: float | None = field(
         default_factory=lambda: _env_optional_float("VIDEMBED_RAY_ACTOR_GPUS")
     )
+    # Webhooks (vidembed.service.webhooks; docs/SEARCH-API.md): the URLs every ended task's event
+    # is POSTed to, the secret that signs them (TL-Signature; None: unsigned), the first retry's
+    # delay (doubling up to 5 min; the tests shorten it) and each POST's timeout.
+    webhook_urls: tuple[str, ...] = field(default_factory=webhook_urls_from_env)
+    webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("VIDEMBED_WEBHOOK_SECRET") or None
+    )
+    webhook_backoff_seconds: float = 1.0
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def stacks(self) -> StackSettings:

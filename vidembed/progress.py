@@ -7,10 +7,22 @@ instead: one when the stage or the status changes, and one at each further 10 % 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
-if TYPE_CHECKING:
-    from vidembed.client.types import TasksStatusResponse
+
+class Progress(Protocol):
+    fraction: float
+    stage: str
+
+
+class HasProgress(Protocol):
+    """What the display reads: an embed task's status or an index task (``client.tasks``)."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def progress(self) -> Progress | None: ...
+
 
 BAR_WIDTH = 30
 LINE_STEP_PERCENT = 10
@@ -36,7 +48,7 @@ class ProgressDisplay:
         self._bar_drawn = False
         self._last_line: tuple[int, str, str] | None = None  # (10 % step, stage, status)
 
-    def __call__(self, status: TasksStatusResponse) -> None:
+    def __call__(self, status: HasProgress) -> None:
         fraction = min(max(status.progress.fraction, 0.0), 1.0) if status.progress else 0.0
         stage = status.progress.stage if status.progress else ""
         state = status.status or ""

@@ -327,9 +327,11 @@ class ClipParams:
     scopes: tuple[str, ...] = ("clip",)
     strategy: str = "fixed"
     min_duration: float = DEFAULT_DYNAMIC_SEC
+    # an index task whose index has the thumbnail add-on: one JPEG per clip, made while indexing
+    thumbnails: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "clip_length": self.clip_length,
             "start": self.start,
             "end": self.end,
@@ -337,6 +339,9 @@ class ClipParams:
             "strategy": self.strategy,
             "min_duration": self.min_duration,
         }
+        if self.thumbnails:  # only then: the CLI's task ids hash this dict (intake.fingerprint)
+            data["thumbnails"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClipParams:
@@ -349,4 +354,5 @@ class ClipParams:
             tuple(data.get("scopes", ("clip",))),
             data.get("strategy", "fixed"),
             data.get("min_duration", DEFAULT_DYNAMIC_SEC),
+            bool(data.get("thumbnails", False)),
         )

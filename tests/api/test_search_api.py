@@ -1,12 +1,14 @@
 """TwelveLabs' index tasks, videos and search (docs/SEARCH-API.md) with the official SDK 1.3.6
 against the real server and the built-in stack: two videos indexed with user metadata, then
-searched by text, words, an image, both, with every option, operator, grouping, filter and page."""
+searched by text, words, an image, both, with every option, operator, grouping, filter and page.
+Every test runs twice: on SQLite with the exact index, and on PostgreSQL with pgvector search."""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +16,13 @@ import httpx
 import numpy as np
 import pytest
 from conftest import PARAPHRASE, LiveServer, _checkerboard, make_service
+from pg import temporary_database
 from PIL import Image
 from twelvelabs import BadRequestError, TwelveLabs
 from twelvelabs.core.api_error import ApiError
 from twelvelabs.indexes import IndexesCreateRequestModelsItem
+
+from vidembed.api.embed.operations import TaskService
 
 KEYS = {"key-a", "key-b"}
 BOTH = [IndexesCreateRequestModelsItem(model_name="marengo3.0", model_options=["visual", "audio"])]
@@ -42,11 +47,26 @@ def sdk(live: LiveServer, key: str = "key-a") -> TwelveLabs:
     return TwelveLabs(api_key=key, base_url=live.url + "/v1.3")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "pgvector"])
 def indexed(
-    tmp_path_factory: pytest.TempPathFactory, labelled_video: Path, sample_video: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    labelled_video: Path,
+    sample_video: Path,
 ) -> Iterator[Indexed]:
-    live = LiveServer(make_service(tmp_path_factory.mktemp("search-api")), KEYS)
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            service = make_service(tmp_path_factory.mktemp("search-api"))
+        else:
+            url = stack.enter_context(temporary_database(request.getfixturevalue("pgvector_server")))
+            service = make_service(
+                tmp_path_factory.mktemp("search-api-pg"), database_url=url, search_index="pgvector"
+            )
+        yield from _indexed(service, labelled_video, sample_video)
+
+
+def _indexed(service: TaskService, labelled_video: Path, sample_video: Path) -> Iterator[Indexed]:
+    live = LiveServer(service, KEYS)
     client = sdk(live)
     index = client.indexes.create(index_name="kitchen and bunny", models=BOTH)
     assert index.id is not None
@@ -331,3 +351,30 @@ def test_another_key_sees_nothing_and_a_deleted_video_leaves_search(
     pager = client.search.query(index_id=indexed.index_id, query_text="a rabbit", search_options=["visual"])
     assert extra.id not in {i.video_id for i in pager}
     assert client.indexes.retrieve(indexed.index_id).video_count == 2
+
+
+def test_thumbnails_are_made_while_indexing_and_served_by_signed_links(
+    indexed: Indexed, sample_video: Path
+) -> None:
+    client = sdk(indexed.live)
+    index = client.indexes.create(index_name="with pictures", models=VISUAL, addons=["thumbnail"])
+    assert index.id is not None
+    with open(sample_video, "rb") as fh:
+        task = client.tasks.create(index_id=index.id, video_file=fh)
+    assert task.id is not None
+    assert client.tasks.wait_for_done(task.id, sleep_interval=0.2).status == "ready"
+    top = next(iter(client.search.query(index_id=index.id, query_text="a rabbit", search_options=["visual"])))
+    link = top.thumbnail_url
+    assert link is not None and link.startswith(indexed.live.url + "/thumbnails/")
+    picture = httpx.get(link)  # no API key: an <img> tag cannot send one
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(picture.content)).size == (320, 180)  # 1280x720 scaled
+    forged = httpx.get(link.replace("signature=", "signature=0"))
+    assert forged.status_code == 404 and "not valid or has expired" in forged.json()["message"]
+    # an index without the add-on gives no links
+    plain = next(
+        iter(client.search.query(index_id=indexed.index_id, query_text="a rabbit", search_options=["visual"]))
+    )
+    assert plain.thumbnail_url is None
+    client.indexes.delete(index.id)
+    assert httpx.get(link).status_code == 404  # deleted with its video

@@ -443,6 +443,23 @@ DOCUMENTED_ERRORS = {
     ("/indexes/{index_id}", "get"): {"401", "404"},
     ("/indexes/{index_id}", "put"): {"400", "401", "404"},
     ("/indexes/{index_id}", "delete"): {"401", "404"},
+    ("/indexes/{index_id}/videos", "get"): {"400", "401", "404"},
+    ("/indexes/{index_id}/videos/{video_id}", "get"): {"400", "401", "404"},
+    ("/indexes/{index_id}/videos/{video_id}", "put"): {"400", "401", "404"},
+    ("/indexes/{index_id}/videos/{video_id}", "patch"): {"400", "401", "404"},
+    ("/indexes/{index_id}/videos/{video_id}", "delete"): {"401", "404"},
+    ("/indexes/{index_id}/indexed-assets", "post"): {"400", "401", "404", "429"},
+    ("/indexes/{index_id}/indexed-assets", "get"): {"400", "401", "404"},
+    ("/indexes/{index_id}/indexed-assets/{indexed_asset_id}", "get"): {"400", "401", "404"},
+    ("/indexes/{index_id}/indexed-assets/{indexed_asset_id}", "patch"): {"400", "401", "404"},
+    ("/indexes/{index_id}/indexed-assets/{indexed_asset_id}", "delete"): {"400", "401", "404"},
+    ("/tasks", "post"): {"400", "401", "404", "429"},
+    ("/tasks", "get"): {"400", "401", "404"},
+    ("/tasks/{task_id}", "get"): {"401", "404"},
+    ("/tasks/{task_id}", "delete"): {"400", "401", "404"},
+    ("/search", "post"): {"400", "401", "404"},
+    ("/search/{page_token}", "get"): {"400", "401"},
+    ("/thumbnails/{video_id}/{name}", "get"): {"404"},
 }
 SUCCESS = {
     ("/assets", "post"): "201",
@@ -451,6 +468,13 @@ SUCCESS = {
     ("/indexes", "post"): "201",
     ("/indexes/{index_id}", "put"): "204",
     ("/indexes/{index_id}", "delete"): "204",
+    ("/indexes/{index_id}/videos/{video_id}", "put"): "204",
+    ("/indexes/{index_id}/videos/{video_id}", "patch"): "204",
+    ("/indexes/{index_id}/videos/{video_id}", "delete"): "204",
+    ("/indexes/{index_id}/indexed-assets", "post"): "201",
+    ("/indexes/{index_id}/indexed-assets/{indexed_asset_id}", "patch"): "204",
+    ("/indexes/{index_id}/indexed-assets/{indexed_asset_id}", "delete"): "204",
+    ("/tasks/{task_id}", "delete"): "204",
 }
 
 

@@ -170,6 +170,16 @@ def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
                 )
             assert response.status_code == 200
             ids.append(response.json()["_id"])
+        # and a video into a search index: an index task is an embed task, recovered alike
+        models = [{"model_name": "marengo3.0", "model_options": ["visual", "audio"]}]
+        index_id = httpx.post(f"{url}/indexes", json={"index_name": "kept", "models": models}).json()["_id"]
+        with open(labelled_video, "rb") as fh:
+            indexed = httpx.post(
+                f"{url}/tasks",
+                data={"index_id": index_id},
+                files={"video_file": ("kitchen.mp4", fh)},
+                timeout=60,
+            ).json()["_id"]
 
         def get(task_id: str) -> dict:
             return httpx.get(f"{url}/embed/tasks/{task_id}/status", timeout=10).json()
@@ -182,10 +192,24 @@ def test_server_killed_with_sigkill_resumes_every_acknowledged_task(
             assert wait_status(get, task_id, timeout=180)["status"] == "ready"
         segments = httpx.get(f"{url}/embed/tasks/{ids[0]}").json()["video_embedding"]["segments"]
         assert len(segments) == 45 and all(len(s["float"]) == 384 for s in segments)  # 15 clips x 3
+        deadline = time.monotonic() + 180
+        while (state := httpx.get(f"{url}/tasks/{indexed}", timeout=10).json())["status"] not in (
+            "ready",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["status"] == "ready"
+        found = httpx.post(
+            f"{url}/search",
+            data={"index_id": index_id, "query_text": "tomatoes", "search_options": "transcription"},
+            timeout=60,
+        ).json()
+        assert [(i["video_id"], i["start"]) for i in found["data"]][:1] == [(indexed, 0.0)]
         if database_url:  # the tasks lie in PostgreSQL, where both server processes found them
             with psycopg.connect(database_url) as conn:
                 ready = conn.execute("SELECT id FROM tasks WHERE status = 'ready' ORDER BY id").fetchall()
-            assert ready == [(task_id,) for task_id in sorted(ids)]
+            assert ready == [(task_id,) for task_id in sorted([*ids, indexed])]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -26,7 +26,8 @@ from vidembed.service.assets import AssetCore
 from vidembed.service.index_search import IndexSearch
 from vidembed.service.indexes import IndexCore
 from vidembed.service.tasks import TaskCore, stack_of
-from vidembed.stores.base import MediaStore
+from vidembed.service.webhooks import WebhookDeliverer, check_webhook_urls
+from vidembed.stores.base import MediaStore, TaskStore
 from vidembed.stores.open import open_asset_store, open_index_store, open_media_store, open_store
 
 
@@ -43,8 +44,11 @@ class Services:
     indexes: IndexService | None = None
     index_tasks: IndexTaskService | None = None
     search: SearchService | None = None
+    webhooks: WebhookDeliverer | None = None  # with --webhook-url, where workers run
 
     def close(self) -> None:
+        if self.webhooks is not None:  # first: it reads the task store, closed last
+            self.webhooks.stop()
         if self.indexes is not None:
             self.indexes.close()
         if self.assets is not None:
@@ -84,6 +88,8 @@ def compose(
     assets in this process (a CLI search, a test that drives workers itself); ``with_assets=False``:
     no asset store nor asset workers (``vidembed search``, the embed-only tests)."""
     settings = settings or Settings()
+    if start_workers and settings.webhook_urls:
+        check_webhook_urls(settings.webhook_urls, settings.allow_local_urls)  # before anything opens
     core = open_core(settings, start_workers=start_workers)
     assets = (
         open_assets(settings, start_workers=start_workers, media_store=core.media_store)
@@ -93,6 +99,8 @@ def compose(
     services = Services(settings, core, TaskService(core), assets, embed_v2_over(core, assets))
     if with_assets:
         with_indexes(services)
+    if start_workers and settings.webhook_urls:
+        services.webhooks = open_webhooks(settings, core.store)
     return services
 
 
@@ -114,8 +122,29 @@ def services_for(embed: TaskService, *, start_workers: bool = True) -> Services:
     """Every surface over the core of an already opened v1.3 service, the asset store and its
     workers opened beside it (a server over a service that a caller or a test opened first)."""
     settings = embed.settings
+    if start_workers and settings.webhook_urls:
+        check_webhook_urls(settings.webhook_urls, settings.allow_local_urls)
     assets = open_assets(settings, start_workers=start_workers, media_store=embed.core.media_store)
-    return with_indexes(Services(settings, embed.core, embed, assets, embed_v2_over(embed.core, assets)))
+    services = with_indexes(Services(settings, embed.core, embed, assets, embed_v2_over(embed.core, assets)))
+    if start_workers and settings.webhook_urls:
+        services.webhooks = open_webhooks(settings, embed.core.store)
+    return services
+
+
+def open_webhooks(settings: Settings, store: TaskStore) -> WebhookDeliverer:
+    """The webhook deliverer of ``settings.webhook_urls`` over the task store (the outbox is
+    there), started: the URLs checked by the caller (``check_webhook_urls``) before any store
+    opened, so that a bad URL fails the start with nothing left running."""
+    deliverer = WebhookDeliverer(
+        store,
+        settings.webhook_urls,
+        settings.webhook_secret,
+        poll_seconds=settings.poll_seconds,
+        backoff_seconds=settings.webhook_backoff_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    deliverer.start()
+    return deliverer
 
 
 def with_indexes(services: Services) -> Services:

@@ -73,4 +73,5 @@ def index_status(task: TaskRecord) -> str:
         return task.status
     if task.stage == WAITING_FOR_ASSET:
         return "pending"
-    return "queued" if task.stage == "queued" and task.attempts == 0 else "indexing"
+    # a task handed back by a stopping worker (Ctrl-C, a server shutting down) waits to be claimed
+    return "queued" if task.stage in ("queued", "interrupted") else "indexing"

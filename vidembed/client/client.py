@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from vidembed.client.assets import AssetsClient
 from vidembed.client.embed_v2 import EmbedV2Client
+from vidembed.client.index_tasks import IndexTasksClient
+from vidembed.client.indexes import IndexesClient
 from vidembed.client.pages import pages
 from vidembed.client.polling import wait_until_final
+from vidembed.client.search import SearchClient
 from vidembed.client.transports.base import EmbedTransport, Transport
 from vidembed.client.types import (
     ClipSearchResponse,
@@ -216,6 +219,9 @@ class VidEmbed:
         self.embed = EmbedClient(transport)
         self.clips = ClipsClient(transport)
         self.assets = AssetsClient(transport)
+        self.indexes = IndexesClient(transport)  # search indexes and their videos
+        self.tasks = IndexTasksClient(transport)  # index tasks (embed tasks: self.embed.tasks)
+        self.search = SearchClient(transport)  # search of an index (clip search: self.clips)
 
     def close(self) -> None:
         self._transport.close()

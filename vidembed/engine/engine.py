@@ -33,6 +33,7 @@ from vidembed.engine.media import (
     probe,
 )
 from vidembed.engine.shots import DETECT_SIZE, CutDetector
+from vidembed.engine.thumbnails import thumbnails
 from vidembed.errors import MediaError
 from vidembed.models.roles import FrameSpec
 from vidembed.models.runtime import l2_normalise, timed
@@ -87,6 +88,8 @@ class EmbeddingResult:
     clip_texts: list[str] = field(default_factory=list)
     # what the input is (TwelveLabs' system_metadata): width, height, fps, size in bytes
     media: dict[str, float] = field(default_factory=dict)
+    # with params.thumbnails: a JPEG of each clip's middle frame, in plan order (engine/thumbnails.py)
+    thumbnails: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -452,6 +455,9 @@ class Engine:
         result = self._result(info, plan, params, options, pipeline, timings)
         result.media = {"width": info.width, "height": info.height, "fps": round(info.fps, 3)}
         result.media["size"] = os.path.getsize(path)
+        if params.thumbnails and info.has_video:
+            middles = [c.start + c.duration / 2 for c in plan.clips]
+            result.thumbnails = thumbnails(path, middles, info.start_time)
         result.skipped_packets = dict(damage.skipped_packets)
         result.encoders = self.stack.identities()
         return result

@@ -22,7 +22,7 @@ from vidembed.errors import VidEmbedError
 from vidembed.models.stack import StackSettings
 from vidembed.records import SegmentRow, TaskRecord
 from vidembed.segmentation import ClipParams
-from vidembed.stores.base import MediaStore
+from vidembed.stores.base import MediaStore, thumbnail_key
 from vidembed.stores.lexical import ClipText
 
 if TYPE_CHECKING:  # the engine brings PyAV and ONNX Runtime: only workers import it
@@ -80,6 +80,14 @@ def result_rows(result: EmbeddingResult) -> tuple[list[SegmentRow], list[ClipTex
     clips = result.plan.clips
     texts = [ClipText(c.start, c.end, t) for c, t in zip(clips, result.clip_texts, strict=False) if t.strip()]
     return rows, texts
+
+
+def store_thumbnails(media: MediaStore, task_id: str, result: EmbeddingResult) -> None:
+    """The clips' thumbnails (an index with the thumbnail add-on) into the media store, before
+    the task is completed: once it is ready, its search results can link them."""
+    for clip, data in zip(result.plan.clips, result.thumbnails, strict=False):
+        if data:
+            media.save_upload(data, thumbnail_key(task_id, clip.start), len(data), "thumbnail")
 
 
 class Executor(Protocol):

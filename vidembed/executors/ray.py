@@ -47,7 +47,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from vidembed.config import Settings
 from vidembed.engine.engine import EmbeddingResult
 from vidembed.errors import ApiError, BadRequestError, ConfigurationError, MediaError
-from vidembed.executors.base import LOADING, Job, job_of, result_rows, task_input
+from vidembed.executors.base import LOADING, Job, job_of, result_rows, store_thumbnails, task_input
 from vidembed.models.catalog import StackCatalog
 from vidembed.models.stack import StackSettings
 from vidembed.records import TaskRecord
@@ -295,6 +295,13 @@ class RayExecutor:
         self._threads: list[threading.Thread] = []
         self.slots: list[ActorSlot] = []
         self._connected = False
+        self._media: MediaStore | None = None  # where thumbnails go, opened when the first comes
+
+    def _driver_media(self) -> MediaStore:
+        if self._media is None:
+            s = self.settings
+            self._media = open_media_store(s.media_url, s.media_dir, s.s3)
+        return self._media
 
     def start(self) -> None:
         """Connects to the cluster and starts one slot (actor + driver thread) per worker."""
@@ -400,6 +407,8 @@ class RayExecutor:
             self.store.fail(task.id, outcome.message)
             return
         rows, texts = result_rows(result)
+        if result.thumbnails:
+            store_thumbnails(self._driver_media(), task.id, result)
         if self.store.complete(task.id, worker, result.duration, rows, result.encoders, texts, result.media):
             log.info("task %s: ready on %s (%d segments)", task.id, outcome.node, len(rows))
         else:

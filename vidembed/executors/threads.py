@@ -15,7 +15,7 @@ import threading
 
 from vidembed.config import Settings
 from vidembed.errors import ApiError, MediaError, VidEmbedError
-from vidembed.executors.base import WorkerCrashed, job_of, result_rows, task_input
+from vidembed.executors.base import WorkerCrashed, job_of, result_rows, store_thumbnails, task_input
 from vidembed.executors.child import EngineProcess
 from vidembed.records import TaskRecord
 from vidembed.stores.base import MediaStore, TaskStore
@@ -135,6 +135,7 @@ class WorkerPool:
             finally:
                 self._busy.discard(engine)
         rows, texts = result_rows(result)
+        store_thumbnails(self.media, task.id, result)
         if self.store.complete(task.id, worker, result.duration, rows, result.encoders, texts, result.media):
             skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(result.skipped_packets.items()))
             damage = f"; skipped undecodable packets: {skipped}" if skipped else ""

@@ -17,6 +17,8 @@ itself). Everything else is cut: results are the relevant part of the index, not
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -30,16 +32,23 @@ from vidembed.records import IndexRecord, TaskRecord
 from vidembed.search.rank import FUSED, Hit
 from vidembed.service.indexes import IndexCore, VideoFilter, embedded_options, matches
 from vidembed.service.tasks import IMAGE_QUERY_OPTIONS, changed_encoders
+from vidembed.stores.base import thumbnail_key
 
 SEARCH_OPTIONS = ("visual", "audio", "transcription")
 TRANSCRIPTION_MODES = ("lexical", "semantic")
 # A clip matches an option when its cosine is at most this far below the option's best clip for
-# the query (docs/SEARCH-API.md, "Which clips match", has the measurement).
-MATCH_MARGIN = {"visual": 0.05, "audio": 0.05, "transcription": 0.08}
+# the query. Measured by benchmarks/quality/search_api.py (docs/SEARCH-API.md, "Which clips
+# match"): per option, the smallest margin that keeps the right clip of >= 95 % of the queries the
+# option ranks in its top 5, on the matched set and on the crossed queries meant for it.
+# Transcription separates sharply (right clip ~0.8-0.9, others ~0.2-0.3): 0.03 keeps all of them
+# with 1.2-1.6 clips returned; visual needs 0.08 on the crossed set (0.05 lost 1 in 5); audio's
+# YAMNet cosines are flat: 0.08 is the first margin that reaches 0.96 / 1.00.
+MATCH_MARGIN = {"visual": 0.08, "audio": 0.08, "transcription": 0.03}
 # The most clips one option can bring: a search answers at most this many clips (pages of up to
 # 50 items over them), so that a broad query costs the same as a precise one.
 CANDIDATES = 200
 PAGE_TTL_SECONDS = 3600.0  # how long a search's next pages can be fetched (page_expires_at)
+THUMBNAIL_SECRET = "thumbnail-urls"  # the name of the key that signs thumbnail URLs (IndexStore.secret)
 
 ClipKey = tuple[str, float, float]  # video (task) id, start, end
 
@@ -87,6 +96,7 @@ class SearchResults:
     pool_count: int
     pool_duration: float
     expires_at: float
+    thumbnails: bool = False  # the index has the thumbnail add-on: items link their clip's picture
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -142,6 +152,7 @@ class IndexSearch:
             pool_count=len(videos),
             pool_duration=pool_duration,
             expires_at=time.time() + PAGE_TTL_SECONDS,
+            thumbnails="thumbnail" in index.addons,
         )
         if results.item_count() > query.page_limit:  # a next page exists: keep the results for it
             self.indexes.store.save_search(
@@ -155,6 +166,39 @@ class IndexSearch:
         if document is None:
             raise errors.page_token_expired(token)
         return SearchResults.from_json(document)
+
+    # --- thumbnails: signed links that an <img> tag can load without an API key ------------
+
+    def _signature(self, video_id: str, millis: int, expires: int) -> str:
+        key = self.indexes.store.secret(THUMBNAIL_SECRET).encode()
+        message = f"{video_id}/{millis}/{expires}".encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+    def thumbnail_link(self, video_id: str, start: float, expires_at: float) -> tuple[str, int, str]:
+        """The path and query of a clip's thumbnail, valid until ``expires_at`` (its search's
+        page expiry): (``<video>/<millis>.jpg``, expires, signature)."""
+        millis, expires = round(start * 1000), int(expires_at)
+        return f"{video_id}/{millis}.jpg", expires, self._signature(video_id, millis, expires)
+
+    def thumbnail(self, video_id: str, name: str, expires: int, signature: str) -> str:
+        """The media store location of a thumbnail whose link is valid now; 404 (saying why)
+        for a link that is wrong, expired, or whose video is gone."""
+        millis_text = name.removesuffix(".jpg")
+        gone = errors.NotFoundError(
+            "This thumbnail link is not valid or has expired (links last as long as their search's "
+            "pages); run the search again for a fresh one."
+        )
+        if not millis_text.isdigit() or expires < time.time():
+            raise gone
+        expected = self._signature(video_id, int(millis_text), expires)
+        if not hmac.compare_digest(expected, signature):
+            raise gone
+        key = thumbnail_key(video_id, int(millis_text) / 1000)
+        if not self.tasks.media_store.exists(key):
+            raise errors.NotFoundError(
+                f"The thumbnail of video {video_id} at {int(millis_text) / 1000:g} s is gone."
+            )
+        return self.tasks.media_store.location(key)
 
     def _current(self, index: IndexRecord, videos: Sequence[TaskRecord]) -> list[TaskRecord]:
         """The videos embedded by the stack's encoders of now (vectors of an encoder since replaced

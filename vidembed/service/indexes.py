@@ -207,7 +207,7 @@ class IndexCore:
     def add_video(self, owner: str, index: IndexRecord, video: VideoInput) -> TaskRecord:
         """An index task for a video (an upload or a URL): stored and woken, as an embed task."""
         self.tasks.admit(owner)
-        params = ClipParams(scopes=("clip", "video"))
+        params = ClipParams(scopes=("clip", "video"), thumbnails="thumbnail" in index.addons)
         task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
         task.stack = index.stack
         task.index_id = index.id
@@ -242,7 +242,7 @@ class IndexCore:
                 "asset_id", f"The asset {asset_id} is a {asset.asset_type}; an index takes videos."
             )
         self.tasks.admit(owner)
-        params = ClipParams(scopes=("clip", "video"))
+        params = ClipParams(scopes=("clip", "video"), thumbnails="thumbnail" in index.addons)
         task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
         task.stack, task.index_id, task.user_metadata = index.stack, index.id, metadata
         task.asset_id, task.input_filename = asset_id, asset.filename

@@ -33,6 +33,7 @@ from vidembed.records import (
 )
 from vidembed.segmentation import ClipParams
 from vidembed.stores.lexical import ClipText, LexicalHit
+from vidembed.stores.outbox import Delivery, TaskEvent
 
 # The stage of an Embed v2 task made from an asset that was still processing: stored with its
 # asset_id and no source yet, never claimed by a worker until ``start_waiting`` gives it a source
@@ -201,6 +202,37 @@ class TaskStore(Protocol):
         """Replaces a task's user metadata; False if there is no such task."""
         ...
 
+    # --- the webhook outbox (vidembed/stores/outbox.py, service/webhooks.py) -------------
+    # complete, fail, fail_waiting and claim's give-up write a task's event in the transaction
+    # that ends it; these are the deliverer's side.
+
+    def task_events(self, task_id: str) -> builtins.list[TaskEvent]:
+        """The outbox events of a task (at most one per end), oldest first; pruned after 7 days."""
+        ...
+
+    def watch_events(self, urls: Sequence[str]) -> None:
+        """Records that these URLs receive the events of tasks that end from now on; a URL
+        watched before keeps its first time (a restarted server sends what it missed)."""
+        ...
+
+    def claim_events(
+        self, worker: str, urls: Sequence[str], lease_seconds: float, limit: int, max_age: float
+    ) -> builtins.list[Delivery]:
+        """Up to ``limit`` deliveries to ``urls`` that are due and free (or whose lease ran out),
+        leased to ``worker`` for ``lease_seconds`` (attempt + 1). The deliveries of events a
+        watched URL has not had yet are made first, for events not older than ``max_age``.
+        Across every process sharing the store, a delivery is leased to one worker at a time."""
+        ...
+
+    def event_delivered(self, event_id: str, url: str, worker: str) -> bool:
+        """The delivery succeeded; False if ``worker`` no longer held its lease (nothing written)."""
+        ...
+
+    def event_failed(self, event_id: str, url: str, worker: str, error: str, retry_in: float | None) -> bool:
+        """The attempt failed (``error`` kept): the next is due in ``retry_in`` seconds, or, with
+        None, the delivery is abandoned. False if ``worker`` no longer held its lease."""
+        ...
+
 
 @runtime_checkable
 class AssetStore(Protocol):
@@ -315,6 +347,12 @@ class MediaStore(Protocol):
         ...
 
 
+def thumbnail_key(task_id: str, start: float) -> str:
+    """Where a clip's thumbnail lives in the media store: under its task's key (deleted with it),
+    named by the clip's start in milliseconds."""
+    return f"{task_id}/thumbnails/{round(start * 1000)}.jpg"
+
+
 def key_parts(key: str) -> list[str]:
     parts = [p for p in key.split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
@@ -414,6 +452,11 @@ class IndexStore(Protocol):
 
     def load_search(self, search_id: str, owner: str | None, now: float) -> str | None:
         """A kept search of ``owner`` that has not expired at ``now``; None otherwise."""
+        ...
+
+    def secret(self, name: str) -> str:
+        """A random secret made once per database and shared by every process on it (the key
+        that signs thumbnail URLs, so that any server verifies any other's)."""
         ...
 
 

@@ -4,6 +4,7 @@ docs/SEARCH-API.md): raw parameters checked by ``rules.py``, the work done by ``
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in IndexService, list names the method
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,7 +94,7 @@ class IndexService:
 
     def _details(
         self, video: TaskRecord, embedding_option: object, transcription: object
-    ) -> tuple[list[StoredSegment] | None, list[ClipText] | None]:
+    ) -> tuple[builtins.list[StoredSegment] | None, builtins.list[ClipText] | None]:
         """A video's embeddings of the options asked for, and its clips' words, when asked for
         (nothing until it is ready)."""
         options, with_text = parse_video_retrieve(embedding_option, transcription)

@@ -3,7 +3,7 @@ of video items with their clips, the page information with the next page's token
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vidembed.api.wire import rfc3339
@@ -11,6 +11,7 @@ from vidembed.records import JsonObject
 from vidembed.service.index_search import ClipMatch, SearchResults
 
 ClipTexts = Mapping[tuple[str, float, float], str]
+ThumbnailUrl = Callable[[ClipMatch], str | None]  # a clip's thumbnail link (None: none)
 
 
 def page_token(search_id: str, page: int) -> str:
@@ -23,6 +24,7 @@ def clip_item(
     rank: int,
     texts: ClipTexts,
     metadata: Mapping[str, JsonObject] | None,
+    thumbnail_url: ThumbnailUrl | None = None,
 ) -> dict[str, Any]:
     """A clip: ``score`` (our fused score, higher is better) and ``matched_options`` are extra keys."""
     item: dict[str, Any] = {
@@ -33,6 +35,9 @@ def clip_item(
         "score": clip.score,
         "matched_options": list(clip.options),
     }
+    link = thumbnail_url(clip) if thumbnail_url is not None else None
+    if link:
+        item["thumbnail_url"] = link
     words = texts.get((clip.video_id, clip.start, clip.end))
     if words:
         item["transcription"] = words
@@ -46,6 +51,7 @@ def page_body(
     page: int,
     texts: ClipTexts,
     metadata: Mapping[str, JsonObject] | None,
+    thumbnail_url: ThumbnailUrl | None = None,
 ) -> dict[str, Any]:
     """Page ``page`` (from 1) of a search: ranks count clips from 1 over the whole search;
     ``page_limit`` counts items (clips, or videos with ``group_by=video``)."""
@@ -58,14 +64,17 @@ def page_body(
         data = [
             {
                 "id": video_id,
-                "clips": [clip_item(c, rank[(c.video_id, c.start, c.end)], texts, metadata) for c in clips],
+                "clips": [
+                    clip_item(c, rank[(c.video_id, c.start, c.end)], texts, metadata, thumbnail_url)
+                    for c in clips
+                ],
                 **({"user_metadata": metadata.get(video_id, {})} if metadata is not None else {}),
             }
             for video_id, clips in groups
         ]
     else:
         data = [
-            clip_item(c, rank[(c.video_id, c.start, c.end)], texts, metadata)
+            clip_item(c, rank[(c.video_id, c.start, c.end)], texts, metadata, thumbnail_url)
             for c in results.clips[start : start + limit]
         ]
     info: dict[str, Any] = {

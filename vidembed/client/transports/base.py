@@ -59,7 +59,59 @@ class AssetTransport(Protocol):
     def delete_asset(self, asset_id: str) -> None: ...
 
 
-class Transport(EmbedTransport, EmbedV2Transport, AssetTransport, Protocol):
+class IndexTransport(Protocol):
+    """The indexes API (``/indexes``, ``/indexes/{id}/videos``): query strings as the server reads
+    them (``duration[gte]``, ``user_metadata[key]``), JSON bodies."""
+
+    def create_index(self, body: Mapping[str, object]) -> JsonObject: ...
+    def list_indexes(self, query: Mapping[str, str]) -> JsonObject: ...
+    def retrieve_index(self, index_id: str) -> JsonObject: ...
+    def update_index(self, index_id: str, body: Mapping[str, object]) -> None: ...
+    def delete_index(self, index_id: str) -> None: ...
+    def list_videos(self, index_id: str, query: Mapping[str, str]) -> JsonObject: ...
+    def retrieve_video(
+        self, index_id: str, video_id: str, embedding_option: Sequence[str] | None, transcription: bool | None
+    ) -> JsonObject: ...
+    def update_video(self, index_id: str, video_id: str, body: Mapping[str, object]) -> None: ...
+    def delete_video(self, index_id: str, video_id: str) -> None: ...
+
+
+class IndexTaskTransport(Protocol):
+    """Index tasks (``/tasks``): a video into an index."""
+
+    def create_index_task(self, fields: Mapping[str, object], video_file: FileInput | None) -> JsonObject:
+        """``POST /tasks``: ``index_id``, ``video_url``, ``enable_video_stream``, ``user_metadata``
+        (JSON text), and the file."""
+        ...
+
+    def retrieve_index_task(self, task_id: str) -> JsonObject: ...
+    def list_index_tasks(self, query: Mapping[str, object]) -> JsonObject:
+        """``GET /tasks``: ``status`` is a list (a repeated parameter); None values are left out."""
+        ...
+
+    def delete_index_task(self, task_id: str) -> None: ...
+
+
+class SearchTransport(Protocol):
+    """Search (``POST /search``, ``GET /search/{page_token}``)."""
+
+    def search(self, fields: Mapping[str, object], files: Sequence[FileInput]) -> JsonObject:
+        """The first page: text fields (a list is a repeated field; None is left out) and the
+        ``query_media_file`` parts."""
+        ...
+
+    def search_page(self, page_token: str, include_user_metadata: bool | None) -> JsonObject: ...
+
+
+class Transport(
+    EmbedTransport,
+    EmbedV2Transport,
+    AssetTransport,
+    IndexTransport,
+    IndexTaskTransport,
+    SearchTransport,
+    Protocol,
+):
     """Every surface, and ``close`` (what ``VidEmbed(transport=...)`` takes)."""
 
     def close(self) -> None: ...

@@ -179,6 +179,98 @@ class HttpTransport(Transport):
     def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]:
         return self._send(lambda: self._client.get(self._url("embed-v2/tasks"), params=query))
 
+    # --- indexes, index tasks, search ---------------------------------------------------------
+
+    def create_index(self, body: Mapping[str, object]) -> dict[str, object]:
+        return self._send(lambda: self._client.post(self._url("indexes"), json=dict(body)))
+
+    def list_indexes(self, query: Mapping[str, str]) -> dict[str, object]:
+        return self._send(lambda: self._client.get(self._url("indexes"), params=dict(query)))
+
+    def retrieve_index(self, index_id: str) -> dict[str, object]:
+        return self._send(lambda: self._client.get(self._url(f"indexes/{index_id}")))
+
+    def update_index(self, index_id: str, body: Mapping[str, object]) -> None:
+        self._send(lambda: self._client.put(self._url(f"indexes/{index_id}"), json=dict(body)))
+
+    def delete_index(self, index_id: str) -> None:
+        self._send(lambda: self._client.delete(self._url(f"indexes/{index_id}")))
+
+    def list_videos(self, index_id: str, query: Mapping[str, str]) -> dict[str, object]:
+        return self._send(
+            lambda: self._client.get(self._url(f"indexes/{index_id}/videos"), params=dict(query))
+        )
+
+    def retrieve_video(
+        self, index_id: str, video_id: str, embedding_option: Sequence[str] | None, transcription: bool | None
+    ) -> dict[str, object]:
+        params: _QueryPairs = [("embedding_option", o) for o in embedding_option or []]
+        if transcription is not None:
+            params.append(("transcription", str(transcription).lower()))
+        url = self._url(f"indexes/{index_id}/videos/{video_id}")
+        return self._send(lambda: self._client.get(url, params=params))
+
+    def update_video(self, index_id: str, video_id: str, body: Mapping[str, object]) -> None:
+        url = self._url(f"indexes/{index_id}/videos/{video_id}")
+        self._send(lambda: self._client.put(url, json=dict(body)))
+
+    def delete_video(self, index_id: str, video_id: str) -> None:
+        self._send(lambda: self._client.delete(self._url(f"indexes/{index_id}/videos/{video_id}")))
+
+    def create_index_task(
+        self, fields: Mapping[str, object], video_file: FileInput | None
+    ) -> dict[str, object]:
+        return self._post_form("tasks", fields, {"video_file": video_file} if video_file is not None else {})
+
+    def retrieve_index_task(self, task_id: str) -> dict[str, object]:
+        return self._send(lambda: self._client.get(self._url(f"tasks/{task_id}")))
+
+    def list_index_tasks(self, query: Mapping[str, object]) -> dict[str, object]:
+        params: _QueryPairs = []  # status repeats, as the SDK sends it
+        for name, value in query.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            params += [(name, str(v)) for v in values if v is not None]
+        return self._send(lambda: self._client.get(self._url("tasks"), params=params))
+
+    def delete_index_task(self, task_id: str) -> None:
+        self._send(lambda: self._client.delete(self._url(f"tasks/{task_id}")))
+
+    def search(self, fields: Mapping[str, object], files: Sequence[FileInput]) -> dict[str, object]:
+        """A form, as the SDK sends it: an empty list is no field; several images are repeated
+        ``query_media_file`` parts."""
+        data = {k: v for k, v in fields.items() if not (isinstance(v, (list, tuple)) and not v)}
+        starts = {
+            i: file.tell()
+            for i, file in enumerate(files)
+            if not isinstance(file, (str, bytes, tuple, os.PathLike)) and hasattr(file, "seek")
+        }
+
+        def request() -> httpx.Response:
+            with ExitStack() as stack:
+                sent: list[tuple[str, Any]] = []
+                for i, file in enumerate(files):
+                    if i in starts:
+                        file.seek(starts[i])  # type: ignore[union-attr]  # a retry sends it all again
+                    part = stack.enter_context(_file_part(file, "query_media_file"))
+                    sent += list((part or {}).items())
+                form: dict[str, list[str]] = {
+                    name: [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+                    for name, value in data.items()
+                    if value is not None
+                }
+                # without a file httpx sends a urlencoded form, which the server reads the same way
+                return self._client.post(self._url("search"), data=form, files=sent or None)
+
+        return self._send(request)
+
+    def search_page(self, page_token: str, include_user_metadata: bool | None) -> dict[str, object]:
+        params = (
+            {}
+            if include_user_metadata is None
+            else {"include_user_metadata": str(include_user_metadata).lower()}
+        )
+        return self._send(lambda: self._client.get(self._url(f"search/{page_token}"), params=params))
+
     def close(self) -> None:
         self._client.close()
 

@@ -42,6 +42,11 @@ class LocalTransport(Transport):
         assert self.services.assets is not None  # composed with assets
         self.assets = self.services.assets
         self.v2 = self.services.embed_v2
+        assert self.services.indexes is not None and self.services.index_tasks is not None
+        assert self.services.search is not None
+        self.indexes = self.services.indexes
+        self.index_tasks = self.services.index_tasks
+        self.searches = self.services.search
 
     def create_task(self, fields: dict[str, Any], video_file: Any) -> dict[str, Any]:
         return self.service.create(video_file=video_file, **fields)
@@ -108,6 +113,75 @@ class LocalTransport(Transport):
 
     def list_v2_tasks(self, query: dict[str, Any]) -> dict[str, Any]:
         return self.v2.list(**query)
+
+    # --- indexes, index tasks, search (owner "": what an open server gives every request) ---
+
+    def create_index(self, body: Mapping[str, object]) -> dict[str, object]:
+        return self.indexes.create(dict(body))
+
+    def list_indexes(self, query: Mapping[str, str]) -> dict[str, object]:
+        return self.indexes.list(query, "")
+
+    def retrieve_index(self, index_id: str) -> dict[str, object]:
+        return self.indexes.retrieve(index_id, "")
+
+    def update_index(self, index_id: str, body: Mapping[str, object]) -> None:
+        self.indexes.update(index_id, dict(body), "")
+
+    def delete_index(self, index_id: str) -> None:
+        self.indexes.delete(index_id, "")
+
+    def list_videos(self, index_id: str, query: Mapping[str, str]) -> dict[str, object]:
+        return self.indexes.list_videos(index_id, query, "")
+
+    def retrieve_video(
+        self, index_id: str, video_id: str, embedding_option: Sequence[str] | None, transcription: bool | None
+    ) -> dict[str, object]:
+        flag = None if transcription is None else str(transcription).lower()
+        return self.indexes.retrieve_video(index_id, video_id, "", list(embedding_option or []), flag)
+
+    def update_video(self, index_id: str, video_id: str, body: Mapping[str, object]) -> None:
+        self.indexes.update_video(index_id, video_id, dict(body), "")
+
+    def delete_video(self, index_id: str, video_id: str) -> None:
+        self.indexes.delete_video(index_id, video_id, "")
+
+    def create_index_task(
+        self, fields: Mapping[str, object], video_file: FileInput | None
+    ) -> dict[str, object]:
+        text = {name: _optional_text(value) for name, value in fields.items()}
+        return self.index_tasks.create(
+            owner="",
+            index_id=text.get("index_id"),
+            video_file=video_file,
+            video_url=text.get("video_url"),
+            enable_video_stream=text.get("enable_video_stream"),
+            user_metadata=text.get("user_metadata"),
+        )
+
+    def retrieve_index_task(self, task_id: str) -> dict[str, object]:
+        return self.index_tasks.retrieve(task_id, "")
+
+    def list_index_tasks(self, query: Mapping[str, object]) -> dict[str, object]:
+        found = {name: _optional_text(value) for name, value in query.items() if name != "status"}
+        return self.index_tasks.list("", **found, status=_text_list(query.get("status")) or None)
+
+    def delete_index_task(self, task_id: str) -> None:
+        self.index_tasks.delete(task_id, "")
+
+    def search(self, fields: Mapping[str, object], files: Sequence[FileInput]) -> dict[str, object]:
+        """As the route reads the form: repeated fields are lists (None when empty), the rest text."""
+        form: dict[str, Any] = {}
+        for name, value in fields.items():
+            if isinstance(value, (list, tuple)):
+                form[name] = [str(v) for v in value if str(v).strip()] or None
+            else:
+                form[name] = _optional_text(value)
+        return self.searches.query(owner="", query_media_file=list(files) or None, **form)
+
+    def search_page(self, page_token: str, include_user_metadata: bool | None) -> dict[str, object]:
+        flag = None if include_user_metadata is None else str(include_user_metadata).lower()
+        return self.searches.page(page_token, "", flag)
 
     def close(self) -> None:
         self.services.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -82,8 +82,9 @@ def search_router(search: SearchService, owner: Callable[[Request], str], max_up
                 for v in form.getlist("query_media_file")
                 if isinstance(v, UploadFile) and (v.filename or v.size)
             ]
+            base = str(request.base_url)
             return await run_in_threadpool(
-                lambda: search.query(owner=who, query_media_file=files or None, **fields)
+                lambda: search.query(owner=who, query_media_file=files or None, base_url=base, **fields)
             )
         finally:
             await form.close()
@@ -95,6 +96,18 @@ def search_router(search: SearchService, owner: Callable[[Request], str], max_up
     )
     async def search_page(page_token: str, request: Request) -> dict[str, Any]:
         flag = request.query_params.get("include_user_metadata")
-        return await run_in_threadpool(search.page, page_token, owner(request), flag)
+        base = str(request.base_url)
+        return await run_in_threadpool(search.page, page_token, owner(request), flag, base)
+
+    @router.get(
+        "/thumbnails/{video_id}/{name}",
+        response_class=Response,
+        responses=error_responses(404, resource="thumbnail (or the link is not valid, or has expired)"),
+        summary="A clip's thumbnail (a signed link from search results; no API key: an <img> tag loads it)",
+    )
+    async def thumbnail(video_id: str, name: str, request: Request) -> Response:
+        q = request.query_params
+        data = await run_in_threadpool(search.thumbnail, video_id, name, q.get("expires"), q.get("signature"))
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     return router

@@ -4,6 +4,7 @@ unique per owner by a UNIQUE constraint, so servers sharing the database cannot 
 from __future__ import annotations
 
 import builtins  # builtins.list: in the class below, list names the method
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,3 +126,14 @@ class PostgresIndexStore:
         with self._pool.connection() as conn:
             row = conn.execute(query, args).fetchone()
         return str(row[0]) if row else None
+
+    def secret(self, name: str) -> str:
+        """A secret shared by every server on this database (made once, at random)."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO vidembed_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_hex(32)),
+            )
+            row = conn.execute("SELECT value FROM vidembed_secrets WHERE name = %s", (name,)).fetchone()
+        assert row is not None
+        return str(row[0])

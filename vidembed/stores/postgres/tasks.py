@@ -33,7 +33,8 @@ from psycopg.types.json import Jsonb
 from vidembed.records import SegmentRow, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.lexical import ClipText, LexicalHit
-from vidembed.stores.postgres import texts
+from vidembed.stores.outbox import Delivery, TaskEvent
+from vidembed.stores.postgres import events, texts
 from vidembed.stores.postgres.database import open_pool, select_page
 
 _COLUMNS = (
@@ -245,6 +246,7 @@ class PostgresStore:
                     return None
                 if candidate["attempts"] >= max_attempts:
                     self._give_up(cur, candidate["id"], candidate["attempts"], candidate["stage"])
+                    _record_end(conn, candidate["id"])
                     continue  # still locked by us and no longer processing: the next one
                 claimed = cur.execute(
                     "UPDATE tasks SET lease_owner = %s, lease_until = now() + make_interval(secs => %s), "
@@ -282,11 +284,14 @@ class PostgresStore:
         return changed == 1
 
     def fail_waiting(self, task_id: str, reason: str) -> bool:
-        changed = self._write(
-            "UPDATE tasks SET status = 'failed', error = %s, stage = 'failed', updated_at = now() "
-            "WHERE id = %s AND status = 'processing' AND stage = %s",
-            (reason, task_id, WAITING_FOR_ASSET),
-        )
+        with self._pool.connection() as conn:  # the end and its outbox event: one transaction
+            changed = conn.execute(
+                "UPDATE tasks SET status = 'failed', error = %s, stage = 'failed', updated_at = now() "
+                "WHERE id = %s AND status = 'processing' AND stage = %s",
+                (reason, task_id, WAITING_FOR_ASSET),
+            ).rowcount
+            if changed == 1:
+                _record_end(conn, task_id)
         return changed == 1
 
     def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
@@ -376,15 +381,19 @@ class PostgresStore:
                     blob = np.asarray(vector, dtype="<f4").tobytes()
                     copy.write_row((task_id, seq, option, scope, float(start), float(end), blob))
             texts.insert_texts(conn, task_id, clip_texts)
+            _record_end(conn, task_id)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
-        self._write(
-            "UPDATE tasks SET status = 'failed', error = %s, duration = COALESCE(%s, duration), "
-            "stage = 'failed', lease_owner = NULL, lease_until = NULL, updated_at = now() "
-            "WHERE id = %s AND status = 'processing'",
-            (reason, duration, task_id),
-        )
+        with self._pool.connection() as conn:  # the end and its outbox event: one transaction
+            changed = conn.execute(
+                "UPDATE tasks SET status = 'failed', error = %s, duration = COALESCE(%s, duration), "
+                "stage = 'failed', lease_owner = NULL, lease_until = NULL, updated_at = now() "
+                "WHERE id = %s AND status = 'processing'",
+                (reason, duration, task_id),
+            ).rowcount
+            if changed == 1:
+                _record_end(conn, task_id)
 
     # --- results ---------------------------------------------------------------------------
 
@@ -415,3 +424,36 @@ class PostgresStore:
         if owner is not None:
             query, args = query + " AND owner = %s", [owner]
         return [_record(r) for r in self._all(query + " ORDER BY created_at, id", args)]
+
+    # --- the webhook outbox (vidembed/stores/outbox.py) -------------------------------------
+
+    def task_events(self, task_id: str) -> builtins.list[TaskEvent]:
+        with self._pool.connection() as conn:
+            return events.events_of(conn, task_id)
+
+    def watch_events(self, urls: Sequence[str]) -> None:
+        with self._pool.connection() as conn:
+            events.watch(conn, urls)
+
+    def claim_events(
+        self, worker: str, urls: Sequence[str], lease_seconds: float, limit: int, max_age: float
+    ) -> builtins.list[Delivery]:
+        with self._pool.connection() as conn:
+            return events.claim(conn, worker, urls, lease_seconds, limit, max_age)
+
+    def event_delivered(self, event_id: str, url: str, worker: str) -> bool:
+        with self._pool.connection() as conn:
+            return events.delivered(conn, event_id, url, worker)
+
+    def event_failed(self, event_id: str, url: str, worker: str, error: str, retry_in: float | None) -> bool:
+        with self._pool.connection() as conn:
+            return events.failed(conn, event_id, url, worker, error, retry_in)
+
+
+def _record_end(conn: psycopg.Connection[Any], task_id: str) -> None:
+    """The outbox event of a task the caller's transaction just ended, written in that transaction
+    (its time is the end's ``updated_at``: the database clock)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    if row is not None:
+        events.record_event(conn, _record(row))

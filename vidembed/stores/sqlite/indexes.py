@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins  # builtins.list: in the class below, list names the method
 import json
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -29,6 +30,10 @@ CREATE TABLE IF NOT EXISTS search_indexes (
     UNIQUE (owner, name)
 );
 CREATE INDEX IF NOT EXISTS search_indexes_by_owner ON search_indexes (owner, created_at);
+CREATE TABLE IF NOT EXISTS vidembed_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS search_results (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -133,3 +138,12 @@ class SQLiteIndexStore:
         with self._db.lock:
             row = self._db.conn.execute(query, args).fetchone()
         return row[0] if row else None
+
+    def secret(self, name: str) -> str:
+        """A secret shared by every process on this database (made once, at random)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO vidembed_secrets (name, value) VALUES (?, ?)",
+                (name, secrets.token_hex(32)),
+            )
+            return str(db.execute("SELECT value FROM vidembed_secrets WHERE name = ?", (name,)).fetchone()[0])

@@ -21,7 +21,8 @@ import numpy as np
 from vidembed.records import StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.lexical import ClipText, LexicalHit
-from vidembed.stores.sqlite import texts
+from vidembed.stores.outbox import Delivery, TaskEvent
+from vidembed.stores.sqlite import events, texts
 from vidembed.stores.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
@@ -145,6 +146,7 @@ class SQLiteStore:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
             self._conn.executescript(_INDEXES)
             self._conn.executescript(texts.TEXTS_SCHEMA)
+            self._conn.executescript(events.EVENTS_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -238,6 +240,7 @@ class SQLiteStore:
                         "lease_until = NULL, updated_at = ? WHERE id = ?",
                         (reason, now, task.id),
                     )
+                    _record_end(db, task.id)
                     continue
                 db.execute(
                     "UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
@@ -271,7 +274,10 @@ class SQLiteStore:
                 "WHERE id = ? AND status = 'processing' AND stage = ?",
                 (reason, time.time(), task_id, WAITING_FOR_ASSET),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            _record_end(db, task_id)
+            return True
 
     def claim_task(self, task_id: str, worker: str, lease_seconds: float) -> bool:
         """Takes the lease of this one processing task if it is free or expired (attempts + 1);
@@ -376,17 +382,20 @@ class SQLiteStore:
                 ],
             )
             texts.insert_texts(db, task_id, clip_texts)
+            _record_end(db, task_id)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
         now = time.time()
         with self._transaction() as db:
-            db.execute(
+            cur = db.execute(
                 "UPDATE tasks SET status = 'failed', error = ?, duration = COALESCE(?, duration), "
                 "stage = 'failed', lease_owner = NULL, lease_until = NULL, updated_at = ? "
                 "WHERE id = ? AND status = 'processing'",
                 (reason, duration, now, task_id),
             )
+            if cur.rowcount == 1:
+                _record_end(db, task_id)
 
     # --- results ---------------------------------------------------------------------------
 
@@ -448,3 +457,40 @@ class SQLiteStore:
             query, args = query + " AND owner = ?", [owner]
         with self._lock:
             return [_record(r) for r in self._conn.execute(query + " ORDER BY created_at", args)]
+
+    # --- the webhook outbox (vidembed/stores/outbox.py) -------------------------------------
+
+    def task_events(self, task_id: str) -> builtins.list[TaskEvent]:
+        with self._lock:
+            return events.events_of(self._conn, task_id)
+
+    def watch_events(self, urls: Sequence[str]) -> None:
+        with self._transaction() as db:
+            events.watch(db, urls, time.time())
+
+    def claim_events(
+        self, worker: str, urls: Sequence[str], lease_seconds: float, limit: int, max_age: float
+    ) -> builtins.list[Delivery]:
+        """Due deliveries to ``urls``, leased to ``worker``. A read first: an idle deliverer's poll
+        does not take the file's write lock."""
+        now = time.time()
+        with self._lock:
+            if not events.anything_due(self._conn, urls, now, max_age):
+                return []
+        with self._transaction() as db:
+            return events.claim(db, worker, urls, lease_seconds, limit, max_age, time.time())
+
+    def event_delivered(self, event_id: str, url: str, worker: str) -> bool:
+        with self._transaction() as db:
+            return events.delivered(db, event_id, url, worker, time.time())
+
+    def event_failed(self, event_id: str, url: str, worker: str, error: str, retry_in: float | None) -> bool:
+        with self._transaction() as db:
+            return events.failed(db, event_id, url, worker, error, retry_in, time.time())
+
+
+def _record_end(db: sqlite3.Connection, task_id: str) -> None:
+    """The outbox event of a task the caller's transaction just ended, written in that transaction."""
+    row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is not None:
+        events.record_event(db, _record(row))

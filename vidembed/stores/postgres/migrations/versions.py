@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidembed.stores.postgres.migrations.assets import ASSETS
+from vidembed.stores.postgres.migrations.events import WEBHOOK_EVENTS
 from vidembed.stores.postgres.migrations.indexes import INDEXES
 from vidembed.stores.postgres.migrations.texts import CLIP_TEXTS
 
@@ -85,6 +86,11 @@ CREATE TABLE search_results (
     document text NOT NULL
 );
 CREATE INDEX search_results_by_expiry ON search_results (expires_at);
+-- Secrets every server sharing the database uses alike (the key that signs thumbnail URLs).
+CREATE TABLE vidembed_secrets (
+    name text COLLATE "C" PRIMARY KEY,
+    value text NOT NULL
+);
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -92,4 +98,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "assets", ASSETS),
     Migration(3, "search indexes", INDEXES),
     Migration(4, "index videos and clip texts", INDEX_VIDEOS + CLIP_TEXTS),
+    Migration(5, "webhook outbox", WEBHOOK_EVENTS),
 )
