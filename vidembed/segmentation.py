@@ -65,12 +65,16 @@ def _too_short(duration: float) -> errors.BadRequestError:
     )
 
 
+def _media_word(params: ClipParams) -> str:
+    return "audio" if params.offset_names[1].startswith("audio") else "video"
+
+
 def _end_of(duration: float, params: ClipParams) -> float:
     end = duration if params.end is None else params.end
     if params.end is not None and end > duration + _EPS:
+        name = params.offset_names[1]
         raise errors.invalid(
-            "video_end_offset_sec",
-            f"video_end_offset_sec ({end:g} s) is beyond the end of the video ({duration:.3f} s).",
+            name, f"{name} ({end:g} s) is beyond the end of the {_media_word(params)} ({duration:.3f} s)."
         )
     return end
 
@@ -83,9 +87,10 @@ def plan_interval(duration: float, params: ClipParams) -> tuple[float, float]:
     if duration < MIN_CLIP_SEC - _EPS:
         raise _too_short(duration)
     if end - start < MIN_CLIP_SEC - _EPS:
+        name = params.offset_names[0]
         raise errors.invalid(
-            "video_start_offset_sec",
-            f"video_start_offset_sec ({start:g} s) must be at least {MIN_CLIP_SEC:g} s before the end "
+            name,
+            f"{name} ({start:g} s) must be at least {MIN_CLIP_SEC:g} s before the end "
             f"of the interval ({end:.3f} s).",
         )
     return _round(start), _round(end)
@@ -111,10 +116,11 @@ def plan_clips(duration: float, params: ClipParams, cuts: Sequence[Cut] = ()) ->
     start = 0.0 if params.start is None else params.start
     end = _end_of(duration, params)
     if start > max(duration - params.clip_length, 0.0) + _EPS:
+        name = params.offset_names[0]
         raise errors.invalid(
-            "video_start_offset_sec",
-            f"video_start_offset_sec ({start:g} s) must be at most the video's duration "
-            f"({duration:.3f} s) minus video_clip_length ({params.clip_length:g} s).",
+            name,
+            f"{name} ({start:g} s) must be at most the {_media_word(params)}'s duration "
+            f"({duration:.3f} s) minus the clip length ({params.clip_length:g} s).",
         )
     clips: list[Clip] = []
     clip_start = start
@@ -313,6 +319,9 @@ MAX_DYNAMIC_SEC = 5.0
 DEFAULT_DYNAMIC_SEC = 4.0
 
 
+V13_OFFSETS = ("video_start_offset_sec", "video_end_offset_sec")  # the v1.3 names
+
+
 @dataclass(frozen=True)
 class ClipParams:
     """What to embed: the interval, how it is cut and the scopes. Offsets may be unset.
@@ -329,6 +338,9 @@ class ClipParams:
     min_duration: float = DEFAULT_DYNAMIC_SEC
     # an index task whose index has the thumbnail add-on: one JPEG per clip, made while indexing
     thumbnails: bool = False
+    # what the request called the start and end offsets, for the messages of offsets that do not
+    # fit the media (Embed v2: "video.start_sec", "audio.end_sec")
+    offset_names: tuple[str, str] = V13_OFFSETS
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -339,8 +351,11 @@ class ClipParams:
             "strategy": self.strategy,
             "min_duration": self.min_duration,
         }
-        if self.thumbnails:  # only then: the CLI's task ids hash this dict (intake.fingerprint)
+        # only when set: the CLI's task ids hash this dict (intake.fingerprint)
+        if self.thumbnails:
             data["thumbnails"] = True
+        if self.offset_names != V13_OFFSETS:
+            data["offset_names"] = list(self.offset_names)
         return data
 
     @classmethod
@@ -355,4 +370,5 @@ class ClipParams:
             data.get("strategy", "fixed"),
             data.get("min_duration", DEFAULT_DYNAMIC_SEC),
             bool(data.get("thumbnails", False)),
+            tuple(data.get("offset_names", V13_OFFSETS)),  # type: ignore[arg-type]
         )

@@ -656,7 +656,15 @@ def test_sdk_examples_for_marengo_35_tasks(
     assert short.value.body["error"]["message"] == (
         "The audio.segmentation.temporal.fixed.duration_sec parameter is invalid. It must be from 2 to 10 seconds."
     )
-    # (the example's end_sec, 3600, is past the end of our 7 s file: see docs/EMBED_V2.md)
+    # the example's end_sec, 3600, is past the end of our 7 s file: the task fails saying so in
+    # Embed v2's own names (see docs/EMBED_V2.md)
+    past = client.embed.v_2.tasks.create(input_type="audio", model_name="marengo3.5", audio=audio(2))
+    failed = _wait(lambda: client.embed.v_2.tasks.retrieve(past.id), lambda t: t.status != "processing", 300)
+    assert failed.status == "failed"
+    assert (
+        "The audio.end_sec parameter is invalid. audio.end_sec (3600 s) is beyond the end of the audio"
+        in str(failed.error)
+    )
     task = client.embed.v_2.tasks.create(input_type="audio", model_name="marengo3.5", audio=audio(2, 6.0))
     done = _wait(lambda: client.embed.v_2.tasks.retrieve(task.id), lambda t: t.status != "processing", 300)
     assert done.status == "ready", done.error

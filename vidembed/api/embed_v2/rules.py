@@ -288,7 +288,10 @@ def parse_media(value: object, input_type: str, model_name: str) -> MediaRequest
                 f"{input_type}.embedding_type",
                 "fused_embedding combines several options: set at least two in embedding_option.",
             )
-    clip = ClipParams(clip.clip_length, start, end, ("clip", "video"), clip.strategy, clip.min_duration)
+    names = (f"{input_type}.start_sec", f"{input_type}.end_sec")
+    clip = ClipParams(
+        clip.clip_length, start, end, ("clip", "video"), clip.strategy, clip.min_duration, offset_names=names
+    )
     ordered = tuple(o for o in allowed if o in options)
     return MediaRequest(input_type, source, clip, ordered, scopes, types)
 
