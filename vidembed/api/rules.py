@@ -14,7 +14,7 @@ from typing import Any
 from vidembed import errors
 from vidembed.api.wire import parse_rfc3339
 from vidembed.models.stack import OPTIONS
-from vidembed.records import JsonObject
+from vidembed.records import JsonObject, TaskRecord
 from vidembed.service.tasks import STATUSES, TaskQuery
 
 
@@ -85,16 +85,50 @@ def parse_task_query(status: Any, started_at: Any, ended_at: Any, page: Any, pag
     wanted = None if status in (None, "") else str(status)
     if wanted is not None and wanted not in STATUSES:
         raise errors.invalid("status", f"Use one of: {', '.join(STATUSES)}.")
-    return TaskQuery(wanted, _time("started_at", started_at), _time("ended_at", ended_at), page_number, limit)
+    return TaskQuery(
+        wanted, parse_time("started_at", started_at), parse_time("ended_at", ended_at), page_number, limit
+    )
 
 
-def _time(name: str, value: Any) -> float | None:
-    if value in (None, ""):
+def parse_time(name: str, value: Any) -> float | None:
+    """An RFC 3339 date-time parameter (list filters), as epoch seconds; absent: None."""
+    if absent(value):
         return None
     try:
         return parse_rfc3339(str(value))
     except ValueError:
         raise errors.invalid(name, "Use an RFC 3339 date-time such as 2024-05-10T04:57:15Z.") from None
+
+
+def parse_choice(name: str, value: Any, allowed: Sequence[str], default: str) -> str:
+    """A parameter that takes one of a few words (``sort_option``, ``group_by``...)."""
+    if absent(value):
+        return default
+    text = str(value).strip()
+    if text not in allowed:
+        raise errors.invalid(name, f"Use one of: {', '.join(allowed)}.")
+    return text
+
+
+SORT_FIELDS = ("created_at", "updated_at")
+SORT_OPTIONS = ("asc", "desc")
+
+
+def parse_order(sort_by: Any, sort_option: Any) -> tuple[str, bool]:
+    """The order of the Search API's lists: a field (``created_at`` or ``updated_at``) and
+    whether it is descending (the default)."""
+    field = parse_choice("sort_by", sort_by, SORT_FIELDS, "created_at")
+    return field, parse_choice("sort_option", sort_option, SORT_OPTIONS, "desc") == "desc"
+
+
+def page_of(
+    tasks: Sequence[TaskRecord], sort_by: str, descending: bool, page: int, limit: int
+) -> list[TaskRecord]:
+    """One page of tasks filtered in memory (an index's videos, index tasks), in the list's order
+    (ties by id); a page past the end is empty."""
+    ordered = sorted(tasks, key=lambda t: (getattr(t, sort_by), t.id), reverse=descending)
+    start = min((page - 1) * limit, len(ordered))
+    return ordered[start : start + limit]
 
 
 def option_list(value: str | Sequence[str] | None) -> list[str]:

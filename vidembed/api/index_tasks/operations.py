@@ -7,6 +7,7 @@ from typing import Any
 
 from vidembed.api.index_tasks.rules import TaskListing, parse_task_create, parse_task_list
 from vidembed.api.index_tasks.wire import task_body, task_list
+from vidembed.api.rules import page_of
 from vidembed.api.wire import index_status
 from vidembed.records import TaskRecord
 from vidembed.service.indexes import IndexCore, VideoInput, filename_of
@@ -43,10 +44,9 @@ class IndexTaskService:
         """One page of index tasks (the SDK's ``tasks.list`` parameters)."""
         listing, page, limit = parse_task_list(**query)
         found = [t for t in self.core.index_tasks(owner, listing.index_id) if _listed(t, listing)]
-        key = (lambda t: t.updated_at) if listing.sort_by == "updated_at" else (lambda t: t.created_at)
-        found.sort(key=lambda t: (key(t), t.id), reverse=listing.descending)
-        start = min((page - 1) * limit, len(found))
-        return task_list(found[start : start + limit], page, limit, len(found))
+        return task_list(
+            page_of(found, listing.sort_by, listing.descending, page, limit), page, limit, len(found)
+        )
 
     def delete(self, task_id: str, owner: str | None = None) -> None:
         self.core.delete_task(task_id, owner)

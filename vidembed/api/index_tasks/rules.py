@@ -4,18 +4,22 @@ the list's page, filters and order."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vidembed import errors
-from vidembed.api.rules import absent, parse_flag, parse_number, parse_page, parse_user_metadata
-from vidembed.api.wire import parse_rfc3339
+from vidembed.api.rules import (
+    absent,
+    parse_flag,
+    parse_number,
+    parse_order,
+    parse_page,
+    parse_time,
+    parse_user_metadata,
+)
 from vidembed.records import JsonObject
 
 TASK_STATUSES = ("pending", "queued", "indexing", "ready", "failed", "validating", "uploading")
-SORT_FIELDS = ("created_at", "updated_at")
-SORT_OPTIONS = ("asc", "desc")
 
 
 @dataclass(frozen=True)
@@ -53,23 +57,6 @@ def parse_task_create(
     return str(index_id).strip(), url, metadata
 
 
-def _time(name: str, value: Any) -> float | None:
-    if absent(value):
-        return None
-    try:
-        return parse_rfc3339(str(value))
-    except ValueError:
-        raise errors.invalid(name, "Use an RFC 3339 date-time such as 2024-05-10T04:57:15Z.") from None
-
-
-def _choice(name: str, value: Any, allowed: Sequence[str], default: str) -> str:
-    if absent(value):
-        return default
-    if str(value) not in allowed:
-        raise errors.invalid(name, f"Use one of: {', '.join(allowed)}.")
-    return str(value)
-
-
 def parse_task_list(
     *,
     page: Any = None,
@@ -93,6 +80,7 @@ def parse_task_list(
     if unknown:
         raise errors.invalid("status", f"Use some of: {', '.join(TASK_STATUSES)}.")
     number = "It must be a number."
+    sort_field, descending = parse_order(sort_by, sort_option)
     listing = TaskListing(
         index_id=None if absent(index_id) else str(index_id),
         statuses=statuses,
@@ -100,9 +88,9 @@ def parse_task_list(
         duration=parse_number("duration", duration, number),
         width=parse_number("width", width, number),
         height=parse_number("height", height, number),
-        created_at=_time("created_at", created_at),
-        updated_at=_time("updated_at", updated_at),
-        sort_by=_choice("sort_by", sort_by, SORT_FIELDS, "created_at"),
-        descending=_choice("sort_option", sort_option, SORT_OPTIONS, "desc") == "desc",
+        created_at=parse_time("created_at", created_at),
+        updated_at=parse_time("updated_at", updated_at),
+        sort_by=sort_field,
+        descending=descending,
     )
     return listing, page_number, limit

@@ -26,9 +26,10 @@ from vidembed.api.indexes.wire import (
     video_list,
     video_retrieve,
 )
+from vidembed.api.rules import page_of
 from vidembed.api.wire import index_status
 from vidembed.records import IndexRecord, StoredSegment, TaskRecord
-from vidembed.service.indexes import IndexCore, matches
+from vidembed.service.indexes import IndexCore
 from vidembed.stores.lexical import ClipText
 
 
@@ -66,16 +67,9 @@ class IndexService:
         """``indexes.videos.list``: one page of the index's videos, filtered and ordered."""
         index = self.core.get(index_id, owner)
         listing, page, limit = parse_video_list(query)
-        videos = [
-            v
-            for v in self.core.videos(index, listing.conditions)
-            if (listing.created_from is None or v.created_at >= listing.created_from)
-            and (listing.updated_from is None or v.updated_at >= listing.updated_from)
-        ]
-        key = (lambda v: v.updated_at) if listing.sort_by == "updated_at" else (lambda v: v.created_at)
-        videos.sort(key=lambda v: (key(v), v.id), reverse=listing.descending)
-        start = min((page - 1) * limit, len(videos))
-        return video_list(videos[start : start + limit], page, limit, len(videos))
+        videos = [v for v in self.core.videos(index) if listing.admits(v)]
+        chosen = page_of(videos, listing.sort_by, listing.descending, page, limit)
+        return video_list(chosen, page, limit, len(videos))
 
     def retrieve_video(
         self,
@@ -129,15 +123,10 @@ class IndexService:
         found = [
             t
             for t in self.core.tasks.store.index_tasks(index.id)
-            if (not wanted or index_status(t) in wanted)
-            and matches(t, listing.conditions)
-            and (listing.created_from is None or t.created_at >= listing.created_from)
-            and (listing.updated_from is None or t.updated_at >= listing.updated_from)
+            if (not wanted or index_status(t) in wanted) and listing.admits(t)
         ]
-        key = (lambda t: t.updated_at) if listing.sort_by == "updated_at" else (lambda t: t.created_at)
-        found.sort(key=lambda t: (key(t), t.id), reverse=listing.descending)
-        start = min((page - 1) * limit, len(found))
-        return indexed_asset_list(found[start : start + limit], page, limit, len(found))
+        chosen = page_of(found, listing.sort_by, listing.descending, page, limit)
+        return indexed_asset_list(chosen, page, limit, len(found))
 
     def retrieve_indexed_asset(
         self,

@@ -8,18 +8,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from vidembed import errors
-from vidembed.api.rules import absent, parse_flag, parse_number, parse_page, parse_user_metadata
-from vidembed.api.wire import parse_rfc3339
-from vidembed.records import IndexListing, JsonObject
-from vidembed.service.indexes import Condition, IndexRequest, VideoFilter
+from vidembed.api.rules import (
+    absent,
+    parse_choice,
+    parse_flag,
+    parse_number,
+    parse_order,
+    parse_page,
+    parse_time,
+    parse_user_metadata,
+)
+from vidembed.records import IndexListing, JsonObject, TaskRecord
+from vidembed.service.indexes import Condition, IndexRequest, VideoFilter, matches
 
 INDEX_OPTIONS = ("visual", "audio")  # Marengo 3.0's model_options; audio covers sound and speech
 ADDONS = ("thumbnail",)
 MAX_NAME = 255
 CREATE_FIELDS = ("index_name", "models", "addons")
 MODEL_FIELDS = ("model_name", "model_options")
-SORT_FIELDS = ("created_at", "updated_at")
-SORT_OPTIONS = ("asc", "desc")
 MODEL_FAMILIES = ("marengo", "pegasus")
 EXAMPLE_MODELS = '[{"model_name": "marengo3.0", "model_options": ["visual", "audio"]}]'
 PEGASUS = (
@@ -110,23 +116,6 @@ def parse_index_update(body: object) -> str:
     return parse_index_name(obj.get("index_name"))
 
 
-def _time(name: str, value: object) -> float | None:
-    if absent(value):
-        return None
-    try:
-        return parse_rfc3339(str(value))
-    except ValueError:
-        raise errors.invalid(name, "Use an RFC 3339 date-time such as 2024-05-10T04:57:15Z.") from None
-
-
-def _choice(name: str, value: object, allowed: Sequence[str], default: str) -> str:
-    if absent(value):
-        return default
-    if str(value) not in allowed:
-        raise errors.invalid(name, f"Use one of: {', '.join(allowed)}.")
-    return str(value)
-
-
 def parse_index_list(query: Mapping[str, str]) -> tuple[IndexListing, int, int, bool]:
     """``GET /indexes``: the listing, the page, its size, and whether it can have any result
     (``model_family=pegasus`` matches nothing here)."""
@@ -135,15 +124,16 @@ def parse_index_list(query: Mapping[str, str]) -> tuple[IndexListing, int, int, 
     options: tuple[str, ...] = ()
     if not absent(raw_options):
         options = _options([p.strip() for p in str(raw_options).split(",") if p.strip()], "model_options")
-    family = _choice("model_family", query.get("model_family"), MODEL_FAMILIES, "marengo")
+    family = parse_choice("model_family", query.get("model_family"), MODEL_FAMILIES, "marengo")
     name = None if absent(query.get("index_name")) else str(query.get("index_name"))
+    sort_field, descending = parse_order(query.get("sort_by"), query.get("sort_option"))
     listing = IndexListing(
         name=name,
         options=options,
-        created_from=_time("created_at", query.get("created_at")),
-        updated_from=_time("updated_at", query.get("updated_at")),
-        sort_by=_choice("sort_by", query.get("sort_by"), SORT_FIELDS, "created_at"),
-        descending=_choice("sort_option", query.get("sort_option"), SORT_OPTIONS, "desc") == "desc",
+        created_from=parse_time("created_at", query.get("created_at")),
+        updated_from=parse_time("updated_at", query.get("updated_at")),
+        sort_by=sort_field,
+        descending=descending,
     )
     return listing, page, limit, family == "marengo"
 
@@ -162,6 +152,14 @@ class VideoListing:
     updated_from: float | None
     sort_by: str
     descending: bool
+
+    def admits(self, task: TaskRecord) -> bool:
+        """Whether a video passes the listing's filters (conditions, created/updated at or after)."""
+        return (
+            matches(task, self.conditions)
+            and (self.created_from is None or task.created_at >= self.created_from)
+            and (self.updated_from is None or task.updated_at >= self.updated_from)
+        )
 
 
 def query_value(text: str) -> tuple[str | float | bool, ...]:
@@ -212,12 +210,13 @@ def parse_video_list(query: Mapping[str, str]) -> tuple[VideoListing, int, int]:
     if not absent(filename):
         conditions.append(Condition("filename", equals=(str(filename),)))
     conditions += [Condition(k, gte=b.get("gte"), lte=b.get("lte")) for k, b in bounds.items()]
+    sort_field, descending = parse_order(query.get("sort_by"), query.get("sort_option"))
     listing = VideoListing(
         conditions=tuple(conditions),
-        created_from=_time("created_at", query.get("created_at")),
-        updated_from=_time("updated_at", query.get("updated_at")),
-        sort_by=_choice("sort_by", query.get("sort_by"), SORT_FIELDS, "created_at"),
-        descending=_choice("sort_option", query.get("sort_option"), SORT_OPTIONS, "desc") == "desc",
+        created_from=parse_time("created_at", query.get("created_at")),
+        updated_from=parse_time("updated_at", query.get("updated_at")),
+        sort_by=sort_field,
+        descending=descending,
     )
     return listing, page, limit
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vidembed import errors
-from vidembed.api.rules import MAX_PAGE_LIMIT, absent, parse_flag, parse_number, parse_whole
+from vidembed.api.rules import MAX_PAGE_LIMIT, absent, parse_choice, parse_flag, parse_number, parse_whole
 from vidembed.service.index_search import SEARCH_OPTIONS, TRANSCRIPTION_MODES
 from vidembed.service.indexes import Condition, VideoFilter
 
@@ -53,15 +52,6 @@ def listed(value: Any) -> list[str]:
         return []
     items = [value] if isinstance(value, str) else list(value)
     return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-
-
-def _choice(name: str, value: Any, allowed: Sequence[str], default: str) -> str:
-    if absent(value):
-        return default
-    text = str(value).strip()
-    if text not in allowed:
-        raise errors.invalid(name, f"Use one of: {', '.join(allowed)}.")
-    return text
 
 
 def parse_options(value: Any) -> tuple[str, ...]:
@@ -167,7 +157,7 @@ def parse_search(
     modes = listed(transcription_options) or list(TRANSCRIPTION_MODES)
     if any(m not in TRANSCRIPTION_MODES for m in modes):
         raise errors.invalid("transcription_options", f"Use some of: {', '.join(TRANSCRIPTION_MODES)}.")
-    _choice("threshold", threshold, THRESHOLDS, "none")
+    parse_choice("threshold", threshold, THRESHOLDS, "none")
     level = parse_number(
         "adjust_confidence_level", adjust_confidence_level, "It must be a number from 0 to 1."
     )
@@ -180,12 +170,12 @@ def parse_search(
         image_urls=urls,
         image_files=image_files,
         transcription_modes=tuple(m for m in TRANSCRIPTION_MODES if m in modes),
-        group_by=_choice("group_by", group_by, GROUPS, "clip"),
-        operator=_choice("operator", operator, OPERATORS, "or"),
+        group_by=parse_choice("group_by", group_by, GROUPS, "clip"),
+        operator=parse_choice("operator", operator, OPERATORS, "or"),
         page_limit=parse_whole("page_limit", page_limit, 10, minimum=1, maximum=MAX_PAGE_LIMIT),
         conditions=parse_filter(filter),
         include_user_metadata=parse_flag("include_user_metadata", include_user_metadata) or False,
-        sort_by_clip_count=_choice("sort_option", sort_option, SORTS, "score") == "clip_count",
+        sort_by_clip_count=parse_choice("sort_option", sort_option, SORTS, "score") == "clip_count",
     )
 
 
