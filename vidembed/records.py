@@ -23,6 +23,8 @@ class V2Output:
 
 
 JsonObject = dict[str, object]
+# What a ready task's input is: width, height, fps, size in bytes, the language heard
+MediaFacts = dict[str, float | str]
 
 
 @dataclass
@@ -55,7 +57,7 @@ class TaskRecord:
     # video's id is the task's id) and the video's user metadata
     index_id: str | None = None
     user_metadata: JsonObject | None = None
-    media: dict[str, float] | None = None  # once ready: the input's width, height, fps, size in bytes
+    media: MediaFacts | None = None  # once ready: the input's width, height, fps, size, language
 
 
 @dataclass(frozen=True)

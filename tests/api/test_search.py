@@ -16,6 +16,8 @@ def test_http_client_search_finds_the_spoken_clip(server: LiveServer, labelled_v
         with open(labelled_video, "rb") as fh:
             task = client.embed.tasks.create(model_name="marengo3.0", video_file=fh, video_clip_length=6)
         assert client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2).status == "ready"
+        metadata = client.embed.tasks.retrieve(task.id).video_embedding.metadata
+        assert (metadata.model_extra or {}).get("language") == "en"  # ours: the language heard
 
         found = client.clips.search(query_text=PARAPHRASE, task_id=task.id, page_limit=2)
         assert list(found.data) == ["fused", "visual", "audio", "transcription"]

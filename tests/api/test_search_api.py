@@ -93,6 +93,7 @@ def test_index_tasks_end_ready_with_what_the_video_is(indexed: Indexed) -> None:
     assert meta is not None and meta.filename == "labelled.mp4"
     assert meta.duration == pytest.approx(18.0, abs=0.1)
     assert (meta.width, meta.height) == (640, 360)
+    assert (meta.model_extra or {}).get("language") == "en"  # ours: the language Whisper heard
     listed = [t.id for t in client.tasks.list(index_id=indexed.index_id, status=["ready"])]
     assert listed == [indexed.bunny, indexed.kitchen]  # newest first
     assert [t.id for t in client.tasks.list(index_id=indexed.index_id, status=["failed"])] == []

@@ -137,6 +137,8 @@ def test_vectors_are_512_d_and_normalised(multilingual_task) -> None:  # type: i
     for s in segments:
         assert len(s.float_) == 512
         assert np.linalg.norm(s.float_) == pytest.approx(1.0, abs=1e-4)
+    # the language Whisper detected (the stack pins none) is in the task's metadata: English here
+    assert (multilingual_task.video_embedding.metadata.model_extra or {}).get("language") == "en"
 
 
 @pytest.mark.parametrize("language", sorted(QUERIES))

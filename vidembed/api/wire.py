@@ -60,7 +60,7 @@ def system_metadata(task: TaskRecord) -> dict[str, Any]:
     for key in ("width", "height"):
         if key in media:
             found[key] = int(media[key])
-    for key in ("fps", "size"):
+    for key in ("fps", "size", "language"):  # language: ours, the language Whisper heard most
         if key in media:
             found[key] = media[key]
     return {k: v for k, v in found.items() if v is not None}

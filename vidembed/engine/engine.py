@@ -39,6 +39,7 @@ from vidembed.models.roles import FrameSpec
 from vidembed.models.runtime import l2_normalise, timed
 from vidembed.models.speech import Word, words_in
 from vidembed.models.stack import ModelStack
+from vidembed.records import MediaFacts
 from vidembed.segmentation import Clip, ClipParams, ClipPlan, ShotPlanner, plan_clips, plan_interval
 
 FRAMES_PER_CLIP = 3
@@ -86,8 +87,9 @@ class EmbeddingResult:
     # with the transcription option: each clip's spoken words, in plan order ("" for a silent clip);
     # index tasks keep them for lexical search and for the clips' ``transcription``
     clip_texts: list[str] = field(default_factory=list)
-    # what the input is (TwelveLabs' system_metadata): width, height, fps, size in bytes
-    media: dict[str, float] = field(default_factory=dict)
+    # what the input is (TwelveLabs' system_metadata): width, height, fps, size in bytes, and the
+    # language Whisper heard most (with the transcription option, when there was speech)
+    media: MediaFacts = field(default_factory=dict)
     # with params.thumbnails: a JPEG of each clip's middle frame, in plan order (engine/thumbnails.py)
     thumbnails: list[bytes] = field(default_factory=list)
 
@@ -455,6 +457,10 @@ class Engine:
         result = self._result(info, plan, params, options, pipeline, timings)
         result.media = {"width": info.width, "height": info.height, "fps": round(info.fps, 3)}
         result.media["size"] = os.path.getsize(path)
+        heard = "transcription" in options and pipeline.words  # words, not just a batch of noise
+        language = pipeline.speech.detected_language if heard else None
+        if language:
+            result.media["language"] = language
         if params.thumbnails and info.has_video:
             middles = [c.start + c.duration / 2 for c in plan.clips]
             result.thumbnails = thumbnails(path, middles, info.start_time)

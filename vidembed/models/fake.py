@@ -128,6 +128,10 @@ class _NoWords:
     def flush(self) -> list[Word]:
         return []
 
+    @property
+    def detected_language(self) -> str | None:
+        return None
+
 
 class FakeTranscriptionEncoder:
     """No words are ever heard: every clip's transcript is empty and holds "no speech"."""

@@ -86,6 +86,9 @@ class SpeechSession(Protocol):
 
     def flush(self) -> list[Word]: ...
 
+    @property
+    def detected_language(self) -> str | None: ...  # of most of the speech so far; None: none heard
+
 
 class TranscriptionEncoder(Protocol):
     """Speech -> words (a session per task) and clip transcripts -> vectors."""

@@ -25,6 +25,7 @@ from vidembed.records import (
     FileInput,
     IndexListing,
     IndexRecord,
+    MediaFacts,
     Probed,
     SegmentRow,
     StoredSegment,
@@ -160,7 +161,7 @@ class TaskStore(Protocol):
         segments: Sequence[SegmentRow],
         encoders: dict[str, str] | None = None,
         clip_texts: Sequence[ClipText] = (),
-        media: dict[str, float] | None = None,
+        media: MediaFacts | None = None,
     ) -> bool:
         """Results (vectors, and the clips' spoken words), ``ready`` and the encoders' identities
         in one transaction; False (and nothing written) if ``worker`` no longer holds the lease."""

@@ -30,6 +30,8 @@ def metadata(task: TaskRecord) -> dict[str, Any]:
         meta["input_url"] = task.input_url
     if task.input_filename:
         meta["input_filename"] = task.input_filename
+    if task.media and "language" in task.media:  # ours: the language Whisper heard most
+        meta["language"] = task.media["language"]
     return meta
 
 

@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from vidembed.records import SegmentRow, StoredSegment, TaskRecord
+from vidembed.records import MediaFacts, SegmentRow, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.lexical import ClipText, LexicalHit
 from vidembed.stores.outbox import Delivery, TaskEvent
@@ -355,7 +355,7 @@ class PostgresStore:
         segments: Sequence[SegmentRow],
         encoders: dict[str, str] | None = None,
         clip_texts: Sequence[ClipText] = (),
-        media: dict[str, float] | None = None,
+        media: MediaFacts | None = None,
     ) -> bool:
         """Results (vectors and the clips' spoken words), ``ready`` and the identities of the
         encoders that made them, in one transaction."""

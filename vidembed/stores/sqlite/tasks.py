@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vidembed.records import StoredSegment, TaskRecord
+from vidembed.records import MediaFacts, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
 from vidembed.stores.lexical import ClipText, LexicalHit
 from vidembed.stores.outbox import Delivery, TaskEvent
@@ -351,7 +351,7 @@ class SQLiteStore:
         segments: Sequence[tuple[str, str, float, float, np.ndarray]],
         encoders: dict[str, str] | None = None,
         clip_texts: Sequence[ClipText] = (),
-        media: dict[str, float] | None = None,
+        media: MediaFacts | None = None,
     ) -> bool:
         """Results (vectors and the clips' spoken words), ``ready`` and the identities of the
         encoders that made them, in one transaction."""
