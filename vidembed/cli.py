@@ -778,11 +778,12 @@ def _resolved(database: Path | str) -> Path | str:
 
 
 def cmd_copy_store(args: argparse.Namespace) -> int:
-    """Copies the tasks, vectors and assets of one store into another (vidembed.copy_store)."""
+    """Copies the tasks, vectors, assets and search indexes of one store into another
+    (vidembed.copy_store)."""
     from vidembed.copy_store import CopyReport, copy_store
     from vidembed.errors import ConfigurationError
     from vidembed.stores.base import database_target
-    from vidembed.stores.open import open_asset_store, open_store
+    from vidembed.stores.open import open_asset_store, open_index_store, open_store
 
     settings = _settings(args)
     source_url = args.source or None  # None: SQLite in the data folder
@@ -800,6 +801,8 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
         source, target = open_store(source_url, settings.db_path), open_store(args.to, settings.db_path)
         source_assets = open_asset_store(source_url, settings.db_path)
         target_assets = open_asset_store(args.to, settings.db_path)
+        source_indexes = open_index_store(source_url, settings.db_path)
+        target_indexes = open_index_store(args.to, settings.db_path)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -808,13 +811,15 @@ def cmd_copy_store(args: argparse.Namespace) -> int:
         print(f"  {report.tasks} tasks copied, {report.skipped} already there", file=sys.stderr)
 
     try:
-        report = copy_store(source, target, source_assets, target_assets, progress)
+        report = copy_store(
+            source, target, source_assets, target_assets, progress, source_indexes, target_indexes
+        )
     finally:
-        for store in (source, target, source_assets, target_assets):
+        for store in (source, target, source_assets, target_assets, source_indexes, target_indexes):
             store.close()
     print(
-        f"copied {report.tasks} tasks ({report.vectors} vectors) and {report.assets} assets; "
-        f"{report.skipped} were there already",
+        f"copied {report.tasks} tasks ({report.vectors} vectors), {report.assets} assets and "
+        f"{report.indexes} search indexes; {report.skipped} were there already",
         file=sys.stderr,
     )
     if report.local_media:

@@ -1,5 +1,7 @@
 """Copying a store into another: ``vidembed copy-store --to postgresql://...`` moves a laptop's
-SQLite database (tasks, their vectors, assets) into the PostgreSQL a cluster shares.
+SQLite database (tasks, their vectors and clip words, assets, search indexes) into the PostgreSQL a
+cluster shares. Kept searches, webhook events and the thumbnail-signing key are not copied (they
+are made anew there).
 
 Everything goes through the stores' own interfaces (``TaskStore``, ``AssetStore``), so the target
 keeps its rules: a ready task is written as a worker writes one (inserted with its lease held,
@@ -25,14 +27,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from vidembed.records import AssetRecord, SegmentRow, TaskRecord
-from vidembed.stores.base import AssetStore, TaskStore
+from vidembed.records import AssetRecord, IndexListing, IndexRecord, SegmentRow, TaskRecord
+from vidembed.stores.base import AssetStore, IndexStore, TaskStore
 
 COPY_WORKER = "vidembed-copy-store"
 COPY_LEASE_SECONDS = 60.0
 PAGE = 500
 Record = TypeVar("Record")
-COPIED_APIS = ("v1.3", "v2")  # not "v2-sync": answered and deleted within one request
+# not "v2-sync": answered and deleted within one request; "index": the videos of search indexes
+# (their indexes are copied first)
+COPIED_APIS = ("v1.3", "v2", "index")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class CopyReport:
     tasks: int = 0  # copied now
     vectors: int = 0
     assets: int = 0
+    indexes: int = 0
     skipped: int = 0  # already in the target
     local_media: list[str] = field(default_factory=list)  # ids of processing tasks and assets with a file
     not_copied: list[tuple[str, str]] = field(default_factory=list)  # (task id, why)
@@ -51,10 +56,15 @@ def copy_store(
     source_assets: AssetStore | None = None,
     target_assets: AssetStore | None = None,
     progress: Callable[[CopyReport], None] | None = None,
+    source_indexes: IndexStore | None = None,
+    target_indexes: IndexStore | None = None,
 ) -> CopyReport:
-    """Copies every task (both APIs) and, when both asset stores are given, every asset from the
-    source into the target; what the target has already is skipped (module doc)."""
+    """Copies every task (both embed APIs, and the search indexes' videos) and, when both asset
+    stores (index stores) are given, every asset (search index, first) from the source into the
+    target; what the target has already is skipped (module doc)."""
     report = CopyReport()
+    if source_indexes is not None and target_indexes is not None:
+        _copy_indexes(source_indexes, target_indexes, report)
     for task in _all_tasks(source):
         _copy_task(task, source, target, report)
         if progress is not None and (report.tasks + report.skipped) % 100 == 0:
@@ -69,6 +79,18 @@ def copy_store(
             if asset.status == "processing" and asset.path:
                 report.local_media.append(asset.id)
     return report
+
+
+def _copy_indexes(source: IndexStore, target: IndexStore, report: CopyReport) -> None:
+    """Every search index, before the tasks of their videos; one whose name the target's owner
+    already uses for another index is not copied (names are unique per owner)."""
+    for index in _all_indexes(source):
+        if target.get(index.id) is not None:
+            report.skipped += 1
+        elif target.insert(index):
+            report.indexes += 1
+        else:
+            report.not_copied.append((index.id, f"the target has another index named {index.name!r}"))
 
 
 def _copy_task(task: TaskRecord, source: TaskStore, target: TaskStore, report: CopyReport) -> None:
@@ -112,6 +134,10 @@ def _all_tasks(store: TaskStore) -> Iterator[TaskRecord]:
             return store.list(None, None, None, None, offset, limit, api=api)
 
         yield from _oldest_first(page)
+
+
+def _all_indexes(store: IndexStore) -> Iterator[IndexRecord]:
+    yield from _oldest_first(lambda offset, limit: store.list(None, IndexListing(), offset, limit))
 
 
 def _all_assets(store: AssetStore) -> Iterator[AssetRecord]:

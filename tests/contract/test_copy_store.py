@@ -16,9 +16,13 @@ from vidembed import copy_store as copying
 from vidembed.api.compose import open_tasks
 from vidembed.cli import main
 from vidembed.copy_store import copy_store
+from vidembed.records import IndexRecord
+from vidembed.stores.lexical import ClipText
 from vidembed.stores.postgres.assets import PostgresAssetStore
+from vidembed.stores.postgres.indexes import PostgresIndexStore
 from vidembed.stores.postgres.tasks import PostgresStore
 from vidembed.stores.sqlite.assets import SQLiteAssetStore
+from vidembed.stores.sqlite.indexes import SQLiteIndexStore
 from vidembed.stores.sqlite.tasks import SQLiteStore
 
 
@@ -139,3 +143,43 @@ def test_the_cli_copies_a_data_folder_and_search_finds_the_same_clips(
         == 2
     )
     assert "name the same database" in capsys.readouterr().err
+
+
+def test_search_indexes_and_their_videos_arrive_with_their_words_and_metadata(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    """An index is copied before its videos (index tasks), each with its vectors, its clips' words
+    (so lexical search finds them in the target), its user metadata and media facts."""
+    path = tmp_path / "vidembed.sqlite3"
+    source, source_indexes = SQLiteStore(path), SQLiteIndexStore(path)
+    target, target_indexes = PostgresStore(pg_url), PostgresIndexStore(pg_url)
+    try:
+        index = IndexRecord("i" * 24, "k1", "kitchen", "marengo3.0", "conse-minilm-384", ["visual", "audio"],
+                            ["thumbnail"], 900.0, 900.0)  # fmt: skip
+        assert source_indexes.insert(index)
+        video = make_task("v" * 24, created=1000.0, api="index", owner="k1", index_id=index.id,
+                          user_metadata={"category": "cooking", "year": 2024})  # fmt: skip
+        source.insert(video)
+        assert source.claim_task(video.id, "w", 60)
+        rows = [("visual", "clip", 6.0 * i, 6.0 * i + 6, v) for i, v in enumerate(vectors(2, 7))]
+        words = [ClipText(0.0, 6.0, "the chef slices fresh tomatoes")]
+        media = {"width": 640, "height": 360, "fps": 25.0, "size": 12345, "language": "en"}
+        assert source.complete(video.id, "w", 12.0, rows, {"visual": "enc"}, words, media)
+        report = copy_store(source, target, source_indexes=source_indexes, target_indexes=target_indexes)
+        assert (report.indexes, report.tasks, report.vectors) == (1, 1, 2)
+        assert target_indexes.get(index.id) == index
+        copied = target.get(video.id)
+        assert copied is not None
+        assert (copied.api, copied.index_id, copied.user_metadata, copied.media) == (
+            "index",
+            index.id,
+            {"category": "cooking", "year": 2024},
+            media,
+        )
+        assert [(h.task_id, h.start) for h in target.lexical([video.id], "tomatos", 5)] == [(video.id, 0.0)]
+        again = copy_store(source, target, source_indexes=source_indexes, target_indexes=target_indexes)
+        assert (again.indexes, again.tasks, again.skipped) == (0, 0, 2)
+    finally:
+        for store in (source, source_indexes, target, target_indexes):
+            store.close()
