@@ -348,6 +348,14 @@ def test_another_key_sees_nothing_and_a_deleted_video_leaves_search(
     assert {
         v.id for v in client.indexes.videos.list(indexed.index_id, user_metadata={"category": "copy"})
     } == {extra.id}
+    # search sees the new metadata at once (its cache of the index's videos moves with the change)
+    copies = client.search.query(
+        index_id=indexed.index_id,
+        query_text="a rabbit",
+        search_options=["visual"],
+        filter='{"category": "copy"}',
+    )
+    assert {i.video_id for i in copies} == {extra.id}
     client.indexes.videos.delete(indexed.index_id, extra.id)
     pager = client.search.query(index_id=indexed.index_id, query_text="a rabbit", search_options=["visual"])
     assert extra.id not in {i.video_id for i in pager}

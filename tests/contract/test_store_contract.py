@@ -4,6 +4,7 @@ another transaction holds are skipped, lease times come from the database clock,
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -470,3 +471,23 @@ def test_postgres_migrations_run_once_and_a_newer_schema_is_refused(pg_admin: st
         ):
             PostgresStore(url)
         assert LOCK_KEY.bit_length() < 64  # fits pg_advisory_xact_lock's bigint
+
+
+def test_an_index_generation_goes_up_with_every_change_to_its_ready_videos(store: TaskStore) -> None:
+    """Search caches an index's videos by this counter: it must move with a video becoming ready,
+    its user metadata set, and its deletion, and with nothing of another index or an embed task."""
+    index_id = secrets.token_hex(12)
+    assert store.index_generation(index_id) == 0
+    store.insert(make_task("a" * 24, api="index", index_id=index_id))
+    store.insert(make_task("b" * 24))  # an embed task
+    assert store.index_generation(index_id) == 0  # not ready yet: search does not see it
+    for task_id in ("a" * 24, "b" * 24):
+        assert store.claim_task(task_id, "w", 60)
+        assert store.complete(task_id, "w", 6.0, [("visual", "clip", 0.0, 6.0, np.ones(4, np.float32) / 2)])
+    assert store.index_generation(index_id) == 1
+    assert store.set_user_metadata("a" * 24, {"category": "news"})
+    assert store.index_generation(index_id) == 2
+    store.delete("b" * 24)
+    assert store.index_generation(index_id) == 2
+    store.delete("a" * 24)
+    assert store.index_generation(index_id) == 3

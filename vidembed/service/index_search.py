@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -47,6 +48,7 @@ MATCH_MARGIN = {"visual": 0.08, "audio": 0.08, "transcription": 0.03}
 # The most clips one option can bring: a search answers at most this many clips (pages of up to
 # 50 items over them), so that a broad query costs the same as a precise one.
 CANDIDATES = 200
+MAX_CACHED_INDEXES = 32  # indexes whose videos a process keeps in memory between searches
 PAGE_TTL_SECONDS = 3600.0  # how long a search's next pages can be fetched (page_expires_at)
 THUMBNAIL_SECRET = "thumbnail-urls"  # the name of the key that signs thumbnail URLs (IndexStore.secret)
 
@@ -67,6 +69,17 @@ class SearchQuery:
     conditions: VideoFilter = ()
     page_limit: int = 10
     include_user_metadata: bool = False
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """An index's ready videos as of a generation: how many, their duration, and those embedded
+    by the stack's current encoders (the ones search ranks)."""
+
+    generation: int
+    count: int
+    duration: float
+    current: list[TaskRecord]
 
 
 @dataclass(frozen=True)
@@ -131,15 +144,39 @@ class IndexSearch:
     def __init__(self, indexes: IndexCore) -> None:
         self.indexes = indexes
         self.tasks = indexes.tasks
+        self._pools: dict[str, _Pool] = {}  # per index id: its videos as of a generation
+        self._pools_lock = threading.Lock()
+
+    def _pool(self, index: IndexRecord) -> _Pool:
+        """The index's ready videos, read from the store only when its generation changed since
+        they were last read (a search at 100k clips spent ~75 % of its time reading them:
+        benchmarks/search_api.py, docs/SEARCH-API.md "Speed"). The generation goes up in the
+        transaction of every change, so servers sharing a database never serve stale videos."""
+        generation = self.tasks.store.index_generation(index.id)
+        with self._pools_lock:
+            cached = self._pools.get(index.id)
+        if cached is not None and cached.generation == generation:
+            return cached
+        videos = self.indexes.videos(index)
+        pool = _Pool(
+            generation,
+            len(videos),
+            float(sum(v.duration or 0.0 for v in videos)),
+            self._current(index, videos),
+        )
+        with self._pools_lock:
+            if len(self._pools) >= MAX_CACHED_INDEXES and index.id not in self._pools:
+                self._pools.pop(next(iter(self._pools)))  # the oldest entry
+            self._pools[index.id] = pool
+        return pool
 
     def search(self, index: IndexRecord, query: SearchQuery) -> SearchResults:
         allowed = embedded_options(index)
         for option in query.options:
             if option not in allowed:
                 raise errors.search_option_not_supported(option, ", ".join(index.options))
-        videos = self.indexes.videos(index)
-        pool_duration = float(sum(v.duration or 0.0 for v in videos))
-        searched = [v for v in self._current(index, videos) if matches(v, query.conditions)]
+        pool = self._pool(index)
+        searched = [v for v in pool.current if matches(v, query.conditions)]
         clips = self._clips(index, query, searched) if searched else []
         results = SearchResults(
             search_id=secrets.token_urlsafe(12),
@@ -149,8 +186,8 @@ class IndexSearch:
             sort_by_clip_count=query.sort_by_clip_count,
             page_limit=query.page_limit,
             include_user_metadata=query.include_user_metadata,
-            pool_count=len(videos),
-            pool_duration=pool_duration,
+            pool_count=pool.count,
+            pool_duration=pool.duration,
             expires_at=time.time() + PAGE_TTL_SECONDS,
             thumbnails="thumbnail" in index.addons,
         )

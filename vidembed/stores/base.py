@@ -203,6 +203,11 @@ class TaskStore(Protocol):
         """Replaces a task's user metadata; False if there is no such task."""
         ...
 
+    def index_generation(self, index_id: str) -> int:
+        """A counter that goes up in the transaction of every change to the index's ready videos
+        (one ready, deleted, its user metadata set): search caches an index's videos by it."""
+        ...
+
     # --- the webhook outbox (vidembed/stores/outbox.py, service/webhooks.py) -------------
     # complete, fail, fail_waiting and claim's give-up write a task's event in the transaction
     # that ends it; these are the deliverer's side.

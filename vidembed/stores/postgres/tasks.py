@@ -199,7 +199,9 @@ class PostgresStore:
     def delete(self, task_id: str) -> None:
         """A task, its vectors and its clips' words (cascade): the synchronous v2 route's task,
         once answered; a video deleted from an index."""
-        self._write("DELETE FROM tasks WHERE id = %s", (task_id,))
+        with self._pool.connection() as conn:
+            _bump_index(conn, task_id)
+            conn.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
 
     def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[ClipText]]:
         with self._pool.connection() as conn:
@@ -220,13 +222,18 @@ class PostgresStore:
         ]
 
     def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
-        return (
-            self._write(
+        with self._pool.connection() as conn:
+            changed = conn.execute(
                 "UPDATE tasks SET user_metadata = %s, updated_at = now() WHERE id = %s",
                 (Jsonb(metadata) if metadata is not None else None, task_id),
-            )
-            == 1
-        )
+            ).rowcount
+            _bump_index(conn, task_id)
+        return changed == 1
+
+    def index_generation(self, index_id: str) -> int:
+        """How many times the index's ready videos changed (0: never)."""
+        row = self._one("SELECT generation FROM index_generations WHERE index_id = %s", (index_id,))
+        return int(row["generation"]) if row else 0
 
     # --- the worker's side -----------------------------------------------------------------
 
@@ -382,6 +389,7 @@ class PostgresStore:
                     copy.write_row((task_id, seq, option, scope, float(start), float(end), blob))
             texts.insert_texts(conn, task_id, clip_texts)
             _record_end(conn, task_id)
+            _bump_index(conn, task_id)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
@@ -457,3 +465,14 @@ def _record_end(conn: psycopg.Connection[Any], task_id: str) -> None:
         row = cur.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
     if row is not None:
         events.record_event(conn, _record(row))
+
+
+def _bump_index(conn: psycopg.Connection[Any], task_id: str) -> None:
+    """The index of this task (if it is an index task) has changed: its generation goes up (in
+    the caller's transaction, so servers sharing the database see it with the change)."""
+    conn.execute(
+        "INSERT INTO index_generations (index_id, generation) "
+        "SELECT index_id, 1 FROM tasks WHERE id = %s AND index_id IS NOT NULL "
+        "ON CONFLICT (index_id) DO UPDATE SET generation = index_generations.generation + 1",
+        (task_id,),
+    )

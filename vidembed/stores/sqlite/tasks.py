@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     media TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, lease_until);
+-- A search index's generation: bumped in the transaction of every change to its ready videos
+-- (a video ready, deleted, its metadata set), so that search caches an index's videos and reads
+-- them again only when they changed (service/index_search.py).
+CREATE TABLE IF NOT EXISTS index_generations (
+    index_id TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS segments (
     task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
@@ -383,6 +390,7 @@ class SQLiteStore:
             )
             texts.insert_texts(db, task_id, clip_texts)
             _record_end(db, task_id)
+            _bump_index(db, task_id)
             return True
 
     def fail(self, task_id: str, reason: str, duration: float | None = None) -> None:
@@ -421,6 +429,7 @@ class SQLiteStore:
         """A task, its vectors and its clips' words (the synchronous v2 route's task, once
         answered; a video deleted from an index)."""
         with self._transaction() as db:
+            _bump_index(db, task_id)
             texts.delete_texts(db, task_id)
             db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 
@@ -447,7 +456,16 @@ class SQLiteStore:
                 "UPDATE tasks SET user_metadata = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(metadata) if metadata is not None else None, time.time(), task_id),
             )
+            _bump_index(db, task_id)
             return cur.rowcount == 1
+
+    def index_generation(self, index_id: str) -> int:
+        """How many times the index's ready videos changed (0: never)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT generation FROM index_generations WHERE index_id = ?", (index_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def ready_tasks(self, owner: str | None) -> builtins.list[TaskRecord]:
         """Every ready task (of ``owner``) that search can rank, oldest first: tasks of both
@@ -494,3 +512,13 @@ def _record_end(db: sqlite3.Connection, task_id: str) -> None:
     row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
     if row is not None:
         events.record_event(db, _record(row))
+
+
+def _bump_index(db: sqlite3.Connection, task_id: str) -> None:
+    """The index of this task (if it is an index task) has changed: its generation goes up."""
+    db.execute(
+        "INSERT INTO index_generations (index_id, generation) "
+        "SELECT index_id, 1 FROM tasks WHERE id = ? AND index_id IS NOT NULL "
+        "ON CONFLICT (index_id) DO UPDATE SET generation = generation + 1",
+        (task_id,),
+    )

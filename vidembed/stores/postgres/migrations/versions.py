@@ -86,6 +86,11 @@ CREATE TABLE search_results (
     document text NOT NULL
 );
 CREATE INDEX search_results_by_expiry ON search_results (expires_at);
+-- A search index's generation, bumped with every change to its ready videos (search's cache).
+CREATE TABLE index_generations (
+    index_id text COLLATE "C" PRIMARY KEY,
+    generation bigint NOT NULL
+);
 -- Secrets every server sharing the database uses alike (the key that signs thumbnail URLs).
 CREATE TABLE vidembed_secrets (
     name text COLLATE "C" PRIMARY KEY,
