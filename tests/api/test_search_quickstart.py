@@ -148,3 +148,30 @@ def test_an_asset_that_is_not_a_video_fails_its_indexed_asset_with_the_reason(
     assert "image" in still.value.body["message"]
     client.indexes.indexed_assets.delete(index.id, made.id)
     assert list(client.indexes.indexed_assets.list(index.id)) == []
+
+
+def test_a_video_by_url_with_metadata_is_indexed_and_found(client: TwelveLabs, web: str) -> None:
+    """``tasks.create(video_url=...)``: the other way in, with user metadata as JSON text."""
+    index = client.indexes.create(
+        index_name="by url",
+        models=[IndexesCreateRequestModelsItem(model_name="marengo3.0", model_options=["visual", "audio"])],
+    )
+    assert index.id is not None
+    task = client.tasks.create(
+        index_id=index.id, video_url=f"{web}/kitchen.mp4", user_metadata='{"source": "web", "year": 2024}'
+    )
+    assert task.id is not None
+    done = client.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert done.status == "ready" and done.system_metadata is not None
+    assert done.system_metadata.filename == "kitchen.mp4"
+    video = client.indexes.videos.retrieve(index.id, task.id)
+    assert video.user_metadata == {"source": "web", "year": 2024}
+    hits = list(
+        client.search.query(
+            index_id=index.id,
+            query_text=PARAPHRASE,
+            search_options=["transcription"],
+            filter='{"year": 2024}',
+        )
+    )
+    assert (hits[0].video_id, hits[0].start) == (task.id, 0.0)
