@@ -13,6 +13,11 @@ class VidEmbedError(Exception):
     """Base of every error vidembed raises on purpose."""
 
 
+class Interrupted(VidEmbedError):
+    """Work stopped on purpose (a worker stopping: Ctrl-C, a server shutting down): its task is
+    handed back for the next worker, never failed."""
+
+
 class ApiError(VidEmbedError):
     status_code: int = 500
     default_code: str = "internal_error"

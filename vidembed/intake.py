@@ -8,13 +8,14 @@ import json
 import os
 import shutil
 import socket
+import threading
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 import httpx
 
-from vidembed.errors import MediaError, invalid
+from vidembed.errors import Interrupted, MediaError, invalid
 from vidembed.segmentation import ClipParams
 
 CHUNK = 1 << 20
@@ -206,9 +207,11 @@ def download(
     allow_local: bool,
     parameter: str = "video_url",
     what: str = "video",
+    stop: threading.Event | None = None,
 ) -> None:
     """Fetches ``url`` into ``target``; raises MediaError with a reason a person can act on, naming
-    ``parameter`` (``what``: the kind of file, for the messages)."""
+    ``parameter`` (``what``: the kind of file, for the messages). ``stop``, once set, ends the
+    download between two chunks with ``Interrupted`` (a stopping worker does not wait for it)."""
     parsed = urlparse(url)
     target.parent.mkdir(parents=True, exist_ok=True)
     if parsed.scheme == "file":
@@ -230,7 +233,7 @@ def download(
                         continue
                     if response.status_code >= 400:
                         raise MediaError(f"Downloading {parameter} failed with HTTP {response.status_code}.")
-                    _save_response(response, target, max_bytes, f"The {what} at {parameter}")
+                    _save_response(response, target, max_bytes, f"The {what} at {parameter}", stop)
                     return
             raise MediaError(f"{parameter} redirected more than {max_redirects} times.")
     except httpx.TimeoutException:
@@ -239,13 +242,18 @@ def download(
         raise MediaError(f"Downloading {parameter} failed: {exc}.") from None
 
 
-def _save_response(response: httpx.Response, target: Path, max_bytes: int, subject: str) -> None:
+def _save_response(
+    response: httpx.Response, target: Path, max_bytes: int, subject: str, stop: threading.Event | None = None
+) -> None:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise MediaError(f"{subject} is larger than the limit of {max_bytes} bytes.")
     written = 0
     with open(target, "wb") as out:
-        for chunk in response.iter_bytes(CHUNK):
+        # the network's own reads (up to 64 KiB), so that a stop is seen at once on a slow link
+        for chunk in response.iter_bytes():
+            if stop is not None and stop.is_set():
+                raise Interrupted("the download was stopped")
             written += len(chunk)
             if written > max_bytes:
                 raise MediaError(f"{subject} is larger than the limit of {max_bytes} bytes.")

@@ -255,3 +255,50 @@ def test_messages_from_many_threads_arrive_whole() -> None:
         t.join()
     assert sorted((m[1], m[2]) for m in received) == [(n, i) for n in range(4) for i in range(200)]
     assert all(m[3] == payload for m in received)
+
+
+def test_stopping_during_a_url_download_hands_the_task_back_at_once(tmp_path: Path) -> None:
+    """A worker stopping (Ctrl-C in ``vidembed embed``, a server shutting down) while it downloads a
+    task's video_url does not wait for the download: it ends between two network reads and the task
+    is handed back (processing, stage interrupted, the attempt not counted) for the next worker."""
+    import http.server
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(50_000_000))
+            self.end_headers()
+            try:
+                for _ in range(1000):  # 1 kB every 0.1 s: 50 MB would take hours
+                    self.wfile.write(b"\0" * 1000)
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        service = make_fake_service(tmp_path, allow_local_urls=True)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/slow.mp4"
+        task_id = service.create(model_name=FAKE, video_url=url)["_id"]
+        wait_status(service.status, task_id, until=("started",))
+        time.sleep(0.5)  # well into the download
+        started = time.monotonic()
+        service.close()
+        assert time.monotonic() - started < 5  # not the download's hours, nor the 60 s join
+        again = make_fake_service(tmp_path, start_workers=False, allow_local_urls=True)
+        try:
+            task = again.store.get(task_id)
+            assert task is not None
+            assert (task.status, task.stage, task.attempts) == ("processing", "interrupted", 0)
+        finally:
+            again.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,10 +31,13 @@ if TYPE_CHECKING:  # the engine brings PyAV and ONNX Runtime: only workers impor
 
 
 @contextmanager
-def task_input(media: MediaStore, settings: Settings, task: TaskRecord) -> Iterator[Path]:
+def task_input(
+    media: MediaStore, settings: Settings, task: TaskRecord, stop: threading.Event | None = None
+) -> Iterator[Path]:
     """The task's input as a file on this machine, for the engine, in a scratch folder of this
     attempt's that is removed afterwards: a stored input (upload, asset, base64) as ``media``
-    reads it (the file itself in a local folder; a download from S3), a URL downloaded.
+    reads it (the file itself in a local folder; a download from S3), a URL downloaded (``stop``,
+    once set, ends the download with ``errors.Interrupted``: a stopping worker does not wait).
 
     A URL is downloaded into the scratch folder only, not into the media store: the URL is what
     the task records, readable from any machine, so storing a copy would add an upload and a
@@ -54,6 +58,7 @@ def task_input(media: MediaStore, settings: Settings, task: TaskRecord) -> Itera
             timeout=settings.download_timeout_seconds,
             max_redirects=settings.max_redirects,
             allow_local=settings.allow_local_urls,
+            stop=stop,
         )
         yield target
     finally:

@@ -14,7 +14,7 @@ import socket
 import threading
 
 from vidembed.config import Settings
-from vidembed.errors import ApiError, MediaError, VidEmbedError
+from vidembed.errors import ApiError, Interrupted, MediaError, VidEmbedError
 from vidembed.executors.base import WorkerCrashed, job_of, result_rows, store_thumbnails, task_input
 from vidembed.executors.child import EngineProcess
 from vidembed.records import TaskRecord
@@ -111,8 +111,11 @@ class WorkerPool:
             self.store.renew(task.id, worker, self.settings.lease_seconds, 0.0, "started")
             try:
                 self._busy.add(engine)
-                with task_input(self.media, self.settings, task) as path:
+                with task_input(self.media, self.settings, task, self._stop) as path:
                     result = engine.run(job_of(task, path, self.settings), heartbeat.report)
+            except Interrupted:  # stopped while downloading its input: resumed by the next worker
+                self.store.give_back(task.id, worker, "interrupted")
+                return
             except WorkerCrashed as exc:
                 if self._stop.is_set():  # we are stopping: the next worker resumes it at once
                     self.store.give_back(task.id, worker, "interrupted")
