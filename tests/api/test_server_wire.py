@@ -645,3 +645,22 @@ def test_the_access_log_names_what_a_create_made(
     assert creates[-1]["path"] == "/v1.3/assets" and creates[-1]["asset_id"] == asset["_id"]
     status = [line for line in lines if line["path"].endswith("/status")]
     assert status[-1]["task_id"] == made
+
+
+def test_openapi_states_the_rules_a_schema_cannot(server: LiveServer) -> None:
+    """Every hand-parsed form says in words what its schema cannot express (fields that exclude
+    or need each other, bounds that depend on the media), so that a schema-valid request refused by
+    a rule is not a surprise (a fuzzer reading the document learns them too)."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+
+    def rules(path: str) -> str:
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        return str(body.get("description", ""))
+
+    assert "Exactly one of video_file and video_url" in rules("/embed/tasks")
+    assert "video_end_offset_sec must be greater than video_start_offset_sec" in rules("/v1.3/embed/tasks")
+    assert "image_file or image_url, not both" in rules("/embed")
+    assert "Exactly one of query_text and query_image" in rules("/clips/search")
+    assert "method=direct takes file" in rules("/assets")
+    assert "Exactly one of video_file and video_url" in rules("/tasks")
+    assert "query_media_type=image" in rules("/search")

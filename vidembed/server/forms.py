@@ -36,9 +36,16 @@ def json_body(example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def multipart_body(properties: dict[str, Any], required: tuple[str, ...] = ("model_name",)) -> dict[str, Any]:
-    """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it)."""
+def multipart_body(
+    properties: dict[str, Any], required: tuple[str, ...] = ("model_name",), rules: str = ""
+) -> dict[str, Any]:
+    """OpenAPI for a route that parses its multipart form by hand (FastAPI cannot infer it);
+    ``rules``: what a schema cannot say (fields that go together or exclude each other, bounds that
+    depend on another field or on the media), as the schema's description, so that a request
+    valid by the schema and refused by a rule is not a surprise."""
     schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if rules:
+        schema["description"] = rules
     if required:  # an empty list is not valid OpenAPI
         schema["required"] = list(required)
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}

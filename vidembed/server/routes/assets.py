@@ -30,6 +30,7 @@ _CREATE_SCHEMA = multipart_body(
         "enable_thumbnail": {"type": "boolean", "description": "accepted and ignored"},
     },
     required=("method",),
+    rules="method=direct takes file (a file part), method=url takes url; the other is refused.",
 )
 
 

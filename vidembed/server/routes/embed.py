@@ -39,7 +39,13 @@ _CREATE_SCHEMA = multipart_body(
             "description": "ours: dynamic cuts clips at shot boundaries",
         },
         "video_min_duration_sec": {"type": "number", "minimum": 2, "maximum": 5, "default": 4},
-    }
+    },
+    rules=(
+        "Exactly one of video_file and video_url. video_end_offset_sec must be greater than "
+        "video_start_offset_sec; both must fit the video, which is checked once its duration is "
+        "known (the task then ends failed, naming the offset). video_embedding_scope [video] alone "
+        "still embeds clips. video_min_duration_sec applies with video_segmentation=dynamic only."
+    ),
 )
 _EMBED_SCHEMA = multipart_body(
     {
@@ -54,7 +60,12 @@ _EMBED_SCHEMA = multipart_body(
             "default": 0,
             "description": "the 10 s of audio embedded start here",
         },
-    }
+    },
+    rules=(
+        "Text, an image, audio, or several of them (at least one). An image is image_file or "
+        "image_url, not both; audio is audio_file or audio_url, not both. audio_start_offset_sec "
+        "must be before the audio's end."
+    ),
 )
 EMBED_FIELDS = ("model_name", "text", "image_url", "audio_url", "audio_start_offset_sec")
 SEARCH_FIELDS = ("query_text", "model_name", "task_id", "page_limit")
@@ -72,6 +83,8 @@ _SEARCH_SCHEMA = multipart_body(
         "page_limit": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
     },
     required=(),  # query_text or query_image
+    rules="Exactly one of query_text and query_image. An image ranks the visual option unless "
+    "embedding_option says otherwise; task_id limits the search to that task's clips.",
 )
 
 

@@ -36,6 +36,8 @@ _CREATE_SCHEMA = multipart_body(
         "user_metadata": {"type": "string", "description": 'a JSON object as text: {"category": "news"}'},
     },
     required=("index_id",),
+    rules="Exactly one of video_file and video_url. user_metadata is a JSON object as text whose "
+    "values are strings, numbers, booleans or lists of strings.",
 )
 
 

@@ -56,6 +56,10 @@ _SEARCH_SCHEMA = multipart_body(
         "adjust_confidence_level": {"type": "number", "description": "accepted, unused"},
     },
     required=("index_id", "search_options"),
+    rules="query_text, images, or both. An image needs query_media_type=image (and an image "
+    "without text searches the visual option only); a URL wins over a file. search_options must be "
+    "options the index was built for (audio and transcription need its audio model option). "
+    "filter is a JSON object as text (see docs/SEARCH-API.md).",
 )
 
 
