@@ -28,6 +28,7 @@ by up to 4e-4 relative in 384 dimensions: near-ties of the fused list may swap).
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -35,6 +36,8 @@ import shutil
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 
 import numkong
@@ -52,7 +55,6 @@ from vidembed.search.rank import (
     fuse_candidates,
     hits_of,
     is_placeholder,
-    options_in_order,
     score_moments,
 )
 from vidembed.stores.base import TaskStore
@@ -83,10 +85,21 @@ class _Scan:
 
 
 class _Partition:
-    """One owner's vectors of one option; each task's rows are contiguous (``ranges``)."""
+    """One owner's vectors of one option; each task's rows are contiguous (``ranges``).
 
-    def __init__(self, dim: int) -> None:
+    Besides ``ranges``, the live tasks are kept in row order (first row, end row, task id and the
+    task's number in ``numbers``, the index's task numbering), so that a query selects its tasks
+    and maps rows back to tasks with numpy instead of a pass over every task in Python."""
+
+    def __init__(self, dim: int, numbers: dict[str, int] | None = None) -> None:
         self.dim = dim
+        self.numbers: dict[str, int] = numbers if numbers is not None else {}
+        self._firsts: list[int] = []
+        self._ends: list[int] = []
+        self._ids: list[str] = []
+        self._nums: list[int] = []
+        self._live = 0
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # The float32 vectors: the first ``len(base)`` rows memory-mapped from the last flush
         # (read-only; a query reads about 100 of them), the rows added since in ``tail``.
         self.base: np.ndarray = np.empty((0, dim), np.float32)
@@ -106,7 +119,36 @@ class _Partition:
 
     @property
     def live(self) -> int:
-        return sum(b - a for a, b in self.ranges.values())
+        return self._live
+
+    def reindex(self) -> None:
+        """Rebuilds the row-ordered task lists from ``ranges`` (after a load or a compaction)."""
+        order = sorted(self.ranges.items(), key=lambda item: item[1][0])
+        self._ids = [t for t, _ in order]
+        self._firsts = [a for _, (a, _) in order]
+        self._ends = [b for _, (_, b) in order]
+        self._nums = [self.numbers.setdefault(t, len(self.numbers)) for t in self._ids]
+        self._live = sum(b - a for _, (a, b) in order)
+        self._cache = None
+
+    def task_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The live tasks' first rows, end rows and numbers, in row order."""
+        if self._cache is None:
+            self._cache = (
+                np.array(self._firsts, np.int64),
+                np.array(self._ends, np.int64),
+                np.array(self._nums, np.int64),
+            )
+        return self._cache
+
+    def task_id_at(self, at: int) -> str:
+        """The id of the ``at``-th live task in row order."""
+        return self._ids[at]
+
+    def _forget(self, first: int) -> None:
+        at = bisect.bisect_left(self._firsts, first)
+        del self._firsts[at], self._ends[at], self._ids[at], self._nums[at]
+        self._cache = None
 
     def append(self, task_id: str, starts: np.ndarray, ends: np.ndarray, vectors: np.ndarray) -> None:
         count = len(vectors)
@@ -117,6 +159,13 @@ class _Partition:
         self.starts[a:b], self.ends[a:b] = starts, ends
         self.ranges[task_id] = (a, b)
         self.rows = b
+        # rows are only ever appended at the end: the row-ordered lists stay sorted
+        self._firsts.append(a)
+        self._ends.append(b)
+        self._ids.append(task_id)
+        self._nums.append(self.numbers.setdefault(task_id, len(self.numbers)))
+        self._live += b - a
+        self._cache = None
         self._account(vectors, 1.0)
 
     def _account(self, vectors: np.ndarray, sign: float) -> None:
@@ -142,6 +191,8 @@ class _Partition:
         span = self.ranges.pop(task_id, None)
         if span is not None:
             self._account(self.span(*span), -1.0)
+            self._forget(span[0])
+            self._live -= span[1] - span[0]
         # Dead rows cost scan time; copying the rest out costs one pass over them: compact once
         # a quarter of the rows are dead.
         if self.rows - self.live > self.rows // 4:
@@ -158,6 +209,7 @@ class _Partition:
             self.ranges[task_id] = (at, at + b - a)
             at += b - a
         self.rows = at
+        self.reindex()
 
     def span(self, first: int, end: int) -> np.ndarray:
         """The float32 vectors of rows ``first`` to ``end``."""
@@ -203,27 +255,39 @@ class _Partition:
     def scan(
         self, query: np.ndarray, allowed: Collection[str] | None, wanted: int, exact_below: int
     ) -> _Scan:
-        spans = [self.ranges[t] for t in allowed if t in self.ranges] if allowed is not None else None
-        everything = spans is None or len(spans) == len(self.ranges)
-        if spans is None or everything:  # = if everything (None implies it), spelled for the type checker
-            spans = list(self.ranges.values())
-        count = sum(b - a for a, b in spans)
+        """The best ``wanted`` rows of the tasks in ``allowed`` (None: every task)."""
+        if allowed is None:
+            return self.scan_selected(query, None, wanted, exact_below)
+        chosen = set(allowed)
+        return self.scan_selected(
+            query, np.array([t in chosen for t in self._ids], bool), wanted, exact_below
+        )
+
+    def scan_selected(
+        self, query: np.ndarray, selected: np.ndarray | None, wanted: int, exact_below: int
+    ) -> _Scan:
+        """As ``scan``, the allowed tasks given as a mask over ``task_arrays`` (None: all)."""
+        firsts, ends, _ = self.task_arrays()
+        everything = selected is None or bool(selected.all())
+        if selected is not None and not everything:
+            firsts, ends = firsts[selected], ends[selected]
+        count = int((ends - firsts).sum())
         if count == 0:
             return _Scan(np.empty(0, np.int64), np.empty(0, np.float32), 0, 0.0, 0.0)
         whole = everything and count == self.rows
         if count < exact_below:
-            rows = np.arange(self.rows) if whole else _row_indices(spans)
+            rows = np.arange(self.rows) if whole else _rows_of(firsts, ends)
             scores = (self.span(0, self.rows) if whole else self.vectors(rows)) @ query
             best = _best(scores, wanted)
             return _Scan(rows[best], scores[best], count, *score_moments(scores))
         # Only the allowed rows are scanned, run by run: 10% of the tasks of a 1M partition took
         # 47 ms masked out of a full scan, 4 ms so.
-        runs = [(0, self.rows)] if whole else _merged(spans)
-        parts = [self._int8_scores(query, a, b) for a, b in runs]
+        run_firsts, run_ends = (np.array([0]), np.array([self.rows])) if whole else _merged(firsts, ends)
+        parts = [self._int8_scores(query, int(a), int(b)) for a, b in zip(run_firsts, run_ends, strict=True)]
         approximate = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        total, squares = self._statistics(query, spans, everything, exact_below, approximate)
+        total, squares = self._statistics(query, selected, everything, exact_below, approximate)
         picked = _best(approximate, max(wanted * 4, MIN_CANDIDATES))
-        candidates = picked if whole else _row_indices(runs)[picked]
+        candidates = picked if whole else _rows_of(run_firsts, run_ends)[picked]
         exact = self.vectors(candidates) @ query
         best = _best(exact, wanted)
         return _Scan(candidates[best], exact[best], count, total, squares)
@@ -231,7 +295,7 @@ class _Partition:
     def _statistics(
         self,
         query: np.ndarray,
-        spans: Sequence[tuple[int, int]],
+        selected: np.ndarray | None,
         everything: bool,
         exact_below: int,
         approximate: np.ndarray,
@@ -241,12 +305,12 @@ class _Partition:
         scores); otherwise from the int8 scores (their spread is off by up to 4e-4 relative)."""
         wide = query.astype(np.float64)
         total, squares = float(wide @ self.total), float(wide @ self.second @ wide)
-        if everything:
+        if everything or selected is None:
             return total, squares
-        allowed = set(spans)
-        left_out = [span for span in self.ranges.values() if span not in allowed]
-        if sum(b - a for a, b in left_out) < exact_below:
-            excluded = score_moments(self.vectors(_row_indices(left_out)) @ query)
+        firsts, ends, _ = self.task_arrays()
+        left_firsts, left_ends = firsts[~selected], ends[~selected]
+        if int((left_ends - left_firsts).sum()) < exact_below:
+            excluded = score_moments(self.vectors(_rows_of(left_firsts, left_ends)) @ query)
             return total - excluded[0], squares - excluded[1]
         return score_moments(approximate)
 
@@ -283,6 +347,18 @@ class ClipIndex:
         self._tasks: dict[str, TaskInfo] = {}
         self._lock = threading.RLock()
         self.unflushed = 0  # tasks added or removed since the last flush (or open)
+        # Every task seen gets a number (kept when it is removed; its partitions share the
+        # numbering); per number, its owner and its options' group (codes, -1: not indexed) and
+        # its clip counts per subset of options, so that a query works on its tasks with numpy.
+        self._numbers: dict[str, int] = {}
+        self._id_of = np.empty(0, object)
+        self._owner_of = np.empty(0, np.int64)
+        self._group_of = np.empty(0, np.int64)
+        self._counts: dict[str, np.ndarray] = {}
+        self._owners: dict[str, int] = {}
+        self._owner_names: list[str] = []
+        self._groups: dict[tuple[str, ...], int] = {}
+        self._group_options: list[tuple[str, ...]] = []
 
     # --- contents ------------------------------------------------------------------------
 
@@ -301,9 +377,12 @@ class ClipIndex:
                 real = ~is_placeholder(vectors, self.placeholders.get(option))
                 spans = np.array(list(clips), np.float64).reshape(-1, 2)[real]
                 if real.any():
-                    partition = self._partitions.setdefault((owner, option), _Partition(self.dim))
+                    partition = self._partitions.get((owner, option))
+                    if partition is None:
+                        partition = self._partitions[(owner, option)] = _Partition(self.dim, self._numbers)
                     partition.append(task_id, spans[:, 0], spans[:, 1], vectors[real])
             self._tasks[task_id] = info
+            self._note(task_id, info)
             self.unflushed += 1
 
     def remove_task(self, task_id: str) -> bool:
@@ -313,16 +392,55 @@ class ClipIndex:
             if info is None:
                 return False
             self.unflushed += 1
+            number = self._numbers[task_id]
+            self._owner_of[number] = self._group_of[number] = -1
+            for key in info.clips:
+                self._counts[key][number] = 0
             for option in info.options:
                 partition = self._partitions.get((info.owner, option))
                 if partition is not None:
                     partition.remove(task_id)
             return True
 
+    def _note(self, task_id: str, info: TaskInfo) -> None:
+        """Records an indexed task's number, owner, options and clip counts."""
+        number = self._numbers.setdefault(task_id, len(self._numbers))
+        if len(self._owner_of) < len(self._numbers):
+            grown = max(len(self._numbers), 2 * len(self._owner_of), 1024)
+            self._id_of = _resized(self._id_of, grown, len(self._id_of))
+            self._owner_of = _grown_with(self._owner_of, grown, -1)
+            self._group_of = _grown_with(self._group_of, grown, -1)
+            self._counts = {key: _grown_with(counts, grown, 0) for key, counts in self._counts.items()}
+        self._id_of[number] = task_id
+        if info.owner not in self._owners:
+            self._owners[info.owner] = len(self._owner_names)
+            self._owner_names.append(info.owner)
+        group = tuple(info.options)
+        if group not in self._groups:
+            self._groups[group] = len(self._group_options)
+            self._group_options.append(group)
+        self._owner_of[number] = self._owners[info.owner]
+        self._group_of[number] = self._groups[group]
+        for key, clips in info.clips.items():
+            if key not in self._counts:
+                self._counts[key] = np.zeros(len(self._owner_of), np.int64)
+            self._counts[key][number] = clips
+
     def tasks(self) -> dict[str, str]:
         """Every indexed task, with its owner."""
         with self._lock:
             return {task_id: info.owner for task_id, info in self._tasks.items()}
+
+    def missing(self, task_ids: Sequence[str], owners: Sequence[str]) -> dict[str, str]:
+        """Those of the tasks ``task_ids`` (of owners ``owners``) that the index does not hold
+        under that owner, with their owners."""
+        with self._lock:
+            numbers = np.fromiter(map(self._numbers.get, task_ids, repeat(-1)), np.int64, len(task_ids))
+            codes = np.fromiter(map(self._owners.get, owners, repeat(-2)), np.int64, len(owners))
+            held = np.full(len(numbers), -3, np.int64)
+            known = numbers >= 0
+            held[known] = self._owner_of[numbers[known]]
+            return {task_ids[i]: owners[i] for i in np.flatnonzero(held != codes).tolist()}
 
     def vector_count(self) -> int:
         with self._lock:
@@ -368,33 +486,77 @@ class ClipIndex:
         returns: the ``top`` best clips per option and fused, over the tasks of ``owner`` (None:
         every owner) that are in ``task_ids`` (None: all of them)."""
         query = np.asarray(query, np.float32)
-        allowed = set(task_ids) if task_ids is not None else None
         with self._lock:
-            tasks = {
-                t: info
-                for t, info in self._tasks.items()
-                if (owner is None or info.owner == owner) and (allowed is None or t in allowed)
-            }
-            present = options_in_order(tasks, options)
+            numbers = self._allowed(owner, task_ids)
+            groups = self._group_of[numbers]
+            present, by_group = self._options_in_order(numbers, groups, options)
             wanted = max(top, MIN_CANDIDATES // 4) if fused and len(present) > 1 else top
-            scans = {option: self._scan_option(option, query, tasks, wanted) for option in present}
+            selected = np.zeros(len(self._owner_of), bool)
+            selected[numbers] = True
+            owners = sorted(self._owner_names[code] for code in np.unique(self._owner_of[numbers]))
+            scans = {option: self._scan_option(option, query, owners, selected, wanted) for option in present}
             ranked = {option: hits_of(found, option, top) for option, found in scans.items()}
             if fused and len(present) > 1:
-                ranked[FUSED] = self._fuse(query, present, scans, tasks, top)
+                clips = self._clips_in(set(present), by_group)
+                ranked[FUSED] = self._fuse(query, present, scans, clips, top)
             return ranked
 
+    def _allowed(self, owner: str | None, task_ids: Collection[str] | None) -> np.ndarray:
+        """The numbers, ascending, of the indexed tasks of ``owner`` (None: any) in ``task_ids``
+        (None: all)."""
+        if owner is None:
+            indexed = self._owner_of >= 0
+        elif owner in self._owners:
+            indexed = self._owner_of == self._owners[owner]
+        else:
+            return np.empty(0, np.int64)
+        if task_ids is not None:
+            numbers = np.fromiter(map(self._numbers.get, task_ids, repeat(-1)), np.int64)
+            chosen = np.zeros(len(indexed), bool)
+            chosen[numbers[numbers >= 0]] = True
+            indexed &= chosen
+        return np.flatnonzero(indexed)
+
+    def _options_in_order(
+        self, numbers: np.ndarray, groups: np.ndarray, options: Sequence[str] | None
+    ) -> tuple[list[str], dict[int, np.ndarray]]:
+        """``options_in_order`` over the tasks ``numbers`` (of options' groups ``groups``), and
+        those tasks by group. The options of a group first appear at its smallest task id, so
+        the groups by their smallest id give rank_clips' order."""
+        by_group = {int(g): numbers[groups == g] for g in np.unique(groups)}
+        firsts = []
+        for group, members in by_group.items():
+            if any(not options or option in options for option in self._group_options[group]):
+                firsts.append((self._id_of[members].min(), group))
+        present: list[str] = []
+        for _, group in sorted(firsts):
+            for option in self._group_options[group]:
+                if option not in present and (not options or option in options):
+                    present.append(option)
+        return present, by_group
+
+    def _clips_in(self, subset: set[str], by_group: Mapping[int, np.ndarray]) -> int:
+        """``rank.clips_in`` summed over the tasks of ``by_group``."""
+        clips = 0
+        for group, members in by_group.items():
+            counts = self._counts.get(",".join(sorted(subset & set(self._group_options[group]))))
+            if counts is not None:
+                clips += int(counts[members].sum())
+        return clips
+
     def _scan_option(
-        self, option: str, query: np.ndarray, tasks: Mapping[str, TaskInfo], wanted: int
+        self, option: str, query: np.ndarray, owners: Sequence[str], selected: np.ndarray, wanted: int
     ) -> OptionScan:
-        """The option's best ``wanted`` clips over the allowed tasks of every owner in ``tasks``,
-        and the statistics of all their scores."""
+        """The option's best ``wanted`` clips over the ``selected`` tasks (by number) of
+        ``owners``, and the statistics of all their scores."""
         result = OptionScan([], 0, 0.0, 0.0)
-        for owner in sorted({info.owner for info in tasks.values()}):
+        for owner in owners:
             partition = self._partitions.get((owner, option))
             if partition is None:
                 continue
-            mine = [t for t, info in tasks.items() if info.owner == owner]
-            scan = partition.scan(query, mine, wanted, self.exact_below)
+            scan = partition.scan_selected(
+                query, selected[partition.task_arrays()[2]], wanted, self.exact_below
+            )
             task_of = _task_of_rows(partition, scan.rows)
             result.clips += [
                 (task_of[i], float(partition.starts[r]), float(partition.ends[r]), float(s))
@@ -412,9 +574,11 @@ class ClipIndex:
         query: np.ndarray,
         present: Sequence[str],
         scans: Mapping[str, OptionScan],
-        tasks: Mapping[str, TaskInfo],
+        clips: int,
         top: int,
     ) -> list[Hit]:
+        tasks = self._tasks
+
         def scores_of(candidates: Sequence[ClipKey]) -> Iterator[tuple[ClipKey, str, float]]:
             for task_id, start, end in candidates:
                 owner = tasks[task_id].owner
@@ -425,7 +589,7 @@ class ClipIndex:
                         vector = partition.span(row, row + 1)[0]
                         yield (task_id, start, end), option, float(vector @ query)
 
-        return fuse_candidates(query, present, scans, tasks, self.placeholders, top, scores_of)
+        return fuse_candidates(query, present, scans, tasks, self.placeholders, top, scores_of, clips=clips)
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -520,7 +684,7 @@ class ClipIndex:
         if manifest["version"] != FORMAT_VERSION or manifest["dim"] != self.dim:
             raise ValueError(f"format {manifest['version']} / dimension {manifest['dim']} differ")
         for part in manifest["partitions"]:
-            partition = _Partition(self.dim)
+            partition = _Partition(self.dim, self._numbers)
             path = generation / part["file"]
             partition.base = np.load(f"{path}-vectors.npy", mmap_mode="r")
             partition.codes = np.load(f"{path}-codes.npy")
@@ -540,6 +704,10 @@ class ClipIndex:
             t: TaskInfo(i["owner"], list(i["options"]), dict(i["clips"]))
             for t, i in manifest["tasks"].items()
         }
+        for task_id, info in self._tasks.items():
+            self._note(task_id, info)
+        for partition in self._partitions.values():
+            partition.reindex()
 
 
 def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -557,21 +725,35 @@ def _resized(array: np.ndarray, rows: int, used: int) -> np.ndarray:
     return grown
 
 
+def _grown_with(array: np.ndarray, rows: int, fill: int) -> np.ndarray:
+    grown = np.full(rows, fill, array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
 def _row_indices(spans: Sequence[tuple[int, int]]) -> np.ndarray:
     if not spans:
         return np.empty(0, np.int64)
     return np.concatenate([np.arange(a, b) for a, b in spans])
 
 
-def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Row ranges in order, adjacent ones joined."""
-    runs: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if runs and runs[-1][1] == a:
-            runs[-1] = (runs[-1][0], b)
-        else:
-            runs.append((a, b))
-    return runs
+def _rows_of(firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows of the ranges ``firsts[i]`` to ``ends[i]``, range after range."""
+    lengths = ends - firsts
+    total = int(lengths.sum())
+    if not total:
+        return np.empty(0, np.int64)
+    # each row is its range's first row plus its place in the range
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(firsts - before, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _merged(firsts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row ranges (in row order, not overlapping) with adjacent ones joined."""
+    if len(firsts) < 2:
+        return firsts, ends
+    breaks = np.flatnonzero(ends[:-1] != firsts[1:]) + 1
+    return firsts[np.concatenate([[0], breaks])], ends[np.concatenate([breaks - 1, [len(ends) - 1]])]
 
 
 def _best(scores: np.ndarray, count: int) -> np.ndarray:
@@ -599,10 +781,9 @@ def _best(scores: np.ndarray, count: int) -> np.ndarray:
 def _task_of_rows(partition: _Partition, rows: np.ndarray) -> list[str]:
     if not len(rows):
         return []
-    order = sorted(partition.ranges.items(), key=lambda item: item[1][0])
-    firsts = np.array([a for _, (a, _) in order])
+    firsts, _, _ = partition.task_arrays()
     where = np.searchsorted(firsts, rows, side="right") - 1
-    return [order[i][0] for i in where]
+    return [partition.task_id_at(int(i)) for i in where]
 
 
 def _current_generation(folder: Path) -> Path | None:
@@ -642,15 +823,15 @@ class ClipIndexes:
     ) -> dict[str, list[Hit]]:
         """What ``rank_clips`` gives over ``tasks``' clips (the caller's searchable tasks)."""
         index = self._index(stack, placeholders, len(query))
-        held = index.tasks()
-        new = {t.id: t.owner for t in tasks if held.get(t.id) != t.owner}  # ready since it last looked
+        ids, owners = list(map(attrgetter("id"), tasks)), list(map(attrgetter("owner"), tasks))
+        new = index.missing(ids, owners)  # ready since it last looked
         if new:  # one read of the store for all of them
             found: dict[str, list[StoredSegment]] = {task_id: [] for task_id in new}
             for segment in self._store.segments(list(new)):
                 found[segment.task_id].append(segment)
             for task_id, segments in found.items():
                 index.add_task(task_id, new[task_id], segments)
-        return index.rank(query, top, owner=owner, task_ids=[t.id for t in tasks], options=options)
+        return index.rank(query, top, owner=owner, task_ids=ids, options=options)
 
     def _index(self, stack: str, placeholders: Mapping[str, np.ndarray], dim: int) -> ClipIndex:
         with self._lock:

@@ -220,14 +220,17 @@ def fuse_candidates(
     placeholders: Mapping[str, np.ndarray],
     top: int,
     scores_of: Callable[[Sequence[ClipKey]], Iterable[tuple[ClipKey, str, float]]],
+    clips: int | None = None,
 ) -> list[Hit]:
     """The fused top ``top`` (``search.fuse``'s z-max) over the union of the options' candidates
     in ``scans``: ``scores_of(candidates)`` gives each candidate's exact score in every option where
     it has a real vector (the embedded index reads its partitions, pgvector search its table); a
     clip of the fused top k is in the top k of its best option, so the union holds the fused top k.
-    Shared by ``ClipIndex`` and ``pg_vectors.PgVectorIndex``."""
-    subset = set(present)
-    clips = sum(clips_in(info, subset) for info in tasks.values())
+    Shared by ``ClipIndex`` and ``pg_vectors.PgVectorIndex``. ``clips``, when the caller has it,
+    is ``clips_in`` summed over ``tasks`` for the options ``present``."""
+    if clips is None:
+        subset = set(present)
+        clips = sum(clips_in(info, subset) for info in tasks.values())
     # option -> mean, spread, sqrt(share)
     weights = {o: z_scale(scans[o], clips, placeholders.get(o), query) for o in present}
     candidates = sorted({(t, a, b) for o in present for t, a, b, _ in scans[o].clips})
