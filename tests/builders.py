@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import replace
+
+import pytest
 
 from vidembed.api.embed.operations import TaskService
 from vidembed.records import AssetRecord, TaskRecord
@@ -50,3 +53,18 @@ def make_asset(asset_id: str, created: float = T0, **fields: object) -> AssetRec
         size=1234,
     )
     return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def read_until_progress(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
+    """The stderr lines of a CLI process up to its first progress line past 0 % (the engine is
+    embedding clips); fails the test if the command ends first or nothing moves in ``timeout``."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        assert line, f"the command ended early: {seen}"
+        seen.append(line.rstrip("\n"))
+        if line.startswith("progress") and int(line.split()[1].rstrip("%")) > 0:
+            return seen
+    pytest.fail(f"no progress in {timeout:g} s: {seen}")

@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import read_until_progress
 from conftest import FAKE, PARAPHRASE, LiveServer, make_service
 from test_cli_interrupt import RUNNER, SLOW_ENGINE
 
@@ -208,17 +208,7 @@ def test_ctrl_c_during_add_saves_the_task_and_the_next_add_finishes_it(tmp_path:
     command, env = _cli(harness, "--data-dir", data, "index", "add", index_id, str(long), slow=True)
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stderr is not None
-        seen: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the engine is embedding clips
-            line = proc.stderr.readline()
-            assert line, f"the command ended early: {seen}"
-            seen.append(line.rstrip("\n"))
-            if line.startswith("progress") and int(line.split()[1].rstrip("%")) > 0:
-                break
-        else:
-            pytest.fail(f"no progress in 60 s: {seen}")
+        seen = read_until_progress(proc)  # the engine is embedding clips
         task_id = seen[0].split()[1]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from builders import read_until_progress
 from conftest import FAKE
 
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
@@ -122,17 +123,7 @@ def test_ctrl_c_stops_embed_at_once_and_the_same_command_resumes_then_reuses_the
         text=True,
     )
     try:
-        assert proc.stderr is not None
-        seen: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the engine is embedding clips
-            line = proc.stderr.readline()
-            assert line, f"the command ended early: {seen}"
-            seen.append(line.rstrip("\n"))
-            if line.startswith("progress") and int(line.split()[1].rstrip("%")) > 0:
-                break
-        else:
-            pytest.fail(f"no progress in 60 s: {seen}")
+        seen = read_until_progress(proc)  # the engine is embedding clips
         task_id = seen[0].split()[1]
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "the engine runs in a child process"

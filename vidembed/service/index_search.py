@@ -57,7 +57,7 @@ ClipKey = tuple[str, float, float]  # video (task) id, start, end
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A search as the request rules accepted it."""
+    """A search as the request rules accepted it, with its pictures decoded (RGB uint8)."""
 
     options: tuple[str, ...]
     text: str | None = None
@@ -246,13 +246,8 @@ class IndexSearch:
     def _clips(self, index: IndexRecord, query: SearchQuery, videos: list[TaskRecord]) -> list[ClipMatch]:
         vector = self._query_vector(index.stack, query)
         options = list(query.options)
-        if query.text is None:  # an image compares with what clips show
+        if query.text is None:  # an image compares with what clips show (the rules saw to one)
             options = [o for o in options if o in IMAGE_QUERY_OPTIONS]
-            if not options:
-                raise errors.BadRequestError(
-                    "An image query searches what clips show: include visual in search_options.",
-                    "search_option_combination_not_supported",
-                )
         semantic = [o for o in options if o != "transcription" or "semantic" in query.transcription_modes]
         ranked: dict[str, list[Hit]] = {}
         if semantic:

@@ -20,7 +20,6 @@ import math
 import posixpath
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -204,14 +203,19 @@ class IndexCore:
 
     # --- index tasks: a video into an index ------------------------------------------------
 
-    def add_video(self, owner: str, index: IndexRecord, video: VideoInput) -> TaskRecord:
-        """An index task for a video (an upload or a URL): stored and woken, as an embed task."""
+    def _new_task(self, owner: str, index: IndexRecord, metadata: JsonObject | None) -> TaskRecord:
+        """An index task of ``index`` (not yet stored; the caller sets its input, then submits):
+        the index's stack and options, both scopes, thumbnails with the add-on. 429 past the
+        owner's limit of active tasks."""
         self.tasks.admit(owner)
         params = ClipParams(scopes=("clip", "video"), thumbnails="thumbnail" in index.addons)
         task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
-        task.stack = index.stack
-        task.index_id = index.id
-        task.user_metadata = video.user_metadata
+        task.stack, task.index_id, task.user_metadata = index.stack, index.id, metadata
+        return task
+
+    def add_video(self, owner: str, index: IndexRecord, video: VideoInput) -> TaskRecord:
+        """An index task for a video (an upload or a URL): stored and woken, as an embed task."""
+        task = self._new_task(owner, index, video.user_metadata)
         if video.url is not None:
             self.tasks.check_url(video.url)
             task.input_url = video.url
@@ -241,10 +245,7 @@ class IndexCore:
             raise errors.invalid(
                 "asset_id", f"The asset {asset_id} is a {asset.asset_type}; an index takes videos."
             )
-        self.tasks.admit(owner)
-        params = ClipParams(scopes=("clip", "video"), thumbnails="thumbnail" in index.addons)
-        task = self.tasks.new_task(owner, index.model_name, params, embedded_options(index), api="index")
-        task.stack, task.index_id, task.user_metadata = index.stack, index.id, metadata
+        task = self._new_task(owner, index, metadata)
         task.asset_id, task.input_filename = asset_id, asset.filename
         if asset.status == "processing":
             task.stage = WAITING_FOR_ASSET
@@ -287,13 +288,9 @@ class IndexCore:
 
     # --- videos: the ready index tasks -------------------------------------------------------
 
-    def videos(self, index: IndexRecord, conditions: VideoFilter = ()) -> builtins.list[TaskRecord]:
-        """An index's ready videos that pass ``conditions``, newest first."""
-        return [
-            t
-            for t in self.tasks.store.index_tasks(index.id)
-            if t.status == "ready" and matches(t, conditions)
-        ]
+    def videos(self, index: IndexRecord) -> builtins.list[TaskRecord]:
+        """An index's ready videos, newest first (filters are the caller's: ``matches``)."""
+        return [t for t in self.tasks.store.index_tasks(index.id) if t.status == "ready"]
 
     def indexed(self, index: IndexRecord, task_id: str) -> TaskRecord:
         """An index task of this index in any state (an indexed asset); 404 otherwise."""
@@ -336,7 +333,3 @@ class IndexCore:
                 "task_cannot_be_deleted",
             )
         self._delete_task(task)
-
-    def clip_texts(self, task_ids: Sequence[str]) -> dict[str, builtins.list[tuple[float, float, str]]]:
-        found = self.tasks.store.clip_texts(task_ids)
-        return {t: [(c.start, c.end, c.text) for c in texts] for t, texts in found.items()}

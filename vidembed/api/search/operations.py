@@ -13,7 +13,7 @@ from vidembed.api.rules import parse_flag
 from vidembed.api.search.rules import parse_page_token, parse_search
 from vidembed.api.search.wire import ThumbnailUrl, page_body, page_videos
 from vidembed.records import FileInput, JsonObject
-from vidembed.service.index_search import ClipMatch, IndexSearch, SearchQuery, SearchResults
+from vidembed.service.index_search import ClipMatch, IndexSearch, SearchResults
 from vidembed.stores.base import thumbnail_key
 
 
@@ -40,18 +40,7 @@ class SearchService:
             images = [tasks.query_image("query_media_url", url=url) for url in request.image_urls]
         else:
             images = [tasks.query_image("query_media_file", upload=f) for f in files]
-        query = SearchQuery(
-            options=request.options,
-            text=request.text,
-            images=tuple(images),
-            transcription_modes=request.transcription_modes,
-            operator=request.operator,
-            group_by=request.group_by,
-            sort_by_clip_count=request.sort_by_clip_count,
-            conditions=request.conditions,
-            page_limit=request.page_limit,
-            include_user_metadata=request.include_user_metadata,
-        )
+        query = replace(request.query, images=tuple(images))
         return self._page(self.search.search(index, query), 1, base_url)
 
     def page(

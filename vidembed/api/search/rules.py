@@ -16,8 +16,9 @@ from typing import Any
 
 from vidembed import errors
 from vidembed.api.rules import MAX_PAGE_LIMIT, absent, parse_choice, parse_flag, parse_number, parse_whole
-from vidembed.service.index_search import SEARCH_OPTIONS, TRANSCRIPTION_MODES
+from vidembed.service.index_search import SEARCH_OPTIONS, TRANSCRIPTION_MODES, SearchQuery
 from vidembed.service.indexes import Condition, VideoFilter
+from vidembed.service.tasks import IMAGE_QUERY_OPTIONS
 
 MAX_QUERY_CHARS = 2000  # about 500 tokens of English, Marengo 3.0's documented limit
 MAX_IMAGES = 10
@@ -30,20 +31,13 @@ FILTER_EXAMPLE = '{"category": "news", "duration": {"gte": 60}, "id": ["<video i
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """A search as the rules accepted it; images are fetched and decoded by the operation."""
+    """A search as the rules accepted it: the index, the images to fetch (URLs, or the files sent
+    when there is none), and the query, whose ``images`` the operation fills once they are
+    fetched and decoded."""
 
     index_id: str
-    options: tuple[str, ...]
-    text: str | None
     image_urls: tuple[str, ...]
-    image_files: int  # how many files were sent (used when no URL is)
-    transcription_modes: tuple[str, ...]
-    group_by: str
-    operator: str
-    page_limit: int
-    conditions: VideoFilter
-    include_user_metadata: bool
-    sort_by_clip_count: bool
+    query: SearchQuery
 
 
 def listed(value: Any) -> list[str]:
@@ -154,6 +148,11 @@ def parse_search(
         raise errors.none_provided(["query_text", "query_media_url", "query_media_file"])
     if len(urls) > MAX_IMAGES or image_files > MAX_IMAGES:
         raise errors.invalid("query_media_url", f"Send at most {MAX_IMAGES} images.")
+    if text is None and not any(o in IMAGE_QUERY_OPTIONS for o in options):
+        raise errors.BadRequestError(
+            "An image query searches what clips show: include visual in search_options.",
+            "search_option_combination_not_supported",
+        )
     modes = listed(transcription_options) or list(TRANSCRIPTION_MODES)
     if any(m not in TRANSCRIPTION_MODES for m in modes):
         raise errors.invalid("transcription_options", f"Use some of: {', '.join(TRANSCRIPTION_MODES)}.")
@@ -163,12 +162,9 @@ def parse_search(
     )
     if level is not None and not 0 <= level <= 1:
         raise errors.invalid("adjust_confidence_level", "It must be a number from 0 to 1.")
-    return SearchRequest(
-        index_id=str(index_id).strip(),
+    query = SearchQuery(
         options=options,
         text=text,
-        image_urls=urls,
-        image_files=image_files,
         transcription_modes=tuple(m for m in TRANSCRIPTION_MODES if m in modes),
         group_by=parse_choice("group_by", group_by, GROUPS, "clip"),
         operator=parse_choice("operator", operator, OPERATORS, "or"),
@@ -177,6 +173,7 @@ def parse_search(
         include_user_metadata=parse_flag("include_user_metadata", include_user_metadata) or False,
         sort_by_clip_count=parse_choice("sort_option", sort_option, SORTS, "score") == "clip_count",
     )
+    return SearchRequest(str(index_id).strip(), urls, query)
 
 
 def parse_page_token(token: str) -> tuple[str, int]:
