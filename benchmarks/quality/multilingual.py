@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
-import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.quality.fusion import ClipTable
-from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video, resample
+from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video, speak
 from vidembed.engine import Engine
 from vidembed.models.catalog import BUILTIN
 from vidembed.models.stack import DEFAULT_STACK, MULTILINGUAL_STACK
@@ -106,22 +103,6 @@ SCENES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def speak(text: str, voice: str) -> np.ndarray:
-    """Mono float32 speech at AUDIO_RATE in espeak-ng's ``voice`` (synth.speak has no voice)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wav_path = Path(tmp) / "speech.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav_path), text],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        with wave.open(str(wav_path)) as wav:
-            source_rate = wav.getframerate()
-            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
-    return resample(samples, source_rate, AUDIO_RATE)
-
-
 def build_video(language: str, scenes: int, out: Path) -> Path:
     sentences = [said for said, _ in SCENES[language][:scenes]]
     digest = hashlib.sha256("\n".join([VOICES[language], *sentences]).encode()).hexdigest()[:8]
@@ -132,7 +113,7 @@ def build_video(language: str, scenes: int, out: Path) -> Path:
     picture = np.full((360, 640, 3), 128, np.uint8)
     segments = []
     for said in sentences:
-        speech = speak(said, VOICES[language])
+        speech = speak(said, voice=VOICES[language])
         room = SEGMENT_SEC - SPEECH_DELAY
         if len(speech) > room * AUDIO_RATE:
             print(f"  warning: {language} {said!r} lasts {len(speech) / AUDIO_RATE:.1f} s, cut to {room:g} s")

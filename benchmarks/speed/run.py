@@ -2,12 +2,15 @@
 
     python -m benchmarks.speed.run [--resolutions 480p,720p,1080p] [--minutes 1,10,60]
                                    [--naive-max-minutes 10] [--options visual,audio,transcription]
+                                   [--stacks conse-minilm-384,conse-muse-512]
 
 For each input it prints wall time, realtime factor (video seconds per wall second), peak RSS and
 time per stage for (a) the pipeline (``vidembed.engine.Engine``) and (b) a naive implementation of
 the same outputs written here: decode every frame, embed sampled frames one by one, OCR and sound
 per clip, and Whisper per clip. Each run is a separate process, so peak RSS is its own. It also
-checks that (a) and (b) agree: cosine of each segment's vectors, per option.
+checks that (a) and (b) agree: cosine of each segment's vectors, per option. With several
+``--stacks``, the pipeline runs once per stack on the same input, side by side (the naive
+reference with the first stack only).
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_pipeline(path: Path, options: list[str]) -> dict:
+def run_pipeline(path: Path, options: list[str], stack_name: str) -> dict:
     started = time.perf_counter()
-    stack = load_stack("marengo3.0")  # loads and warms up: kept out of the wall time
+    stack = load_stack(stack_name)  # loads and warms up: kept out of the wall time
     load = time.perf_counter() - started
     cpu = cpu_seconds()
     result = Engine(stack).embed(path, ClipParams(), options)
@@ -64,10 +67,10 @@ def run_pipeline(path: Path, options: list[str]) -> dict:
     }
 
 
-def run_naive(path: Path, options: list[str]) -> dict:
+def run_naive(path: Path, options: list[str], stack_name: str) -> dict:
     """The same outputs the obvious way: every frame decoded, one model call per item."""
     started = time.perf_counter()
-    stack = load_stack("marengo3.0")  # loads and warms up: kept out of the wall time
+    stack = load_stack(stack_name)  # loads and warms up: kept out of the wall time
     load = time.perf_counter() - started
     cpu = cpu_seconds()
     t0 = time.perf_counter()
@@ -144,13 +147,13 @@ def run_naive(path: Path, options: list[str]) -> dict:
     }
 
 
-def one(kind: str, path: Path, options: list[str]) -> None:
-    result = (run_pipeline if kind == "pipeline" else run_naive)(path, options)
+def one(kind: str, path: Path, options: list[str], stack_name: str) -> None:
+    result = (run_pipeline if kind == "pipeline" else run_naive)(path, options, stack_name)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
-def measure(kind: str, path: Path, options: list[str]) -> dict:
+def measure(kind: str, path: Path, options: list[str], stack_name: str) -> dict:
     out = subprocess.run(
         [
             sys.executable,
@@ -161,6 +164,8 @@ def measure(kind: str, path: Path, options: list[str]) -> dict:
             str(path),
             "--options",
             ",".join(options),
+            "--stacks",
+            stack_name,
         ],
         capture_output=True,
         text=True,
@@ -185,11 +190,15 @@ def main() -> None:
     parser.add_argument("--naive-max-minutes", type=int, default=10)
     parser.add_argument("--options", default="visual,audio,transcription")
     parser.add_argument("--folder", type=Path, default=models_dir().parent / "benchmarks" / "speed-videos")
+    parser.add_argument(
+        "--stacks", default="marengo3.0", help="stacks to time side by side (comma-separated)"
+    )
     parser.add_argument("--one", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = args.options.split(",")
+    stacks = args.stacks.split(",")
     if args.one:
-        one(args.one[0], Path(args.one[1]), options)
+        one(args.one[0], Path(args.one[1]), options, stacks[0])
         return
     print(f"options: {', '.join(options)}\n")
     columns = [
@@ -209,16 +218,19 @@ def main() -> None:
     for resolution in args.resolutions.split(","):
         for minutes in (int(m) for m in args.minutes.split(",")):
             path = looped_video(args.folder, resolution, minutes)
-            a = measure("pipeline", path, options)
-            b = measure("naive", path, options) if minutes <= args.naive_max_minutes else None
+            runs = {f"(a) vidembed {stack}": measure("pipeline", path, options, stack) for stack in stacks}
+            a = next(iter(runs.values()))
+            b = measure("naive", path, options, stacks[0]) if minutes <= args.naive_max_minutes else None
             name = f"{resolution} {minutes} min"
-            for label, r in (("(a) vidembed", a), ("(b) naive", b)):
+            for label, r in (*runs.items(), (f"(b) naive {stacks[0]}", b)):
                 if r is None:
                     skipped = f"| {name} | (b) naive | skipped (over --naive-max-minutes) |"
                     print(skipped + " |" * (len(columns) - 3))
                     continue
-                speedup = f"{b['wall'] / a['wall']:.2f}x" if b and label.startswith("(a)") else ""
-                pairs = agreement(a, b).items() if b and speedup else []
+                speedup = (
+                    f"{b['wall'] / r['wall']:.2f}x" if b and r is not None and label.startswith("(a)") else ""
+                )
+                pairs = agreement(r, b).items() if b and r is a else []
                 agree = ", ".join(f"{o} {lo:.3f}/{med:.3f}" for o, (lo, med) in pairs)
                 stages = " ".join(f"{k} {v}" for k, v in r["stages"].items())
                 print(

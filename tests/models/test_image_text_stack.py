@@ -172,8 +172,12 @@ def test_stacks_file_mistakes_name_the_file_and_the_key(tmp_path: Path) -> None:
     path = tmp_path / "stacks.toml"
     cases = {
         "[stacks.a]\nimage_txt = 'x'\n": "[stacks.a]: unknown keys image_txt; a stack takes aliases, audio_text, "
-        "image_text, language, speech.",
-        "[stacks.a]\naliases = ['b']\n": "[stacks.a]: image_text is required: a model folder or a Hugging Face hub id.",
+        "image_text, language, speech, text_model.",
+        "[stacks.a]\naliases = ['b']\n": "[stacks.a]: image_text (a model folder or a Hugging Face hub id) or "
+        "text_model ('minilm' or 'muse') is required.",
+        "[stacks.a]\ntext_model = 'labse'\n": "[stacks.a]: text_model 'labse' is none of 'minilm', 'muse'.",
+        "[stacks.a]\ntext_model = 'muse'\nimage_text = 'x'\n": "[stacks.a]: image_text and text_model exclude "
+        "each other",
         "[stacks.conse-minilm-384]\nimage_text = 'x'\n": "[stacks.conse-minilm-384]: conse-minilm-384 is built in "
         "and cannot be redefined; choose another name.",
         "stacks = 3\n": "defines no stack (add a [stacks.NAME] table).",

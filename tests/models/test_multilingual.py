@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vidembed import BadRequestError, VidEmbed
-from vidembed.devtools.synth import SegmentSpec, make_video, speak
+from vidembed.devtools.synth import AUDIO_RATE, SegmentSpec, make_video, speak
 from vidembed.errors import ConfigurationError
 from vidembed.models import registry, weights
 from vidembed.models.catalog import BUILTIN, StackCatalog, load_stack, load_text_encoder
@@ -86,6 +86,33 @@ def test_a_stacks_file_cannot_redefine_it(tmp_path: Path) -> None:
         StackCatalog(StackSettings(stacks_file=path))
 
 
+def test_a_stacks_file_makes_a_multilingual_stack_with_a_pinned_language(tmp_path: Path) -> None:
+    """text_model = "muse" in a stacks file: the built-in multilingual stack's models, with Whisper
+    pinned to German (detection is the default, as for conse-muse-512)."""
+    path = tmp_path / "stacks.toml"
+    path.write_text(
+        '[stacks.muse-de]\ntext_model = "muse"\nlanguage = "de"\n'
+        '[stacks.muse-auto]\ntext_model = "muse"\n'
+        '[stacks.minilm-es]\ntext_model = "minilm"\nlanguage = "es"\n'
+    )
+    catalog = StackCatalog(StackSettings(stacks_file=path))
+    german = catalog.describe("muse-de")
+    assert german["dimension"] == 512 and german["languages"] == list(LANGUAGES)
+    assert german["settings"]["asr_language"] == "de"
+    assert "language:de" in german["encoders"]["transcription"]["identity"]
+    # the same text space as the built-in stack: same text identity, so queries compare
+    builtin = BUILTIN.describe(MULTILINGUAL_STACK)
+    assert german["encoders"]["text"]["identity"] == builtin["encoders"]["text"]["identity"]
+    assert catalog.describe("muse-auto")["settings"]["asr_language"] == "auto"
+    spanish = catalog.describe("minilm-es")
+    assert spanish["dimension"] == 384 and spanish["languages"] == ["en"]
+    assert spanish["settings"]["asr_language"] == "es"
+    stack = catalog.load("muse-de")
+    assert stack.transcription.transcriber.language == "de"  # type: ignore[attr-defined]
+    vectors = stack.encode_text([DOG, TRANSLATIONS["de"]])
+    assert vectors.shape == (2, 512) and vectors[0] @ vectors[1] > 0.7
+
+
 def test_a_conse_stack_names_a_known_text_model() -> None:
     config = replace(BUILTIN.config(MULTILINGUAL_STACK), name="other", text_model="labse")
     with pytest.raises(ConfigurationError, match="labse"):
@@ -102,6 +129,61 @@ def test_whisper_detects_the_language_when_the_stack_pins_none() -> None:
     words = packer.add(pcm, 0.0) + packer.flush()
     assert "park" in " ".join(w.text.lower() for w in words)
     assert packer.detected_language == "en" and packer.languages[0][1] > 0.5
+
+
+def _speech(sentences: list[str], voice: str, gap: float = 0.6) -> np.ndarray:
+    """The sentences spoken one after another in espeak-ng's ``voice``, ``gap`` s of silence
+    between them, at Whisper's rate."""
+    pause = np.zeros(int(gap * SAMPLE_RATE), np.float32)
+    return np.concatenate([part for said in sentences for part in (speak(said, SAMPLE_RATE, voice), pause)])
+
+
+def test_each_window_is_transcribed_in_its_own_language_among_the_stacks() -> None:
+    """A video that changes language: each window gets its own detected language. espeak's German
+    voice is Yiddish to Whisper's free choice (docs/QUALITY.md); among the stack's languages it is
+    German, and the German words come back."""
+    transcriber = load_stack(MULTILINGUAL_STACK).transcription.transcriber  # type: ignore[attr-defined]
+    assert transcriber.detect_among == LANGUAGES
+    english = _speech(["The weather is nice today and we are going to the park."], "en")
+    german = _speech(["Ein Hund rennt am Strand.", "Eine Katze schläft auf dem Sofa."], "de")
+    pcm = np.concatenate([english, german])
+    heard: list[tuple[str, float]] = []
+    words = transcriber.transcribe_windows(pcm, [(0, len(english)), (len(english), len(pcm))], heard)
+    assert [language for language, _ in heard] == ["en", "de"]
+    assert heard[1][1] == pytest.approx(len(german) / SAMPLE_RATE, rel=0.5)  # seconds x probability
+    split = len(english) / SAMPLE_RATE
+    said_first = " ".join(w.text.lower() for w in words if w.end <= split)
+    said_then = " ".join(w.text.lower() for w in words if w.start >= split)
+    assert "park" in said_first
+    assert "strand" in said_then and "katze" in said_then, (
+        said_then
+    )  # heard: "wundentamstrand. eine katze ..."
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+# Eight sentences that VAD packs into one ~24 s window: a single decoding pass over it stops after
+# the seventh (measured 2026-12-06), the tail pass brings the eighth back.
+PACKED = [
+    "A dog is running on the beach.",
+    "Someone is cooking pasta in the kitchen.",
+    "Children are playing football in the park.",
+    "A woman is reading a book on the train.",
+    "It is raining and people are holding umbrellas.",
+    "A cat is sleeping on the sofa.",
+    "A man is riding a bicycle on a mountain road.",
+    "There is a birthday cake with candles on the table.",
+]
+
+
+def test_a_packed_window_is_transcribed_to_its_end() -> None:
+    transcriber = load_stack(MULTILINGUAL_STACK).transcription.transcriber  # type: ignore[attr-defined]
+    pcm = _speech(PACKED, "en")
+    packer = SpeechPacker(transcriber)
+    words = packer.add(pcm, 0.0) + packer.flush()
+    assert len(packer.languages) == 1  # one window
+    last_start = len(_speech(PACKED[:-1], "en")) / SAMPLE_RATE
+    tail = [w.text.lower() for w in words if w.start >= last_start - 0.3]
+    assert "table." in tail or "table" in tail, [w.text for w in words]
 
 
 def _frame(name: str, at: float) -> np.ndarray:
@@ -178,3 +260,51 @@ def test_the_other_stack_leaves_its_tasks_out(client: VidEmbed, multilingual_tas
         client.clips.search(query_text="a bicycle", model_name=DEFAULT_STACK, task_id=multilingual_task.id)
     found = client.clips.search(query_text="a bicycle", model_name=DEFAULT_STACK, page_limit=100)
     assert all(h.task_id != multilingual_task.id for hits in found.data.values() for h in hits)
+
+
+GERMAN = [  # (spoken in German, an English query, a German query): one 6 s segment each
+    ("Ein Hund rennt am Strand.", "a dog on the beach", "ein Hund am Strand"),
+    ("Jemand kocht Nudeln in der Küche.", "someone cooking in a kitchen", "jemand kocht in der Küche"),
+    ("Eine Katze schläft auf dem Sofa.", "a cat asleep on a couch", "eine schlafende Katze"),
+]
+
+
+@pytest.fixture(scope="session")
+def german_task(client: VidEmbed, media_dir: Path):  # type: ignore[no-untyped-def]
+    segments = []
+    for said, _, _ in GERMAN:
+        audio = np.zeros(6 * AUDIO_RATE, np.float32)
+        speech = speak(said, AUDIO_RATE, "de")[: 5 * AUDIO_RATE]
+        audio[AUDIO_RATE // 2 : AUDIO_RATE // 2 + len(speech)] = speech
+        segments.append(SegmentSpec(6, image=np.full((120, 160, 3), 128, np.uint8), audio=audio))
+    video = make_video(media_dir / "german-speech.mp4", segments)
+    task = client.embed.tasks.create(
+        model_name=MULTILINGUAL_STACK, video_file=str(video), video_clip_length=6
+    )
+    assert task.id is not None
+    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert status.status == "ready", status.error
+    return client.embed.tasks.retrieve(task.id)
+
+
+def test_german_speech_is_detected_and_reported(german_task) -> None:  # type: ignore[no-untyped-def]
+    assert (german_task.video_embedding.metadata.model_extra or {}).get("language") == "de"
+
+
+@pytest.mark.parametrize("query_language", ["en", "de"])
+def test_german_speech_is_found_by_english_and_german_queries(
+    client: VidEmbed,
+    german_task,  # type: ignore[no-untyped-def]
+    query_language: str,
+) -> None:
+    for index, (_, english, german) in enumerate(GERMAN):
+        query = english if query_language == "en" else german
+        for option in (["transcription"], None):  # the spoken words alone, and the fused ranking
+            found = client.clips.search(
+                query_text=query,
+                model_name=MULTILINGUAL_STACK,
+                task_id=german_task.id,
+                embedding_option=option,
+                page_limit=1,
+            )
+            assert found.best[0].start_offset_sec == 6.0 * index, (query, option)

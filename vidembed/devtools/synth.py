@@ -34,12 +34,17 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def speak(text: str, rate: int = AUDIO_RATE) -> np.ndarray:
-    """Mono float32 speech for ``text`` at ``rate`` Hz."""
+def speak(text: str, rate: int = AUDIO_RATE, voice: str | None = None) -> np.ndarray:
+    """Mono float32 speech for ``text`` at ``rate`` Hz, in espeak-ng's ``voice`` ("de", "es",
+    "ja", ...; None: its default, English)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "speech.wav"
+        chosen = ["-v", voice] if voice else []
         subprocess.run(
-            ["espeak-ng", "-s", "150", "-w", str(wav_path), text], check=True, capture_output=True, timeout=60
+            ["espeak-ng", *chosen, "-s", "150", "-w", str(wav_path), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         with wave.open(str(wav_path)) as wav:
             source_rate = wav.getframerate()

@@ -10,6 +10,7 @@ runs, so importing a kind stays light.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -205,8 +206,13 @@ def whisper_description(config: StackConfig, text: TextEncoder) -> dict[str, str
 
 
 def whisper_transcription(
-    config: StackConfig, settings: StackSettings, text: TextEncoder
+    config: StackConfig,
+    settings: StackSettings,
+    text: TextEncoder,
+    detect_among: Sequence[str] | None = None,
 ) -> WhisperTranscription:
+    """Whisper over the stack's text encoder; when the stack detects the language (``language``
+    None), ``detect_among`` limits the detection to the languages its text space serves."""
     from vidembed.models.speech import TranscriptionEncoder, WhisperTranscriber
 
     model = (
@@ -215,7 +221,7 @@ def whisper_transcription(
         else whisper_model(config.speech, config.source)
     )
     transcriber = WhisperTranscriber(
-        model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language
+        model, ASR_THREADS, beam_size=settings.asr_beam, language=config.language, detect_among=detect_among
     )
     return TranscriptionEncoder(transcriber, text.encode, identity=whisper_identity(config, text))
 

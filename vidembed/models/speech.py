@@ -23,6 +23,10 @@ NO_SPEECH_TEXT = "no speech"
 SAMPLE_RATE = 16_000
 WINDOWS_PER_BATCH = 2  # 4 saves a little more time but costs ~250 MB more peak memory
 
+# Speech left after a window's last decoded word that is decoded again (VAD pads each piece of
+# speech by up to 0.4 s, and Whisper often ends a word a little early).
+MIN_TAIL_SECONDS = 1.5
+
 AUTO, CPU, CUDA = "auto", "cpu", "cuda"
 # int8 weights everywhere; on CUDA the activations in float16 (CTranslate2 has no int8 activations there).
 COMPUTE_TYPES = {CPU: "int8", CUDA: "int8_float16"}
@@ -53,6 +57,7 @@ class WhisperTranscriber:
         beam_size: int = 5,
         language: str | None = "en",
         device: str = AUTO,
+        detect_among: Sequence[str] | None = None,
     ) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -73,11 +78,15 @@ class WhisperTranscriber:
         self._batched = BatchedInferencePipeline(self._model)
         self._beam_size = beam_size
         self.language = language
+        # When detecting: the languages the stack's text space serves. Whisper's own choice among
+        # its 99 can be one the text encoder cannot read (espeak's German voice comes out as
+        # Yiddish, docs/QUALITY.md "Many languages"), so the most probable of these is taken.
+        self.detect_among = tuple(detect_among) if detect_among else None
 
-    def _decoding(self) -> dict[str, Any]:
+    def _decoding(self, language: str | None = None) -> dict[str, Any]:
         """Options shared by both ways of calling Whisper, so both decode the same way."""
         return {
-            "language": self.language,
+            "language": language or self.language,
             "beam_size": self._beam_size,
             "word_timestamps": True,
             "condition_on_previous_text": False,
@@ -92,26 +101,82 @@ class WhisperTranscriber:
         languages: list[tuple[str, float]] | None = None,
     ) -> list[Word]:
         """Words of each (start, end) sample window of ``pcm`` (each at most 30 s), decoded as one
-        batch; times are from the start of ``pcm``. ``languages``, when given, gets the batch's
-        language and its probability appended (detected on its first 30 s when ``self.language``
-        is None; the pinned one with probability 1 otherwise)."""
-        segments, info = self._batched.transcribe(
+        batch per language; times are from the start of ``pcm``. ``languages``, when given, gets
+        each window's language and weight (seconds of speech times the language's probability)
+        appended: the pinned language, or the one detected on that window when ``self.language``
+        is None, so a video that changes language is transcribed in each of its languages."""
+        if self.language is not None:
+            groups = {self.language: list(bounds)}
+            chosen = [(self.language, 1.0)] * len(bounds)
+        else:
+            chosen = self.detect_languages(pcm, bounds)
+            groups = {}
+            for window, (language, _p) in zip(bounds, chosen, strict=True):
+                groups.setdefault(language, []).append(window)
+        if languages is not None:
+            for (a, b), (language, probability) in zip(bounds, chosen, strict=True):
+                languages.append((language, probability * (b - a) / SAMPLE_RATE))
+        words: list[Word] = []
+        for language, windows in groups.items():
+            found = self._decode(pcm, windows, language)
+            # One decoding pass over a window can stop before its end (Whisper emits its end token
+            # after a few sentences: the 8th of 8 packed sentences was lost, docs/QUALITY.md "Many
+            # languages"); faster-whisper's sequential mode seeks on from the last timestamp, the
+            # batched one does not, so the untranscribed tails are decoded once more.
+            tails = untranscribed_tails(found, windows)
+            if tails:
+                found += self._decode(pcm, tails, language)
+            words += found
+        return sorted(words, key=lambda w: w.start)
+
+    def _decode(self, pcm: np.ndarray, windows: Sequence[tuple[int, int]], language: str) -> list[Word]:
+        """Words of the (start, end) sample windows of ``pcm``, decoded as one batch."""
+        segments, _info = self._batched.transcribe(
             pcm,
             vad_filter=False,
-            clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in bounds],
-            batch_size=max(1, len(bounds)),
+            clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in windows],
+            batch_size=max(1, len(windows)),
             without_timestamps=False,
-            **self._decoding(),
+            **self._decoding(language),
         )
-        if languages is not None and info.language:
-            languages.append((str(info.language), float(info.language_probability)))
-            log.debug("speech in %s (p=%.2f)", info.language, info.language_probability)
         return _words(segments)
+
+    def detect_languages(self, pcm: np.ndarray, bounds: Sequence[tuple[int, int]]) -> list[tuple[str, float]]:
+        """Each window's language and its probability, from one batched encoder pass; with
+        ``detect_among`` the most probable of those languages (its probability renormalised over
+        them). Costs one more encoder pass per window than a pinned language."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self._model.feature_extractor
+        features = np.stack([pad_or_trim(extractor(pcm[a:b])) for a, b in bounds])
+        encoded = self._model.encode(features)
+        chosen = []
+        for probabilities in self._model.model.detect_language(encoded):
+            scores = {token[2:-2]: float(p) for token, p in probabilities}  # "<|de|>" -> "de"
+            if self.detect_among:
+                allowed = {k: v for k, v in scores.items() if k in self.detect_among}
+                scores = allowed or scores
+            language = max(scores, key=lambda k: scores[k])
+            chosen.append((language, scores[language] / max(sum(scores.values()), 1e-9)))
+            log.debug("speech in %s (p=%.2f)", language, chosen[-1][1])
+        return chosen
 
     def transcribe(self, pcm: np.ndarray) -> list[Word]:
         """Words of a whole track, VAD on (what the speed benchmark's naive reference calls per clip)."""
         segments, _info = self._model.transcribe(pcm, vad_filter=True, **self._decoding())
         return _words(segments)
+
+
+def untranscribed_tails(words: Sequence[Word], windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ends of windows that hold words but whose last word ends MIN_TAIL_SECONDS or more before
+    the window does (windows hold only speech, packed by VAD: such a tail holds words Whisper did
+    not decode). A window without words is left alone: Whisper heard no speech in it."""
+    tails = []
+    for a, b in windows:
+        ends = [w.end for w in words if a <= (w.start + w.end) / 2 * SAMPLE_RATE < b]
+        if ends and b - max(ends) * SAMPLE_RATE >= MIN_TAIL_SECONDS * SAMPLE_RATE:
+            tails.append((int(max(ends) * SAMPLE_RATE), b))
+    return tails
 
 
 def _load(whisper_model: Any, path: str, device: str, threads: int) -> Any:
@@ -259,14 +324,14 @@ class SpeechPacker:
         self._pieces: list[tuple[float, np.ndarray]] = []  # (start time in the video, samples)
         self._windows: list[int] = []  # end of each closed window, as an index into _pieces
         self._size = 0  # samples in the open window
-        # (language, probability) of each batch transcribed: Whisper's detection when the stack
-        # pins no language (conse-muse-512), else the pinned one.
+        # (language, weight) of each window transcribed: Whisper's detection when the stack pins
+        # no language (conse-muse-512), else the pinned one (WhisperTranscriber.transcribe_windows).
         self.languages: list[tuple[str, float]] = []
 
     @property
     def detected_language(self) -> str | None:
-        """The language of most of the speech so far (each batch weighted by its probability);
-        None before any speech was transcribed."""
+        """The language of most of the speech so far (each window weighted by its seconds of
+        speech and its language's probability); None before any speech was transcribed."""
         weights: dict[str, float] = {}
         for language, probability in self.languages:
             weights[language] = weights.get(language, 0.0) + probability

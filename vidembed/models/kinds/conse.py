@@ -105,7 +105,7 @@ class ConseKind(StackKind):
     def transcription(
         self, config: StackConfig, settings: StackSettings, text: TextEncoder
     ) -> TranscriptionEncoder:
-        return parts.whisper_transcription(config, settings, text)
+        return parts.whisper_transcription(config, settings, text, detect_among=self.languages(config))
 
     def identities(self, config: StackConfig, settings: StackSettings, text: TextEncoder) -> dict[str, str]:
         return {
