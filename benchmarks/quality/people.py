@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.quality.fusion import add_stack_arguments, stack_from_arguments
 from benchmarks.quality.run import load_image
 from vidembed.devtools.synth import SegmentSpec, make_video
 from vidembed.engine import Engine
-from vidembed.models.catalog import load_stack
 from vidembed.models.weights import models_dir
 from vidembed.segmentation import ClipParams
 
@@ -110,12 +110,13 @@ def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=models_dir().parent / "benchmarks")
+    add_stack_arguments(parser)
     args = parser.parse_args()
     root = fetch_photos(args.cache)
     video = args.cache / "people-photos.mp4"
     if not video.exists():
         make_video(video, [SegmentSpec(SEGMENT_SEC, image=load_image(root / n)) for n in PHOTOS])
-    stack = load_stack("marengo3.0")
+    stack = stack_from_arguments(args)
     engine = Engine(stack)
     faces, objects = stack.visual.faces, stack.visual.objects
     runs = {}

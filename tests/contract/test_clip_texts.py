@@ -17,7 +17,7 @@ from pg import pg_admin, temporary_database  # noqa: F401
 from rapidfuzz.distance import Levenshtein
 
 from vidembed.stores import lexical as shared
-from vidembed.stores.lexical import ClipText, LexicalHit, query_words, variants
+from vidembed.stores.lexical import ClipText, LexicalHit, VocabularyCache, query_words, variants
 from vidembed.stores.postgres import texts as pg_texts
 from vidembed.stores.postgres.migrations.texts import CLIP_TEXTS
 from vidembed.stores.sqlite import texts as sqlite_texts
@@ -51,12 +51,14 @@ def sqlite_store() -> Iterator[Store]:
     db.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY)")
     db.executescript(sqlite_texts.TEXTS_SCHEMA)
     db.executescript(sqlite_texts.TEXTS_SCHEMA)  # opening an existing database again
+    vocabulary = VocabularyCache()
     yield Store(
         run=db.execute,
         insert_texts=lambda task_id, texts: sqlite_texts.insert_texts(db, task_id, texts),
         delete_texts=lambda task_id: sqlite_texts.delete_texts(db, task_id),
         texts_of=lambda ids: sqlite_texts.texts_of(db, ids),
-        lexical=lambda ids, query, limit: sqlite_texts.lexical(db, ids, query, limit),
+        # the task store's way: the vocabulary kept in memory between queries
+        lexical=lambda ids, query, limit: sqlite_texts.lexical(db, ids, query, limit, vocabulary),
         placeholder="?",
     )
     integrity = "INSERT INTO clip_texts_fts (clip_texts_fts, rank) VALUES ('integrity-check', 1)"
@@ -167,6 +169,22 @@ def test_a_misspelt_word_finds_the_word_but_short_words_must_be_exact(store: Sto
     assert store.found(["t"], "teh") == []  # 3 letters: exact only
     assert store.found(["t"], "cot") == []
     assert store.found(["t"], "cat") == [("t", 4.0)]
+
+
+def test_words_added_after_a_query_are_variants_of_the_next(store: Store) -> None:
+    """The vocabulary a query's spelling variants come from follows the texts added since the
+    last query (SQLite keeps it in memory, by a version bumped with every insert)."""
+    store.add_tasks("t", "u")
+    store.insert_texts("t", clips("the helicopter lands"))
+    assert store.found(["t", "u"], "helicoptor") == [("t", 0.0)]
+    assert store.found(["t", "u"], "submarinne") == []
+    store.insert_texts("u", clips("a yellow submarine"))
+    assert store.found(["t", "u"], "submarinne") == [("u", 0.0)]
+    store.delete_task("t")  # a word no longer spoken finds nothing, with or without its variants
+    assert store.found(["t", "u"], "helicoptor") == []
+    store.add_tasks("v")
+    store.insert_texts("v", clips("a helicopter again"))
+    assert store.found(["t", "u", "v"], "helicoptor") == [("v", 0.0)]
 
 
 def test_diacritics_and_case_are_ignored_both_ways(store: Store) -> None:

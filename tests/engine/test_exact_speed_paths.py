@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from index_support import DIM, assert_same_ranking, unit
 
 from vidembed.records import StoredSegment
+from vidembed.search import exact
 from vidembed.search.exact import ClipIndex
 from vidembed.search.rank import rank_clips
 
@@ -73,3 +75,25 @@ def test_rankings_follow_rank_clips_through_changes(tmp_path: Path) -> None:
         expected = rank_clips(query, allowed, 10, placeholders)
         found = index.rank(query, 10, owner=owner, task_ids=subset, options=options)
         assert_same_ranking(found, expected, 1e-5)
+
+
+def test_options_scanned_in_threads_rank_as_one_after_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above exact.PARALLEL_ROWS a query's options are scanned in threads (int8 scans and exact
+    ones); the rankings are the same as scanned one after another."""
+    rng = np.random.default_rng(5)
+    placeholders = {"audio": unit(rng.standard_normal(DIM))}
+    index = ClipIndex(DIM, placeholders, tmp_path / "index", exact_below=50)  # int8 scans too
+    for n in range(80):
+        task_id = f"{n:024d}"
+        index.add_task(task_id, "a", _task(rng, task_id, placeholders))
+    ids = sorted(index.tasks())
+    for query in unit(rng.standard_normal((6, DIM))):
+        for subset in (None, ids[::3]):
+            monkeypatch.setattr(exact, "PARALLEL_ROWS", 10**9)
+            serial = index.rank(query, 15, owner="a", task_ids=subset)
+            monkeypatch.setattr(exact, "PARALLEL_ROWS", 0)
+            threaded = index.rank(query, 15, owner="a", task_ids=subset)
+            assert threaded == serial
+            assert len(threaded) == 4  # three options and the fused ranking

@@ -35,7 +35,9 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
@@ -69,6 +71,24 @@ log = logging.getLogger(__name__)
 EXACT_BELOW = 2_000
 INT8_MAX = 127
 FORMAT_VERSION = 1
+# Options scanned at once when a query spans several options and this many rows or more: the int8
+# scan (numkong) releases the GIL, so threads run the options' scans side by side (3 scans of 1M
+# rows: 1.01 s one after another, 0.44 s in 3 threads on the 2-core machine, under load,
+# 2026-12-06; docs/SEARCH-API.md "Speed").
+PARALLEL_ROWS = 200_000
+_scan_pool: ThreadPoolExecutor | None = None
+_scan_pool_lock = threading.Lock()
+
+
+def _scanner() -> ThreadPoolExecutor:
+    """The process's threads for option scans (created on first use, one per CPU, at most 4)."""
+    global _scan_pool
+    with _scan_pool_lock:
+        if _scan_pool is None:
+            _scan_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="vidembed-scan")
+        return _scan_pool
+
+
 _EMPTY = -np.inf
 
 
@@ -249,8 +269,12 @@ class _Partition:
         if span is None:
             return None
         a, b = span
-        found = np.flatnonzero((self.starts[a:b] == start) & (self.ends[a:b] == end))
-        return a + int(found[-1]) if len(found) else None
+        # plain Python over a task's few rows: numpy's calls cost more than they save here
+        starts, ends = self.starts[a:b].tolist(), self.ends[a:b].tolist()
+        for i in range(b - a - 1, -1, -1):  # the last row of that clip, as before
+            if starts[i] == start and ends[i] == end:
+                return a + i
+        return None
 
     def scan(
         self, query: np.ndarray, allowed: Collection[str] | None, wanted: int, exact_below: int
@@ -494,12 +518,21 @@ class ClipIndex:
             selected = np.zeros(len(self._owner_of), bool)
             selected[numbers] = True
             owners = sorted(self._owner_names[code] for code in np.unique(self._owner_of[numbers]))
-            scans = {option: self._scan_option(option, query, owners, selected, wanted) for option in present}
+            scan = partial(self._scan_option, query=query, owners=owners, selected=selected, wanted=wanted)
+            if len(present) > 1 and self._rows_of(owners, present) >= PARALLEL_ROWS:
+                scans = dict(zip(present, _scanner().map(scan, present), strict=True))
+            else:
+                scans = {option: scan(option) for option in present}
             ranked = {option: hits_of(found, option, top) for option, found in scans.items()}
             if fused and len(present) > 1:
                 clips = self._clips_in(set(present), by_group)
                 ranked[FUSED] = self._fuse(query, present, scans, clips, top)
             return ranked
+
+    def _rows_of(self, owners: Sequence[str], options: Sequence[str]) -> int:
+        """The rows of these owners' partitions of these options (what a query may scan)."""
+        found = (self._partitions.get((owner, option)) for owner in owners for option in options)
+        return sum(partition.rows for partition in found if partition is not None)
 
     def _allowed(self, owner: str | None, task_ids: Collection[str] | None) -> np.ndarray:
         """The numbers, ascending, of the indexed tasks of ``owner`` (None: any) in ``task_ids``
@@ -580,14 +613,22 @@ class ClipIndex:
         tasks = self._tasks
 
         def scores_of(candidates: Sequence[ClipKey]) -> Iterator[tuple[ClipKey, str, float]]:
-            for task_id, start, end in candidates:
-                owner = tasks[task_id].owner
+            # Rows found per partition, their vectors read and scored in one product: one vector
+            # read and one product per candidate took 70-130 ms of a query at 100k clips (cProfile,
+            # benchmarks/search_api.py, 2026-12-06).
+            found: dict[tuple[str, str], tuple[list[ClipKey], list[int]]] = {}
+            for key in candidates:
+                owner = tasks[key[0]].owner
                 for option in present:
                     partition = self._partitions.get((owner, option))
-                    row = partition.row_of(task_id, start, end) if partition is not None else None
-                    if partition is not None and row is not None:
-                        vector = partition.span(row, row + 1)[0]
-                        yield (task_id, start, end), option, float(vector @ query)
+                    row = partition.row_of(*key) if partition is not None else None
+                    if row is not None:
+                        keys, rows = found.setdefault((owner, option), ([], []))
+                        keys.append(key)
+                        rows.append(row)
+            for (owner, option), (keys, rows) in found.items():
+                scores = self._partitions[(owner, option)].vectors(np.asarray(rows, np.int64)) @ query
+                yield from zip(keys, repeat(option), scores.tolist())
 
         return fuse_candidates(query, present, scans, tasks, self.placeholders, top, scores_of, clips=clips)
 

@@ -110,11 +110,12 @@ def _equal(have: object, want: str | float | bool) -> bool:
     return have == want
 
 
-def _holds(have: object, condition: Condition) -> bool:
+def holds(have: object, condition: Condition) -> bool:
+    """Whether a video's value of the condition's key (None: it has none) passes it."""
     if have is None:
         return False
     if isinstance(have, list):  # a list of strings matches when one of them does
-        return any(_holds(item, condition) for item in have)
+        return any(holds(item, condition) for item in have)
     if condition.equals and not any(_equal(have, want) for want in condition.equals):
         return False
     if condition.gte is not None or condition.lte is not None:
@@ -130,14 +131,14 @@ def _holds(have: object, condition: Condition) -> bool:
 def matches(task: TaskRecord, conditions: VideoFilter) -> bool:
     """Whether a video passes every condition: the one rule of the videos list's filters and of
     search's ``filter``. A key the video lacks matches nothing."""
-    for condition in conditions:
-        if condition.key in SYSTEM_FIELDS:
-            have: object = system_value(task, condition.key)
-        else:
-            have = (task.user_metadata or {}).get(condition.key)
-        if not _holds(have, condition):
-            return False
-    return True
+    return all(holds(value_of(task, condition.key), condition) for condition in conditions)
+
+
+def value_of(task: TaskRecord, key: str) -> object:
+    """A video's value of a filter's key: a system field, else its user metadata's (None: none)."""
+    if key in SYSTEM_FIELDS:
+        return system_value(task, key)
+    return (task.user_metadata or {}).get(key)
 
 
 class IndexCore:

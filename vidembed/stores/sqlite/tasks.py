@@ -20,7 +20,7 @@ import numpy as np
 
 from vidembed.records import MediaFacts, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
-from vidembed.stores.lexical import ClipText, LexicalHit
+from vidembed.stores.lexical import ClipText, LexicalHit, VocabularyCache
 from vidembed.stores.outbox import Delivery, TaskEvent
 from vidembed.stores.sqlite import events, texts
 from vidembed.stores.sqlite.database import SQLiteDatabase
@@ -145,6 +145,7 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self._db = SQLiteDatabase(path, foreign_keys=True)
         self._conn, self._lock, self._transaction = self._db.conn, self._db.lock, self._db.transaction
+        self._vocabulary = VocabularyCache()  # the lexical search's spelling variants come from it
         with self._lock:
             self._conn.executescript(SCHEMA)
             have = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
@@ -439,7 +440,7 @@ class SQLiteStore:
 
     def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
         with self._lock:
-            return texts.lexical(self._conn, task_ids, query, limit)
+            return texts.lexical(self._conn, task_ids, query, limit, self._vocabulary)
 
     def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
         """Every task of a search index (its videos, whatever their status), newest first."""
