@@ -4,8 +4,9 @@ anchors the ConSE stack, so queries in German, Spanish or Japanese find clips of
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -159,6 +160,64 @@ def test_each_window_is_transcribed_in_its_own_language_among_the_stacks() -> No
         said_then
     )  # heard: "wundentamstrand. eine katze ..."
     assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+@dataclass
+class FakeSegment:
+    """faster-whisper's segment, as far as transcribe_windows reads it (a fake of Whisper's
+    output: what makes a decoding loop cannot be spoken on demand)."""
+
+    start: float
+    end: float
+    compression_ratio: float
+    words: list[Any]
+
+
+def test_a_detected_language_whose_decoding_loops_gives_way_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """espeak's "Here is a pig" x6 was taken for Thai (p 0.47 against English 0.41) and decoded as
+    one Thai syllable repeated (compression ratio 15.5): such a window is decoded again in the next
+    detected language, kept when that one does not loop; a window whose every candidate loops keeps
+    the first."""
+    transcriber = load_stack(MULTILINGUAL_STACK).transcription.transcriber  # type: ignore[attr-defined]
+    bounds = [(0, 10 * SAMPLE_RATE), (10 * SAMPLE_RATE, 20 * SAMPLE_RATE)]
+    detected = [[("th", 0.52), ("en", 0.45)], [("th", 0.9), ("ja", 0.1)]]
+    calls: list[tuple[str, int]] = []
+
+    def decode(pcm: np.ndarray, windows: list[tuple[int, int]], language: str) -> list[FakeSegment]:
+        calls.append((language, len(windows)))
+        ratio = {"th": 15.5, "en": 1.7, "ja": 9.0}[language]
+        # one word over the whole window (no untranscribed tail to decode again)
+        return [
+            FakeSegment(a / SAMPLE_RATE, b / SAMPLE_RATE, ratio, [Word_(a, b, language)]) for a, b in windows
+        ]
+
+    monkeypatch.setattr(transcriber, "detect_languages", lambda pcm, b: detected)
+    monkeypatch.setattr(transcriber, "_decode", decode)
+    heard: list[tuple[str, float]] = []
+    words = transcriber.transcribe_windows(np.zeros(20 * SAMPLE_RATE, np.float32), bounds, heard)
+    assert [w.text for w in words] == ["en", "th"]  # the first window in English, the second stays Thai
+    assert [language for language, _ in heard] == ["en", "th"]
+    assert heard[0][1] == pytest.approx(0.45 * 10)
+    assert calls == [("th", 2), ("en", 1), ("ja", 1)]
+
+
+@dataclass
+class Word_:
+    """A fake of faster-whisper's word over a window of samples."""
+
+    first: int
+    last: int
+    word: str
+
+    @property
+    def start(self) -> float:
+        return self.first / SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        return self.last / SAMPLE_RATE - 0.5
 
 
 # Eight sentences that VAD packs into one ~24 s window: a single decoding pass over it stops after

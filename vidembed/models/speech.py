@@ -26,6 +26,9 @@ WINDOWS_PER_BATCH = 2  # 4 saves a little more time but costs ~250 MB more peak 
 # Speech left after a window's last decoded word that is decoded again (VAD pads each piece of
 # speech by up to 0.4 s, and Whisper often ends a word a little early).
 MIN_TAIL_SECONDS = 1.5
+# Whisper's test for a decoding that went wrong (openai/whisper's compression_ratio_threshold):
+# text that gzip compresses more than this is repeating itself.
+MAX_COMPRESSION_RATIO = 2.4
 
 AUTO, CPU, CUDA = "auto", "cpu", "cuda"
 # int8 weights everywhere; on CUDA the activations in float16 (CTranslate2 has no int8 activations there).
@@ -106,31 +109,54 @@ class WhisperTranscriber:
         appended: the pinned language, or the one detected on that window when ``self.language``
         is None, so a video that changes language is transcribed in each of its languages."""
         if self.language is not None:
-            groups = {self.language: list(bounds)}
-            chosen = [(self.language, 1.0)] * len(bounds)
+            ranked = [[(self.language, 1.0)] for _ in bounds]
         else:
-            chosen = self.detect_languages(pcm, bounds)
-            groups = {}
-            for window, (language, _p) in zip(bounds, chosen, strict=True):
-                groups.setdefault(language, []).append(window)
+            ranked = self.detect_languages(pcm, bounds)
+        chosen = [candidates[0] for candidates in ranked]
+        by_window = self._decode_by_language(pcm, list(bounds), [c[0] for c in chosen])
+        # A detected language whose decoding loops (Whisper's hallucination test: text that
+        # compresses over 2.4 times, e.g. espeak's "Here is a pig" x6 taken for Thai, p 0.47 vs
+        # English 0.41, came back as one Thai syllable repeated) gives way to the next candidate.
+        looping = [i for i, (_, loops) in enumerate(by_window) if loops and len(ranked[i]) > 1]
+        if looping:
+            again = self._decode_by_language(
+                pcm, [bounds[i] for i in looping], [ranked[i][1][0] for i in looping]
+            )
+            for i, (words, loops) in zip(looping, again, strict=True):
+                if not loops:
+                    by_window[i], chosen[i] = (words, loops), ranked[i][1]
         if languages is not None:
             for (a, b), (language, probability) in zip(bounds, chosen, strict=True):
                 languages.append((language, probability * (b - a) / SAMPLE_RATE))
-        words: list[Word] = []
-        for language, windows in groups.items():
-            found = self._decode(pcm, windows, language)
+        return sorted((w for words, _ in by_window for w in words), key=lambda w: w.start)
+
+    def _decode_by_language(
+        self, pcm: np.ndarray, windows: list[tuple[int, int]], chosen: list[str]
+    ) -> list[tuple[list[Word], bool]]:
+        """Each window's words in its chosen language (one batched call per language), and
+        whether its decoding looped."""
+        out: list[tuple[list[Word], bool]] = [([], False)] * len(windows)
+        for language in dict.fromkeys(chosen):
+            indices = [i for i, c in enumerate(chosen) if c == language]
+            group = [windows[i] for i in indices]
+            segments = self._decode(pcm, group, language)
             # One decoding pass over a window can stop before its end (Whisper emits its end token
             # after a few sentences: the 8th of 8 packed sentences was lost, docs/QUALITY.md "Many
             # languages"); faster-whisper's sequential mode seeks on from the last timestamp, the
             # batched one does not, so the untranscribed tails are decoded once more.
-            tails = untranscribed_tails(found, windows)
+            tails = untranscribed_tails(_words(segments), group)
             if tails:
-                found += self._decode(pcm, tails, language)
-            words += found
-        return sorted(words, key=lambda w: w.start)
+                segments += self._decode(pcm, tails, language)
+            for i, (a, b) in zip(indices, group, strict=True):
+                # by midpoint, as words are: a segment's start may round to just before its window
+                mine = [s for s in segments if a <= (s.start + s.end) / 2 * SAMPLE_RATE < b]
+                loops = any(s.compression_ratio > MAX_COMPRESSION_RATIO for s in mine)
+                out[i] = (_words(mine), loops)
+        return out
 
-    def _decode(self, pcm: np.ndarray, windows: Sequence[tuple[int, int]], language: str) -> list[Word]:
-        """Words of the (start, end) sample windows of ``pcm``, decoded as one batch."""
+    def _decode(self, pcm: np.ndarray, windows: Sequence[tuple[int, int]], language: str) -> list[Any]:
+        """faster-whisper's segments of the (start, end) sample windows of ``pcm``, decoded as one
+        batch (segment times are from the start of ``pcm``)."""
         segments, _info = self._batched.transcribe(
             pcm,
             vad_filter=False,
@@ -139,27 +165,29 @@ class WhisperTranscriber:
             without_timestamps=False,
             **self._decoding(language),
         )
-        return _words(segments)
+        return list(segments)
 
-    def detect_languages(self, pcm: np.ndarray, bounds: Sequence[tuple[int, int]]) -> list[tuple[str, float]]:
-        """Each window's language and its probability, from one batched encoder pass; with
-        ``detect_among`` the most probable of those languages (its probability renormalised over
-        them). Costs one more encoder pass per window than a pinned language."""
+    def detect_languages(
+        self, pcm: np.ndarray, bounds: Sequence[tuple[int, int]]
+    ) -> list[list[tuple[str, float]]]:
+        """Each window's languages, most probable first, from one batched encoder pass: with
+        ``detect_among``, only those languages (probabilities renormalised over them). Costs one
+        more encoder pass per window than a pinned language."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self._model.feature_extractor
         features = np.stack([pad_or_trim(extractor(pcm[a:b])) for a, b in bounds])
         encoded = self._model.encode(features)
-        chosen = []
+        ranked = []
         for probabilities in self._model.model.detect_language(encoded):
             scores = {token[2:-2]: float(p) for token, p in probabilities}  # "<|de|>" -> "de"
             if self.detect_among:
                 allowed = {k: v for k, v in scores.items() if k in self.detect_among}
                 scores = allowed or scores
-            language = max(scores, key=lambda k: scores[k])
-            chosen.append((language, scores[language] / max(sum(scores.values()), 1e-9)))
-            log.debug("speech in %s (p=%.2f)", language, chosen[-1][1])
-        return chosen
+            total = max(sum(scores.values()), 1e-9)
+            ranked.append(sorted(((k, v / total) for k, v in scores.items()), key=lambda kv: -kv[1]))
+            log.debug("speech in %s", ranked[-1][:3])
+        return ranked
 
     def transcribe(self, pcm: np.ndarray) -> list[Word]:
         """Words of a whole track, VAD on (what the speed benchmark's naive reference calls per clip)."""
