@@ -79,12 +79,13 @@ def pg_texts_database(pg_admin: str) -> Iterator[str]:  # noqa: F811
 def postgres_store(url: str) -> Iterator[Store]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE tasks, clip_texts, clip_words")
+        vocabulary = VocabularyCache()  # the task store's way, as for SQLite
         yield Store(
             run=conn.execute,
             insert_texts=lambda task_id, texts: pg_texts.insert_texts(conn, task_id, texts),
             delete_texts=lambda task_id: pg_texts.delete_texts(conn, task_id),
             texts_of=lambda ids: pg_texts.texts_of(conn, ids),
-            lexical=lambda ids, query, limit: pg_texts.lexical(conn, ids, query, limit),
+            lexical=lambda ids, query, limit: pg_texts.lexical(conn, ids, query, limit, vocabulary),
             placeholder="%s",
         )
 

@@ -109,9 +109,11 @@ class VocabularyCache:
     """A store's vocabulary (each distinct word of its clip texts once) kept in memory by word
     length, read again only when the store's texts ``version`` moved: reading the whole vocabulary
     for each lexical query cost 110 ms of a 300 ms query at 100k clips and ~250 ms at 1M
-    (benchmarks/search_api.py, 2026-12-06). The store bumps the version in the transaction that
-    adds texts; removing texts leaves it, since a word no longer spoken only costs a variant that
-    matches nothing (as PostgreSQL's vocabulary table keeps such words for good)."""
+    (benchmarks/search_api.py, 2026-12-06). The version is what the store reads cheaply and what
+    changes whenever words may have been added: SQLite's counter bumped in the transaction that
+    adds texts, PostgreSQL's row count of ``clip_words`` (which never loses a word). Removing texts
+    leaves it, since a word no longer spoken only costs a variant that matches nothing (as
+    PostgreSQL's vocabulary table keeps such words for good)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
