@@ -26,12 +26,19 @@ FORM_SLACK = 1024 * 1024  # multipart overhead allowed above the upload limit
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-def json_body(example: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI for a route that reads a JSON object by hand, with an example."""
+def json_body(
+    example: dict[str, Any], schema: dict[str, Any] | None = None, rules: str = ""
+) -> dict[str, Any]:
+    """OpenAPI for a route that reads a JSON object by hand, with an example; ``schema``: the
+    body's JSON Schema (default: any object); ``rules``: what the schema cannot say, as its
+    description (as ``multipart_body`` does)."""
+    body = dict(schema) if schema is not None else {"type": "object"}
+    if rules:
+        body["description"] = rules
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+            "content": {"application/json": {"schema": body, "example": example}},
         }
     }
 

@@ -78,6 +78,10 @@ class EmbedV2Service:
         self.tasks = tasks
         self.assets = assets
 
+    def model_names(self) -> list[str]:
+        """The model names the bodies' model_name takes (stacks and their aliases)."""
+        return self.tasks.catalog.known_names()
+
     def _dimension(self, model_name: str) -> int:
         return self.tasks.catalog.text_encoder(model_name).dimension
 
@@ -85,7 +89,7 @@ class EmbedV2Service:
 
     def create(self, body: object, owner: str = "") -> dict[str, Any]:
         """The synchronous route: the embeddings in the response."""
-        request = parse_sync(body, self.tasks.catalog.known_names(), self._dimension)
+        request = parse_sync(body, self.model_names(), self._dimension)
         if request.media is not None:
             return self._embed_media_now(request.model_name, request.media, owner)
         return self._embed_still(request, owner)
@@ -331,7 +335,7 @@ class EmbedV2Service:
 
     def create_task(self, body: object, owner: str = "") -> dict[str, Any]:
         """``POST /embed-v2/tasks``: a task for audio or video, answered at once."""
-        request: AsyncRequest = parse_async(body, self.tasks.catalog.known_names(), self._dimension)
+        request: AsyncRequest = parse_async(body, self.model_names(), self._dimension)
         if request.image is not None:
             return self._image_task(request.model_name, request.image, owner)
         media = request.media

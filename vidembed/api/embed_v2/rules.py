@@ -26,6 +26,7 @@ from vidembed.segmentation import (
     MAX_DYNAMIC_SEC,
     MIN_CLIP_SEC,
     MIN_DYNAMIC_SEC,
+    STRATEGIES,
     ClipParams,
 )
 
@@ -46,10 +47,15 @@ MAX_BASE64_IMAGE_BYTES = 32 * MB
 OPTIONS_BY_INPUT = {"video": ("visual", "audio", "transcription"), "audio": ("audio", "transcription")}
 DEFAULT_OPTIONS_35 = {"video": ("visual", "audio"), "audio": ("audio",)}
 SCOPES = ("clip", "asset")
+SCOPE_ALIASES = {"local": "clip"}  # the SDK's Marengo 3.5 name for clip
 EMBEDDING_TYPES = ("separate_embedding", "fused_embedding")
+# The segmentation strategies each input takes (audio has no shots to follow).
+STRATEGIES_BY_INPUT = {"video": STRATEGIES, "audio": ("fixed",)}
 ONLY_35 = "Only Marengo 3.5 has it, and no vidembed stack can honour it"
 
-_TOP_LEVEL = (
+# The fields each object of a body may have (any other is a 400 parameter_unknown); the OpenAPI
+# schema (``schema.py``) lists exactly these.
+TOP_LEVEL_FIELDS = (
     "input_type",
     "model_name",
     "text",
@@ -63,7 +69,7 @@ _TOP_LEVEL = (
     "embedding_uncertainty",
     "embedding_dimension",
 )
-_MEDIA_FIELDS = (
+MEDIA_FIELDS = (
     "media_source",
     "start_sec",
     "end_sec",
@@ -76,8 +82,14 @@ _MEDIA_FIELDS = (
 MAX_MULTI_SOURCES = 10
 MAX_MULTI_MEDIA_SEC = 30.0  # a multi_input's audio or video source (Marengo 3.5's limit)
 MULTI_MEDIA_TYPES = ("image", "video", "audio", "document")
+MULTI_ONLY_35 = ("document",)  # multi_input media types that only Marengo 3.5 embeds
+MEDIA_SOURCE_KEYS = ("url", "base64_string", "asset_id")
+MULTI_INPUT_FIELDS = ("input_text", "media_sources")
+MULTI_SOURCE_FIELDS = ("name", "media_type", *MEDIA_SOURCE_KEYS)
+# Every input object of either route (only one of them, the one input_type names, may be set).
+INPUT_OBJECTS = ("text", "image", "text_image", "audio", "video", "multi_input", "document")
 _REFERENCE = re.compile(r"<@([^<>]*)>")  # a media source named in multi_input.input_text
-_SYNC_FIELDS = {
+SYNC_FIELDS = {
     "text": ("input_text",),
     "image": ("media_source",),
     "text_image": ("media_source", "input_text"),
@@ -167,8 +179,8 @@ def parse_media_source(value: object, parameter: str, max_bytes: int) -> MediaSo
     """``{"url"|"base64_string"|"asset_id": ...}`` with exactly one key set; base64 is decoded
     here, and more than ``max_bytes`` decoded is a 413 (ContentTooLargeError)."""
     source = _object(value, parameter)
-    _check_fields(source, f"{parameter}.", ("url", "base64_string", "asset_id"))
-    given = [k for k in ("url", "base64_string", "asset_id") if isinstance(source.get(k), str) and source[k]]
+    _check_fields(source, f"{parameter}.", MEDIA_SOURCE_KEYS)
+    given = [k for k in MEDIA_SOURCE_KEYS if isinstance(source.get(k), str) and source[k]]
     if len(given) != 1:
         raise errors.invalid(
             parameter,
@@ -230,7 +242,7 @@ def parse_segmentation(value: object, input_type: str, model_name: str) -> ClipP
         _check_fields(obj, f"{name}.", ("temporal",))
         name, obj = f"{name}.temporal", _object(obj["temporal"], f"{name}.temporal")
     raw = obj.get("strategy")
-    if raw not in ("fixed", "dynamic"):
+    if raw not in STRATEGIES:
         raise errors.invalid(f"{name}.strategy", "Use fixed or dynamic.")
     strategy = str(raw)
     _check_fields(obj, f"{name}.", ("strategy", strategy))
@@ -239,9 +251,11 @@ def parse_segmentation(value: object, input_type: str, model_name: str) -> ClipP
         _check_fields(settings, f"{name}.fixed.", ("duration_sec",))
         length = _number(settings.get("duration_sec"), f"{name}.fixed.duration_sec")
         if not MIN_CLIP_SEC <= length <= MAX_CLIP_SEC:
-            raise errors.invalid(f"{name}.fixed.duration_sec", "It must be from 2 to 10 seconds.")
+            raise errors.invalid(
+                f"{name}.fixed.duration_sec", f"It must be from {MIN_CLIP_SEC:g} to {MAX_CLIP_SEC:g} seconds."
+            )
         return ClipParams(clip_length=length)
-    if input_type == "audio":
+    if strategy not in STRATEGIES_BY_INPUT[input_type]:
         raise errors.invalid(
             f"{name}.strategy",
             "Audio is cut into fixed segments only (dynamic segmentation follows the shots of a video).",
@@ -249,14 +263,17 @@ def parse_segmentation(value: object, input_type: str, model_name: str) -> ClipP
     _check_fields(settings, f"{name}.dynamic.", ("min_duration_sec",))
     minimum = _number(settings.get("min_duration_sec"), f"{name}.dynamic.min_duration_sec")
     if not MIN_DYNAMIC_SEC <= minimum <= MAX_DYNAMIC_SEC:
-        raise errors.invalid(f"{name}.dynamic.min_duration_sec", "It must be from 2 to 5 seconds.")
+        raise errors.invalid(
+            f"{name}.dynamic.min_duration_sec",
+            f"It must be from {MIN_DYNAMIC_SEC:g} to {MAX_DYNAMIC_SEC:g} seconds.",
+        )
     return ClipParams(strategy="dynamic", min_duration=minimum)
 
 
 def parse_media(value: object, input_type: str, model_name: str) -> MediaRequest:
     """A ``video`` or ``audio`` input object."""
     obj = _object(value, input_type)
-    _check_fields(obj, f"{input_type}.", _MEDIA_FIELDS)
+    _check_fields(obj, f"{input_type}.", MEDIA_FIELDS)
     if _present(obj, "time_based_metadata"):
         raise errors.invalid(f"{input_type}.time_based_metadata", f"{ONLY_35}.")
     if not _present(obj, "media_source"):
@@ -278,8 +295,10 @@ def parse_media(value: object, input_type: str, model_name: str) -> MediaRequest
     )
     scopes: tuple[str, ...] = ("clip", "asset")
     if _present(obj, "embedding_scope"):
-        asked = _string_list(obj["embedding_scope"], f"{input_type}.embedding_scope", (*SCOPES, "local"))
-        scopes = tuple(dict.fromkeys("clip" if s == "local" else s for s in asked))
+        asked = _string_list(
+            obj["embedding_scope"], f"{input_type}.embedding_scope", (*SCOPES, *SCOPE_ALIASES)
+        )
+        scopes = tuple(dict.fromkeys(SCOPE_ALIASES.get(s, s) for s in asked))
     types: tuple[str, ...] = ("separate_embedding",)
     if _present(obj, "embedding_type"):
         types = _string_list(obj["embedding_type"], f"{input_type}.embedding_type", EMBEDDING_TYPES)
@@ -304,7 +323,7 @@ def parse_multi_input(value: object) -> tuple[str | None, tuple[tuple[str, Media
     taken out of the text before it is embedded (our text encoders cannot point at a source).
     Returns the text to embed (None: none) and the (media_type, source) pairs."""
     obj = _object(value, "multi_input")
-    _check_fields(obj, "multi_input.", ("input_text", "media_sources"))
+    _check_fields(obj, "multi_input.", MULTI_INPUT_FIELDS)
     raw_text = obj.get("input_text")
     if raw_text is not None and (not isinstance(raw_text, str) or not raw_text.strip()):
         raise errors.invalid("multi_input.input_text", "It must be a non-empty string.")
@@ -324,15 +343,16 @@ def parse_multi_input(value: object) -> tuple[str | None, tuple[tuple[str, Media
     for i, item in enumerate(items):
         parameter = f"multi_input.media_sources[{i}]"
         source = _object(item, parameter)
-        _check_fields(source, f"{parameter}.", ("name", "media_type", "url", "base64_string", "asset_id"))
+        _check_fields(source, f"{parameter}.", MULTI_SOURCE_FIELDS)
         media_type = source.get("media_type")
         if media_type is None:
             raise errors.not_provided(f"{parameter}.media_type")
         if media_type not in MULTI_MEDIA_TYPES:
             raise errors.invalid(f"{parameter}.media_type", f"Use one of: {', '.join(MULTI_MEDIA_TYPES)}.")
-        if media_type == "document":
+        if media_type in MULTI_ONLY_35:
             raise errors.invalid(
-                f"{parameter}.media_type", f"A document source in a multi_input needs Marengo 3.5; {ONLY_35}."
+                f"{parameter}.media_type",
+                f"A {media_type} source in a multi_input needs Marengo 3.5; {ONLY_35}.",
             )
         name = source.get("name")
         if name is not None:
@@ -341,7 +361,7 @@ def parse_multi_input(value: object) -> tuple[str | None, tuple[tuple[str, Media
             if name in names:
                 raise errors.invalid(f"{parameter}.name", f"Another media source is named {name} already.")
             names.add(name)
-        where = {k: v for k, v in source.items() if k in ("url", "base64_string", "asset_id")}
+        where = {k: v for k, v in source.items() if k in MEDIA_SOURCE_KEYS}
         sources.append((str(media_type), parse_media_source(where, parameter, MAX_BASE64_IMAGE_BYTES)))
     if raw_text is None and len({kind for kind, _ in sources}) > 1:
         raise errors.not_provided("multi_input.input_text")
@@ -391,7 +411,7 @@ def _input_type(body: Mapping[str, object], allowed: Sequence[str], route: str) 
         )
     if value not in allowed:
         raise errors.invalid("input_type", f"Use one of: {', '.join(allowed)}.")
-    for other_input in ("text", "image", "text_image", "audio", "video", "multi_input", "document"):
+    for other_input in INPUT_OBJECTS:
         if other_input != value and body.get(other_input) is not None:
             raise errors.invalid(other_input, f"It does not go with input_type {value}; leave it out.")
     if body.get(str(value)) is None:
@@ -402,7 +422,7 @@ def _input_type(body: Mapping[str, object], allowed: Sequence[str], route: str) 
 def _body(value: object) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise errors.BadRequestError("The request body must be a JSON object.", "parameter_invalid")
-    _check_fields(value, "", _TOP_LEVEL)
+    _check_fields(value, "", TOP_LEVEL_FIELDS)
     return value
 
 
@@ -418,7 +438,7 @@ def parse_sync(value: object, known_models: Sequence[str], dimension_of: Callabl
         text, sources = parse_multi_input(item)
         return SyncRequest(input_type, model, text=text, sources=sources)
     obj = _object(item, input_type)
-    _check_fields(obj, f"{input_type}.", _SYNC_FIELDS[input_type])
+    _check_fields(obj, f"{input_type}.", SYNC_FIELDS[input_type])
     text = None
     if input_type in ("text", "text_image"):
         raw = obj.get("input_text")

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vidembed.api.embed_v2.operations import EmbedV2Service
 from vidembed.api.embed_v2.rules import MAX_BASE64_MEDIA_BYTES, MB
+from vidembed.api.embed_v2.schema import SYNC_RULES, TASK_RULES, sync_schema, task_schema
 from vidembed.errors import BadRequestError, ContentTooLargeError
 from vidembed.server.forms import json_body
 from vidembed.server.responses import error_responses
@@ -78,10 +79,11 @@ def _body_too_large(size: int) -> ContentTooLargeError:
 
 def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
     router = APIRouter()
+    models = v2.model_names()  # the bodies' model_name enum
 
     @router.post(
         "/embed-v2",
-        openapi_extra=json_body(_SYNC_EXAMPLE),
+        openapi_extra=json_body(_SYNC_EXAMPLE, sync_schema(models), SYNC_RULES),
         responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         summary="Embed text, an image, text with an image, audio or a short video (up to 10 minutes)",
     )
@@ -92,7 +94,7 @@ def v2_router(v2: EmbedV2Service, owner: Callable[[Request], str]) -> APIRouter:
 
     @router.post(
         "/embed-v2/tasks",
-        openapi_extra=json_body(_TASK_EXAMPLE),
+        openapi_extra=json_body(_TASK_EXAMPLE, task_schema(models), TASK_RULES),
         responses=v2_errors(400, 401, 404, 413, 429, resource="asset (media_source.asset_id)"),
         status_code=202,
         summary="Create an embedding task for audio or video",
