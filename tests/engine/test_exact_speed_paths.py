@@ -97,3 +97,26 @@ def test_options_scanned_in_threads_rank_as_one_after_another(
             threaded = index.rank(query, 15, owner="a", task_ids=subset)
             assert threaded == serial
             assert len(threaded) == 4  # three options and the fused ranking
+
+
+def test_runs_scored_whole_and_gathered_rank_as_run_by_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the calls of many runs of allowed rows would cost more than scanning the rows left out
+    (exact.ROWS_PER_CALL), a partition's int8 scores are computed whole and the allowed rows
+    picked out: the same scores, so the same rankings."""
+    rng = np.random.default_rng(9)
+    placeholders = {"audio": unit(rng.standard_normal(DIM))}
+    index = ClipIndex(DIM, placeholders, tmp_path / "index", exact_below=20)
+    for n in range(120):
+        task_id = f"{n:024d}"
+        index.add_task(task_id, "a", _task(rng, task_id, placeholders))
+    ids = sorted(index.tasks())
+    for query in unit(rng.standard_normal((6, DIM))):
+        for subset in (ids[::2], ids[::5], ids[:40]):  # many runs, fewer, one
+            monkeypatch.setattr(exact, "ROWS_PER_CALL", 0)  # never whole
+            by_runs = index.rank(query, 12, owner="a", task_ids=subset)
+            monkeypatch.setattr(exact, "ROWS_PER_CALL", 10**9)  # whole whenever some rows are left out
+            gathered = index.rank(query, 12, owner="a", task_ids=subset)
+            assert gathered == by_runs
+            assert len(gathered) == 4

@@ -58,3 +58,6 @@ def test_grouped_filters_pick_what_matches_picks() -> None:
         expected = [v for v in videos if matches(v, conditions)]
         assert pool.matching(conditions) == expected, conditions
     assert pool.matching((Condition("k", equals=(True,)),)) != pool.matching((Condition("k", equals=(1,)),))
+    # a filter asked again gets the same list object (the vector index keeps its task numbers by list)
+    again = (Condition("k", gte=0.5), Condition("duration", gte=10))
+    assert pool.matching(again) is pool.matching(again)

@@ -76,6 +76,10 @@ FORMAT_VERSION = 1
 # rows: 1.01 s one after another, 0.44 s in 3 threads on the 2-core machine, under load,
 # 2026-12-06; docs/SEARCH-API.md "Speed").
 PARALLEL_ROWS = 200_000
+# What one int8 scan call costs, in rows scanned (4.5 us a call, 68 ns a row of 384 dimensions,
+# 2026-12-06): when the allowed rows come in so many runs that their calls cost more than scanning
+# the rows left out, the partition is scored whole and the allowed rows picked out.
+ROWS_PER_CALL = 67
 _scan_pool: ThreadPoolExecutor | None = None
 _scan_pool_lock = threading.Lock()
 
@@ -305,13 +309,22 @@ class _Partition:
             best = _best(scores, wanted)
             return _Scan(rows[best], scores[best], count, *score_moments(scores))
         # Only the allowed rows are scanned, run by run: 10% of the tasks of a 1M partition took
-        # 47 ms masked out of a full scan, 4 ms so.
+        # 47 ms masked out of a full scan, 4 ms so; unless the runs are so many and short that
+        # one scan of everything and a gather costs less (ROWS_PER_CALL).
         run_firsts, run_ends = (np.array([0]), np.array([self.rows])) if whole else _merged(firsts, ends)
-        parts = [self._int8_scores(query, int(a), int(b)) for a, b in zip(run_firsts, run_ends, strict=True)]
-        approximate = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        codes, scale = quantise(query[None, :])
+        allowed = None if whole else _rows_of(run_firsts, run_ends)
+        if allowed is not None and len(run_firsts) * ROWS_PER_CALL > self.rows - count:
+            approximate = self._int8_scores(codes, scale, 0, self.rows)[allowed]
+        else:
+            parts = [
+                self._int8_scores(codes, scale, int(a), int(b))
+                for a, b in zip(run_firsts, run_ends, strict=True)
+            ]
+            approximate = parts[0] if len(parts) == 1 else np.concatenate(parts)
         total, squares = self._statistics(query, selected, everything, exact_below, approximate)
         picked = _best(approximate, max(wanted * 4, MIN_CANDIDATES))
-        candidates = picked if whole else _rows_of(run_firsts, run_ends)[picked]
+        candidates = picked if allowed is None else allowed[picked]
         exact = self.vectors(candidates) @ query
         best = _best(exact, wanted)
         return _Scan(candidates[best], exact[best], count, total, squares)
@@ -338,9 +351,8 @@ class _Partition:
             return total - excluded[0], squares - excluded[1]
         return score_moments(approximate)
 
-    def _int8_scores(self, query: np.ndarray, first: int, end: int) -> np.ndarray:
-        """Rows ``first`` to ``end`` scored with int8 codes (the query rounded to int8 too)."""
-        codes, inv_scale = quantise(query[None, :])
+    def _int8_scores(self, codes: np.ndarray, inv_scale: np.ndarray, first: int, end: int) -> np.ndarray:
+        """Rows ``first`` to ``end`` scored with int8 codes against the query's (``quantise``)."""
         dots = numkong.cdist(codes, self.codes[first:end], metric="dot", out_dtype="float32")
         scores = np.asarray(dots)[0]
         scores *= self.inv_scale[first:end]
@@ -383,6 +395,11 @@ class ClipIndex:
         self._owner_names: list[str] = []
         self._groups: dict[tuple[str, ...], int] = {}
         self._group_options: list[tuple[str, ...]] = []
+        # The numbers of the last task id list and the codes of the last owner list asked about,
+        # kept while the caller passes the same list object again (a search pool's, unchanged
+        # between its searches): mapping 100k ids to numbers took ~60 ms of a query at 1M clips.
+        self._numbers_memo: tuple[Sequence[str], np.ndarray] | None = None
+        self._owners_memo: tuple[Sequence[str], np.ndarray] | None = None
 
     # --- contents ------------------------------------------------------------------------
 
@@ -459,12 +476,31 @@ class ClipIndex:
         """Those of the tasks ``task_ids`` (of owners ``owners``) that the index does not hold
         under that owner, with their owners."""
         with self._lock:
-            numbers = np.fromiter(map(self._numbers.get, task_ids, repeat(-1)), np.int64, len(task_ids))
-            codes = np.fromiter(map(self._owners.get, owners, repeat(-2)), np.int64, len(owners))
+            numbers = self._numbers_of(task_ids)
+            codes = self._owner_codes(owners)
             held = np.full(len(numbers), -3, np.int64)
             known = numbers >= 0
             held[known] = self._owner_of[numbers[known]]
             return {task_ids[i]: owners[i] for i in np.flatnonzero(held != codes).tolist()}
+
+    def _numbers_of(self, task_ids: Sequence[str]) -> np.ndarray:
+        """The tasks' numbers (-1: never seen). A task keeps its number for good, so the numbers of
+        a list seen before hold while they are all known."""
+        memo = self._numbers_memo
+        if memo is not None and memo[0] is task_ids and (len(memo[1]) == 0 or memo[1].min() >= 0):
+            return memo[1]
+        numbers = np.fromiter(map(self._numbers.get, task_ids, repeat(-1)), np.int64, len(task_ids))
+        self._numbers_memo = (task_ids, numbers)
+        return numbers
+
+    def _owner_codes(self, owners: Sequence[str]) -> np.ndarray:
+        """The owners' codes (-2: an owner never seen); a code, once given, is kept for good."""
+        memo = self._owners_memo
+        if memo is not None and memo[0] is owners and (len(memo[1]) == 0 or memo[1].min() >= 0):
+            return memo[1]
+        codes = np.fromiter(map(self._owners.get, owners, repeat(-2)), np.int64, len(owners))
+        self._owners_memo = (owners, codes)
+        return codes
 
     def vector_count(self) -> int:
         with self._lock:
@@ -544,7 +580,11 @@ class ClipIndex:
         else:
             return np.empty(0, np.int64)
         if task_ids is not None:
-            numbers = np.fromiter(map(self._numbers.get, task_ids, repeat(-1)), np.int64)
+            numbers = (
+                self._numbers_of(task_ids)
+                if isinstance(task_ids, Sequence)
+                else self._numbers_of(list(task_ids))
+            )
             chosen = np.zeros(len(indexed), bool)
             chosen[numbers[numbers >= 0]] = True
             indexed &= chosen
@@ -850,6 +890,9 @@ class ClipIndexes:
         self._stack_of = stack_of
         self._indexes: dict[str, ClipIndex] = {}
         self._lock = threading.Lock()
+        # The last task list ranked over, with its ids and owners (lists the index remembers by
+        # identity: see ClipIndex._numbers_of); the caller's list is not changed after it is passed.
+        self._tasks_memo: tuple[Sequence[TaskRecord], list[str], list[str]] | None = None
 
     def rank(
         self,
@@ -864,7 +907,12 @@ class ClipIndexes:
     ) -> dict[str, list[Hit]]:
         """What ``rank_clips`` gives over ``tasks``' clips (the caller's searchable tasks)."""
         index = self._index(stack, placeholders, len(query))
-        ids, owners = list(map(attrgetter("id"), tasks)), list(map(attrgetter("owner"), tasks))
+        memo = self._tasks_memo
+        if memo is not None and memo[0] is tasks and len(memo[1]) == len(tasks):
+            ids, owners = memo[1], memo[2]
+        else:
+            ids, owners = list(map(attrgetter("id"), tasks)), list(map(attrgetter("owner"), tasks))
+            self._tasks_memo = (tasks, ids, owners)
         new = index.missing(ids, owners)  # ready since it last looked
         if new:  # one read of the store for all of them
             found: dict[str, list[StoredSegment]] = {task_id: [] for task_id in new}

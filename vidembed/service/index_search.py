@@ -49,6 +49,7 @@ MATCH_MARGIN = {"visual": 0.08, "audio": 0.08, "transcription": 0.03}
 # 50 items over them), so that a broad query costs the same as a precise one.
 CANDIDATES = 200
 MAX_CACHED_INDEXES = 32  # indexes whose videos a process keeps in memory between searches
+MAX_CACHED_FILTERS = 16  # per index, filters whose videos are kept until its videos change
 PAGE_TTL_SECONDS = 3600.0  # how long a search's next pages can be fetched (page_expires_at)
 THUMBNAIL_SECRET = "thumbnail-urls"  # the name of the key that signs thumbnail URLs (IndexStore.secret)
 
@@ -84,11 +85,25 @@ class VideoPool:
     # grouped once per generation, so that a filter is judged once per distinct value, not once
     # per video (at 100k videos, 0.7 s of Python per filtered search; docs/SEARCH-API.md "Speed")
     _by_value: dict[str, list[tuple[object, np.ndarray]]] = field(default_factory=dict)
+    # the last filters' videos: the same list object again for the same filter, which the vector
+    # index recognises (its task numbers are kept by list, search.exact.ClipIndex._numbers_of)
+    _matched: dict[str, list[TaskRecord]] = field(default_factory=dict)
 
     def matching(self, conditions: VideoFilter) -> list[TaskRecord]:
         """The current videos that pass every condition (``indexes.matches``' rule)."""
         if not conditions:
             return self.current
+        # as JSON: Condition("k", (1,)) == Condition("k", (True,)) in Python, not in a filter
+        key = json.dumps([(c.key, c.equals, c.gte, c.lte) for c in conditions])
+        found = self._matched.get(key)
+        if found is None:
+            found = self._filter(conditions)
+            if len(self._matched) >= MAX_CACHED_FILTERS:
+                self._matched.pop(next(iter(self._matched)), None)  # the oldest
+            self._matched[key] = found
+        return found
+
+    def _filter(self, conditions: VideoFilter) -> list[TaskRecord]:
         keep = np.ones(len(self.current), bool)
         for condition in conditions:
             passed = np.zeros(len(self.current), bool)
