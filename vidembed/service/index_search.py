@@ -88,6 +88,7 @@ class VideoPool:
     # the last filters' videos: the same list object again for the same filter, which the vector
     # index recognises (its task numbers are kept by list, search.exact.ClipIndex._numbers_of)
     _matched: dict[str, list[TaskRecord]] = field(default_factory=dict)
+    _ids: dict[int, tuple[list[TaskRecord], list[str]]] = field(default_factory=dict)  # by list identity
 
     def matching(self, conditions: VideoFilter) -> list[TaskRecord]:
         """The current videos that pass every condition (``indexes.matches``' rule)."""
@@ -102,6 +103,18 @@ class VideoPool:
                 self._matched.pop(next(iter(self._matched)), None)  # the oldest
             self._matched[key] = found
         return found
+
+    def ids(self, videos: list[TaskRecord]) -> list[str]:
+        """The ids of a list ``matching`` gave, the same list object each time (the stores keep
+        what they make of a list of ids by identity: 100k ids cost ~50 ms a query to list and
+        encode at 1M clips)."""
+        found = self._ids.get(id(videos))
+        if found is None or found[0] is not videos:
+            found = (videos, [v.id for v in videos])
+            if len(self._ids) > MAX_CACHED_FILTERS:
+                self._ids.pop(next(iter(self._ids)), None)
+            self._ids[id(videos)] = found
+        return found[1]
 
     def _filter(self, conditions: VideoFilter) -> list[TaskRecord]:
         keep = np.ones(len(self.current), bool)
@@ -227,7 +240,7 @@ class IndexSearch:
                 raise errors.search_option_not_supported(option, ", ".join(index.options))
         pool = self._pool(index)
         searched = pool.matching(query.conditions)
-        clips = self._clips(index, query, searched) if searched else []
+        clips = self._clips(index, query, searched, pool.ids(searched)) if searched else []
         results = SearchResults(
             search_id=secrets.token_urlsafe(12),
             index_id=index.id,
@@ -293,7 +306,9 @@ class IndexSearch:
         current = self.tasks.catalog.identities(index.stack)
         return [v for v in videos if not changed_encoders(v.encoders, current, v.options)]
 
-    def _clips(self, index: IndexRecord, query: SearchQuery, videos: list[TaskRecord]) -> list[ClipMatch]:
+    def _clips(
+        self, index: IndexRecord, query: SearchQuery, videos: list[TaskRecord], ids: list[str]
+    ) -> list[ClipMatch]:
         vector = self._query_vector(index.stack, query)
         options = list(query.options)
         if query.text is None:  # an image compares with what clips show (the rules saw to one)
@@ -314,7 +329,7 @@ class IndexSearch:
         matched = {o: _within_margin(ranked.get(o, []), MATCH_MARGIN[o]) for o in semantic}
         lexical: dict[ClipKey, float] = {}
         if "transcription" in options and "lexical" in query.transcription_modes and query.text:
-            hits = self.tasks.store.lexical([v.id for v in videos], query.text, CANDIDATES)
+            hits = self.tasks.store.lexical(ids, query.text, CANDIDATES)
             lexical = {(h.task_id, h.start, h.end): h.score for h in hits}
             matched.setdefault("transcription", {}).update(dict.fromkeys(lexical, 0.0))
         chosen = _combine(matched, options, query.operator)

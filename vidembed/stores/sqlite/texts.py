@@ -140,15 +140,15 @@ def match_expression(db: sqlite3.Connection, query: str, cache: VocabularyCache 
 
 def lexical(
     db: sqlite3.Connection,
-    task_ids: Sequence[str],
+    task_ids: Sequence[str] | str,
     query: str,
     limit: int,
     cache: VocabularyCache | None = None,
 ) -> list[LexicalHit]:
-    """The clips of these tasks whose words hold every word of ``query`` or a variant of it,
-    best first by BM25, at most ``limit``. FTS5's ``bm25()`` is negative, smaller for better
-    matches, and never 0 (a word in every clip gets an IDF of 1e-6, not 0 or less): the score is
-    its negation."""
+    """The clips of these tasks (their ids, or their ids as a JSON list) whose words hold every
+    word of ``query`` or a variant of it, best first by BM25, at most ``limit``. FTS5's
+    ``bm25()`` is negative, smaller for better matches, and never 0 (a word in every clip gets an
+    IDF of 1e-6, not 0 or less): the score is its negation."""
     expression = match_expression(db, query, cache)
     if expression is None or limit <= 0:
         return []
@@ -157,6 +157,6 @@ def lexical(
         "FROM clip_texts_fts JOIN clip_texts AS t ON t.id = clip_texts_fts.rowid "
         "WHERE clip_texts_fts MATCH ? AND t.task_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY score DESC, t.task_id, t.start_sec LIMIT ?",
-        (expression, json.dumps(list(task_ids)), limit),
+        (expression, task_ids if isinstance(task_ids, str) else json.dumps(list(task_ids)), limit),
     )
     return [LexicalHit(task_id, start, end, score) for task_id, start, end, score in rows]
