@@ -491,3 +491,24 @@ def test_an_index_generation_goes_up_with_every_change_to_its_ready_videos(store
     assert store.index_generation(index_id) == 2
     store.delete("a" * 24)
     assert store.index_generation(index_id) == 3
+
+
+def test_index_totals_count_and_sum_the_ready_videos_only(store: TaskStore) -> None:
+    """``GET /indexes``' video_count and total_duration, in one query per index."""
+    index_id, other = secrets.token_hex(12), secrets.token_hex(12)
+    assert store.index_totals(index_id) == (0, 0.0)
+    for task_id, index, duration in (
+        ("c" * 24, index_id, 6.0),
+        ("d" * 24, index_id, 12.5),
+        ("e" * 24, other, 3.0),
+    ):
+        store.insert(make_task(task_id, api="index", index_id=index))
+        assert store.claim_task(task_id, "w", 60)
+        assert store.complete(
+            task_id, "w", duration, [("visual", "clip", 0.0, 6.0, np.ones(4, np.float32) / 2)]
+        )
+    store.insert(make_task("f" * 24, api="index", index_id=index_id))  # queued: not counted
+    assert store.index_totals(index_id) == (2, 18.5)
+    assert store.index_totals(other) == (1, 3.0)
+    store.delete("c" * 24)
+    assert store.index_totals(index_id) == (1, 12.5)

@@ -257,19 +257,24 @@ def _frame(name: str, at: float) -> np.ndarray:
     return picture
 
 
+def _embedded(client: VidEmbed, video: Path, **extra: Any) -> Any:
+    """The video's task with the multilingual stack in 6 s clips, once ready."""
+    task = client.embed.tasks.create(
+        model_name=MULTILINGUAL_STACK, video_file=str(video), video_clip_length=6, **extra
+    )
+    assert task.id is not None
+    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
+    assert status.status == "ready", status.error
+    return client.embed.tasks.retrieve(task.id)
+
+
 @pytest.fixture(scope="session")
 def multilingual_task(client: VidEmbed, media_dir: Path):  # type: ignore[no-untyped-def]
     video = make_video(
         media_dir / "multilingual.mp4",
         [SegmentSpec(6, image=_frame(name, at), speech=said) for name, at, said in SEGMENTS],
     )
-    task = client.embed.tasks.create(
-        model_name=MULTILINGUAL_STACK, video_file=str(video), video_clip_length=6
-    )
-    assert task.id is not None
-    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
-    assert status.status == "ready", status.error
-    return client.embed.tasks.retrieve(task.id)
+    return _embedded(client, video)
 
 
 def test_vectors_are_512_d_and_normalised(multilingual_task) -> None:  # type: ignore[no-untyped-def]
@@ -337,13 +342,7 @@ def german_task(client: VidEmbed, media_dir: Path):  # type: ignore[no-untyped-d
         audio[AUDIO_RATE // 2 : AUDIO_RATE // 2 + len(speech)] = speech
         segments.append(SegmentSpec(6, image=np.full((120, 160, 3), 128, np.uint8), audio=audio))
     video = make_video(media_dir / "german-speech.mp4", segments)
-    task = client.embed.tasks.create(
-        model_name=MULTILINGUAL_STACK, video_file=str(video), video_clip_length=6
-    )
-    assert task.id is not None
-    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
-    assert status.status == "ready", status.error
-    return client.embed.tasks.retrieve(task.id)
+    return _embedded(client, video)
 
 
 def test_german_speech_is_detected_and_reported(german_task) -> None:  # type: ignore[no-untyped-def]
@@ -388,16 +387,7 @@ def sounds_task(client: VidEmbed, media_dir: Path):  # type: ignore[no-untyped-d
     noise = (rng.standard_normal(6 * AUDIO_RATE) * 0.2).astype(np.float32)
     segments = [SegmentSpec(6, audio=tone(1000, 6)), SegmentSpec(6, audio=noise)]
     video = make_video(media_dir / "multilingual-sounds.mp4", segments)
-    task = client.embed.tasks.create(
-        model_name=MULTILINGUAL_STACK,
-        video_file=str(video),
-        video_clip_length=6,
-        embedding_option=["audio"],
-    )
-    assert task.id is not None
-    status = client.embed.tasks.wait_for_done(task.id, sleep_interval=0.2)
-    assert status.status == "ready", status.error
-    return client.embed.tasks.retrieve(task.id)
+    return _embedded(client, video, embedding_option=["audio"])
 
 
 @pytest.mark.parametrize("language", sorted(SOUND_QUERIES))

@@ -199,8 +199,7 @@ class IndexCore:
 
     def totals(self, index_id: str) -> tuple[int, float]:
         """An index's ready videos: how many, and their total duration in seconds."""
-        ready = [t for t in self.tasks.store.index_tasks(index_id) if t.status == "ready"]
-        return len(ready), float(sum(t.duration or 0.0 for t in ready))
+        return self.tasks.store.index_totals(index_id)
 
     # --- index tasks: a video into an index ------------------------------------------------
 

@@ -199,6 +199,11 @@ class TaskStore(Protocol):
         """Every task of a search index, whatever its status, newest first."""
         ...
 
+    def index_totals(self, index_id: str) -> tuple[int, float]:
+        """A search index's ready videos: how many, and their total duration in seconds (one
+        query, not a read of every record: ``GET /indexes`` asks it of every index it lists)."""
+        ...
+
     def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
         """Replaces a task's user metadata; False if there is no such task."""
         ...

@@ -222,6 +222,14 @@ class PostgresStore:
             )
         ]
 
+    def index_totals(self, index_id: str) -> tuple[int, float]:
+        row = self._one(
+            "SELECT count(*) AS videos, COALESCE(sum(duration), 0) AS seconds FROM tasks "
+            "WHERE index_id = %s AND status = 'ready'",
+            (index_id,),
+        )
+        return (int(row["videos"]), float(row["seconds"])) if row else (0, 0.0)
+
     def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
         with self._pool.connection() as conn:
             changed = conn.execute(

@@ -462,6 +462,15 @@ class SQLiteStore:
             ).fetchall()
         return [_record(r) for r in rows]
 
+    def index_totals(self, index_id: str) -> tuple[int, float]:
+        with self._lock:
+            count, seconds = self._conn.execute(
+                "SELECT count(*), COALESCE(sum(duration), 0) FROM tasks "
+                "WHERE index_id = ? AND status = 'ready'",
+                (index_id,),
+            ).fetchone()
+        return int(count), float(seconds)
+
     def set_user_metadata(self, task_id: str, metadata: dict[str, object] | None) -> bool:
         with self._transaction() as db:
             cur = db.execute(
