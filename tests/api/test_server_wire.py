@@ -664,3 +664,35 @@ def test_openapi_states_the_rules_a_schema_cannot(server: LiveServer) -> None:
     assert "method=direct takes file" in rules("/assets")
     assert "Exactly one of video_file and video_url" in rules("/tasks")
     assert "query_media_type=image" in rules("/search")
+
+
+def test_ready_waits_for_the_search_indexes_after_the_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After loading its models a server reads its recent search indexes (SearchService.warm);
+    /ready says so (503 not_ready) until that is done, then answers 200."""
+    from fastapi.testclient import TestClient
+
+    from vidembed.api.search.operations import SearchService
+
+    release = threading.Event()
+    monkeypatch.setattr(SearchService, "warm", lambda self: int(release.wait(60)))
+    services = services_for(make_service(tmp_path / "data", start_workers=False))
+    try:
+        with TestClient(create_app(services)) as client:
+            deadline = time.monotonic() + 120
+            while True:  # the models first
+                answer = client.get("/ready")
+                assert answer.status_code == 503 and answer.json()["code"] == "not_ready"
+                if answer.json()["message"].startswith("The search indexes are being read"):
+                    break
+                assert answer.json()["message"] == "Models are loading."
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            release.set()
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        release.set()
+        services.close()

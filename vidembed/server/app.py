@@ -82,7 +82,7 @@ def create_app(services: Services, keys: ApiKeys | None = None, preload_models: 
     if assets is None:
         raise ValueError("the server serves /assets: compose its services with assets")
     keys = keys or ApiKeys(set())
-    readiness = {"models": not preload_models}
+    readiness = {"models": not preload_models, "search": not preload_models}
     app = FastAPI(
         title="vidembed",
         version=__version__,
@@ -99,6 +99,13 @@ def create_app(services: Services, keys: ApiKeys | None = None, preload_models: 
             for name in service.catalog.configs:  # every stack's text encoder answers queries here
                 service.catalog.text_encoder(name)
             readiness["models"] = True
+            try:
+                if services.search is not None:  # then what the first searches would read and open
+                    started = time.monotonic()
+                    warmed = services.search.warm()
+                    log.info("search ready for %d indexes in %.1f s", warmed, time.monotonic() - started)
+            finally:
+                readiness["search"] = True
 
         threading.Thread(target=preload, name="preload-models", daemon=True).start()
 
@@ -145,6 +152,11 @@ def create_app(services: Services, keys: ApiKeys | None = None, preload_models: 
             return JSONResponse({"code": "not_ready", "message": problem}, status_code=503)
         if not readiness["models"]:
             return JSONResponse({"code": "not_ready", "message": "Models are loading."}, status_code=503)
+        if not readiness["search"]:
+            message = (
+                "The search indexes are being read (the first searches after a start would wait for it)."
+            )
+            return JSONResponse({"code": "not_ready", "message": message}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     _install_error_handlers(app)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -29,11 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vidembed import errors
-from vidembed.records import IndexRecord, TaskRecord
+from vidembed.records import IndexListing, IndexRecord, TaskRecord
 from vidembed.search.rank import FUSED, Hit
 from vidembed.service.indexes import IndexCore, VideoFilter, embedded_options, holds, value_of
 from vidembed.service.tasks import IMAGE_QUERY_OPTIONS, changed_encoders
 from vidembed.stores.base import thumbnail_key
+
+log = logging.getLogger(__name__)
 
 SEARCH_OPTIONS = ("visual", "audio", "transcription")
 TRANSCRIPTION_MODES = ("lexical", "semantic")
@@ -232,6 +235,31 @@ class IndexSearch:
                 self._pools.pop(next(iter(self._pools)))  # the oldest entry
             self._pools[index.id] = pool
         return pool
+
+    def warm(self) -> int:
+        """Does for the most recently updated indexes (MAX_CACHED_INDEXES of them, any owner) what
+        their first search would: reads their videos and opens their stacks' vector indexes, with
+        one search of a text each; a server runs it after loading its models, so that the first
+        search after a start does not pay for it (13-19 s at 1M clips: docs/SEARCH-API.md,
+        "Speed"). Returns the indexes warmed; one that fails is logged and left to its first
+        search."""
+        listing = IndexListing(sort_by="updated_at")
+        indexes, _ = self.indexes.store.list(None, listing, 0, MAX_CACHED_INDEXES)
+        warmed = 0
+        for index in reversed(indexes):  # the most recent last: the pool cache keeps the newest
+            try:
+                videos = self._pool(index).current
+                if videos:
+                    options = embedded_options(index)
+                    vector = _unit(self.tasks.embed_text(index.stack, "warm up"))
+                    placeholders = self.tasks.catalog.placeholder_vectors(index.stack)
+                    self.tasks.indexes.rank(
+                        index.stack, vector, 1, placeholders, owner=index.owner, tasks=videos, options=options
+                    )
+                warmed += 1
+            except Exception:  # noqa: BLE001 - a warm-up never stops a server; its search will say
+                log.exception("warming the search of index %s failed", index.id)
+        return warmed
 
     def search(self, index: IndexRecord, query: SearchQuery) -> SearchResults:
         allowed = embedded_options(index)

@@ -21,6 +21,10 @@ class SearchService:
     def __init__(self, search: IndexSearch) -> None:
         self.search = search
 
+    def warm(self) -> int:
+        """Readies the recently updated indexes' first searches (``IndexSearch.warm``)."""
+        return self.search.warm()
+
     def query(
         self,
         *,
