@@ -410,14 +410,14 @@ def test_variants_are_capped_closest_first() -> None:
 
 
 @pytest.mark.parametrize("first_pass", [1, 2, 4])
-def test_sqlite_first_pass_over_the_whole_index_answers_as_the_search_over_the_tasks(
-    first_pass: int, monkeypatch: pytest.MonkeyPatch
+def test_a_first_pass_over_the_whole_index_answers_as_the_search_over_the_tasks(
+    store: Store, first_pass: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite reads the whole index's best matches first and keeps the allowed tasks' (fast when
-    most matches are theirs), and searches the allowed tasks alone when that leaves the answer in
-    doubt: too few of them among the first, or a tie at the edge. Both give what the search over
-    the allowed tasks alone gives, whatever the share of allowed tasks and the ties."""
-    store = next(sqlite_store())
+    """Both stores read the whole index's best matches first and keep the allowed tasks' (fast
+    when most matches are theirs), and search the allowed tasks alone when that leaves the answer
+    in doubt: too few of them among the first, or a tie at the edge (lexical.first_pass). Both
+    give what the search over the allowed tasks alone gives, whatever the share of allowed tasks
+    and the ties."""
     rng = random.Random(first_pass)
     words = ["harbour", "lantern", "meadow", "orchard", "pebble"]
     tasks = [f"task{i:03d}" for i in range(60)]
@@ -431,8 +431,8 @@ def test_sqlite_first_pass_over_the_whole_index_answers_as_the_search_over_the_t
         allowed = [t for t in tasks if rng.random() < share] or tasks[:1]
         for query in ("harbour", "lantern meadow", "pebble orchard harbour"):
             for limit in (1, 5, 20, 200):
-                monkeypatch.setattr(sqlite_texts, "FIRST_PASS", first_pass)
+                monkeypatch.setattr(shared, "FIRST_PASS", first_pass)
                 fast = store.lexical(allowed, query, limit)
-                monkeypatch.setattr(sqlite_texts, "FIRST_PASS", 0)  # only the search over the tasks
+                monkeypatch.setattr(shared, "FIRST_PASS", 0)  # only the search over the tasks
                 exact = store.lexical(allowed, query, limit)
                 assert fast == exact, (share, query, limit)

@@ -32,7 +32,7 @@ from psycopg.types.json import Jsonb
 
 from vidembed.records import MediaFacts, SegmentRow, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
-from vidembed.stores.lexical import ClipText, LexicalHit, VocabularyCache
+from vidembed.stores.lexical import ClipText, LexicalHit, TaskSets, VocabularyCache
 from vidembed.stores.outbox import Delivery, TaskEvent
 from vidembed.stores.postgres import events, texts
 from vidembed.stores.postgres.database import open_pool, select_page
@@ -114,6 +114,7 @@ class PostgresStore:
             url, max_connections=max_connections, connect_timeout=connect_timeout, name="vidembed-store"
         )
         self._vocabulary = VocabularyCache()  # the lexical search's spelling variants come from it
+        self._task_sets = TaskSets()  # the last search pool's ids, as a set
 
     def close(self) -> None:
         self._pool.close()
@@ -210,7 +211,7 @@ class PostgresStore:
 
     def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
         with self._pool.connection() as conn:
-            return texts.lexical(conn, task_ids, query, limit, self._vocabulary)
+            return texts.lexical(conn, self._task_sets.of(task_ids), query, limit, self._vocabulary)
 
     def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
         """Every task of a search index (its videos, whatever their status), newest first."""

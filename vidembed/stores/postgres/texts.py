@@ -15,10 +15,13 @@ from collections.abc import Sequence
 
 import psycopg
 
+from vidembed.stores import lexical as lexical_module
 from vidembed.stores.lexical import (
     ClipText,
     LexicalHit,
+    TaskSet,
     VocabularyCache,
+    first_pass,
     query_words,
     variant_lengths,
     variants,
@@ -117,22 +120,35 @@ def tsquery_literal(conn: psycopg.Connection, query: str, cache: VocabularyCache
 
 def lexical(
     conn: psycopg.Connection,
-    task_ids: Sequence[str],
+    tasks: Sequence[str] | TaskSet,
     query: str,
     limit: int,
     cache: VocabularyCache | None = None,
 ) -> list[LexicalHit]:
     """The clips of these tasks whose words hold every word of ``query`` or a variant of it, best
     first by cover density (``ts_rank_cd``: more and closer occurrences rank higher; > 0 for
-    every clip that matches, its words having positions), at most ``limit``."""
+    every clip that matches, its words having positions), then by task and time, at most
+    ``limit``. The best matches of the whole index are read first (``lexical.first_pass``); the
+    search runs over these tasks alone only when those leave the answer in doubt."""
     tsquery = tsquery_literal(conn, query, cache)
     if tsquery is None or limit <= 0:
         return []
+    allowed = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
+    read = lexical_module.FIRST_PASS * limit
+    best = conn.execute(
+        "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
+        "FROM clip_texts, CAST(%s AS tsquery) AS q WHERE words @@ q "
+        "ORDER BY score DESC, task_id, start_sec LIMIT %s",
+        (tsquery, read),
+    ).fetchall()
+    hits = first_pass(best, allowed, limit, read)
+    if hits is not None:
+        return hits
     rows = conn.execute(
         "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
         "FROM clip_texts, CAST(%s AS tsquery) AS q "
         "WHERE words @@ q AND task_id = ANY(%s) "
         "ORDER BY score DESC, task_id, start_sec LIMIT %s",
-        (tsquery, list(task_ids), limit),
+        (tsquery, list(allowed.ids), limit),
     )
     return [LexicalHit(task_id, start, end, float(score)) for task_id, start, end, score in rows]

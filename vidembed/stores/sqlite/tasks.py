@@ -20,7 +20,7 @@ import numpy as np
 
 from vidembed.records import MediaFacts, StoredSegment, TaskRecord
 from vidembed.stores.base import WAITING_FOR_ASSET, params_document, params_from_document
-from vidembed.stores.lexical import ClipText, LexicalHit, VocabularyCache
+from vidembed.stores.lexical import ClipText, LexicalHit, TaskSets, VocabularyCache
 from vidembed.stores.outbox import Delivery, TaskEvent
 from vidembed.stores.sqlite import events, texts
 from vidembed.stores.sqlite.database import SQLiteDatabase
@@ -146,7 +146,7 @@ class SQLiteStore:
         self._db = SQLiteDatabase(path, foreign_keys=True)
         self._conn, self._lock, self._transaction = self._db.conn, self._db.lock, self._db.transaction
         self._vocabulary = VocabularyCache()  # the lexical search's spelling variants come from it
-        self._task_set_memo: tuple[Sequence[str], int, texts.TaskSet] | None = None
+        self._task_sets = TaskSets()  # the last search pool's ids, as a set and as JSON
         with self._lock:
             self._conn.executescript(SCHEMA)
             have = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
@@ -441,17 +441,7 @@ class SQLiteStore:
 
     def lexical(self, task_ids: Sequence[str], query: str, limit: int) -> builtins.list[LexicalHit]:
         with self._lock:
-            return texts.lexical(self._conn, self._task_set(task_ids), query, limit, self._vocabulary)
-
-    def _task_set(self, task_ids: Sequence[str]) -> texts.TaskSet:
-        """``task_ids`` as a set and as JSON, kept for the last list object given (a search
-        pool's ids, passed again unchanged on its next search: 100k ids are ~50 ms to encode)."""
-        memo = self._task_set_memo
-        if memo is not None and memo[0] is task_ids and memo[1] == len(task_ids):
-            return memo[2]
-        made = texts.TaskSet.of(task_ids)
-        self._task_set_memo = (task_ids, len(task_ids), made)
-        return made
+            return texts.lexical(self._conn, self._task_sets.of(task_ids), query, limit, self._vocabulary)
 
     def index_tasks(self, index_id: str) -> builtins.list[TaskRecord]:
         """Every task of a search index (its videos, whatever their status), newest first."""

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+from vidembed.stores import lexical as lexical_module
 from vidembed.stores.lexical import (
     ClipText,
     LexicalHit,
+    TaskSet,
     VocabularyCache,
+    first_pass,
     query_words,
     variant_lengths,
     variants,
@@ -139,26 +141,6 @@ def match_expression(db: sqlite3.Connection, query: str, cache: VocabularyCache 
     return " AND ".join(f"({group})" for group in groups)
 
 
-@dataclass(frozen=True)
-class TaskSet:
-    """The tasks a lexical search may answer with: their ids as a set (to filter in Python) and
-    as one JSON list (to filter in SQL; SQLite allows 32766 parameters)."""
-
-    members: frozenset[str]
-    as_json: str
-
-    @classmethod
-    def of(cls, task_ids: Iterable[str]) -> TaskSet:
-        ids = list(task_ids)
-        return cls(frozenset(ids), json.dumps(ids))
-
-
-# The first pass reads this many times ``limit`` of the best matches from the full-text index
-# alone, then keeps those of the allowed tasks: a query whose words are in 28,000 of 1M clips took
-# 320 ms joined and filtered in SQL, 90 ms so (2026-12-06, benchmarks/search_api.py).
-FIRST_PASS = 4
-
-
 def lexical(
     db: sqlite3.Connection,
     tasks: Sequence[str] | TaskSet,
@@ -176,17 +158,16 @@ def lexical(
     if expression is None or limit <= 0:
         return []
     allowed = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
-    wanted = FIRST_PASS * limit
+    read = lexical_module.FIRST_PASS * limit
     best = db.execute(
         "SELECT t.task_id, t.start_sec, t.end_sec, -f.score FROM "
         "(SELECT rowid, bm25(clip_texts_fts) AS score FROM clip_texts_fts WHERE clip_texts_fts MATCH ? "
         "ORDER BY score LIMIT ?) AS f JOIN clip_texts AS t ON t.id = f.rowid",
-        (expression, wanted),
+        (expression, read),
     ).fetchall()
-    kept = sorted((row for row in best if row[0] in allowed.members), key=lambda r: (-r[3], r[0], r[1]))
-    edge = min((row[3] for row in best), default=0.0)  # the weakest match read
-    if len(best) < wanted or (len(kept) >= limit and kept[limit - 1][3] > edge):
-        return [LexicalHit(task_id, start, end, score) for task_id, start, end, score in kept[:limit]]
+    hits = first_pass(best, allowed, limit, read)
+    if hits is not None:
+        return hits
     rows = db.execute(
         "SELECT t.task_id, t.start_sec, t.end_sec, -bm25(clip_texts_fts) AS score "
         "FROM clip_texts_fts JOIN clip_texts AS t ON t.id = clip_texts_fts.rowid "
