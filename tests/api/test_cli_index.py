@@ -183,9 +183,7 @@ def _cli(harness: Path, *argv: str, slow: bool = False) -> tuple[list[str], dict
     env = {k: v for k, v in os.environ.items() if k not in ("SLOW_CLIP_SECONDS", "VIDEMBED_HOME")}
     env["PYTHONPATH"] = os.pathsep.join([str(harness), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if slow:
-        env["SLOW_CLIP_SECONDS"] = (
-            "1.0"  # 6 clips: 6 s in all, so that SIGINT lands mid-add on a loaded machine too
-        )
+        env["SLOW_CLIP_SECONDS"] = "0.4"
     return [sys.executable, str(harness / "run_cli.py"), *argv], env
 
 

@@ -26,8 +26,14 @@ from conftest import FAKE
 from vidembed.devtools.synth import SegmentSpec, make_video, tone
 
 RUNNER = """
+import signal
 import sys
 from dataclasses import dataclass
+
+# A terminal's Ctrl-C, whatever launched the tests: a shell starting a job in the background
+# (`bash scripts/test.sh &`) makes it ignore SIGINT, its children inherit that, and Python then
+# installs no handler of its own (the interrupt tests failed so, 2026-12-06).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from vidembed import config
 from vidembed.models.fake import FAKE_STACK

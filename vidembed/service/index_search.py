@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,7 @@ class VideoPool:
         found = self._matched.get(key)
         if found is None:
             found = self._filter(conditions)
-            if len(self._matched) >= MAX_CACHED_FILTERS:
-                self._matched.pop(next(iter(self._matched)), None)  # the oldest
+            _evict_oldest(self._matched, MAX_CACHED_FILTERS - 1)
             self._matched[key] = found
         return found
 
@@ -114,8 +114,7 @@ class VideoPool:
         found = self._ids.get(id(videos))
         if found is None or found[0] is not videos:
             found = (videos, [v.id for v in videos])
-            if len(self._ids) > MAX_CACHED_FILTERS:
-                self._ids.pop(next(iter(self._ids)), None)
+            _evict_oldest(self._ids, MAX_CACHED_FILTERS)
             self._ids[id(videos)] = found
         return found[1]
 
@@ -371,6 +370,13 @@ class IndexSearch:
         if query.text is not None:
             parts.append(_unit(self.tasks.embed_text(stack, query.text)))
         return _unit(np.sum(parts, axis=0))
+
+
+def _evict_oldest(cache: dict[Any, Any], keep: int) -> None:
+    """Drops the oldest entries of ``cache`` beyond ``keep``. Searches run in several threads:
+    ``list()`` copies the keys in one step, where iterating could meet another thread's insert."""
+    for key in list(cache)[: max(0, len(cache) - keep)]:
+        cache.pop(key, None)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
