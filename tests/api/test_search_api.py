@@ -396,19 +396,24 @@ def test_warming_reads_the_videos_and_opens_the_vectors_before_the_first_search(
     after it reads no video records (the pool is ready) and finds what a search finds."""
     from vidembed.api.compose import services_for
 
-    fresh = services_for(indexed.live.service)  # a new process's caches over the same store
-    assert fresh.search is not None
-    assert fresh.search.warm() >= 1
-    store = fresh.search.search.tasks.store
-    index = fresh.search.search.indexes.store.get(indexed.index_id)
-    assert index is not None
+    # a new process's caches over the same stores; its own asset and index stores closed after
+    fresh = services_for(indexed.live.service, start_workers=False)
+    try:
+        assert fresh.search is not None and fresh.indexes is not None and fresh.assets is not None
+        assert fresh.search.warm() >= 1
+        store = fresh.search.search.tasks.store
+        index = fresh.search.search.indexes.store.get(indexed.index_id)
+        assert index is not None
 
-    def no_reading(index_id: str) -> object:
-        raise AssertionError("the first search read the index's videos")
+        def no_reading(index_id: str) -> object:
+            raise AssertionError("the first search read the index's videos")
 
-    monkeypatch.setattr(store, "index_tasks", no_reading)
-    found = fresh.search.query(
-        owner=index.owner, index_id=indexed.index_id, query_text=PARAPHRASE, search_options=ALL_OPTIONS
-    )
-    first = found["data"][0]
-    assert (first["video_id"], first["start"], first["end"]) == (indexed.kitchen, 0.0, 6.0)
+        monkeypatch.setattr(store, "index_tasks", no_reading)
+        found = fresh.search.query(
+            owner=index.owner, index_id=indexed.index_id, query_text=PARAPHRASE, search_options=ALL_OPTIONS
+        )
+        first = found["data"][0]
+        assert (first["video_id"], first["start"], first["end"]) == (indexed.kitchen, 0.0, 6.0)
+    finally:
+        fresh.indexes.close()  # type: ignore[union-attr]
+        fresh.assets.close()  # type: ignore[union-attr]
