@@ -89,25 +89,22 @@ def texts_of(conn: psycopg.Connection, task_ids: Sequence[str]) -> dict[str, lis
     return found
 
 
-def _vocabulary(conn: psycopg.Connection, words: list[str], cache: VocabularyCache | None) -> list[str]:
+def _vocabulary(conn: psycopg.Connection, words: list[str], cache: VocabularyCache) -> list[str]:
     """The vocabulary's words of the lengths a variant of ``words`` may have ([] if none may have
     one). A whole scan of ``clip_words`` (pg_trgm, which could index it, is not assumed): 134 ms
     for 191 000 distinct words, 164 ms for the whole query over 100 000 clips, against 0.9 ms for
     a query of short words (PostgreSQL 15, 2026-12-06; random words, more distinct than any spoken
-    language's). With ``cache``, only when words were added since: ``clip_words`` never loses a
-    word, so its row count is its version."""
+    language's): read into ``cache`` again only when words were added since (``clip_words`` never
+    loses a word, so its row count is its version)."""
     lengths = variant_lengths(words)
     if lengths is None:
         return []
-    if cache is None:
-        rows = conn.execute("SELECT word FROM clip_words WHERE length(word) BETWEEN %s AND %s", lengths)
-        return [word for (word,) in rows]
     (count,) = conn.execute("SELECT count(*) FROM clip_words").fetchone() or (0,)
     every = lambda: (word for (word,) in conn.execute("SELECT word FROM clip_words"))  # noqa: E731
     return cache.words(int(count), lengths, every)
 
 
-def tsquery_literal(conn: psycopg.Connection, query: str, cache: VocabularyCache | None = None) -> str | None:
+def tsquery_literal(conn: psycopg.Connection, query: str, cache: VocabularyCache) -> str | None:
     """The tsquery of ``query``: every word, each one or one of its variants
     (``('helicoptor' | 'helicopter') & ('red')``); None if the query has no words."""
     words = query_words(query)
@@ -123,7 +120,7 @@ def lexical(
     tasks: Sequence[str] | TaskSet,
     query: str,
     limit: int,
-    cache: VocabularyCache | None = None,
+    cache: VocabularyCache,
 ) -> list[LexicalHit]:
     """The clips of these tasks whose words hold every word of ``query`` or a variant of it, best
     first by cover density (``ts_rank_cd``: more and closer occurrences rank higher; > 0 for

@@ -108,18 +108,15 @@ def texts_of(db: sqlite3.Connection, task_ids: Sequence[str]) -> dict[str, list[
     return found
 
 
-def _vocabulary(db: sqlite3.Connection, words: list[str], cache: VocabularyCache | None) -> list[str]:
+def _vocabulary(db: sqlite3.Connection, words: list[str], cache: VocabularyCache) -> list[str]:
     """The index's words of the lengths a variant of ``words`` may have ([] if none may have one).
     A whole scan of the FTS5 vocabulary, the cost of a query with a word of 4 letters or more:
     200 ms for 191 000 distinct words, 250 ms for the whole query over 100 000 clips, against
     0.2 ms for a query of short words (SQLite 3.40.1, 2026-12-06; random words, more distinct
-    than any spoken language's): with ``cache``, only when texts were added since the last one."""
+    than any spoken language's): read into ``cache`` again only when texts were added since."""
     lengths = variant_lengths(words)
     if lengths is None:
         return []
-    if cache is None:
-        rows = db.execute("SELECT term FROM clip_words WHERE length(term) BETWEEN ? AND ?", lengths)
-        return [term for (term,) in rows]
     row = db.execute("SELECT version FROM clip_texts_version WHERE id = 1").fetchone()
     every = lambda: (term for (term,) in db.execute("SELECT term FROM clip_words"))  # noqa: E731
     return cache.words(row[0] if row else 0, lengths, every)
@@ -130,7 +127,7 @@ def _quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def match_expression(db: sqlite3.Connection, query: str, cache: VocabularyCache | None = None) -> str | None:
+def match_expression(db: sqlite3.Connection, query: str, cache: VocabularyCache) -> str | None:
     """The FTS5 MATCH expression of ``query``: every word, each one or one of its variants
     (``("helicoptor" OR "helicopter") AND ("red")``); None if the query has no words."""
     words = query_words(query)
@@ -146,7 +143,7 @@ def lexical(
     tasks: Sequence[str] | TaskSet,
     query: str,
     limit: int,
-    cache: VocabularyCache | None = None,
+    cache: VocabularyCache,
 ) -> list[LexicalHit]:
     """The clips of these tasks whose words hold every word of ``query`` or a variant of it,
     best first by BM25 (then by task and time), at most ``limit``. FTS5's ``bm25()`` is negative,
