@@ -102,9 +102,8 @@ def test_options_scanned_in_threads_rank_as_one_after_another(
 def test_runs_scored_whole_and_gathered_rank_as_run_by_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the calls of many runs of allowed rows would cost more than scanning the rows left out
-    (exact.ROWS_PER_CALL), a partition's int8 scores are computed whole and the allowed rows
-    picked out: the same scores, so the same rankings."""
+    """Allowed rows in many runs are scored run by run, gathered, or with the whole partition
+    (exact.MAX_RUN_CALLS, exact.GATHER_COST): the same scores, so the same rankings."""
     rng = np.random.default_rng(9)
     placeholders = {"audio": unit(rng.standard_normal(DIM))}
     index = ClipIndex(DIM, placeholders, tmp_path / "index", exact_below=20)
@@ -114,9 +113,12 @@ def test_runs_scored_whole_and_gathered_rank_as_run_by_run(
     ids = sorted(index.tasks())
     for query in unit(rng.standard_normal((6, DIM))):
         for subset in (ids[::2], ids[::5], ids[:40]):  # many runs, fewer, one
-            monkeypatch.setattr(exact, "ROWS_PER_CALL", 0)  # never whole
+            monkeypatch.setattr(exact, "MAX_RUN_CALLS", 10**9)  # always run by run
             by_runs = index.rank(query, 12, owner="a", task_ids=subset)
-            monkeypatch.setattr(exact, "ROWS_PER_CALL", 10**9)  # whole whenever some rows are left out
+            monkeypatch.setattr(exact, "MAX_RUN_CALLS", 0)
+            monkeypatch.setattr(exact, "GATHER_COST", 0)  # always gathered
             gathered = index.rank(query, 12, owner="a", task_ids=subset)
-            assert gathered == by_runs
+            monkeypatch.setattr(exact, "GATHER_COST", 10**9)  # always whole
+            whole = index.rank(query, 12, owner="a", task_ids=subset)
+            assert gathered == by_runs == whole
             assert len(gathered) == 4

@@ -333,7 +333,7 @@ class PgVectorIndex:
         """ClipIndex's fusion (``vector_index.fuse_candidates``), with each candidate's vectors in
         the other options read from ``clip_vectors`` in one query."""
 
-        def scores_of(candidates: Sequence[ClipKey]) -> list[tuple[ClipKey, str, float]]:
+        def scores_of(candidates: Sequence[ClipKey]) -> list[tuple[np.ndarray, str, np.ndarray]]:
             tasks, starts, ends = (list(column) for column in zip(*candidates, strict=True))
             rows = conn.execute(
                 "SELECT v.task_id, v.start_sec, v.end_sec, v.option, v.embedding FROM clip_vectors v "
@@ -343,7 +343,13 @@ class PgVectorIndex:
                 (tasks, starts, ends, list(present)),
                 binary=True,
             ).fetchall()
-            return [((t, a, b), option, float(_floats(vector) @ query)) for t, a, b, option, vector in rows]
+            position = {key: at for at, key in enumerate(candidates)}
+            found: dict[str, tuple[list[int], list[float]]] = {}
+            for t, a, b, option, vector in rows:
+                positions, scores = found.setdefault(option, ([], []))
+                positions.append(position[(t, a, b)])
+                scores.append(float(_floats(vector) @ query))
+            return [(np.asarray(p, np.int64), o, np.asarray(v)) for o, (p, v) in found.items()]
 
         return fuse_candidates(query, present, scans, infos, placeholders, top, scores_of)
 

@@ -219,15 +219,16 @@ def fuse_candidates(
     tasks: Mapping[str, TaskInfo],
     placeholders: Mapping[str, np.ndarray],
     top: int,
-    scores_of: Callable[[Sequence[ClipKey]], Iterable[tuple[ClipKey, str, float]]],
+    scores_of: Callable[[Sequence[ClipKey]], Iterable[tuple[np.ndarray, str, np.ndarray]]],
     clips: int | None = None,
 ) -> list[Hit]:
     """The fused top ``top`` (``search.fuse``'s z-max) over the union of the options' candidates
-    in ``scans``: ``scores_of(candidates)`` gives each candidate's exact score in every option where
-    it has a real vector (the embedded index reads its partitions, pgvector search its table); a
-    clip of the fused top k is in the top k of its best option, so the union holds the fused top k.
-    Shared by ``ClipIndex`` and ``pg_vectors.PgVectorIndex``. ``clips``, when the caller has it,
-    is ``clips_in`` summed over ``tasks`` for the options ``present``."""
+    in ``scans``: ``scores_of(candidates)`` gives, in batches, candidates' exact scores in the
+    options where they have a real vector (positions in ``candidates``, the option, the scores;
+    the embedded index reads its partitions, pgvector search its table); a clip of the fused top
+    k is in the top k of its best option, so the union holds the fused top k. Shared by
+    ``ClipIndex`` and ``pg_vectors.PgVectorIndex``. ``clips``, when the caller has it, is
+    ``clips_in`` summed over ``tasks`` for the options ``present``."""
     if clips is None:
         subset = set(present)
         clips = sum(clips_in(info, subset) for info in tasks.values())
@@ -236,13 +237,16 @@ def fuse_candidates(
     candidates = sorted({(t, a, b) for o in present for t, a, b, _ in scans[o].clips})
     if not candidates:
         return []
-    best: dict[ClipKey, float] = dict.fromkeys(candidates, -np.inf)
-    for key, option, score in scores_of(candidates):
+    best = np.full(len(candidates), -np.inf)
+    for positions, option, scores in scores_of(candidates):
         mean, spread, weight = weights[option]
-        z = (score - mean) / spread if spread else 0.0
-        best[key] = max(best[key], z * weight)
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-    return [Hit(t, FUSED, a, b, score) for (t, a, b), score in ranked[:top]]
+        z = (scores.astype(np.float64) - mean) / spread if spread else np.zeros(len(scores))
+        np.maximum.at(best, positions, z * weight)
+    # best first, ties in the candidates' (sorted) order; in numpy: a Python pass over the
+    # candidates and their scores took ~8 ms of a search at 1M clips (2026-12-06)
+    order = np.argsort(-best, kind="stable")[:top]
+    ranked = [(candidates[i], float(best[i])) for i in order.tolist()]
+    return [Hit(t, FUSED, a, b, score) for (t, a, b), score in ranked]
 
 
 def z_scale(
