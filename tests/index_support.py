@@ -17,6 +17,12 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
+def placeholders_for(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random "silence" and "no speech" vectors: the placeholders of a test index's audio and
+    transcription clips."""
+    return {"audio": unit(rng.standard_normal(DIM)), "transcription": unit(rng.standard_normal(DIM))}
+
+
 def make_task(
     rng: np.random.Generator, task_id: str, clips: int, placeholders: dict[str, np.ndarray]
 ) -> list[StoredSegment]:

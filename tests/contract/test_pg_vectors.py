@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from builders import wait_ready
 from conftest import FAKE, fake_settings
-from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, unit
+from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, placeholders_for, unit
 from pg import pg_admin, pg_database, pg_url  # noqa: F401
 
 from benchmarks.search import add_ready_task
@@ -35,7 +35,7 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture
 def placeholders(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"audio": unit(rng.standard_normal(DIM)), "transcription": unit(rng.standard_normal(DIM))}
+    return placeholders_for(rng)
 
 
 def fill(

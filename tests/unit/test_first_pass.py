@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, unit
+from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, placeholders_for, unit
 
 from vidembed.records import StoredSegment
 from vidembed.search import exact
@@ -26,14 +26,10 @@ def few_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exact, "APPROX_CANDIDATES", 300)
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(11)
-
-
-@pytest.fixture
-def placeholders(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"audio": unit(rng.standard_normal(DIM)), "transcription": unit(rng.standard_normal(DIM))}
+def seeded() -> tuple[np.random.Generator, dict[str, np.ndarray]]:
+    """A test's random numbers, and the placeholders drawn first from them."""
+    rng = np.random.default_rng(11)
+    return rng, placeholders_for(rng)
 
 
 def filled(
@@ -57,9 +53,8 @@ def quantized_rows(index: ClipIndex) -> dict[str, tuple[int, int] | None]:
     return found
 
 
-def test_the_first_pass_ranks_as_rank_clips_over_all_tasks_and_some(
-    rng: np.random.Generator, placeholders: dict[str, np.ndarray]
-) -> None:
+def test_the_first_pass_ranks_as_rank_clips_over_all_tasks_and_some() -> None:
+    rng, placeholders = seeded()
     index, segments = filled(rng, placeholders)
     everything = [s for task in segments.values() for s in task]
     assert quantized_rows(index) == dict.fromkeys(OPTIONS)  # trained by the first query that needs it
@@ -86,9 +81,8 @@ def test_the_first_pass_ranks_as_rank_clips_over_all_tasks_and_some(
     assert (top.task_id, top.start, top.score) == (target.task_id, target.start, pytest.approx(1.0, abs=1e-6))
 
 
-def test_codes_follow_added_removed_and_compacted_rows(
-    rng: np.random.Generator, placeholders: dict[str, np.ndarray]
-) -> None:
+def test_codes_follow_added_removed_and_compacted_rows() -> None:
+    rng, placeholders = seeded()
     index, segments = filled(rng, placeholders)
     query = unit(rng.standard_normal(DIM))
     index.rank(query, 10, owner="a")
@@ -117,9 +111,8 @@ def test_codes_follow_added_removed_and_compacted_rows(
     assert quantized_rows(index) == {o: (rows[o], rows[o]) for o in OPTIONS}
 
 
-def test_trained_again_once_the_partition_doubled(
-    rng: np.random.Generator, placeholders: dict[str, np.ndarray]
-) -> None:
+def test_trained_again_once_the_partition_doubled() -> None:
+    rng, placeholders = seeded()
     index, _ = filled(rng, placeholders)
     query = unit(rng.standard_normal(DIM))
     index.rank(query, 10, owner="a", options=["visual"])
@@ -132,9 +125,8 @@ def test_trained_again_once_the_partition_doubled(
     assert quantized_rows(index)["visual"] == (2 * TASKS * CLIPS, 2 * TASKS * CLIPS)
 
 
-def test_flushed_codes_reopen_without_training(
-    tmp_path: Path, rng: np.random.Generator, placeholders: dict[str, np.ndarray]
-) -> None:
+def test_flushed_codes_reopen_without_training(tmp_path: Path) -> None:
+    rng, placeholders = seeded()
     index, segments = filled(rng, placeholders, tmp_path / "index")
     queries = unit(rng.standard_normal((5, DIM)))
     before = [index.rank(q, 10, owner="a") for q in queries]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, unit
+from index_support import DIM, OPTIONS, assert_same_ranking, keyed, make_task, placeholders_for, unit
 
 from benchmarks.search import add_ready_task
 from vidembed.records import StoredSegment
@@ -23,7 +23,7 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture
 def placeholders(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"audio": unit(rng.standard_normal(DIM)), "transcription": unit(rng.standard_normal(DIM))}
+    return placeholders_for(rng)
 
 
 def filled(
