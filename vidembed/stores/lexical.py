@@ -178,9 +178,27 @@ class TaskSets:
 FIRST_PASS = 4
 
 
-def first_pass(
-    best: Sequence[tuple[str, float, float, float]], allowed: TaskSet, limit: int, read: int
-) -> list[LexicalHit] | None:
+Match = tuple[str, float, float, float]  # task, start, end, score: a row of a store's full-text query
+
+
+def search_in_two_passes(
+    tasks: Sequence[str] | TaskSet,
+    limit: int,
+    best_of_index: Callable[[int], Sequence[Match]],
+    best_of_tasks: Callable[[TaskSet], Iterable[Match]],
+) -> list[LexicalHit]:
+    """The stores' lexical search: ``best_of_index(n)`` (the whole index's best ``n`` matches)
+    read first, ``best_of_tasks(allowed)`` (the allowed tasks' best ``limit``, best first) only
+    when those leave the answer in doubt (``first_pass``)."""
+    allowed = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
+    read = FIRST_PASS * limit
+    hits = first_pass(best_of_index(read), allowed, limit, read)
+    if hits is not None:
+        return hits
+    return [LexicalHit(task, start, end, float(score)) for task, start, end, score in best_of_tasks(allowed)]
+
+
+def first_pass(best: Sequence[Match], allowed: TaskSet, limit: int, read: int) -> list[LexicalHit] | None:
     """The allowed tasks' best ``limit`` hits, from ``best``: the whole index's best matches
     (task, start, end, score), at most ``read`` of them; None when those cannot tell (as many as
     ``read`` were read, and fewer than ``limit`` are allowed or the last one kept ties with the

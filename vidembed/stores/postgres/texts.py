@@ -15,14 +15,14 @@ from collections.abc import Sequence
 
 import psycopg
 
-from vidembed.stores import lexical as lexical_module
 from vidembed.stores.lexical import (
     ClipText,
     LexicalHit,
+    Match,
     TaskSet,
     VocabularyCache,
-    first_pass,
     query_words,
+    search_in_two_passes,
     variant_lengths,
     variants,
     words_of,
@@ -130,22 +130,22 @@ def lexical(
     tsquery = tsquery_literal(conn, query, cache)
     if tsquery is None or limit <= 0:
         return []
-    allowed = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
-    read = lexical_module.FIRST_PASS * limit
-    best = conn.execute(
-        "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
-        "FROM clip_texts, CAST(%s AS tsquery) AS q WHERE words @@ q "
-        "ORDER BY score DESC, task_id, start_sec LIMIT %s",
-        (tsquery, read),
-    ).fetchall()
-    hits = first_pass(best, allowed, limit, read)
-    if hits is not None:
-        return hits
-    rows = conn.execute(
-        "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
-        "FROM clip_texts, CAST(%s AS tsquery) AS q "
-        "WHERE words @@ q AND task_id = ANY(%s) "
-        "ORDER BY score DESC, task_id, start_sec LIMIT %s",
-        (tsquery, list(allowed.ids), limit),
-    )
-    return [LexicalHit(task_id, start, end, float(score)) for task_id, start, end, score in rows]
+
+    def best_of_index(read: int) -> list[Match]:
+        return conn.execute(
+            "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
+            "FROM clip_texts, CAST(%s AS tsquery) AS q WHERE words @@ q "
+            "ORDER BY score DESC, task_id, start_sec LIMIT %s",
+            (tsquery, read),
+        ).fetchall()
+
+    def best_of_tasks(allowed: TaskSet) -> list[Match]:
+        return conn.execute(
+            "SELECT task_id, start_sec, end_sec, ts_rank_cd(words, q) AS score "
+            "FROM clip_texts, CAST(%s AS tsquery) AS q "
+            "WHERE words @@ q AND task_id = ANY(%s) "
+            "ORDER BY score DESC, task_id, start_sec LIMIT %s",
+            (tsquery, list(allowed.ids), limit),
+        ).fetchall()
+
+    return search_in_two_passes(tasks, limit, best_of_index, best_of_tasks)

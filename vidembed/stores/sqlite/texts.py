@@ -23,14 +23,14 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from vidembed.stores import lexical as lexical_module
 from vidembed.stores.lexical import (
     ClipText,
     LexicalHit,
+    Match,
     TaskSet,
     VocabularyCache,
-    first_pass,
     query_words,
+    search_in_two_passes,
     variant_lengths,
     variants,
     words_of,
@@ -154,22 +154,22 @@ def lexical(
     expression = match_expression(db, query, cache)
     if expression is None or limit <= 0:
         return []
-    allowed = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
-    read = lexical_module.FIRST_PASS * limit
-    best = db.execute(
-        "SELECT t.task_id, t.start_sec, t.end_sec, -f.score FROM "
-        "(SELECT rowid, bm25(clip_texts_fts) AS score FROM clip_texts_fts WHERE clip_texts_fts MATCH ? "
-        "ORDER BY score LIMIT ?) AS f JOIN clip_texts AS t ON t.id = f.rowid",
-        (expression, read),
-    ).fetchall()
-    hits = first_pass(best, allowed, limit, read)
-    if hits is not None:
-        return hits
-    rows = db.execute(
-        "SELECT t.task_id, t.start_sec, t.end_sec, -bm25(clip_texts_fts) AS score "
-        "FROM clip_texts_fts JOIN clip_texts AS t ON t.id = clip_texts_fts.rowid "
-        "WHERE clip_texts_fts MATCH ? AND t.task_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY score DESC, t.task_id, t.start_sec LIMIT ?",
-        (expression, allowed.as_json, limit),
-    )
-    return [LexicalHit(task_id, start, end, score) for task_id, start, end, score in rows]
+
+    def best_of_index(read: int) -> list[Match]:
+        return db.execute(
+            "SELECT t.task_id, t.start_sec, t.end_sec, -f.score FROM "
+            "(SELECT rowid, bm25(clip_texts_fts) AS score FROM clip_texts_fts WHERE clip_texts_fts MATCH ? "
+            "ORDER BY score LIMIT ?) AS f JOIN clip_texts AS t ON t.id = f.rowid",
+            (expression, read),
+        ).fetchall()
+
+    def best_of_tasks(allowed: TaskSet) -> list[Match]:
+        return db.execute(
+            "SELECT t.task_id, t.start_sec, t.end_sec, -bm25(clip_texts_fts) AS score "
+            "FROM clip_texts_fts JOIN clip_texts AS t ON t.id = clip_texts_fts.rowid "
+            "WHERE clip_texts_fts MATCH ? AND t.task_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY score DESC, t.task_id, t.start_sec LIMIT ?",
+            (expression, allowed.as_json, limit),
+        ).fetchall()
+
+    return search_in_two_passes(tasks, limit, best_of_index, best_of_tasks)
