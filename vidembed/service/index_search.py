@@ -24,10 +24,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,11 +54,6 @@ MATCH_MARGIN = {"visual": 0.08, "audio": 0.08, "transcription": 0.03}
 # The most clips one option can bring: a search answers at most this many clips (pages of up to
 # 50 items over them), so that a broad query costs the same as a precise one.
 CANDIDATES = 200
-# The lexical search of a query runs in another thread while its text is encoded and its vectors
-# scanned (it waits on the store's database). At 1M clips, in-process, the two ways alternated in
-# one process, 45 searches each, twice: plain p50 94.6 -> 79.6 ms and 96.1 -> 84.6; with a filter
-# and group_by=video no difference (55 / 125 ms either way) (2026-12-06, docs/SEARCH-API.md).
-LEXICAL_ALONGSIDE = True
 _lexical_threads: ThreadPoolExecutor | None = None
 _lexical_threads_lock = threading.Lock()
 MAX_CACHED_INDEXES = 32  # indexes whose videos a process keeps in memory between searches
@@ -351,10 +345,11 @@ class IndexSearch:
             options = [o for o in options if o in IMAGE_QUERY_OPTIONS]
         lexical_hits: Future[list[LexicalHit]] | None = None
         if "transcription" in options and "lexical" in query.transcription_modes and query.text:
-            # the full-text search waits on the database, not on the GIL: it runs while the text
-            # is encoded and the vectors are scanned (LEXICAL_ALONGSIDE)
-            search = partial(self.tasks.store.lexical, ids, query.text, CANDIDATES)
-            lexical_hits = _lexical_pool().submit(search) if LEXICAL_ALONGSIDE else _done(search)
+            # The full-text search waits on the database, not on the GIL: it runs while the text
+            # is encoded and the vectors scanned. At 1M clips, in-process, against searching after
+            # them, alternated in one process, 45 searches each, twice: plain p50 94.6 -> 79.6 ms
+            # and 96.1 -> 84.6; filtered and grouped no different (2026-12-06, docs/SEARCH-API.md).
+            lexical_hits = _lexical_pool().submit(self.tasks.store.lexical, ids, query.text, CANDIDATES)
         vector = self._query_vector(index.stack, query)
         semantic = [o for o in options if o != "transcription" or "semantic" in query.transcription_modes]
         ranked: dict[str, list[Hit]] = {}
@@ -394,16 +389,6 @@ def _lexical_pool() -> ThreadPoolExecutor:
         if _lexical_threads is None:
             _lexical_threads = ThreadPoolExecutor(4, thread_name_prefix="vidembed-lexical")
         return _lexical_threads
-
-
-def _done(call: Callable[[], list[LexicalHit]]) -> Future[list[LexicalHit]]:
-    """``call`` run now, its result (or error) as a finished future."""
-    future: Future[list[LexicalHit]] = Future()
-    try:
-        future.set_result(call())
-    except Exception as exc:  # noqa: BLE001 - handed to whoever reads the result
-        future.set_exception(exc)
-    return future
 
 
 def _evict_oldest(cache: dict[Any, Any], keep: int) -> None:
