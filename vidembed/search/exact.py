@@ -213,6 +213,22 @@ class _Scan:
 
 
 @dataclass(frozen=True)
+class _Clips:
+    """Clips (task, start, end) as a list of tasks and arrays of times, made once for every
+    partition they are looked up in (``_Partition.rows_of``)."""
+
+    tasks: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, keys: Sequence[ClipKey]) -> _Clips:
+        starts = np.fromiter((key[1] for key in keys), np.float64, len(keys))
+        ends = np.fromiter((key[2] for key in keys), np.float64, len(keys))
+        return cls([key[0] for key in keys], starts, ends)
+
+
+@dataclass(frozen=True)
 class _Plan:
     """What a query over some tasks scans: its options in rank_clips' order, the allowed tasks
     (a mask over task numbers), their owners, and their clips over those options (for fusion)."""
@@ -390,22 +406,20 @@ class _Partition:
         with open(path, "rb+") as fh:
             os.fsync(fh.fileno())
 
-    def rows_of(self, keys: Sequence[ClipKey]) -> tuple[np.ndarray, np.ndarray]:
-        """Where the clips ``keys`` (task, start, end) are: the positions in ``keys`` of those this
-        partition holds, and their rows (a clip's last row, should a task hold it twice). One pass
-        over the candidates' tasks' rows in numpy: one lookup a clip in Python took 7 ms of a
-        fused search at 1M clips (cProfile, benchmarks/search_api.py, 2026-12-06)."""
-        spans = [self.ranges.get(key[0], (0, 0)) for key in keys]
+    def rows_of(self, clips: _Clips) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``clips`` are: the positions (in ``clips``) of those this partition holds, and
+        their rows (a clip's last row, should a task hold it twice). One pass over the clips'
+        tasks' rows in numpy: one lookup a clip in Python took 7 ms of a fused search at 1M clips
+        (cProfile, benchmarks/search_api.py, 2026-12-06)."""
+        spans = [self.ranges.get(task_id, (0, 0)) for task_id in clips.tasks]
         firsts = np.fromiter((a for a, _ in spans), np.int64, len(spans))
         ends = np.fromiter((b for _, b in spans), np.int64, len(spans))
         rows = _rows_of(firsts, ends)
-        of_key = np.repeat(np.arange(len(keys)), ends - firsts)
-        starts = np.fromiter((key[1] for key in keys), np.float64, len(keys))
-        stops = np.fromiter((key[2] for key in keys), np.float64, len(keys))
-        hit = (self.starts[rows] == starts[of_key]) & (self.ends[rows] == stops[of_key])
-        rows, of_key = rows[hit], of_key[hit]
-        last = np.flatnonzero(np.append(of_key[1:] != of_key[:-1], True)) if len(rows) else rows
-        return of_key[last], rows[last]
+        of_clip = np.repeat(np.arange(len(spans)), ends - firsts)
+        hit = (self.starts[rows] == clips.starts[of_clip]) & (self.ends[rows] == clips.ends[of_clip])
+        rows, of_clip = rows[hit], of_clip[hit]
+        last = np.flatnonzero(np.append(of_clip[1:] != of_clip[:-1], True)) if len(rows) else rows
+        return of_clip[last], rows[last]
 
     def scan(
         self,
@@ -877,12 +891,12 @@ class ClipIndex:
             for at, key in enumerate(candidates):
                 by_owner.setdefault(tasks[key[0]].owner, []).append(at)
             for owner, positions in by_owner.items():
-                keys = [candidates[at] for at in positions]
+                clips = _Clips.of([candidates[at] for at in positions])
                 for option in present:
                     partition = self._partitions.get((owner, option))
                     if partition is None:
                         continue
-                    found, rows = partition.rows_of(keys)
+                    found, rows = partition.rows_of(clips)
                     yield np.asarray(positions)[found], option, partition.vectors(rows) @ query
 
         return fuse_candidates(query, present, scans, tasks, self.placeholders, top, scores_of, clips=clips)
